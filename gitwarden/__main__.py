@@ -1,0 +1,5 @@
+import sys
+
+from gitwarden.cli import main
+
+sys.exit(main())

@@ -1,0 +1,121 @@
+"""The `gitwarden` command: argparse parser, dispatch, and one-line errors.
+
+Each module in gitwarden.commands registers its subcommands with `register(subparsers)` and
+sets `handler` on its parsers; handlers take the parsed arguments and return an exit code.
+Command modules must import nothing heavy at module level: `gitwarden hook` runs on every edit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sqlite3
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+from gitwarden import __version__
+from gitwarden.errors import EXIT_FAILURE, EXIT_USAGE, GitwardenError
+
+EPILOG = """\
+examples:
+  gitwarden status              agents, their changes and overlapping files
+  gitwarden init                write a starter gitwarden.toml
+  gitwarden agent add payments  new worktree + branch for an agent
+  gitwarden <command> --help    help and examples for one command
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"gitwarden: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="gitwarden",
+        description="A git-native guard for coding agents working in parallel worktrees.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"gitwarden {__version__}")
+    parser.add_argument("-C", dest="cwd", metavar="DIR", type=Path, default=None,
+                        help="run as if started in DIR")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="<command>",
+                                       parser_class=_Parser)
+    for module in _command_modules():
+        module.register(subparsers)
+    return parser
+
+
+def _command_modules() -> list[ModuleType]:
+    from gitwarden import commands
+
+    modules = [importlib.import_module(f"gitwarden.commands.{info.name}")
+               for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_")]
+    modules.sort(key=lambda m: (getattr(m, "ORDER", 50), m.__name__))
+    return modules
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "--help"])
+        return EXIT_USAGE
+    return _dispatch(handler, args)
+
+
+def _dispatch(handler: object, args: argparse.Namespace) -> int:
+    assert callable(handler)
+    try:
+        return int(handler(args))
+    except GitwardenError as exc:
+        _error(exc.message, args)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_FAILURE
+    except PermissionError as exc:
+        _error(f"permission denied: {exc.filename or exc}", args)
+        return EXIT_FAILURE
+    except sqlite3.Error as exc:
+        _error(f"state database error: {exc}", args)
+        return EXIT_FAILURE
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        _error(f"{exc.strerror or exc}{where}", args)
+        return EXIT_FAILURE
+    except Exception as exc:
+        _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+               args)
+        return EXIT_FAILURE
+
+
+def _error(message: str, args: argparse.Namespace) -> None:
+    if getattr(args, "debug", False):
+        import traceback
+
+        traceback.print_exc()
+    print(f"gitwarden: error: {message}", file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

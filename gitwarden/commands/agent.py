@@ -1,0 +1,87 @@
+"""`gitwarden agent add|remove|list`: create and retire agent worktrees."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gitwarden.commands import add_command
+
+ORDER = 5
+
+
+def register(subparsers: Any) -> None:
+    parser = add_command(
+        subparsers, "agent", "add, remove or list agents (worktree + branch)",
+        """\
+  gitwarden agent add payments --scope 'src/payments/**'
+  gitwarden agent add docs --from main --path ../docs-wt --task "update the docs"
+  gitwarden agent remove payments --delete-branch
+  gitwarden agent list --json
+""")
+    verbs = parser.add_subparsers(dest="verb", metavar="<verb>", required=True,
+                                  parser_class=type(parser))
+    add = add_command(verbs, "add", "create a worktree on a new branch and record the agent",
+                      "  gitwarden agent add payments --scope 'src/payments/**'\n")
+    add.add_argument("name")
+    add.add_argument("--scope", action="append", default=[], metavar="GLOB",
+                     help="paths the agent may change (repeatable)")
+    add.add_argument("--from", dest="start", metavar="REF", help="start point (default: base)")
+    add.add_argument("--path", help="worktree directory (default: <repo>-agents/NAME)")
+    add.add_argument("--branch", help="branch name (default: agent/NAME)")
+    add.add_argument("--task", help="what the agent should do (shown in its ASSIGNMENT.md)")
+    add.add_argument("--policy", choices=("notify", "pause", "revert"),
+                     help="what to do when the agent breaks the build")
+    add.set_defaults(handler=run_add)
+
+    remove = add_command(verbs, "remove", "remove an agent's worktree (keeps its branch)",
+                         "  gitwarden agent remove payments\n"
+                         "  gitwarden agent remove payments --force --delete-branch\n")
+    remove.add_argument("name")
+    remove.add_argument("--force", action="store_true",
+                        help="remove even with uncommitted work (checkpointed first)")
+    remove.add_argument("--delete-branch", action="store_true", help="also delete the branch")
+    remove.set_defaults(handler=run_remove)
+
+    listing = add_command(verbs, "list", "list agents", "  gitwarden agent list --json\n")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=run_list)
+
+
+def run_add(args: argparse.Namespace) -> int:
+    from gitwarden.core.agent_admin import add_agent
+    from gitwarden.workspace import Workspace
+
+    workspace = Workspace.load(args.cwd)
+    agent = add_agent(workspace, args.name, scope=args.scope, start=args.start, path=args.path,
+                      branch=args.branch, task=args.task, policy=args.policy)
+    print(f"added agent {agent.name}: {agent.path} on branch {agent.branch}")
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    from gitwarden.core.agent_admin import remove_agent
+    from gitwarden.workspace import Workspace
+
+    workspace = Workspace.load(args.cwd)
+    for line in remove_agent(workspace, args.name, force=args.force,
+                             delete_branch=args.delete_branch):
+        print(line)
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from gitwarden.output import print_json, short, table
+    from gitwarden.workspace import Workspace
+
+    workspace = Workspace.load(args.cwd)
+    items: list[dict[str, Any]] = [{"name": a.name, "path": str(a.path), "branch": a.branch, "head": a.head,
+              "state": a.worktree_state, "scope": list(a.settings.scope)}
+             for a in workspace.agents]
+    if args.json:
+        print_json({"agents": items})
+    else:
+        print(table(["agent", "branch", "head", "state", "path"],
+                    [[i["name"], i["branch"] or "(detached)", short(i["head"]), i["state"],
+                      i["path"]] for i in items]))
+    return 0

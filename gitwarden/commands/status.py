@@ -1,0 +1,81 @@
+"""`gitwarden status`: every agent, what it changed, and which files overlap."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gitwarden.commands import add_command
+from gitwarden.output import paint, print_json, short, table
+
+ORDER = 10
+
+
+def register(subparsers: Any) -> None:
+    parser = add_command(
+        subparsers, "status", "show agents, their changed files and overlaps",
+        """\
+  gitwarden status                 table of all agents
+  gitwarden status payments        one agent, with its changed files
+  gitwarden status --json | jq '.agents[].changed'
+""")
+    parser.add_argument("agent", nargs="?", help="show only this agent")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gitwarden.core.status import collect_status
+    from gitwarden.workspace import Workspace
+
+    workspace = Workspace.load(args.cwd)
+    report = collect_status(workspace)
+    if args.agent:
+        workspace.agent(args.agent)
+        report["agents"] = [a for a in report["agents"] if a["name"] == args.agent]
+    if args.json:
+        print_json(report)
+    else:
+        print(render(report, detailed=bool(args.agent)))
+    return 0
+
+
+def render(report: dict[str, Any], *, detailed: bool = False) -> str:
+    base = report["base"]
+    lines = [f"base {base['branch']} at {short(base['commit'])}"]
+    agents = report["agents"]
+    if not agents:
+        lines.append("no agents: add one with `gitwarden agent add NAME` "
+                     "or `git worktree add`")
+        return "\n".join(lines)
+    rows = []
+    for agent in agents:
+        state = agent["state"]
+        if state != "ok":
+            state = paint(state, "red" if state in ("missing", "error") else "yellow")
+        rows.append([
+            agent["name"],
+            agent["branch"] or "(detached)",
+            short(agent["head"]),
+            state,
+            f"+{agent['ahead']}/-{agent['behind']}",
+            str(len(agent["changed"])),
+            str(len(agent["overlaps"])),
+        ])
+    lines.append("")
+    lines.append(table(["agent", "branch", "head", "state", "ahead/behind", "changed",
+                        "overlaps"], rows))
+    if detailed:
+        for agent in agents:
+            if agent.get("error"):
+                lines.append(f"\n{agent['name']}: {agent['error']}")
+            if agent["changed"]:
+                lines.append(f"\nchanged by {agent['name']}:")
+                lines.extend(f"  {path}" for path in agent["changed"])
+    overlaps = report["overlaps"]
+    if overlaps:
+        lines.append("")
+        lines.append(paint(f"{len(overlaps)} overlapping file(s):", "yellow"))
+        for item in overlaps:
+            lines.append(f"  {item['path']}  ({', '.join(item['agents'])})")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Pure logic over git data: no threads, no notifications, no CLI."""

@@ -1,0 +1,126 @@
+"""Creating and retiring agents: a worktree on its own branch, recorded in the config."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from gitwarden.config import AgentConfig, render_agent_table
+from gitwarden.core.agents import Agent
+from gitwarden.errors import UsageError
+from gitwarden.gitcli import run_git
+from gitwarden.workspace import Workspace
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def default_agent_path(workspace: Workspace, name: str) -> Path:
+    main = workspace.repo.main_worktree
+    return main.parent / f"{main.name}-agents" / name
+
+
+def add_agent(workspace: Workspace, name: str, *, scope: list[str], start: str | None,
+              path: str | None, branch: str | None, task: str | None,
+              policy: str | None) -> Agent:
+    """Create the worktree and branch, append [agents.NAME] to the config, return the agent."""
+    if not _NAME.match(name):
+        raise UsageError(f"invalid agent name {name!r}: use letters, digits, '.', '_', '-'")
+    if any(a.name == name for a in workspace.agents):
+        raise UsageError(f"agent {name!r} already exists")
+    target = Path(path).expanduser().resolve() if path else default_agent_path(workspace, name)
+    if target.exists() and any(target.iterdir()):
+        raise UsageError(f"{target} already exists and is not empty (choose --path)")
+    branch_name = branch or f"agent/{name}"
+    main = workspace.repo.main_worktree
+    if run_git(["rev-parse", "--verify", "--quiet", f"refs/heads/{branch_name}"], main,
+               check=False).returncode == 0:
+        raise UsageError(f"branch {branch_name!r} already exists (choose --branch)")
+    start_point = start or workspace.base_branch
+    if run_git(["rev-parse", "--verify", "--quiet", f"{start_point}^{{commit}}"], main,
+               check=False).returncode != 0:
+        raise UsageError(f"--from {start_point!r} is not a commit in this repository")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    run_git(["worktree", "add", "-b", branch_name, str(target), start_point], main)
+    settings = AgentConfig(name=name, path=None if target.name == name else str(target),
+                           scope=tuple(scope), task=task, policy=policy or "pause")
+    _append_agent_table(workspace, settings)
+    workspace.refresh()
+    return workspace.agent(name) if target.name == name else _by_path(workspace, target, name)
+
+
+def _by_path(workspace: Workspace, target: Path, name: str) -> Agent:
+    from gitwarden.config import load_config
+
+    workspace.config = load_config(workspace.repo.config_path)
+    workspace.refresh()
+    for agent in workspace.agents:
+        if agent.path.resolve() == target:
+            return agent
+    return workspace.agent(name)
+
+
+def remove_agent(workspace: Workspace, name: str, *, force: bool,
+                 delete_branch: bool) -> list[str]:
+    """Remove the agent's worktree (refusing to lose uncommitted work) and its config table."""
+    agent = workspace.agent(name)
+    if agent.is_main:
+        raise UsageError(f"{name!r} is the main worktree; it cannot be removed")
+    main = workspace.repo.main_worktree
+    messages: list[str] = []
+    if agent.exists:
+        dirty = run_git(["status", "--porcelain", "--untracked-files=all"], agent.path).stdout
+        if dirty.strip():
+            if not force:
+                raise UsageError(
+                    f"agent {name!r} has uncommitted work in {agent.path}; commit it, or use "
+                    "--force (a checkpoint is taken first so it can be restored)")
+            messages.append(_checkpoint_before_removal(workspace, agent))
+        run_git(["worktree", "remove", "--force", str(agent.path)], main)
+    else:
+        run_git(["worktree", "prune"], main)
+    messages.append(f"removed worktree {agent.path}")
+    if delete_branch and agent.branch:
+        run_git(["branch", "-D", agent.branch], main)
+        messages.append(f"deleted branch {agent.branch} (was {agent.head})")
+    elif agent.branch:
+        messages.append(f"kept branch {agent.branch}")
+    _remove_agent_table(workspace, name)
+    workspace.refresh()
+    return messages
+
+
+def _checkpoint_before_removal(workspace: Workspace, agent: Agent) -> str:
+    from gitwarden.checkpointing import safety_checkpoint
+
+    commit = safety_checkpoint(workspace, agent, reason=f"before removing agent {agent.name}")
+    return f"checkpointed uncommitted work as {commit[:10]} (refs/gitwarden/checkpoints/" \
+           f"{agent.name})"
+
+
+def _append_agent_table(workspace: Workspace, settings: AgentConfig) -> None:
+    path = workspace.repo.config_path
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    if re.search(rf"^\s*\[agents\.{re.escape(settings.name)}\]", existing, re.MULTILINE):
+        return
+    separator = "" if not existing or existing.endswith("\n\n") else \
+        ("\n" if existing.endswith("\n") else "\n\n")
+    path.write_text(existing + separator + render_agent_table(settings), encoding="utf-8")
+
+
+def _remove_agent_table(workspace: Workspace, name: str) -> None:
+    path = workspace.repo.config_path
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = re.compile(rf"^\s*\[agents\.{re.escape(name)}\]\s*(#.*)?$")
+    kept: list[str] = []
+    skipping = False
+    for line in lines:
+        if header.match(line):
+            skipping = True
+            continue
+        if skipping and re.match(r"^\s*\[", line):
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    path.write_text("".join(kept), encoding="utf-8")

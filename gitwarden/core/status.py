@@ -1,0 +1,69 @@
+"""The status report: agents, changed sets and overlaps, as plain data."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gitwarden.core.changes import WorktreeChanges, many_worktree_changes, resolve_base
+from gitwarden.core.overlap import find_overlaps
+from gitwarden.worktrees import operation_in_progress
+
+if TYPE_CHECKING:
+    from gitwarden.core.agents import Agent
+    from gitwarden.workspace import Workspace
+
+
+def collect_status(workspace: Workspace) -> dict[str, Any]:
+    """Everything `gitwarden status --json` prints."""
+    repo = workspace.repo
+    base_commit = resolve_base(repo.main_worktree, workspace.base_branch)
+    agents = workspace.agents
+    present = [a for a in agents if a.exists]
+    changes = dict(zip((a.name for a in present),
+                       many_worktree_changes([(a.path, a.head) for a in present], base_commit),
+                       strict=True))
+    overlaps = find_overlaps({name: c.changed for name, c in changes.items()})
+    by_agent: dict[str, list[str]] = {}
+    for path, names in overlaps.items():
+        for name in names:
+            by_agent.setdefault(name, []).append(path)
+    return {
+        "repository": str(repo.common_dir),
+        "main_worktree": str(repo.main_worktree),
+        "base": {"branch": workspace.base_branch, "commit": base_commit},
+        "agents": [_agent_entry(a, changes.get(a.name), by_agent.get(a.name, []))
+                   for a in agents],
+        "overlaps": [{"path": path, "agents": list(names)} for path, names in overlaps.items()],
+    }
+
+
+def _agent_entry(agent: Agent, changes: WorktreeChanges | None,
+                 overlaps: list[str]) -> dict[str, Any]:
+    state = agent.worktree_state
+    operation = operation_in_progress(agent.git_dir) if agent.exists else None
+    if changes is not None and changes.error:
+        state = "error"
+    elif operation:
+        state = operation
+    entry: dict[str, Any] = {
+        "name": agent.name,
+        "path": str(agent.path),
+        "branch": agent.branch,
+        "head": agent.head,
+        "state": state,
+        "detached": agent.branch is None,
+        "operation": operation,
+        "scope": list(agent.settings.scope),
+        "policy": agent.settings.policy,
+        "merge_base": changes.merge_base if changes else None,
+        "ahead": changes.ahead if changes else 0,
+        "behind": changes.behind if changes else 0,
+        "changed": list(changes.changed) if changes else [],
+        "committed": list(changes.committed) if changes else [],
+        "uncommitted": list(changes.uncommitted) if changes else [],
+        "untracked": list(changes.untracked) if changes else [],
+        "overlaps": overlaps,
+    }
+    if changes is not None and changes.error:
+        entry["error"] = changes.error
+    return entry

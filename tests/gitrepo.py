@@ -1,0 +1,88 @@
+"""Helpers that build real repositories with real worktrees for the tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def git(cwd: Path | str, *args: str, check: bool = True, env: Mapping[str, str] | None = None,
+        input_text: str | None = None) -> str:
+    """Run the real git CLI and return stdout (text)."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          env=full_env, input=input_text, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr}")
+    return proc.stdout
+
+
+def git_bytes(cwd: Path | str, *args: str) -> bytes:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=True).stdout
+
+
+def write(root: Path, files: Mapping[str, str | bytes]) -> None:
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+
+
+def commit_all(cwd: Path, message: str = "change") -> str:
+    git(cwd, "add", "-A")
+    git(cwd, "commit", "-q", "--allow-empty", "-m", message)
+    return git(cwd, "rev-parse", "HEAD").strip()
+
+
+@dataclass
+class RepoWithAgents:
+    """A main worktree plus linked agent worktrees, each on its own branch."""
+
+    main: Path
+    agents: dict[str, Path] = field(default_factory=dict)
+
+    def add_agent(self, name: str, branch: str | None = None) -> Path:
+        path = self.main.parent / name
+        git(self.main, "worktree", "add", "-q", "-b", branch or name, str(path))
+        self.agents[name] = path
+        return path
+
+
+def make_repo(root: Path, files: Mapping[str, str | bytes] | None = None,
+              name: str = "repo") -> Path:
+    """A repository with one commit on `main`."""
+    main = root / name
+    main.mkdir(parents=True)
+    git(main, "init", "-q", "-b", "main")
+    write(main, files or {"README.md": "hello\n", "src/app.py": "print('hi')\n"})
+    commit_all(main, "initial")
+    return main
+
+
+def make_repo_with_agents(root: Path, names: Iterable[str] = ("alpha", "beta", "gamma"),
+                          files: Mapping[str, str | bytes] | None = None) -> RepoWithAgents:
+    repo = RepoWithAgents(main=make_repo(root, files))
+    for name in names:
+        repo.add_agent(name)
+    return repo
+
+
+def run_gitwarden(*args: str, cwd: Path | str, env: Mapping[str, str] | None = None,
+                  input_text: str | None = None,
+                  timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real `gitwarden` CLI in a subprocess."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    return subprocess.run([sys.executable, "-m", "gitwarden", *args], cwd=cwd,
+                          capture_output=True, text=True, env=full_env, input=input_text,
+                          timeout=timeout, check=False)
