@@ -63,6 +63,9 @@ def locate_repo(start: Path | str | None = None) -> Repo:
         raise RepoError(exc.message) from exc
     stderr = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0:
+        if _is_bare(start_path):
+            raise RepoError(f"bare repository: {start_path} has no working tree; run "
+                            "gitwarden in a repository with a main worktree")
         raise RepoError(_rev_parse_failure(start_path, stderr))
     lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
     common_dir = Path(lines[0])
@@ -75,6 +78,11 @@ def locate_repo(start: Path | str | None = None) -> Repo:
     current = Path(lines[2]) if len(lines) > 2 else None
     return Repo(common_dir=common_dir, main_worktree=_main_worktree(common_dir, current),
                 current_worktree=current)
+
+
+def _is_bare(path: Path) -> bool:
+    proc = run_git(["rev-parse", "--is-bare-repository"], path, check=False)
+    return proc.returncode == 0 and proc.stdout.strip() == b"true"
 
 
 def check_supported(common_dir: Path) -> None:
