@@ -1,0 +1,1 @@
+"""Adapters to the outside world: agent tools (Claude Code), git hooks, processes, services."""
