@@ -1,0 +1,201 @@
+"""Health state: every check run, the verdict per agent and check, and automatic reverts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gitwarden.state.db import Store
+
+MIGRATIONS = [
+    """
+    CREATE TABLE health_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts REAL NOT NULL,
+        agent TEXT,
+        trigger TEXT NOT NULL,
+        check_name TEXT NOT NULL,
+        commit_id TEXT NOT NULL,
+        tree_id TEXT,
+        outcome TEXT NOT NULL,
+        exit_code INTEGER,
+        timed_out INTEGER NOT NULL DEFAULT 0,
+        duration REAL NOT NULL,
+        log_path TEXT
+    );
+    CREATE INDEX health_runs_agent ON health_runs(agent, check_name, id);
+    CREATE INDEX health_runs_tree ON health_runs(tree_id, check_name);
+    CREATE TABLE health_verdicts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts REAL NOT NULL,
+        agent TEXT NOT NULL,
+        check_name TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        commit_id TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        culprit TEXT,
+        candidates TEXT NOT NULL DEFAULT '',
+        runs INTEGER NOT NULL DEFAULT 0,
+        log_path TEXT,
+        action TEXT,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX health_verdicts_agent ON health_verdicts(agent, check_name, id);
+    CREATE TABLE health_reverts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts REAL NOT NULL,
+        agent TEXT NOT NULL,
+        culprit TEXT NOT NULL,
+        revert_commit TEXT NOT NULL,
+        previous_head TEXT NOT NULL,
+        backup_ref TEXT,
+        safety_checkpoint TEXT
+    );
+    CREATE INDEX health_reverts_agent ON health_reverts(agent, ts)
+    """,
+]
+
+
+def ready(store: Store) -> Store:
+    store.ensure_schema("health", MIGRATIONS)
+    return store
+
+
+@dataclass(frozen=True)
+class Verdict:
+    id: int
+    ts: float
+    agent: str
+    check: str
+    trigger: str
+    commit: str
+    verdict: str
+    culprit: str | None
+    candidates: tuple[str, ...]
+    runs: int
+    log_path: str | None
+    action: str | None
+    detail: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"agent": self.agent, "check": self.check, "time": self.ts,
+                "trigger": self.trigger, "commit": self.commit, "verdict": self.verdict,
+                "culprit": self.culprit, "candidates": list(self.candidates),
+                "runs": self.runs, "log": self.log_path, "action": self.action,
+                "detail": self.detail}
+
+
+def record_run(store: Store, *, agent: str | None, trigger: str, check: str, commit: str,
+               tree: str | None, outcome: str, exit_code: int | None, timed_out: bool,
+               duration: float, log_path: str | None) -> int:
+    ready(store)
+    with store.immediate() as conn:
+        cursor = conn.execute(
+            "INSERT INTO health_runs(ts, agent, trigger, check_name, commit_id, tree_id, outcome,"
+            " exit_code, timed_out, duration, log_path) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (time.time(), agent, trigger, check, commit, tree, outcome, exit_code,
+             int(timed_out), duration, log_path))
+        return int(cursor.lastrowid or 0)
+
+
+def record_verdict(store: Store, *, agent: str, check: str, trigger: str, commit: str,
+                   verdict: str, culprit: str | None = None, candidates: tuple[str, ...] = (),
+                   runs: int = 0, log_path: str | None = None, action: str | None = None,
+                   detail: str = "") -> int:
+    ready(store)
+    with store.immediate() as conn:
+        cursor = conn.execute(
+            "INSERT INTO health_verdicts(ts, agent, check_name, trigger, commit_id, verdict,"
+            " culprit, candidates, runs, log_path, action, detail)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (time.time(), agent, check, trigger, commit, verdict, culprit, " ".join(candidates),
+             runs, log_path, action, detail))
+        return int(cursor.lastrowid or 0)
+
+
+def set_action(store: Store, verdict_id: int, action: str) -> None:
+    ready(store)
+    with store.immediate() as conn:
+        conn.execute("UPDATE health_verdicts SET action = ? WHERE id = ?", (action, verdict_id))
+
+
+_VERDICT_COLUMNS = ("id, ts, agent, check_name, trigger, commit_id, verdict, culprit, "
+                    "candidates, runs, log_path, action, detail")
+
+
+def _verdict(row: tuple[Any, ...]) -> Verdict:
+    return Verdict(id=row[0], ts=row[1], agent=row[2], check=row[3], trigger=row[4],
+                   commit=row[5], verdict=row[6], culprit=row[7],
+                   candidates=tuple(row[8].split()) if row[8] else (), runs=row[9],
+                   log_path=row[10], action=row[11], detail=row[12])
+
+
+def latest_verdicts(store: Store, agent: str | None = None) -> list[Verdict]:
+    """The newest verdict per (agent, check), ordered by agent then check."""
+    ready(store)
+    where, params = ("WHERE agent = ?", (agent,)) if agent is not None else ("", ())
+    rows = store.conn.execute(
+        f"SELECT {_VERDICT_COLUMNS} FROM health_verdicts WHERE id IN ("
+        f" SELECT MAX(id) FROM health_verdicts {where} GROUP BY agent, check_name)"
+        " ORDER BY agent, check_name", params).fetchall()
+    return [_verdict(row) for row in rows]
+
+
+def verdict_history(store: Store, agent: str | None = None, limit: int = 50) -> list[Verdict]:
+    ready(store)
+    where, params = ("WHERE agent = ?", (agent,)) if agent is not None else ("", ())
+    rows = store.conn.execute(
+        f"SELECT {_VERDICT_COLUMNS} FROM health_verdicts {where} ORDER BY id DESC LIMIT ?",
+        (*params, limit)).fetchall()
+    return [_verdict(row) for row in rows]
+
+
+def count_runs(store: Store, agent: str | None = None) -> int:
+    ready(store)
+    if agent is None:
+        row = store.conn.execute("SELECT COUNT(*) FROM health_runs").fetchone()
+    else:
+        row = store.conn.execute("SELECT COUNT(*) FROM health_runs WHERE agent = ?",
+                                 (agent,)).fetchone()
+    return int(row[0])
+
+
+def flaky_on_record(store: Store, check: str) -> bool:
+    """Whether `check` ever passed and failed on the same tree (a known flaky check)."""
+    ready(store)
+    row = store.conn.execute(
+        "SELECT 1 FROM health_runs WHERE check_name = ? AND tree_id IS NOT NULL"
+        " AND outcome IN ('pass', 'fail') GROUP BY tree_id"
+        " HAVING COUNT(DISTINCT outcome) > 1 LIMIT 1", (check,)).fetchone()
+    return row is not None
+
+
+def record_revert(store: Store, *, agent: str, culprit: str, revert_commit: str,
+                  previous_head: str, backup_ref: str | None,
+                  safety_checkpoint: str | None) -> None:
+    ready(store)
+    with store.immediate() as conn:
+        conn.execute(
+            "INSERT INTO health_reverts(ts, agent, culprit, revert_commit, previous_head,"
+            " backup_ref, safety_checkpoint) VALUES (?,?,?,?,?,?,?)",
+            (time.time(), agent, culprit, revert_commit, previous_head, backup_ref,
+             safety_checkpoint))
+
+
+def reverts_since(store: Store, agent: str, since: float) -> int:
+    ready(store)
+    row = store.conn.execute("SELECT COUNT(*) FROM health_reverts WHERE agent = ? AND ts >= ?",
+                             (agent, since)).fetchone()
+    return int(row[0])
+
+
+def reverts(store: Store, agent: str | None = None) -> list[dict[str, Any]]:
+    ready(store)
+    where, params = ("WHERE agent = ?", (agent,)) if agent is not None else ("", ())
+    rows = store.conn.execute(
+        "SELECT ts, agent, culprit, revert_commit, previous_head, backup_ref, safety_checkpoint"
+        f" FROM health_reverts {where} ORDER BY id", params).fetchall()
+    keys = ("time", "agent", "culprit", "revert_commit", "previous_head", "backup_ref",
+            "safety_checkpoint")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
