@@ -47,7 +47,7 @@ def build_agents(worktrees: Sequence[Worktree], config: Config, main_path: Path)
         settings = by_path.get(_norm(str(worktree.path), main_path)) \
             or config.agents.get(worktree.name) \
             or AgentConfig(name=worktree.name)
-        if settings.exclude:
+        if settings.exclude or _owned_by_gitwarden(worktree):
             continue
         if worktree.is_main and not (config.main_agent or (settings.name in config.agents
                                      and settings.path)):
@@ -63,6 +63,14 @@ def build_agents(worktrees: Sequence[Worktree], config: Config, main_path: Path)
         ))
     agents.sort(key=lambda a: a.name)
     return agents
+
+
+def _owned_by_gitwarden(worktree: Worktree) -> bool:
+    """Scratch worktrees under <common git dir>/gitwarden/ (health checks) are not agents."""
+    if worktree.is_main:
+        return False
+    state_dir = os.path.normpath(worktree.git_dir.parent.parent / "gitwarden")
+    return os.path.normpath(worktree.path).startswith(state_dir + os.sep)
 
 
 def find_agent(agents: Sequence[Agent], name: str) -> Agent:
