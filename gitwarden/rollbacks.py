@@ -1,0 +1,205 @@
+"""Listing, rolling back, undoing and pruning checkpoints: the user commands' operations."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pygit2
+
+from gitwarden.checkpointing import (
+    create_backup_ref,
+    is_clean,
+    open_worktree_repo,
+    resolve_agent,
+)
+from gitwarden.core.agents import Agent
+from gitwarden.core.checkpoints import (
+    CheckpointInfo,
+    RefConflict,
+    checkpoint_ref,
+    info_from_commit,
+    read_chain,
+    update_ref_cas,
+)
+from gitwarden.core.retention import RetentionPolicy, plan_prune, rewrite_chain
+from gitwarden.core.rollback import RollbackPlan, apply_rollback, plan_rollback, refuse_if_busy
+from gitwarden.errors import GitwardenError, UsageError
+from gitwarden.state.db import Store
+from gitwarden.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class ListedCheckpoint:
+    info: CheckpointInfo
+    clean: bool
+
+    def as_json(self) -> dict[str, object]:
+        return {**self.info.as_json(), "clean": self.clean}
+
+
+def list_checkpoints(workspace: Workspace, store: Store, agents: list[Agent],
+                     limit: int | None = None) -> list[ListedCheckpoint]:
+    """Checkpoints of the agents, newest first."""
+    from gitwarden.state.checkpoints import clean_commit_ids
+
+    repo = pygit2.Repository(str(workspace.repo.common_dir))
+    listed: list[ListedCheckpoint] = []
+    for agent in agents:
+        clean_ids = clean_commit_ids(store, agent.name)
+        for info in read_chain(repo, agent.name, limit):
+            listed.append(ListedCheckpoint(info, is_clean(info, clean_ids)))
+    listed.sort(key=lambda item: item.info.time, reverse=True)
+    return listed[:limit] if limit is not None else listed
+
+
+def find_checkpoint(workspace: Workspace, store: Store, agent: Agent,
+                    spec: str | None) -> CheckpointInfo:
+    """The checkpoint `spec` names (a commit id or prefix); default: the newest clean one."""
+    repo = pygit2.Repository(str(workspace.repo.common_dir))
+    chain = read_chain(repo, agent.name)
+    if spec is None:
+        from gitwarden.state.checkpoints import clean_commit_ids
+
+        clean_ids = clean_commit_ids(store, agent.name)
+        for info in chain:
+            if is_clean(info, clean_ids):
+                return info
+        listing = "; ".join(f"{i.commit[:10]} {time.strftime('%Y-%m-%d %H:%M', time.localtime(i.time))} {i.summary}"  # noqa: E501
+                            for i in chain[:5]) or "none"
+        raise UsageError(f"agent {agent.name} has no clean checkpoint; choose one with --to "
+                         f"(newest: {listing})")
+    for info in chain:
+        if info.commit.startswith(spec) or info.original.startswith(spec):
+            return info
+    try:
+        commit = repo.revparse_single(spec).peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
+        raise UsageError(f"{spec!r} is not a checkpoint of {agent.name}") from exc
+    info = info_from_commit(commit)
+    if info.agent != agent.name:
+        raise UsageError(f"{spec!r} is not a checkpoint of {agent.name} (see `gitwarden "
+                         f"checkpoints {agent.name}`)")
+    return info
+
+
+def preview_rollback(workspace: Workspace, agent: Agent, target: CheckpointInfo) -> RollbackPlan:
+    refuse_if_busy(agent.git_dir, agent.name)
+    repo = open_worktree_repo(agent.path)
+    return plan_rollback(repo, agent=agent.name, worktree=agent.path, branch=agent.branch,
+                         target=target,
+                         max_untracked_size=workspace.config.checkpoints.max_untracked_size)
+
+
+@dataclass(frozen=True)
+class RollbackOutcome:
+    plan: RollbackPlan
+    safety: str
+    backup_ref: str
+    rollback_id: int
+
+
+def rollback(workspace: Workspace, store: Store, agent: Agent | str, target: CheckpointInfo,
+             *, is_undo: bool = False) -> RollbackOutcome:
+    """Safety checkpoint + backup ref, then restore the agent to `target`."""
+    from gitwarden.state.checkpoints import record_rollback
+    from gitwarden.state.events import record_event
+
+    resolved = resolve_agent(workspace, agent)
+    if not resolved.exists:
+        raise GitwardenError(f"agent {resolved.name}: worktree missing: {resolved.path}")
+    refuse_if_busy(resolved.git_dir, resolved.name)
+    label = "undo" if is_undo else "rollback"
+    backup = create_backup_ref(workspace, resolved, label)
+    repo = open_worktree_repo(resolved.path)
+    safety = str(repo.references[backup + "-worktree"].target)
+    safety_commit = repo[pygit2.Oid(hex=safety)]
+    assert isinstance(safety_commit, pygit2.Commit)
+    safety_info = info_from_commit(safety_commit)
+    plan = plan_rollback(repo, agent=resolved.name, worktree=resolved.path,
+                         branch=resolved.branch, target=target,
+                         max_untracked_size=workspace.config.checkpoints.max_untracked_size,
+                         current_tree=safety_info.tree)
+    apply_rollback(repo, plan, workspace.repo.ensure_state_dir() / "tmp")
+    rollback_id = record_rollback(store, agent=resolved.name, target=target.commit,
+                                  safety=safety, backup_ref=backup, old_head=plan.current_head,
+                                  new_head=target.head, branch=resolved.branch, is_undo=is_undo)
+    verb = "undid the last rollback of" if is_undo else "rolled back"
+    record_event(store, "rollback", f"{verb} {resolved.name} to checkpoint {target.commit[:10]} "
+                 f"(safety checkpoint {safety[:10]}, backup {backup})", agent=resolved.name,
+                 severity="warning",
+                 data={"target": target.commit, "safety": safety, "backup_ref": backup,
+                       "files": len(plan.changes), "undo": is_undo})
+    return RollbackOutcome(plan, safety, backup, rollback_id)
+
+
+def undo_target(workspace: Workspace, store: Store, agent: Agent) -> tuple[int, CheckpointInfo]:
+    """The state right before the agent's last (not yet undone) rollback."""
+    from gitwarden.state.checkpoints import rollbacks
+
+    for record in rollbacks(store, agent.name):
+        if record.undone:
+            continue
+        repo = pygit2.Repository(str(workspace.repo.common_dir))
+        commit = repo.get(record.safety)
+        if not isinstance(commit, pygit2.Commit):
+            raise GitwardenError(f"the safety checkpoint {record.safety[:10]} of the last "
+                                 f"rollback is gone; see {record.backup_ref}")
+        return record.id, info_from_commit(commit)
+    raise UsageError(f"agent {agent.name} has no rollback to undo")
+
+
+def undo_rollback(workspace: Workspace, store: Store, agent: Agent) -> RollbackOutcome:
+    from gitwarden.state.checkpoints import mark_undone
+
+    record_id, target = undo_target(workspace, store, agent)
+    outcome = rollback(workspace, store, agent, target, is_undo=True)
+    mark_undone(store, record_id)
+    return outcome
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    agent: str
+    kept: int
+    dropped: int
+    tip: str | None
+
+
+def prune(workspace: Workspace, store: Store, agent: Agent, *, keep: int | None = None,
+          keep_clean_days: float | None = None, dry_run: bool = False,
+          now: float | None = None) -> PruneResult:
+    """Apply retention to one agent's chain (compare-and-swap on the chain ref)."""
+    from gitwarden.state.checkpoints import clean_commit_ids, protected_commits, remap_commits
+
+    settings = workspace.config.checkpoints
+    policy = RetentionPolicy(keep=keep if keep is not None else settings.keep,
+                             keep_clean_seconds=(keep_clean_days if keep_clean_days is not None
+                                                 else settings.keep_clean_days) * 86400.0)
+    current = time.time() if now is None else now
+    repo = pygit2.Repository(str(workspace.repo.common_dir))
+    for _attempt in range(5):
+        chain = read_chain(repo, agent.name)
+        clean_ids = clean_commit_ids(store, agent.name)
+        protected = protected_commits(store, agent.name, current - policy.keep_clean_seconds)
+        plan = plan_prune(chain, policy, now=current,
+                          is_clean=lambda info, ids=clean_ids: is_clean(info, ids),  # type: ignore[misc]
+                          protected=protected)
+        if not plan.dropped or dry_run:
+            return PruneResult(agent.name, len(plan.kept), len(plan.dropped),
+                               chain[0].commit if chain else None)
+        new_tip, mapping = rewrite_chain(repo, chain, plan)
+        ref = checkpoint_ref(agent.name)
+        try:
+            if new_tip is None:
+                from gitwarden.core.checkpoints import delete_ref_cas
+
+                delete_ref_cas(workspace.repo.common_dir, ref, chain[0].commit)
+            else:
+                update_ref_cas(workspace.repo.common_dir, ref, new_tip, chain[0].commit,
+                               message="gitwarden prune")
+        except RefConflict:
+            continue  # a checkpoint landed meanwhile: plan again
+        remap_commits(store, agent.name, mapping)
+        return PruneResult(agent.name, len(plan.kept), len(plan.dropped), new_tip)
+    raise GitwardenError(f"could not prune {agent.name}: its checkpoint ref kept changing")
