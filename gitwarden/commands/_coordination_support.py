@@ -1,0 +1,59 @@
+"""Helpers shared by the coordination commands (lock, pause, run, request, done)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from gitwarden.core.scope import OutsideRepository, normalize_pattern
+from gitwarden.errors import UsageError
+from gitwarden.state.db import Store
+from gitwarden.units import parse_duration
+from gitwarden.workspace import Workspace
+
+
+def open_context(args: argparse.Namespace) -> tuple[Workspace, Store]:
+    workspace = Workspace.load(args.cwd)
+    return workspace, Store.open(workspace.repo)
+
+
+def known_agent_names(workspace: Workspace) -> set[str]:
+    return {agent.name for agent in workspace.agents}
+
+
+def parse_duration_arg(text: str, option: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from exc
+
+
+def lock_patterns(workspace: Workspace, raw: list[str], cwd: Path | None) -> list[str]:
+    """Paths and globs given on the command line, as repository-relative patterns. They are
+    relative to the current directory inside the current worktree; outside paths are refused."""
+    here = os.path.abspath(cwd) if cwd is not None else os.getcwd()
+    root = workspace.repo.current_worktree or workspace.repo.main_worktree
+    prefix = _inside(here, str(root))
+    patterns: list[str] = []
+    for text in raw:
+        try:
+            if os.path.isabs(text):
+                relative = _inside(os.path.normpath(text), str(root))
+                if relative is None:
+                    raise OutsideRepository(f"{text} is outside the worktree {root}")
+                patterns.append(normalize_pattern(relative or "."))
+            else:
+                patterns.append(normalize_pattern(os.path.join(prefix or "", text)))
+        except OutsideRepository as exc:
+            raise UsageError(f"refusing {text!r}: {exc}") from exc
+    return list(dict.fromkeys(patterns))
+
+
+def _inside(path: str, root: str) -> str | None:
+    real_path, real_root = os.path.realpath(path), os.path.realpath(root)
+    if real_path == real_root:
+        return ""
+    if real_path.startswith(real_root.rstrip(os.sep) + os.sep):
+        return os.path.relpath(real_path, real_root)
+    return None

@@ -1,0 +1,198 @@
+"""`gitwarden lock`, `unlock`, `locks`: exclusive claims on paths between agents."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gitwarden.commands import add_command
+
+ORDER = 30
+
+
+def register(subparsers: Any) -> None:
+    lock = add_command(
+        subparsers, "lock", "lock paths or globs for one agent (exclusive, with a TTL)",
+        """\
+  gitwarden lock src/payments/api.py --reason "new refund flow"
+  gitwarden lock 'src/payments/**' --ttl 2h --agent payments
+  gitwarden lock src/app.py --wait 10m    wait until its holder releases it
+  gitwarden lock --renew                  extend all my locks by the TTL
+""")
+    lock.add_argument("paths", nargs="*", metavar="PATH_OR_GLOB",
+                      help="paths or git wildmatch globs, relative to the current directory")
+    lock.add_argument("--agent", help="lock for this agent (default: GITWARDEN_AGENT or the "
+                      "worktree you are in)")
+    lock.add_argument("--ttl", help="how long the lock holds (default from gitwarden.toml, "
+                      "30m); 'never' for no expiry")
+    lock.add_argument("--reason", default="", help="what you are doing (shown to others)")
+    lock.add_argument("--wait", metavar="DURATION",
+                      help="wait up to DURATION for the lock instead of failing at once")
+    lock.add_argument("--renew", action="store_true",
+                      help="extend my locks (the named ones, or all) by the TTL")
+    lock.add_argument("--json", action="store_true")
+    lock.set_defaults(handler=run_lock)
+
+    unlock = add_command(
+        subparsers, "unlock", "release locks",
+        """\
+  gitwarden unlock src/payments/api.py
+  gitwarden unlock --all                  release every lock I hold
+  gitwarden unlock src/app.py --force     take away another agent's lock (logged, notified)
+""")
+    unlock.add_argument("paths", nargs="*", metavar="PATH_OR_GLOB")
+    unlock.add_argument("--agent", help="release for this agent")
+    unlock.add_argument("--all", action="store_true", help="release all locks of the agent")
+    unlock.add_argument("--force", action="store_true",
+                        help="release even when another agent holds it")
+    unlock.set_defaults(handler=run_unlock)
+
+    listing = add_command(subparsers, "locks", "list the locks held, by whom, until when",
+                          "  gitwarden locks\n  gitwarden locks --json | jq '.locks[].pattern'\n")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=run_locks)
+
+
+def run_lock(args: argparse.Namespace) -> int:
+    from gitwarden.commands._coordination_support import (
+        known_agent_names,
+        lock_patterns,
+        open_context,
+        parse_duration_arg,
+    )
+    from gitwarden.coordination import refresh_context_files, require_agent
+    from gitwarden.core.locks import describe_holder, describe_until
+    from gitwarden.errors import UsageError
+    from gitwarden.output import print_json
+    from gitwarden.state import locks
+
+    workspace, store = open_context(args)
+    with store:
+        agent = require_agent(workspace, args.agent)
+        ttl = _ttl(args.ttl, workspace.config.locks.default_ttl)
+        patterns = lock_patterns(workspace, args.paths, args.cwd)
+        if args.renew:
+            renewed = locks.renew(store, agent.name, patterns or None, ttl)
+            if not renewed:
+                raise UsageError(f"agent {agent.name} holds no lock to renew"
+                                 + (f" on {', '.join(patterns)}" if patterns else ""))
+            for lock in renewed:
+                print(f"renewed '{lock.pattern}' for {agent.name} {describe_until(lock)}")
+            refresh_context_files(workspace, store)
+            return 0
+        if not patterns:
+            raise UsageError("name the paths or globs to lock (or --renew)")
+        kwargs: dict[str, Any] = {
+            "ttl": ttl, "reason": args.reason,
+            "stale_after": workspace.config.locks.stale_after,
+            "known_agents": known_agent_names(workspace)}
+        if args.wait:
+            result = locks.acquire_waiting(store, agent.name, patterns,
+                                           wait=parse_duration_arg(args.wait, "--wait"),
+                                           **kwargs)
+        else:
+            result = locks.acquire(store, agent.name, patterns, **kwargs)
+        for item in result.released_stale:
+            print(f"released stale lock '{item.lock.pattern}' of {item.lock.agent}: {item.why}")
+        if args.json:
+            print_json({"granted": result.granted, "agent": agent.name,
+                        "locks": [lock.as_json() for lock in result.locks],
+                        "conflicts": [{"pattern": p, "lock": lock.as_json()}
+                                      for p, lock in result.conflicts]})
+        if not result.granted:
+            if not args.json:
+                for pattern, lock in result.conflicts:
+                    print(f"gitwarden: '{pattern}' is {describe_holder(lock)}")
+                print("gitwarden: not locked: wait with --wait DURATION, or ask the holder with "
+                      "`gitwarden request --to AGENT \"...\"`")
+            return 1
+        if not args.json:
+            for lock in result.locks:
+                print(f"locked '{lock.pattern}' for {agent.name} {describe_until(lock)}")
+        refresh_context_files(workspace, store)
+    return 0
+
+
+def run_unlock(args: argparse.Namespace) -> int:
+    from gitwarden.commands._coordination_support import lock_patterns, open_context
+    from gitwarden.coordination import current_agent, refresh_context_files
+    from gitwarden.errors import UsageError
+    from gitwarden.state import locks
+    from gitwarden.state.events import record_event
+
+    workspace, store = open_context(args)
+    with store:
+        agent = current_agent(workspace, args.agent)
+        if args.all:
+            if agent is None:
+                raise UsageError("--all needs an agent: run in its worktree or pass --agent")
+            patterns = [lock.pattern for lock in locks.list_locks(store, agent=agent.name)
+                        if lock.kind == "path"]
+        else:
+            patterns = lock_patterns(workspace, args.paths, args.cwd)
+            if not patterns:
+                raise UsageError("name the paths or globs to unlock (or --all)")
+        if agent is None and not args.force:
+            raise UsageError("cannot tell which agent you are: pass --agent NAME, or --force "
+                             "to release another agent's lock")
+        me = agent.name if agent else None
+        released = locks.release(store, me, patterns, force=args.force)
+        if not released:
+            print(f"no lock on {', '.join(patterns)}" if patterns else "no locks to release")
+            return 1 if patterns and not args.all else 0
+        for lock in released:
+            print(f"unlocked '{lock.pattern}' (held by {lock.agent})")
+            if lock.agent != me:
+                message = (f"lock '{lock.pattern}' of agent {lock.agent} was force-released by "
+                           f"{me or 'the user'}")
+                record_event(store, "lock.force_released", message, agent=lock.agent,
+                             path=lock.pattern, severity="warning",
+                             data={"lock": lock.as_json(), "by": me, "notify": True,
+                                   "title": f"gitwarden: {lock.agent} lost a lock",
+                                   "body": message})
+            else:
+                record_event(store, "lock.released", f"{lock.agent} released '{lock.pattern}'",
+                             agent=lock.agent, path=lock.pattern)
+        refresh_context_files(workspace, store)
+    return 0
+
+
+def run_locks(args: argparse.Namespace) -> int:
+    import time
+
+    from gitwarden.commands._coordination_support import open_context
+    from gitwarden.output import print_json, table
+    from gitwarden.state import locks
+    from gitwarden.units import format_duration
+
+    _, store = open_context(args)
+    with store:
+        held = locks.list_locks(store)
+    now = time.time()
+    if args.json:
+        print_json({"locks": [{**lock.as_json(), "expired": lock.expired(now)} for lock in held]})
+        return 0
+    if not held:
+        print("no locks")
+        return 0
+    rows = []
+    for lock in held:
+        if lock.expires_at is None:
+            left = "no expiry"
+        elif lock.expired(now):
+            left = "expired"
+        else:
+            left = format_duration(lock.expires_at - now)
+        rows.append([lock.pattern, lock.kind, lock.agent, left, lock.reason])
+    print(table(["pattern", "kind", "agent", "left", "reason"], rows))
+    return 0
+
+
+def _ttl(text: str | None, default: float) -> float | None:
+    from gitwarden.commands._coordination_support import parse_duration_arg
+
+    if text is None:
+        return default
+    if text.strip().lower() in ("never", "none", "0"):
+        return None
+    return parse_duration_arg(text, "--ttl")

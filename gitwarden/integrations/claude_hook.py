@@ -1,0 +1,206 @@
+"""The Claude Code PreToolUse hook: `gitwarden hook claude`.
+
+Claude Code sends JSON on stdin (`tool_name`, `tool_input.file_path`, `cwd`). To refuse a tool
+call we print a `permissionDecision: deny` with a reason the agent can act on, and exit 0; to
+allow it we print nothing. This runs on every edit: it reads git's files and the state database
+directly (no git subprocess) and imports nothing heavy (no pygit2, watchdog, APScheduler).
+When gitwarden itself is broken the hook fails open and logs why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from typing import IO, Any
+
+EDIT_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
+SHELL_TOOLS = frozenset({"Bash"})
+ERROR_LOG = "hook-errors.log"
+
+
+@dataclass(frozen=True)
+class HookContext:
+    agent: str
+    root: str
+    common_dir: str
+    scope: tuple[str, ...]
+
+
+def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
+    source = stdin or sys.stdin
+    sink = stdout or sys.stdout
+    common_dir: str | None = None
+    try:
+        payload = json.loads(source.read() or "{}")
+        if not isinstance(payload, dict):
+            raise ValueError("hook input is not a JSON object")
+        context = resolve_context(payload)
+        common_dir = context.common_dir if context else None
+        reason = decide(payload, context) if context else None
+    except Exception as exc:  # fail open: a broken gitwarden must not stop the agent
+        _log_failure(exc, common_dir)
+        return 0
+    if reason:
+        json.dump({"hookSpecificOutput": {"hookEventName": "PreToolUse",
+                                          "permissionDecision": "deny",
+                                          "permissionDecisionReason": reason}}, sink)
+        sink.write("\n")
+    return 0
+
+
+def resolve_context(payload: dict[str, Any]) -> HookContext | None:
+    """The agent making this tool call, or None when it is not one gitwarden guards."""
+    from gitwarden.core.identity import agent_from_env, find_worktree
+
+    cwd = str(payload.get("cwd") or os.getcwd())
+    location = find_worktree(cwd)
+    target = _target_path(payload)
+    if location is None and target:
+        location = find_worktree(os.path.join(cwd, target))
+    if location is None:
+        return None
+    config = _load_config(location.main_worktree)
+    name = agent_from_env() or _agent_name(location, config)
+    if name is None:
+        return None
+    settings = config.agents.get(name) if config else None
+    return HookContext(agent=name, root=location.root, common_dir=location.common_dir,
+                       scope=settings.scope if settings else ())
+
+
+def decide(payload: dict[str, Any], context: HookContext) -> str | None:
+    """The deny reason for this tool call, or None to allow it."""
+    tool = str(payload.get("tool_name") or "")
+    if tool not in EDIT_TOOLS and tool not in SHELL_TOOLS:
+        return None
+    store = _open_store(context.common_dir)
+    try:
+        if store is not None:
+            paused = _pause_reason(store, context.agent)
+            if paused:
+                return paused
+        if tool not in EDIT_TOOLS:
+            return None
+        target = _target_path(payload)
+        if not target:
+            return None
+        return _path_reason(store, context, target, str(payload.get("cwd") or context.root))
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _path_reason(store: Any, context: HookContext, target: str, cwd: str) -> str | None:
+    from gitwarden.core.locks import PATH, describe_holder, locks_covering
+    from gitwarden.core.scope import OutsideRepository, in_scope, relative_to_root
+
+    try:
+        path = relative_to_root(target, context.root, cwd)
+    except OutsideRepository:
+        return (f"{target} is outside your worktree {context.root}: agent {context.agent} may "
+                "only edit files inside its own worktree.")
+    if store is not None:
+        from gitwarden.state.locks import list_locks
+
+        covering = locks_covering(list_locks(store, kind=PATH, include_expired=False), path,
+                                  other_than=context.agent)
+        if covering:
+            lock = covering[0]
+            return (f"{path} is {describe_holder(lock)}. Do not edit it now: work on something "
+                    f"else, run `gitwarden lock {path} --wait 10m` to wait for it, or ask with "
+                    f"`gitwarden request --to {lock.agent} \"please release {path}\"`.")
+    if not in_scope(context.scope, path):
+        return (f"{path} is outside the scope of agent {context.agent} "
+                f"({', '.join(context.scope)}). Edit only files in your scope; if this change "
+                "is really needed, ask the owner with `gitwarden request --to AGENT \"...\"`.")
+    return None
+
+
+def _pause_reason(store: Any, agent: str) -> str | None:
+    from gitwarden.state.pauses import kill_switch, pause_info
+
+    info = pause_info(store, agent)
+    if info is None:
+        return None
+    since = time.strftime("%H:%M", time.localtime(info.since))
+    how = "`gitwarden resume --all`" if kill_switch(store) else f"`gitwarden resume {agent}`"
+    return (f"agent {agent} is paused since {since} by {info.by}: {info.reason}. Stop working "
+            f"and wait: no edits or commands until the user runs {how}.")
+
+
+def _target_path(payload: dict[str, Any]) -> str | None:
+    tool_input = payload.get("tool_input")
+    if not isinstance(tool_input, dict):
+        return None
+    value = tool_input.get("file_path") or tool_input.get("notebook_path")
+    return str(value) if value else None
+
+
+def _load_config(main_worktree: str) -> Any:
+    path = os.path.join(main_worktree, "gitwarden.toml")
+    if not os.path.exists(path):
+        return None
+    from pathlib import Path
+
+    from gitwarden.config import load_config
+
+    return load_config(Path(path))
+
+
+def _agent_name(location: Any, config: Any) -> str | None:
+    """The agent owning this worktree, named the way gitwarden.core.agents names it."""
+    root = os.path.normpath(location.root)
+    main = location.main_worktree
+    agents = dict(config.agents) if config else {}
+    for settings in agents.values():
+        if settings.path:
+            configured = os.path.normpath(os.path.join(main, os.path.expanduser(settings.path)))
+            if configured == root:
+                return None if settings.exclude else str(settings.name)
+    if location.is_main:
+        main_agent = bool(config and config.main_agent)
+        name = os.path.basename(root) or "main"
+        if not main_agent:
+            return None
+        settings = agents.get(name)
+        return None if settings and settings.exclude else name
+    name = str(location.admin_name)
+    settings = agents.get(name)
+    return None if settings and settings.exclude else name
+
+
+def _open_store(common_dir: str) -> Any:
+    path = os.path.join(common_dir, "gitwarden", "state.db")
+    if not os.path.exists(path):
+        return None
+    from pathlib import Path
+
+    from gitwarden.state.db import Store
+
+    return Store(Path(path))
+
+
+def _log_failure(exc: BaseException, common_dir: str | None) -> None:
+    message = f"gitwarden hook: allowing the tool call, gitwarden failed: " \
+              f"{type(exc).__name__}: {exc}"
+    print(message, file=sys.stderr)
+    if common_dir and os.path.isdir(os.path.join(common_dir, "gitwarden")):
+        directory = os.path.join(common_dir, "gitwarden")
+    else:
+        state_home = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+        directory = os.path.join(state_home, "gitwarden")
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        with open(os.path.join(directory, ERROR_LOG), "a", encoding="utf-8") as handle:
+            handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n"
+                         f"{traceback.format_exc()}\n")
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
