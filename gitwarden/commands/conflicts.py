@@ -1,0 +1,52 @@
+"""`gitwarden conflicts`: files changed by several agents, and whether they will conflict."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gitwarden.commands import add_command
+
+ORDER = 31
+
+
+def register(subparsers: Any) -> None:
+    parser = add_command(
+        subparsers, "conflicts",
+        "show overlapping files with their predicted merge result and age",
+        """\
+  gitwarden conflicts              overlaps: conflict or clean-merge, agents, age
+  gitwarden conflicts --json       for scripts (works with or without the daemon)
+""")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gitwarden.core.conflicts_report import collect_conflicts
+    from gitwarden.output import paint, print_json, table
+    from gitwarden.units import format_duration
+    from gitwarden.workspace import Workspace
+
+    workspace = Workspace.load(args.cwd)
+    report = collect_conflicts(workspace)
+    if args.json:
+        print_json(report)
+        return 0
+    overlaps = report["overlaps"]
+    if not overlaps:
+        print("no overlapping files")
+        return 0
+    rows = []
+    for item in overlaps:
+        kind = item["classification"] or "?"
+        kind = paint(kind, "red" if kind == "conflict" else "green")
+        hunks = ", ".join(f"{h['agents'][0]} {h[h['agents'][0]][0]}-{h[h['agents'][0]][1]}"
+                          for h in item["hunks"][:3])
+        age = format_duration(item["age"]) if item["age"] is not None else "-"
+        rows.append([item["path"], kind, ", ".join(item["agents"]), item["first"] or "-", age,
+                     hunks])
+    print(table(["path", "result", "agents", "first", "age", "conflicting lines"], rows))
+    if report["source"] == "git":
+        print("\n(no daemon running: computed from git just now)")
+    return 0

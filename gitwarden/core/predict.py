@@ -1,0 +1,209 @@
+"""Predicting whether two agents' versions of a file will merge: an in-memory three-way merge.
+
+Each side is what the agent has right now, uncommitted work included: the file in its
+worktree (or in its HEAD tree when the worktree is gone). The ancestor is the file at the
+merge-base of the two agents' HEADs. Nothing is written to any index, HEAD or worktree; blobs
+are only created in the object database (as `git add` would) when a real merge must run, and
+results are cached by the object ids involved, so a repeated question costs three hashes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import pygit2
+from pygit2.enums import FileMode
+
+CONFLICT = "conflict"
+CLEAN_MERGE = "clean-merge"
+
+_MODE_FILE = 0o100644
+_MODE_EXEC = 0o100755
+_MODE_LINK = 0o120000
+_CACHE_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class Side:
+    """One agent's version of the repository: its worktree and its HEAD commit."""
+
+    agent: str
+    worktree: Path
+    head: str | None
+
+
+@dataclass(frozen=True)
+class ConflictHunk:
+    """A conflicting region, as 1-based inclusive line ranges in each agent's file."""
+
+    agents: tuple[str, str]
+    ours_lines: tuple[int, int]
+    theirs_lines: tuple[int, int]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"agents": list(self.agents),
+                self.agents[0]: list(self.ours_lines), self.agents[1]: list(self.theirs_lines)}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    classification: str
+    hunks: tuple[ConflictHunk, ...] = ()
+    reason: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"classification": self.classification, "reason": self.reason,
+                "hunks": [h.as_json() for h in self.hunks]}
+
+
+@dataclass(frozen=True)
+class _Version:
+    oid: str | None  # None: the file does not exist on this side
+    data: bytes | None
+    mode: int
+
+
+@dataclass(frozen=True)
+class _PairResult:
+    clean: bool
+    ranges: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = ()
+    reason: str | None = None
+
+
+class MergePredictor:
+    """Three-way merge predictions for one repository; use one per thread."""
+
+    def __init__(self, repo_dir: Path) -> None:
+        self.repo = pygit2.Repository(str(repo_dir))
+        self._cache: dict[tuple[str | None, str | None, str | None], _PairResult] = {}
+
+    def predict(self, path: str, sides: Sequence[Side]) -> Prediction:
+        """Classify an overlap on `path` between two or more agents."""
+        versions = {side.agent: self._current(side, path) for side in sides}
+        hunks: list[ConflictHunk] = []
+        reasons: list[str] = []
+        for left, right in combinations(sides, 2):
+            ancestor = self._ancestor(left.head, right.head, path)
+            result = self._merge_pair(path, ancestor, versions[left.agent],
+                                      versions[right.agent])
+            if not result.clean:
+                if result.reason:
+                    reasons.append(f"{left.agent}/{right.agent}: {result.reason}")
+                hunks.extend(ConflictHunk((left.agent, right.agent), ours, theirs)
+                             for ours, theirs in result.ranges)
+                if not result.ranges and not result.reason:
+                    reasons.append(f"{left.agent}/{right.agent}: conflicting changes")
+        if hunks or reasons:
+            return Prediction(CONFLICT, tuple(hunks), "; ".join(reasons) or None)
+        return Prediction(CLEAN_MERGE)
+
+    def _merge_pair(self, path: str, ancestor: _Version, ours: _Version,
+                    theirs: _Version) -> _PairResult:
+        if ours.oid == theirs.oid or ours.oid == ancestor.oid or theirs.oid == ancestor.oid:
+            return _PairResult(clean=True)
+        if ours.oid is None or theirs.oid is None:
+            return _PairResult(clean=False, reason="deleted on one side, modified on the other")
+        key = (ancestor.oid, ours.oid, theirs.oid)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        result = self._merge_blobs(path, ancestor, ours, theirs)
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[key] = result
+        return result
+
+    def _merge_blobs(self, path: str, ancestor: _Version, ours: _Version,
+                     theirs: _Version) -> _PairResult:
+        merged = self.repo.merge_file_from_index(self._entry(path, ancestor),
+                                                 self._entry(path, ours),
+                                                 self._entry(path, theirs))
+        if merged.automergeable:
+            return _PairResult(clean=True)
+        contents = merged.contents if isinstance(merged.contents, str) else ""
+        ranges = conflict_ranges(contents)
+        if not ranges:
+            return _PairResult(clean=False, reason="binary or unmergeable content")
+        return _PairResult(clean=False, ranges=tuple(ranges))
+
+    def _entry(self, path: str, version: _Version) -> pygit2.IndexEntry | None:
+        if version.oid is None:
+            return None
+        if version.data is not None and not self.repo.odb.exists(version.oid):
+            self.repo.create_blob(version.data)
+        return pygit2.IndexEntry(path, pygit2.Oid(hex=version.oid), FileMode(version.mode))
+
+    def _current(self, side: Side, path: str) -> _Version:
+        if side.worktree.is_dir():
+            return _read_worktree_file(side.worktree / path)
+        return self._in_commit(side.head, path)
+
+    def _ancestor(self, left: str | None, right: str | None, path: str) -> _Version:
+        if left is None or right is None:
+            return _Version(None, None, _MODE_FILE)
+        try:
+            base = self.repo.merge_base(left, right)
+        except (pygit2.GitError, KeyError, ValueError):
+            base = None
+        return self._in_commit(str(base) if base else None, path)
+
+    def _in_commit(self, commit_id: str | None, path: str) -> _Version:
+        if commit_id is None:
+            return _Version(None, None, _MODE_FILE)
+        try:
+            entry = self.repo[commit_id].peel(pygit2.Tree)[path]
+        except (KeyError, ValueError, pygit2.GitError):
+            return _Version(None, None, _MODE_FILE)
+        if entry.type_str != "blob":
+            return _Version(None, None, _MODE_FILE)
+        return _Version(str(entry.id), None, int(entry.filemode))
+
+
+def _read_worktree_file(file_path: Path) -> _Version:
+    try:
+        if file_path.is_symlink():
+            data = os.readlink(file_path).encode("utf-8", "surrogateescape")
+            mode = _MODE_LINK
+        else:
+            data = file_path.read_bytes()
+            mode = _MODE_EXEC if os.access(file_path, os.X_OK) else _MODE_FILE
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return _Version(None, None, _MODE_FILE)
+    except OSError:
+        return _Version(None, None, _MODE_FILE)
+    return _Version(str(pygit2.hash(data)), data, mode)
+
+
+def conflict_ranges(merged: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Line ranges (ours, theirs) of each conflict in merged text with conflict markers.
+
+    Ranges are 1-based and inclusive in each side's own file; an empty side is given as
+    (n, n - 1) where n is the line where the other side's lines would go.
+    """
+    ranges: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    ours_line = theirs_line = 0
+    section: str | None = None
+    ours_start = theirs_start = 0
+    for line in merged.splitlines():
+        if section is None and line.startswith("<<<<<<<"):
+            section, ours_start = "ours", ours_line + 1
+        elif section == "ours" and line.startswith("|||||||"):
+            section = "base"
+        elif section in ("ours", "base") and line.startswith("======="):
+            section, theirs_start = "theirs", theirs_line + 1
+        elif section == "theirs" and line.startswith(">>>>>>>"):
+            ranges.append(((ours_start, ours_line), (theirs_start, theirs_line)))
+            section = None
+        elif section == "ours":
+            ours_line += 1
+        elif section == "theirs":
+            theirs_line += 1
+        elif section is None:
+            ours_line += 1
+            theirs_line += 1
+    return ranges

@@ -1,0 +1,2 @@
+"""The watch daemon: thin adapters (watcher, scheduler, notifier, control socket) around a
+single event pipeline."""

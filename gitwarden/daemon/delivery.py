@@ -1,0 +1,81 @@
+"""Delivering notifications for events that ask for one (data.notify = true).
+
+Any process may record such an event (the daemon itself, a hook, a health run); this thread
+picks them up from the events table, so the event is the log and delivery is best effort.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from gitwarden.daemon.notify import NotificationGate, SafeSender
+from gitwarden.repo import Repo
+from gitwarden.state.db import Store
+from gitwarden.state.events import Event, list_events
+
+log = logging.getLogger("gitwarden.delivery")
+
+POLL_INTERVAL = 1.0
+
+
+class NotificationDispatcher:
+    def __init__(self, repo: Repo, gate: NotificationGate, sender: SafeSender,
+                 on_delivered: Callable[[Event, bool], None] | None = None) -> None:
+        self.repo = repo
+        self.gate = gate
+        self.sender = sender
+        self._on_delivered = on_delivered
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self.delivered = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="gitwarden-notifications",
+                                        daemon=True)
+        self._thread.start()
+        self._started.wait(10)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        with Store.open(self.repo) as store:
+            newest = list_events(store, limit=1)
+            last_id = newest[-1].id if newest else 0
+            self._started.set()
+            while not self._stopping.is_set():
+                self._wake.wait(POLL_INTERVAL)
+                self._wake.clear()
+                try:
+                    events = list_events(store, after_id=last_id, limit=500)
+                except Exception:
+                    log.exception("cannot read the event log")
+                    continue
+                for event in events:
+                    last_id = max(last_id, event.id)
+                    if event.data.get("notify") is True:
+                        self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
+        title = str(event.data.get("title") or f"gitwarden: {event.kind}")
+        body = str(event.data.get("body") or event.message)
+        key = str(event.data.get("dedup") or f"{title}\n{body}")
+        if not self.gate.allow(key, event.severity):
+            log.debug("notification suppressed (duplicate, rate limit or settings): %s", title)
+            return
+        ok = self.sender.send(title, body)
+        if ok:
+            self.delivered += 1
+            log.info("notified: %s", title)
+        if self._on_delivered is not None:
+            self._on_delivered(event, ok)

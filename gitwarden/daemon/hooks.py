@@ -1,0 +1,170 @@
+"""Calls from the daemon into the other parts of gitwarden, off the pipeline thread.
+
+Checkpoints (checkpointing), health checks (health_service) and coordination (scope and
+lock checks, context files) are optional at import time: a part that is not installed is
+skipped, and a part that fails is logged without taking the daemon down.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import ModuleType
+from typing import Any
+
+from gitwarden.config import Config
+from gitwarden.repo import Repo
+from gitwarden.state.db import Store
+from gitwarden.worktrees import operation_in_progress
+
+log = logging.getLogger("gitwarden.hooks")
+
+
+def optional_module(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        if exc.name is not None and name.startswith(exc.name):
+            return None
+        raise
+
+
+class Hooks:
+    """The daemon's calls into checkpointing, health and coordination."""
+
+    def __init__(self, repo: Repo, config: Callable[[], Config],
+                 take_pending: Callable[[str], set[str] | None],
+                 give_back: Callable[[str, set[str]], None]) -> None:
+        self.repo = repo
+        self._config = config
+        self._take_pending = take_pending
+        self._give_back = give_back
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gitwarden-worker")
+        self._local = threading.local()
+        self._full_due: set[str] = set()
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # --- called on the pipeline thread (must not block) --------------------------------------
+
+    def check_paths(self, store: Store, agent: str, paths: Sequence[str]) -> None:
+        coordination = self._module("gitwarden.coordination")
+        if coordination is None or not hasattr(coordination, "check_paths"):
+            return
+        try:
+            violations = coordination.check_paths(self._workspace(), store, agent, list(paths))
+        except Exception:
+            log.exception("coordination check of %s failed", agent)
+            return
+        if violations:
+            log.warning("%d scope/lock violation(s) by %s", len(violations), agent)
+
+    def refresh_context_files(self, store: Store) -> None:
+        coordination = self._module("gitwarden.coordination")
+        if coordination is None or not hasattr(coordination, "refresh_context_files"):
+            return
+        try:
+            coordination.refresh_context_files(self._workspace(), store)
+        except Exception:
+            log.exception("refreshing context files failed")
+
+    def agent_committed(self, agent: str, old_head: str | None, new_head: str) -> None:
+        health = self._config().health
+        if not health.checks or not health.on_commit:
+            return
+        self._submit(self._on_commit, agent, old_head, new_head)
+
+    def request_full_checkpoint(self, agent: str) -> None:
+        with self._lock:
+            if agent in self._full_due:
+                return
+            self._full_due.add(agent)
+        self._submit(self.checkpoint, agent)
+
+    # --- run on worker threads ---------------------------------------------------------------
+
+    def checkpoint(self, agent: str) -> None:
+        """A checkpoint of `agent`: full when one is due, else of the pending paths only."""
+        with self._lock:
+            full = agent in self._full_due
+            self._full_due.discard(agent)
+        paths = self._take_pending(agent)
+        if not full and not paths:
+            return
+        checkpointing = self._module("gitwarden.checkpointing")
+        if checkpointing is None:
+            return
+        workspace = self._workspace()
+        try:
+            target = workspace.agent(agent)
+        except Exception:
+            return
+        if not target.exists or operation_in_progress(target.git_dir):
+            if paths:
+                self._give_back(agent, paths)
+            return
+        try:
+            result = checkpointing.take_checkpoint(
+                workspace, agent, changed_paths=None if full else sorted(paths or ()),
+                store=self._store())
+        except Exception as exc:
+            if paths:
+                self._give_back(agent, paths)
+            log.warning("checkpoint of %s failed: %s", agent, exc)
+            return
+        status = getattr(result, "status", None)
+        commit = getattr(result, "commit", None)
+        if status == "created":
+            log.info("checkpoint of %s: %s (%s)", agent, (commit or "")[:10],
+                     "full" if full else f"{len(paths or ())} path(s)")
+            health = self._config().health
+            if commit and health.checks and health.on_checkpoint:
+                self._health_call("on_checkpoint", workspace, agent, commit)
+
+    def _on_commit(self, agent: str, old_head: str | None, new_head: str) -> None:
+        self._health_call("on_agent_commit", self._workspace(), agent, old_head, new_head)
+
+    def _health_call(self, function: str, *args: Any) -> None:
+        health_service = self._module("gitwarden.health_service")
+        if health_service is None or not hasattr(health_service, function):
+            return
+        try:
+            getattr(health_service, function)(*args)
+        except Exception:
+            log.exception("health check hook %s failed", function)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _submit(self, func: Callable[..., None], *args: Any) -> Future[None] | None:
+        try:
+            return self._pool.submit(func, *args)
+        except RuntimeError:
+            return None  # shutting down
+
+    def _workspace(self) -> Any:
+        from gitwarden.workspace import Workspace
+
+        return Workspace(repo=self.repo, config=self._config())
+
+    def _store(self) -> Store:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = Store.open(self.repo)
+            self._local.store = store
+        return store
+
+    def _module(self, name: str) -> ModuleType | None:
+        try:
+            module = optional_module(name)
+        except Exception as exc:
+            if name not in self._warned:
+                self._warned.add(name)
+                log.error("cannot import %s: %s", name, exc)
+            return None
+        return module

@@ -1,0 +1,547 @@
+"""The event pipeline: file events -> debounce -> changed sets -> overlaps -> events.
+
+One thread owns all the bookkeeping (the tracker, the watch list, its Store and its pygit2
+repository); everybody else talks to it through its queue. It blocks on that queue, so an
+idle daemon costs nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitwarden.config import Config
+from gitwarden.core.agents import Agent
+from gitwarden.core.changes import resolve_base, worktree_changes
+from gitwarden.core.predict import CONFLICT, MergePredictor, Prediction, Side
+from gitwarden.core.tracker import ChangeTracker, Overlap, OverlapDelta
+from gitwarden.daemon import gitscan
+from gitwarden.daemon.hooks import Hooks
+from gitwarden.daemon.watcher import DirectoryWatcher, FsEvent, WatchLimitError
+from gitwarden.errors import GitwardenError
+from gitwarden.state import overlaps as overlap_store
+from gitwarden.state.activity import record_activity
+from gitwarden.state.db import Store
+from gitwarden.state.events import record_event
+from gitwarden.workspace import Workspace
+
+log = logging.getLogger("gitwarden.pipeline")
+
+MAX_BATCH_DELAY = 1.0
+MAX_BATCH_EVENTS = 200_000
+_META_SKIP = {"index", "COMMIT_EDITMSG", "FETCH_HEAD", "ORIG_HEAD", "AUTO_MERGE", "gc.pid",
+              "gc.log", "description", "logs", "objects", "hooks", "info", "gitwarden"}
+_ACTIONS = {"create": "create", "write": "write", "delete": "delete", "move-from": "move",
+            "move-to": "move"}
+WATCH_LIMIT_ADVICE = ("raise it with `sudo sysctl fs.inotify.max_user_watches=524288` "
+                      "(persist in /etc/sysctl.d/)")
+
+
+@dataclass
+class Command:
+    """A request for the pipeline thread; `done` is set once it was handled."""
+
+    name: str
+    arg: Any = None
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+
+
+@dataclass
+class _AgentView:
+    agent: Agent
+    roots: list[str] = field(default_factory=list)
+
+
+class Pipeline:
+    def __init__(self, workspace: Workspace, hooks: Hooks,
+                 on_polling: Callable[[str, bool], None] | None = None,
+                 on_event_recorded: Callable[[], None] | None = None) -> None:
+        self.workspace = workspace
+        self.hooks = hooks
+        self.queue: queue.Queue[FsEvent | Command] = queue.Queue()
+        self.watcher = DirectoryWatcher(self.queue.put)
+        self.tracker = ChangeTracker()
+        self.polling: set[str] = set()
+        self._on_polling = on_polling or (lambda _name, _on: None)
+        self._on_event_recorded = on_event_recorded or (lambda: None)
+        self._agents: dict[str, _AgentView] = {}
+        self._base_commit: str | None = None
+        self._pending: dict[str, set[str]] = {}
+        self._pending_lock = threading.Lock()
+        self._classification: dict[str, Prediction] = {}
+        self._snapshot: dict[str, Any] = {"agents": [], "overlaps": []}
+        self._snapshot_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.store: Store | None = None
+        self.predictor: MergePredictor | None = None
+        self.last_reconcile: float | None = None
+
+    # --- public, thread-safe -----------------------------------------------------------------
+
+    def start(self) -> None:
+        self.watcher.start()
+        self._thread = threading.Thread(target=self._run, name="gitwarden-pipeline",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.call("stop", timeout=10)
+        self.watcher.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def post(self, name: str, arg: Any = None) -> Command:
+        command = Command(name, arg)
+        self.queue.put(command)
+        return command
+
+    def call(self, name: str, arg: Any = None, timeout: float = 60.0) -> Any:
+        command = self.post(name, arg)
+        command.done.wait(timeout)
+        return command.result
+
+    def take_pending(self, agent: str) -> set[str] | None:
+        """Paths changed since the last checkpoint of `agent` (None: nothing changed)."""
+        with self._pending_lock:
+            paths = self._pending.pop(agent, None)
+        return paths
+
+    def give_back_pending(self, agent: str, paths: set[str]) -> None:
+        with self._pending_lock:
+            self._pending.setdefault(agent, set()).update(paths)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._snapshot_lock:
+            return dict(self._snapshot)
+
+    # --- the pipeline thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        self.store = Store.open(self.workspace.repo)
+        self.predictor = MergePredictor(self.workspace.repo.common_dir)
+        self._restore_overlaps()
+        running = True
+        while running:
+            batch = self._collect()
+            try:
+                running = self._handle(batch)
+            except Exception:
+                log.exception("event batch failed; the next reconcile will repair state")
+            for item in batch:
+                if isinstance(item, Command):
+                    item.done.set()
+        self.store.close()
+
+    def _collect(self) -> list[FsEvent | Command]:
+        batch: list[FsEvent | Command] = [self.queue.get()]
+        debounce = self.workspace.config.watch.debounce
+        deadline = time.monotonic() + MAX_BATCH_DELAY
+        while len(batch) < MAX_BATCH_EVENTS:
+            if isinstance(batch[-1], Command):
+                break  # commands are answered promptly
+            wait = min(debounce, deadline - time.monotonic())
+            if wait <= 0:
+                break
+            try:
+                batch.append(self.queue.get(timeout=wait))
+            except queue.Empty:
+                break
+        return batch
+
+    def _handle(self, batch: list[FsEvent | Command]) -> bool:
+        events = [item for item in batch if isinstance(item, FsEvent)]
+        commands = [item for item in batch if isinstance(item, Command)]
+        now = time.time()
+        reconcile = any(e.kind == "overflow" for e in events) or \
+            any(c.name in ("reconcile", "start") for c in commands)
+        meta = False
+        by_agent: dict[str, list[FsEvent]] = {}
+        for event in events:
+            if event.kind == "overflow":
+                continue
+            if self._is_meta(event.path):
+                meta = meta or self._meta_relevant(event.path)
+                continue
+            name = self._agent_of(event.path)
+            if name is not None:
+                by_agent.setdefault(name, []).append(event)
+        for command in commands:
+            if command.name == "reload":
+                self._reload(command.arg)
+                reconcile = True
+            elif command.name == "poll":
+                self._full_agent(command.arg, now)
+        if reconcile:
+            self._reconcile(now, initial=any(c.name == "start" for c in commands))
+        else:
+            if meta:
+                self._refresh_git_state(now)
+            for name, agent_events in by_agent.items():
+                if name in self._agents:
+                    self._apply_events(name, agent_events, now)
+        self._after_changes(now, full=reconcile,
+                            touched={e.path for e in events})
+        for command in commands:
+            if command.name == "status":
+                command.result = self.snapshot()
+        return not any(c.name == "stop" for c in commands)
+
+    # --- agents and watches ------------------------------------------------------------------
+
+    def _agent_of(self, path: str) -> str | None:
+        best: tuple[int, str] | None = None
+        for name, view in self._agents.items():
+            root = str(view.agent.path)
+            if path.startswith(root + os.sep) and (best is None or len(root) > best[0]):
+                best = (len(root), name)
+        return best[1] if best else None
+
+    def _is_meta(self, path: str) -> bool:
+        return path.startswith(str(self.workspace.repo.common_dir) + os.sep)
+
+    def _meta_relevant(self, path: str) -> bool:
+        rel = os.path.relpath(path, self.workspace.repo.common_dir)
+        parts = rel.split(os.sep)
+        if parts[-1].endswith(".lock") or any(p in _META_SKIP for p in parts):
+            return False
+        return not (len(parts) == 3 and parts[0] == "worktrees" and parts[2] == "index")
+
+    def _watch_meta(self) -> None:
+        common = self.workspace.repo.common_dir
+        dirs = [str(common), str(common / "worktrees")]
+        dirs += gitscan.watchable_dirs(common / "refs", "heads", set(), ()) \
+            if (common / "refs" / "heads").is_dir() else []
+        with contextlib.suppress(OSError):
+            dirs += [entry.path for entry in os.scandir(common / "worktrees") if entry.is_dir()]
+        for directory in dirs:
+            try:
+                self.watcher.add(directory)
+            except WatchLimitError:
+                log.warning("no inotify watch left for git metadata %s; relying on reconcile",
+                            directory)
+                return
+
+    def _watch_agent_tree(self, name: str, start: str = "") -> None:
+        if name in self.polling:
+            return
+        view = self._agents[name]
+        path = view.agent.path
+        try:
+            ignored = gitscan.ignored_dirs(path, start or None)
+            if start and start.rstrip("/") in ignored:
+                return
+            dirs = gitscan.watchable_dirs(path, start, ignored,
+                                          self.workspace.config.watch.ignore)
+        except (GitwardenError, OSError) as exc:
+            log.warning("cannot list directories of %s: %s", name, exc)
+            return
+        try:
+            for directory in dirs:
+                self.watcher.add(directory)
+        except WatchLimitError as exc:
+            self._fall_back_to_polling(name, exc)
+
+    def _fall_back_to_polling(self, name: str, exc: WatchLimitError) -> None:
+        view = self._agents[name]
+        self.watcher.remove_tree(str(view.agent.path))
+        self.polling.add(name)
+        interval = self.workspace.config.watch.poll_interval
+        message = (f"inotify watch limit reached ({exc.strerror}) while watching agent "
+                   f"{name}: polling its worktree every {interval:g}s instead; "
+                   f"{WATCH_LIMIT_ADVICE}")
+        log.warning("%s", message)
+        self._event("watch-limit", message, agent=name, severity="warning",
+                    data={"notify": True, "dedup": "watch-limit",
+                          "title": "gitwarden: file watch limit reached",
+                          "body": f"Polling agent {name} instead. {WATCH_LIMIT_ADVICE}"})
+        self._on_polling(name, True)
+
+    def _refresh_git_state(self, now: float) -> None:
+        """Re-read worktrees, branches and HEADs; recompute agents whose HEAD moved."""
+        old_base = self._base_commit
+        old = {name: view.agent for name, view in self._agents.items()}
+        self.workspace.refresh()
+        try:
+            agents = {a.name: a for a in self.workspace.agents}
+            self._base_commit = resolve_base(self.workspace.repo.main_worktree,
+                                             self.workspace.base_branch)
+        except GitwardenError as exc:
+            log.warning("cannot read the repository state: %s", exc)
+            return
+        self._watch_meta()
+        base_moved = old_base != self._base_commit
+        for name in set(old) - set(agents):
+            self._drop_agent(name, "removed")
+        for name, agent in agents.items():
+            previous = old.get(name)
+            if not agent.exists:
+                if previous is not None:
+                    self._drop_agent(name, "worktree missing")
+                continue
+            if previous is None or previous.path != agent.path:
+                if previous is not None:
+                    self.watcher.remove_tree(str(previous.path))
+                self._agents[name] = _AgentView(agent)
+                if previous is None:
+                    log.info("watching agent %s at %s", name, agent.path)
+                self._watch_agent_tree(name)
+                self._full_agent(name, now)
+                self.hooks.request_full_checkpoint(name)
+                continue
+            self._agents[name] = _AgentView(agent)
+            if previous.head != agent.head or previous.branch != agent.branch or base_moved:
+                self._full_agent(name, now)
+            if previous.head != agent.head and agent.head and previous.branch == agent.branch \
+                    and agent.branch is not None:
+                self.hooks.agent_committed(name, previous.head, agent.head)
+
+    def _drop_agent(self, name: str, why: str) -> None:
+        view = self._agents.pop(name, None)
+        if view is not None:
+            self.watcher.remove_tree(str(view.agent.path))
+            log.info("no longer watching agent %s (%s)", name, why)
+        self.tracker.remove_agent(name)
+        if name in self.polling:
+            self.polling.discard(name)
+            self._on_polling(name, False)
+
+    def _full_agent(self, name: str, now: float) -> bool:
+        """Recompute one agent's changed set from git; True when it differed."""
+        view = self._agents.get(name)
+        if view is None or self._base_commit is None or not view.agent.exists:
+            return False
+        changes = worktree_changes(view.agent.path, view.agent.head, self._base_commit)
+        if changes.error:
+            log.warning("cannot read changes of %s: %s", name, changes.error)
+            return False
+        before = self.tracker.changed(name)
+        self.tracker.set_committed(name, changes.committed, now)
+        self.tracker.set_dirty(name, (*changes.uncommitted, *changes.untracked), now)
+        after = self.tracker.changed(name)
+        if before != after:
+            with self._pending_lock:
+                self._pending.setdefault(name, set()).update(before ^ after)
+        return before != after
+
+    def _reconcile(self, now: float, *, initial: bool = False) -> None:
+        started = time.monotonic()
+        self._refresh_git_state(now)
+        repaired = []
+        for name in list(self._agents):
+            if self._full_agent(name, now) and not initial:
+                repaired.append(name)
+            if initial:
+                self.hooks.request_full_checkpoint(name)
+        for name in repaired:
+            self.hooks.request_full_checkpoint(name)
+        self.last_reconcile = now
+        level = logging.INFO if repaired or initial else logging.DEBUG
+        log.log(level, "reconciled %d agent(s) in %.0f ms%s", len(self._agents),
+                (time.monotonic() - started) * 1000,
+                f"; repaired missed changes of {', '.join(repaired)}" if repaired else "")
+
+    def _reload(self, config: Config) -> None:
+        self.workspace = Workspace(repo=self.workspace.repo, config=config)
+        for name in list(self._agents):
+            self.watcher.remove_tree(str(self._agents[name].agent.path))
+        self._agents.clear()
+        for name in list(self.polling):
+            self._on_polling(name, False)
+        self.polling.clear()
+
+    # --- incremental updates -----------------------------------------------------------------
+
+    def _apply_events(self, name: str, events: list[FsEvent], now: float) -> None:
+        view = self._agents[name]
+        root = str(view.agent.path)
+        files: dict[str, str] = {}
+        dirs: set[str] = set()
+        for event in events:
+            rel = os.path.relpath(event.path, root).replace(os.sep, "/")
+            if rel == ".git" or rel.startswith(".git/") or \
+                    gitscan.matches_any(rel, self.workspace.config.watch.ignore):
+                continue
+            if event.is_dir:
+                dirs.add(rel)
+                if event.kind in ("create", "move-to"):
+                    self._watch_agent_tree(name, rel)
+                elif event.kind in ("delete", "move-from"):
+                    self.watcher.remove_tree(event.path)
+            else:
+                files[rel] = _ACTIONS[event.kind]
+        if not files and not dirs:
+            return
+        try:
+            ignored = gitscan.ignored_among(view.agent.path, list(files))
+            scope = sorted(set(files) | dirs)
+            many = len(scope) > gitscan.MAX_PATHSPECS
+            present = gitscan.dirty_paths(view.agent.path, None if many else scope)
+        except GitwardenError as exc:
+            log.warning("cannot read the status of %s: %s", name, exc)
+            return
+        record_activity(self._store(), ((now, name, path, action)
+                                        for path, action in files.items()
+                                        if path not in ignored))
+        before = self.tracker.changed(name)
+        if many:
+            self.tracker.set_dirty(name, present, now)
+        else:
+            self.tracker.update_dirty(name, files=files, dirs=dirs, present=present, now=now)
+        after = self.tracker.changed(name)
+        relevant = {p for p in files if p not in ignored} | (before ^ after)
+        with self._pending_lock:
+            self._pending.setdefault(name, set()).update(relevant)
+        if relevant:
+            self.hooks.check_paths(self._store(), name, sorted(relevant))
+
+    # --- overlaps ----------------------------------------------------------------------------
+
+    def _restore_overlaps(self) -> None:
+        for record in overlap_store.open_overlaps(self._store()):
+            self.tracker.restore_overlap(Overlap(record.path, record.agents, record.first_agent,
+                                                 record.opened_ts))
+
+    def _after_changes(self, now: float, *, full: bool, touched: set[str]) -> None:
+        delta = self.tracker.diff_overlaps(now, full=full)
+        reclassified = self._reclassify(now, touched, full, delta)
+        if delta:
+            self._record_delta(delta, now)
+        if delta or reclassified:
+            self.hooks.refresh_context_files(self._store())
+        self._update_snapshot()
+
+    def _predict(self, overlap: Overlap) -> Prediction:
+        assert self.predictor is not None
+        sides = []
+        for name in overlap.agents:
+            view = self._agents.get(name)
+            if view is not None:
+                sides.append(Side(name, view.agent.path, view.agent.head))
+        try:
+            return self.predictor.predict(overlap.path, sides)
+        except Exception as exc:
+            log.warning("cannot predict the merge of %s: %s", overlap.path, exc)
+            return Prediction(CONFLICT, reason=f"prediction failed: {exc}")
+
+    def _record_delta(self, delta: OverlapDelta, now: float) -> None:
+        store = self._store()
+        for overlap in delta.resolved:
+            self._classification.pop(overlap.path, None)
+            overlap_store.resolve_overlap(store, overlap.path, now)
+            self._event("overlap-resolved",
+                        f"{overlap.path} is no longer changed by several agents "
+                        f"(was {', '.join(overlap.agents)})",
+                        path=overlap.path, data={"agents": list(overlap.agents)})
+        for overlap in delta.opened:
+            prediction = self._predict(overlap)
+            self._classification[overlap.path] = prediction
+            overlap_store.open_overlap(store, overlap.path, overlap.agents, overlap.first_agent,
+                                       now)
+            overlap_store.update_overlap(store, overlap.path, ts=now,
+                                         classification=prediction.classification,
+                                         detail=prediction.as_json())
+            title, body = overlap_message(overlap, prediction)
+            log.warning("overlap: %s (%s)", title, prediction.classification)
+            self._event("overlap", f"{title}: {body}", path=overlap.path,
+                        agent=overlap.first_agent, severity="warning",
+                        data={"agents": list(overlap.agents), "first": overlap.first_agent,
+                              "classification": prediction.classification,
+                              "hunks": [h.as_json() for h in prediction.hunks],
+                              "notify": True, "title": title, "body": body,
+                              "dedup": f"overlap:{overlap.path}:{','.join(overlap.agents)}"})
+        for overlap in delta.changed:
+            prediction = self._predict(overlap)
+            self._classification[overlap.path] = prediction
+            overlap_store.update_overlap(store, overlap.path, ts=now, agents=overlap.agents,
+                                         classification=prediction.classification,
+                                         detail=prediction.as_json())
+            self._event("overlap-changed",
+                        f"{overlap.path} is now changed by {', '.join(overlap.agents)} "
+                        f"({prediction.classification})", path=overlap.path,
+                        data={"agents": list(overlap.agents),
+                              "classification": prediction.classification})
+
+    def _reclassify(self, now: float, touched: set[str], full: bool,
+                    delta: OverlapDelta) -> bool:
+        fresh = {o.path for o in (*delta.opened, *delta.changed)}
+        changed = False
+        for path, overlap in self.tracker.overlaps.items():
+            if path in fresh:
+                continue
+            if not full and path in self._classification and \
+                    not any(t.endswith(os.sep + path) for t in touched):
+                continue
+            prediction = self._predict(overlap)
+            old = self._classification.get(path)
+            self._classification[path] = prediction
+            if old is not None and old.classification == prediction.classification and \
+                    old.hunks == prediction.hunks:
+                continue
+            overlap_store.update_overlap(self._store(), path, ts=now,
+                                         classification=prediction.classification,
+                                         detail=prediction.as_json())
+            if old is not None and old.classification != prediction.classification:
+                changed = True
+                self._event("overlap-reclassified",
+                            f"{path} ({', '.join(overlap.agents)}) is now "
+                            f"{prediction.classification}", path=path,
+                            data={"agents": list(overlap.agents),
+                                  "classification": prediction.classification})
+        return changed
+
+    def _update_snapshot(self) -> None:
+        overlaps = self.tracker.overlaps
+        snapshot = {
+            "pid": os.getpid(),
+            "agents": [{"name": name, "path": str(view.agent.path),
+                        "changed": len(self.tracker.changed(name)),
+                        "watching": "polling" if name in self.polling else "inotify"}
+                       for name, view in sorted(self._agents.items())],
+            "overlaps": [{"path": path, "agents": list(o.agents),
+                          "classification": getattr(self._classification.get(path),
+                                                    "classification", None)}
+                         for path, o in sorted(overlaps.items())],
+            "watches": self.watcher.count,
+            "last_reconcile": self.last_reconcile,
+        }
+        with self._snapshot_lock:
+            self._snapshot = snapshot
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _store(self) -> Store:
+        assert self.store is not None
+        return self.store
+
+    def _event(self, kind: str, message: str, *, agent: str | None = None,
+               path: str | None = None, severity: str = "info",
+               data: dict[str, Any] | None = None) -> None:
+        record_event(self._store(), kind, message, agent=agent, path=path, severity=severity,
+                     data=data)
+        if data and data.get("notify"):
+            self._on_event_recorded()
+
+
+def overlap_message(overlap: Overlap, prediction: Prediction) -> tuple[str, str]:
+    """The notification title (file and agents) and body (will it conflict?)."""
+    agents = overlap.agents
+    names = " and ".join(agents) if len(agents) <= 2 else \
+        f"{', '.join(agents[:-1])} and {agents[-1]}"
+    title = f"{overlap.path}: edited by {names}"
+    if prediction.classification == CONFLICT:
+        ranges = [f"{h.agents[0]} lines {h.ours_lines[0]}-{h.ours_lines[1]}"
+                  for h in prediction.hunks[:3]]
+        where = f" ({'; '.join(ranges)})" if ranges else ""
+        body = f"Will conflict when merged{where}. {overlap.first_agent} was first."
+    else:
+        body = f"Clean merge predicted: the edits do not conflict. {overlap.first_agent} " \
+               "was first."
+    return title, body

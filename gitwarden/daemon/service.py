@@ -1,0 +1,252 @@
+"""`gitwarden watch`: the daemon's main loop, signals, jobs and control requests."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from gitwarden.config import Config, load_config
+from gitwarden.daemon.control import ControlServer, DaemonLock
+from gitwarden.daemon.delivery import NotificationDispatcher
+from gitwarden.daemon.hooks import Hooks
+from gitwarden.daemon.logs import setup_logging
+from gitwarden.daemon.notify import NotificationGate, SafeSender, default_notifier
+from gitwarden.daemon.pipeline import Pipeline
+from gitwarden.daemon.scheduler import JobScheduler
+from gitwarden.errors import ConfigError, GitwardenError
+from gitwarden.state.activity import prune_activity
+from gitwarden.state.db import Store
+from gitwarden.state.events import record_event
+from gitwarden.workspace import Workspace
+
+log = logging.getLogger("gitwarden.daemon")
+
+PRUNE_INTERVAL = 600.0
+
+
+class _NoSdNotify:
+    watchdog_interval: float | None = None
+
+    def ready(self) -> None: ...
+    def status(self, text: str) -> None: ...
+    def watchdog(self) -> None: ...
+    def stopping(self) -> None: ...
+    def reloading(self) -> None: ...
+
+
+def _sd_notifier() -> Any:
+    try:
+        from gitwarden.daemon.sdnotify import SdNotifier
+    except ImportError:
+        return _NoSdNotify()
+    return SdNotifier.from_environ()
+
+
+def run_daemon(workspace_dir: Path, *, json_log: bool = False) -> int:
+    """Run the watch daemon for the repository containing `workspace_dir` until stopped."""
+    setup_logging(json_log)
+    workspace = Workspace.load(workspace_dir)
+    state_dir = workspace.repo.ensure_state_dir()
+    lock = DaemonLock(state_dir)
+    lock.acquire()
+    try:
+        return Daemon(workspace).run()
+    finally:
+        lock.release()
+
+
+class Daemon:
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.repo = workspace.repo
+        self.config: Config = workspace.config
+        self.sd = _sd_notifier()
+        self.scheduler = JobScheduler()
+        self.gate = NotificationGate(self.config.notifications)
+        self.sender = SafeSender(default_notifier())
+        self.dispatcher = NotificationDispatcher(self.repo, self.gate, self.sender)
+        self.pipeline = Pipeline(workspace, Hooks(self.repo, lambda: self.config,
+                                                  self._take_pending, self._give_back),
+                                 on_polling=self._polling_changed,
+                                 on_event_recorded=self.dispatcher.wake)
+        self.hooks = self.pipeline.hooks
+        self.control = ControlServer(self.repo.state_dir, self._request)
+        self._wake = threading.Event()
+        self._stop_signal: int | None = None
+        self._reload_requested = False
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self._install_signals()
+        self.dispatcher.start()
+        self.pipeline.start()
+        self.pipeline.call("start", timeout=600)
+        self.control.start()
+        self.scheduler.start()
+        self._schedule_jobs()
+        self._record("daemon-started", f"watching {len(self.pipeline.snapshot()['agents'])} "
+                     f"agent(s), pid {os.getpid()}")
+        log.info("gitwarden daemon ready (pid %d, %d inotify watches)", os.getpid(),
+                 self.pipeline.watcher.count)
+        self.sd.ready()
+        self._publish_status()
+        try:
+            self._main_loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _main_loop(self) -> None:
+        interval = self.sd.watchdog_interval
+        last_ping = time.monotonic()
+        while self._stop_signal is None:
+            self._wake.wait(interval)
+            self._wake.clear()
+            if self._reload_requested:
+                self._reload_requested = False
+                self.reload()
+            if interval and time.monotonic() - last_ping >= interval * 0.9:
+                self.sd.watchdog()
+                last_ping = time.monotonic()
+
+    def _shutdown(self) -> None:
+        name = signal.Signals(self._stop_signal).name if self._stop_signal else "request"
+        log.info("stopping (%s)", name)
+        self.sd.stopping()
+        self.scheduler.stop()
+        self.control.stop()
+        self.pipeline.stop()
+        self.hooks.close()
+        self._record("daemon-stopped", f"stopped by {name}")
+        self.dispatcher.stop()
+        self.sender.close()
+
+    def _install_signals(self) -> None:
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            self._stop_signal = signum
+            self._wake.set()
+
+        def reload(_signum: int, _frame: FrameType | None) -> None:
+            self._reload_requested = True
+            self._wake.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
+
+    # --- config reload -----------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Reload gitwarden.toml; an invalid file keeps the last good config."""
+        self.sd.reloading()
+        try:
+            config = load_config(self.repo.config_path)
+        except ConfigError as exc:
+            log.error("config not reloaded, keeping the last good one: %s", exc.message)
+            self._record("config-error", f"config not reloaded: {exc.message}",
+                         severity="error")
+            self.sd.ready()
+            return False
+        self.config = config
+        self.gate.config = config.notifications
+        self.pipeline.call("reload", config, timeout=600)
+        self._schedule_jobs()
+        log.info("config reloaded")
+        self._record("config-reloaded", "configuration reloaded")
+        self.sd.ready()
+        self._publish_status()
+        return True
+
+    # --- jobs --------------------------------------------------------------------------------
+
+    def _schedule_jobs(self) -> None:
+        watch = self.config.watch
+        self.scheduler.every("reconcile", watch.reconcile_interval, self._reconcile_job)
+        self.scheduler.every("prune-activity", PRUNE_INTERVAL, self._prune_job)
+        self._schedule_checkpoints()
+
+    def _schedule_checkpoints(self) -> None:
+        wanted = set()
+        for agent in self.pipeline.snapshot()["agents"]:
+            name = agent["name"]
+            settings = self.config.agent(name)
+            interval = settings.checkpoint_interval or self.config.checkpoints.interval
+            job_id = f"checkpoint:{name}"
+            wanted.add(job_id)
+            if job_id not in self.scheduler.job_ids():
+                self.scheduler.every(job_id, interval, self.hooks.checkpoint, name)
+        self.scheduler.keep_only(wanted, "checkpoint:")
+
+    def _reconcile_job(self) -> None:
+        self.pipeline.call("reconcile", timeout=600)
+        self._schedule_checkpoints()
+        self._publish_status()
+
+    def _prune_job(self) -> None:
+        watch = self.config.watch
+        with Store.open(self.repo) as store:
+            removed = prune_activity(store, older_than=time.time() - watch.activity_retention,
+                                     max_rows=watch.activity_max_rows)
+        if removed:
+            log.info("pruned %d activity row(s)", removed)
+
+    def _polling_changed(self, agent: str, polling: bool) -> None:
+        job_id = f"poll:{agent}"
+        if polling:
+            self.scheduler.every(job_id, self.config.watch.poll_interval,
+                                 self.pipeline.post, "poll", agent)
+        else:
+            self.scheduler.remove(job_id)
+
+    def _take_pending(self, agent: str) -> set[str] | None:
+        return self.pipeline.take_pending(agent)
+
+    def _give_back(self, agent: str, paths: set[str]) -> None:
+        self.pipeline.give_back_pending(agent, paths)
+
+    # --- control socket and status -----------------------------------------------------------
+
+    def _request(self, request: dict[str, Any]) -> dict[str, Any]:
+        command = request.get("command")
+        if command == "ping":
+            return {"ok": True, "pid": os.getpid()}
+        if command == "status":
+            return {"ok": True, **self.pipeline.snapshot(),
+                    "notifications_delivered": self.dispatcher.delivered}
+        if command == "reconcile":
+            self.pipeline.call("reconcile", timeout=600)
+            return {"ok": True, **self.pipeline.snapshot()}
+        if command == "flush":
+            self.pipeline.call("flush", timeout=60)
+            return {"ok": True, **self.pipeline.snapshot()}
+        if command == "reload":
+            return {"ok": self.reload()}
+        if command == "checkpoint":
+            for agent in self.pipeline.snapshot()["agents"]:
+                self.hooks.checkpoint(agent["name"])
+            return {"ok": True}
+        if command == "stop":
+            self._stop_signal = signal.SIGTERM
+            self._wake.set()
+            return {"ok": True}
+        return {"ok": False, "error": f"unknown command {command!r}"}
+
+    def _publish_status(self) -> None:
+        snapshot = self.pipeline.snapshot()
+        conflicts = sum(1 for o in snapshot["overlaps"] if o["classification"] == "conflict")
+        self.sd.status(f"{len(snapshot['agents'])} agents, {len(snapshot['overlaps'])} "
+                       f"overlaps ({conflicts} conflicting)")
+
+    def _record(self, kind: str, message: str, severity: str = "info") -> None:
+        try:
+            with Store.open(self.repo) as store:
+                record_event(store, kind, message, severity=severity)
+        except (GitwardenError, OSError) as exc:
+            log.error("cannot record event %s: %s", kind, exc)
