@@ -126,8 +126,23 @@ def revert_culprit(workspace: Workspace, store: Store, agent: Agent, culprit: st
     except GitError as exc:
         raise RevertError(f"{agent.name} moved its branch meanwhile ({exc.message})") from exc
     _rewrite_paths(agent, revert_commit, plan.paths, plan.removed)
+    _record_as_rollback(store, agent, safety, backup, head, revert_commit)
     return RevertDone(revert_commit=revert_commit, previous_head=head, paths=plan.paths,
                       backup_ref=backup, safety_checkpoint=safety)
+
+
+def _record_as_rollback(store: Store, agent: Agent, safety: str | None, backup: str | None,
+                        head: str, revert_commit: str) -> None:
+    """Make `gitwarden rollback AGENT --undo` bring back the pre-revert state."""
+    if safety is None:
+        return
+    try:
+        from gitwarden.state.checkpoints import record_rollback
+    except ImportError:
+        return
+    record_rollback(store, agent=agent.name, target=revert_commit, safety=safety,
+                    backup_ref=backup, old_head=head, new_head=revert_commit,
+                    branch=agent.branch, is_undo=False)
 
 
 def _dirty_paths(agent: Agent, paths: tuple[str, ...]) -> list[str]:
@@ -142,12 +157,28 @@ def _rewrite_paths(agent: Agent, commit: str, paths: tuple[str, ...],
                    removed: tuple[str, ...]) -> None:
     kept = tuple(p for p in paths if p not in set(removed))
     if kept:
-        run_git(["--literal-pathspecs", "checkout", commit, "--pathspec-from-file=-",
-                 "--pathspec-file-nul"], agent.path, input_bytes=_nul(kept))
+        _git_waiting_for_index(["--literal-pathspecs", "checkout", commit,
+                                "--pathspec-from-file=-", "--pathspec-file-nul"],
+                               agent, _nul(kept))
     if removed:
-        run_git(["--literal-pathspecs", "rm", "-q", "-f", "--ignore-unmatch",
-                 "--pathspec-from-file=-", "--pathspec-file-nul"], agent.path,
-                input_bytes=_nul(removed))
+        _git_waiting_for_index(["--literal-pathspecs", "rm", "-q", "-f", "--ignore-unmatch",
+                                "--pathspec-from-file=-", "--pathspec-file-nul"],
+                               agent, _nul(removed))
+
+
+def _git_waiting_for_index(args: list[str], agent: Agent, input_bytes: bytes) -> None:
+    """Run a git command that writes the index, waiting (never deleting) a busy index.lock."""
+    delay = 0.05
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            run_git(args, agent.path, input_bytes=input_bytes)
+            return
+        except GitError as exc:
+            if "index.lock" not in exc.message or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
 
 
 def _nul(paths: tuple[str, ...]) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +81,7 @@ class IntegrationHealth:
 def on_agent_commit(workspace: Workspace, agent_name: str, old_head: str | None,
                     new_head: str) -> None:
     """A new commit on an agent's branch: check it, blame and act on a confirmed failure."""
+    workspace = _fresh(workspace)
     with Store.open(workspace.repo) as store:
         agent = workspace.agent(agent_name)
         report_health_config_edit(workspace, store, agent, old_head, new_head)
@@ -92,8 +93,15 @@ def on_agent_commit(workspace: Workspace, agent_name: str, old_head: str | None,
 def on_checkpoint(workspace: Workspace, agent_name: str, checkpoint_commit: str) -> None:
     """A new checkpoint: check the snapshot; a pass marks it clean, a confirmed failure is
     reported (work in progress: nobody is paused or reverted for it)."""
+    workspace = _fresh(workspace)
     with Store.open(workspace.repo) as store:
         check_checkpoint(workspace, store, workspace.agent(agent_name), checkpoint_commit)
+
+
+def _fresh(workspace: Workspace) -> Workspace:
+    """The same repository and config with current worktree heads (the caller's copy may be
+    older than the commit being checked)."""
+    return type(workspace)(repo=workspace.repo, config=workspace.config)
 
 
 def run_health(workspace: Workspace, agents: Sequence[Agent], *, store: Store,
@@ -162,6 +170,7 @@ def check_agent_commit(workspace: Workspace, store: Store, agent: Agent, head: s
     policy = agent.settings.policy
     gate = REVERT_CONFIRMATIONS if policy == "revert" and agent.settings.auto_revert else 0
     result = AgentHealth(agent=agent.name, commit=head, verdict="pass")
+    skipped: list[str] = []
     for check in checks:
         tester = _CommitTester(workspace, store, check, agent.name, trigger)
         found = investigate(commits, tester, clean_point=clean_point, gate_runs=gate)
@@ -170,6 +179,8 @@ def check_agent_commit(workspace: Workspace, store: Store, agent: Agent, head: s
             store, agent=agent.name, check=check.name, trigger=trigger, commit=head,
             verdict=found.verdict, culprit=found.culprit, candidates=found.candidates,
             runs=found.runs + found.gate_runs, log_path=result.log_path, detail=found.reason)
+        if found.verdict == "skip":
+            skipped.append(check.name)
         if found.verdict in ("pass", "skip"):
             continue
         if found.verdict == "flaky":
@@ -178,6 +189,11 @@ def check_agent_commit(workspace: Workspace, store: Store, agent: Agent, head: s
             _act(workspace, store, agent, result, found)
         health_state.set_action(store, verdict_id, result.action or "none")
         return result
+    if skipped:
+        record_event(store, "health.skip", f"{agent.name}: {', '.join(skipped)} could not "
+                     f"decide at {head[:10]} (exit 125)", agent=agent.name,
+                     data={"commit": head, "checks": skipped})
+        return AgentHealth(agent=agent.name, commit=head, verdict="skip", check=skipped[0])
     record_event(store, "health.pass", f"{agent.name}: health checks pass at {head[:10]}",
                  agent=agent.name, data={"commit": head, "trigger": trigger})
     _mark_clean(workspace, store, agent.name, head)
@@ -329,14 +345,8 @@ def _auto_revert(workspace: Workspace, store: Store, agent: Agent, result: Agent
 
 def _verify_revert(workspace: Workspace, store: Store, agent: Agent, revert_commit: str) -> None:
     """Check the reverted branch at once: a pass marks it clean (and records it)."""
-    check_agent_commit(workspace, store, _with_head(agent, revert_commit), revert_commit,
-                       trigger="revert")
-
-
-def _with_head(agent: Agent, head: str) -> Agent:
-    from dataclasses import replace
-
-    return replace(agent, head=head)
+    fresh = _fresh(workspace)
+    check_agent_commit(fresh, store, fresh.agent(agent.name), revert_commit, trigger="revert")
 
 
 # --- integration -------------------------------------------------------------------------------
@@ -568,5 +578,3 @@ def _health_table(cwd: Any, commit: str) -> Any:
     except tomllib.TOMLDecodeError:
         return "<invalid TOML>"
 
-
-TesterFactory = Callable[[HealthCheck], Callable[[str], Outcome]]
