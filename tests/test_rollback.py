@@ -31,7 +31,8 @@ def worktree_state(root: Path) -> State:
         if Path(dirpath) == root and ".git" in filenames:
             filenames.remove(".git")
         dirnames[:] = [d for d in dirnames if d != ".git"]
-        for name in [*filenames, *[d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]]:
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        for name in [*filenames, *links]:
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, root)
             if os.path.islink(full):
@@ -150,7 +151,8 @@ class _Record:
 _counter = itertools.count()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(op, min_size=3, max_size=10))
 def test_every_checkpoint_and_pre_rollback_state_is_restorable(
         tmp_path: Path, ops: list[tuple[object, ...]]) -> None:
