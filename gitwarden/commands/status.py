@@ -43,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
 def render(report: dict[str, Any], *, detailed: bool = False) -> str:
     base = report["base"]
     lines = [f"base {base['branch']} at {short(base['commit'])}"]
+    switch = report.get("kill_switch")
+    if switch:
+        lines.append(paint(f"KILL SWITCH ENGAGED ({switch['reason']}): every agent is paused; "
+                           "`gitwarden resume --all` to continue", "red"))
     agents = report["agents"]
     if not agents:
         lines.append("no agents: add one with `gitwarden agent add NAME` "
@@ -52,7 +56,7 @@ def render(report: dict[str, Any], *, detailed: bool = False) -> str:
     for agent in agents:
         state = agent["state"]
         if state != "ok":
-            state = paint(state, "red" if state in ("missing", "error") else "yellow")
+            state = paint(state, "red" if state in ("missing", "error", "paused") else "yellow")
         rows.append([
             agent["name"],
             agent["branch"] or "(detached)",
@@ -61,12 +65,19 @@ def render(report: dict[str, Any], *, detailed: bool = False) -> str:
             f"+{agent['ahead']}/-{agent['behind']}",
             str(len(agent["changed"])),
             str(len(agent["overlaps"])),
+            agent.get("health", "unknown"),
         ])
     lines.append("")
     lines.append(table(["agent", "branch", "head", "state", "ahead/behind", "changed",
-                        "overlaps"], rows))
+                        "overlaps", "health"], rows))
     if detailed:
         for agent in agents:
+            if agent.get("pause_reason"):
+                lines.append(f"\n{agent['name']} is paused: {agent['pause_reason']}")
+            if agent.get("culprit"):
+                lines.append(f"\n{agent['name']} broke the build at {short(agent['culprit'])}")
+            if agent.get("locks"):
+                lines.append(f"\nlocks held by {agent['name']}: {', '.join(agent['locks'])}")
             if agent.get("error"):
                 lines.append(f"\n{agent['name']}: {agent['error']}")
             if agent["changed"]:

@@ -27,7 +27,7 @@ def collect_status(workspace: Workspace) -> dict[str, Any]:
     for path, names in overlaps.items():
         for name in names:
             by_agent.setdefault(name, []).append(path)
-    return {
+    report = {
         "repository": str(repo.common_dir),
         "main_worktree": str(repo.main_worktree),
         "base": {"branch": workspace.base_branch, "commit": base_commit},
@@ -35,6 +35,36 @@ def collect_status(workspace: Workspace) -> dict[str, Any]:
                    for a in agents],
         "overlaps": [{"path": path, "agents": list(names)} for path, names in overlaps.items()],
     }
+    _add_recorded_state(workspace, report)
+    return report
+
+
+def _add_recorded_state(workspace: Workspace, report: dict[str, Any]) -> None:
+    """Health, pause and lock fields from the state store (when gitwarden has state here)."""
+    from gitwarden.health_service import status_fields
+    from gitwarden.state.db import DB_NAME, Store
+    from gitwarden.state.locks import list_locks
+    from gitwarden.state.pauses import kill_switch
+
+    report["kill_switch"] = None
+    if not (workspace.repo.state_dir / DB_NAME).exists():
+        for entry in report["agents"]:
+            entry.update({"health": "unknown", "health_checks": {}, "culprit": None,
+                          "paused": False, "pause_reason": None, "locks": []})
+        return
+    with Store.open(workspace.repo) as store:
+        switch = kill_switch(store)
+        if switch is not None:
+            report["kill_switch"] = {"reason": switch.reason, "by": switch.by,
+                                     "since": switch.since}
+        held: dict[str, list[str]] = {}
+        for lock in list_locks(store, include_expired=False):
+            held.setdefault(lock.agent, []).append(lock.pattern)
+        for entry in report["agents"]:
+            entry.update(status_fields(store, entry["name"]))
+            entry["locks"] = sorted(held.get(entry["name"], []))
+            if entry["paused"] and entry["state"] == "ok":
+                entry["state"] = "paused"
 
 
 def _agent_entry(agent: Agent, changes: WorktreeChanges | None,
