@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 # 0.3**(2 + REVERT_CONFIRMATIONS) * 0.7, about 5 in 10,000.
 REVERT_CONFIRMATIONS = 4
 INTEGRATION = "integration"
+# A check seen passing and failing on one tree within this window never drives a revert.
+FLAKY_MEMORY = 7 * 86400.0
 
 
 @dataclass
@@ -311,6 +313,9 @@ def _auto_revert(workspace: Workspace, store: Store, agent: Agent, result: Agent
         refusal = "no culprit commit"
     elif not found.revert_safe:
         refusal = found.reason or "the culprit was not confirmed consistently"
+    elif health_state.flaky_on_record(store, result.check or "",
+                                      since=time.time() - FLAKY_MEMORY):
+        refusal = f"{result.check} gave different results on the same tree recently (flaky)"
     else:
         refusal = revert_refusal(workspace, store, agent, _commit_time(workspace, culprit))
     if refusal is None and culprit is not None and result.commit is not None:

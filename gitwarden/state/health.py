@@ -161,13 +161,13 @@ def count_runs(store: Store, agent: str | None = None) -> int:
     return int(row[0])
 
 
-def flaky_on_record(store: Store, check: str) -> bool:
-    """Whether `check` ever passed and failed on the same tree (a known flaky check)."""
+def flaky_on_record(store: Store, check: str, since: float = 0.0) -> bool:
+    """Whether `check` passed and failed on the same tree since `since` (known flaky)."""
     ready(store)
     row = store.conn.execute(
-        "SELECT 1 FROM health_runs WHERE check_name = ? AND tree_id IS NOT NULL"
+        "SELECT 1 FROM health_runs WHERE check_name = ? AND tree_id IS NOT NULL AND ts >= ?"
         " AND outcome IN ('pass', 'fail') GROUP BY tree_id"
-        " HAVING COUNT(DISTINCT outcome) > 1 LIMIT 1", (check,)).fetchone()
+        " HAVING COUNT(DISTINCT outcome) > 1 LIMIT 1", (check, since)).fetchone()
     return row is not None
 
 

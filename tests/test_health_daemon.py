@@ -1,0 +1,55 @@
+"""End to end with the real daemon: a breaking commit is found, the agent reverted."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from gitwarden.state import health as health_state
+from gitwarden.state.db import Store
+from gitwarden.workspace import Workspace
+from tests.daemonproc import DaemonProcess, wait_until
+from tests.gitrepo import commit_all, git, write
+from tests.test_health import setup_repo
+
+
+def test_daemon_reverts_a_breaking_commit(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path, policy="revert", agents=("alpha", "beta"))
+    alpha = repo.agents["alpha"]
+    write(alpha, {"one.txt": "1\n"})
+    commit_all(alpha, "good work")
+    daemon = DaemonProcess(repo.main)
+    try:
+        write(alpha, {"notes.md": "uncommitted notes\n", "README.md": "editing\n"})
+        before = {p: (alpha / p).read_bytes() for p in ("notes.md", "README.md")}
+        write(alpha, {"status.txt": "broken\n"})
+        git(alpha, "add", "status.txt")
+        git(alpha, "commit", "-q", "-m", "break the build")
+        bad = git(alpha, "rev-parse", "HEAD").strip()
+        started = time.monotonic()
+
+        def reverted() -> bool:
+            return git(alpha, "rev-parse", "HEAD^").strip() == bad and \
+                git(alpha, "rev-parse", "HEAD").strip() != bad
+
+        wait_until(reverted, 30, "the daemon did not revert the breaking commit", daemon)
+        latency = time.monotonic() - started
+        workspace = Workspace.load(repo.main)
+
+        def verified() -> list[health_state.Verdict]:
+            with Store.open(workspace.repo) as store:
+                return [v for v in health_state.verdict_history(store, "alpha")
+                        if v.verdict == "pass" and v.trigger == "revert"]
+
+        wait_until(verified, 30, "the revert was not checked", daemon)
+        with Store.open(workspace.repo) as store:
+            broken = [v for v in health_state.verdict_history(store, "alpha")
+                      if v.verdict == "broken"]
+            revert = health_state.reverts(store, "alpha")[0]
+        assert broken[0].culprit == bad
+        assert (alpha / "status.txt").read_text() == "ok\n"
+        assert {p: (alpha / p).read_bytes() for p in before} == before
+        assert git(alpha, "rev-parse", revert["backup_ref"]).strip() == bad
+        print(f"breaking commit -> revert commit: {latency:.2f}s")
+    finally:
+        daemon.stop()
