@@ -179,6 +179,9 @@ class Pipeline:
                 reconcile = True
             elif command.name == "poll":
                 self._full_agent(command.arg, now)
+            elif command.name == "unwatch" and command.arg in self._agents:
+                # Drops an agent's watches as a lost inotify queue would; reconcile repairs.
+                self.watcher.remove_tree(str(self._agents[command.arg].agent.path))
         if reconcile:
             self._reconcile(now, initial=any(c.name == "start" for c in commands))
         else:

@@ -226,6 +226,9 @@ class Daemon:
         if command == "flush":
             self.pipeline.call("flush", timeout=60)
             return {"ok": True, **self.pipeline.snapshot()}
+        if command == "unwatch":
+            self.pipeline.call("unwatch", str(request.get("agent")), timeout=60)
+            return {"ok": True, **self.pipeline.snapshot()}
         if command == "reload":
             return {"ok": self.reload()}
         if command == "checkpoint":

@@ -1,0 +1,279 @@
+"""The real daemon process on real worktrees, with a real D-Bus session bus."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from gitwarden.repo import locate_repo
+from gitwarden.state.db import Store
+from gitwarden.state.events import list_events, record_event
+from tests.daemonproc import DaemonProcess, wait_until
+from tests.dbus_notifications import session_bus
+from tests.gitrepo import git, make_repo_with_agents, run_gitwarden, write
+
+BASE = "".join(f"line {i}\n" for i in range(1, 31))
+FAST = "[watch]\ndebounce = \"50ms\"\n"
+
+
+def _conflicts(cwd: Path) -> dict[str, Any]:
+    proc = run_gitwarden("conflicts", "--json", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def _events(main: Path, kind: str) -> list[Any]:
+    with Store.open(locate_repo(main)) as store:
+        return list_events(store, kinds=[kind])
+
+
+def test_same_file_in_two_worktrees_notifies_once_over_dbus_and_resolves(
+        tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta", "gamma"),
+                                 files={"src/app.py": BASE, "README.md": "hi\n"})
+    write(repo.main, {"gitwarden.toml": FAST})
+    with session_bus(tmp_path / "bus") as (address, server):
+        daemon = DaemonProcess(repo.main, env={"DBUS_SESSION_BUS_ADDRESS": address,
+                                               "GITWARDEN_NO_NOTIFY": ""})
+        try:
+            write(repo.agents["alpha"], {"src/app.py": BASE.replace("line 7\n", "alpha\n")})
+            write(repo.agents["gamma"], {"README.md": "gamma only\n"})
+            wait_until(lambda: _events(repo.main, "overlap") == [] and
+                       daemon.request("status")["agents"][0]["changed"] == 1, 10,
+                       "alpha's edit not tracked", daemon)
+            write(repo.agents["beta"], {"src/app.py": BASE.replace("line 7\n", "beta\n")})
+            report = wait_until(lambda: _conflicts(repo.main)["overlaps"], 10,
+                                "no overlap reported", daemon)
+            assert len(report) == 1
+            overlap = report[0]
+            assert overlap["path"] == "src/app.py"
+            assert overlap["agents"] == ["alpha", "beta"]
+            assert overlap["first"] == "alpha"
+            assert overlap["classification"] == "conflict"
+            assert overlap["hunks"][0]["alpha"] == [7, 7]
+            received = server.wait_for(1, 10)
+            assert len(received) == 1
+            note = received[0]
+            assert "src/app.py" in note.summary
+            assert "alpha" in note.summary and "beta" in note.summary
+            assert "conflict" in note.body.lower()
+            # more edits to the same overlapping file do not notify again
+            write(repo.agents["beta"], {"src/app.py": BASE.replace("line 7\n", "beta2\n")})
+            daemon.request("flush")
+            # an event recorded by another process with notify=true is delivered too
+            with Store.open(daemon.repo) as store:
+                record_event(store, "health-failed", "build broke", severity="error",
+                             data={"notify": True, "title": "health check failed",
+                                   "body": "alpha broke the build"})
+            received = server.wait_for(2, 10)
+            assert [n.summary for n in received][1:] == ["health check failed"]
+            # reverting one edit resolves the overlap
+            git(repo.agents["beta"], "checkout", "--", "src/app.py")
+            wait_until(lambda: not _conflicts(repo.main)["overlaps"], 10,
+                       "overlap not resolved", daemon)
+            resolved = _events(repo.main, "overlap-resolved")
+            assert [e.path for e in resolved] == ["src/app.py"]
+            assert len(server.notifications()) == 2
+            log = run_gitwarden("log", "--path", "src/app.py", "--json", cwd=repo.main)
+            rows = json.loads(log.stdout)
+            assert {r["agent"] for r in rows} == {"alpha", "beta"}
+        finally:
+            code = daemon.stop()
+        assert code == 0, daemon.log()
+
+
+def test_clean_merge_overlap_and_conflicts_without_daemon(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST})
+    write(repo.agents["alpha"], {"f.txt": BASE.replace("line 2\n", "A\n")})
+    write(repo.agents["beta"], {"f.txt": BASE.replace("line 25\n", "B\n")})
+    offline = _conflicts(repo.main)
+    assert offline["source"] == "git"
+    assert [(o["path"], o["classification"]) for o in offline["overlaps"]] == \
+        [("f.txt", "clean-merge")]
+    daemon = DaemonProcess(repo.main)
+    try:
+        live = wait_until(lambda: _conflicts(repo.main)["overlaps"], 10, "no overlap", daemon)
+        assert live[0]["classification"] == "clean-merge"
+        assert _events(repo.main, "overlap")[0].data["body"].startswith("Clean merge")
+        # the classification follows the edits
+        write(repo.agents["beta"], {"f.txt": BASE.replace("line 2\n", "B\n")})
+        wait_until(lambda: _conflicts(repo.main)["overlaps"][0]["classification"] ==
+                   "conflict", 10, "not reclassified", daemon)
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_reconcile_repairs_missed_events(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST + "reconcile_interval = \"1s\"\n"})
+    daemon = DaemonProcess(repo.main)
+    try:
+        before = daemon.request("status")["watches"]
+        for name in ("alpha", "beta"):
+            status = daemon.request("unwatch", agent=name)
+            assert status["ok"]
+        assert daemon.request("status")["watches"] == before - 2  # two worktree roots
+        write(repo.agents["alpha"], {"f.txt": "alpha\n"})
+        write(repo.agents["beta"], {"f.txt": "beta\n"})
+        # the periodic reconcile job (every 1s) finds the edits no watch reported
+        wait_until(lambda: _conflicts(repo.main)["overlaps"], 15, "reconcile missed it",
+                   daemon)
+        assert "repaired missed changes" in daemon.log()
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_watch_limit_falls_back_to_polling(tmp_path: Path) -> None:
+    files = {f"d{i}/sub/f.txt": "x\n" for i in range(6)}
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={**files, "f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST + "poll_interval = \"300ms\"\n"})
+    # the adapter refuses the 20th watch with ENOSPC, like a full fs.inotify.max_user_watches
+    daemon = DaemonProcess(repo.main, env={"GITWARDEN_WATCH_LIMIT": "20"})
+    try:
+        limit_events = wait_until(lambda: _events(repo.main, "watch-limit"), 10,
+                                  "no watch-limit event", daemon)
+        assert "max_user_watches" in limit_events[0].message
+        assert limit_events[0].data["notify"] is True
+        status = daemon.request("status")
+        assert "polling" in {a["watching"] for a in status["agents"]}
+        write(repo.agents["alpha"], {"f.txt": "alpha\n"})
+        write(repo.agents["beta"], {"f.txt": "beta\n"})
+        wait_until(lambda: _conflicts(repo.main)["overlaps"], 10, "polling missed it",
+                   daemon)
+        assert daemon.alive_and_answering()
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_one_daemon_per_repository_and_stale_socket_cleanup(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha",))
+    daemon = DaemonProcess(repo.main)
+    try:
+        second = run_gitwarden("watch", cwd=repo.agents["alpha"], timeout=30)
+        assert second.returncode == 1
+        assert second.stderr.strip().splitlines() == [
+            f"gitwarden: error: a gitwarden daemon is already running for this repository "
+            f"(pid {daemon.proc.pid})"]
+        sock = daemon.repo.state_dir / "daemon.sock"
+        assert oct(sock.stat().st_mode & 0o777) == "0o600"
+    finally:
+        daemon.proc.send_signal(signal.SIGKILL)
+        daemon.stop()
+    assert sock.exists()  # a killed daemon leaves its socket behind
+    again = DaemonProcess(repo.main)
+    assert again.stop() == 0
+    assert not sock.exists()
+
+
+def test_survives_worktree_moves_deletes_renames_rebase_and_bad_config(
+        tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta", "gamma"), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST})
+    daemon = DaemonProcess(repo.main)
+    try:
+        # a config edited into an invalid state: the last good one stays
+        write(repo.main, {"gitwarden.toml": "[watch]\ndebounce = \"soon\"\n"})
+        daemon.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: _events(repo.main, "config-error"), 10, "no config error", daemon)
+        assert "debounce" in _events(repo.main, "config-error")[0].message
+        assert daemon.alive_and_answering()
+        write(repo.main, {"gitwarden.toml": FAST})
+        daemon.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: _events(repo.main, "config-reloaded"), 10, "no reload", daemon)
+        # branch renamed
+        git(repo.agents["alpha"], "branch", "-m", "alpha", "alpha-renamed")
+        # worktree moved with git
+        moved = tmp_path / "beta-moved"
+        git(repo.main, "worktree", "move", str(repo.agents["beta"]), str(moved))
+        # worktree directory deleted behind git's back
+        subprocess.run(["rm", "-rf", str(repo.agents["gamma"])], check=True)
+        # an agent stopped in the middle of a conflicting rebase
+        write(moved, {"f.txt": BASE.replace("line 3\n", "beta\n")})
+        git(moved, "commit", "-qam", "beta")
+        write(repo.main, {"f.txt": BASE.replace("line 3\n", "main\n")})
+        git(repo.main, "commit", "-qam", "main")
+        git(moved, "rebase", "main", check=False)
+        assert (repo.main / ".git" / "worktrees" / "beta" / "rebase-merge").exists()
+        write(repo.agents["alpha"], {"f.txt": BASE.replace("line 3\n", "alpha\n")})
+        report = wait_until(lambda: _conflicts(repo.main)["overlaps"], 15,
+                            "overlap lost after the survival steps", daemon)
+        assert report[0]["agents"] == ["alpha", "beta"]
+        daemon.request("reconcile")
+        status = daemon.request("status")
+        names = {a["name"]: a["path"] for a in status["agents"]}
+        assert names["beta"] == str(moved)
+        assert "gamma" not in names
+        assert daemon.alive_and_answering()
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.log()
+    assert "Traceback" not in daemon.log()
+
+
+def test_event_storm_stays_up_with_bounded_memory(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"),
+                                 files={"f.txt": BASE, ".gitignore": "node_modules/\n"})
+    write(repo.main, {"gitwarden.toml": FAST})
+    daemon = DaemonProcess(repo.main)
+    try:
+        storm = subprocess.Popen([sys.executable, "-c", _STORM, str(repo.agents["alpha"])])
+        write(repo.agents["alpha"], {"f.txt": "alpha\n"})
+        write(repo.agents["beta"], {"f.txt": "beta\n"})
+        assert storm.wait(timeout=120) == 0
+        wait_until(lambda: _conflicts(repo.main)["overlaps"], 60, "overlap lost in storm",
+                   daemon)
+        status = wait_until(lambda: (s := daemon.request("status"))["agents"][0]["changed"]
+                            >= 20_001 and s, 60, "storm files not tracked", daemon)
+        assert status["watches"] < 200  # node_modules is never watched
+        assert daemon.alive_and_answering()
+        assert daemon.rss_peak_kib() < 300 * 1024
+    finally:
+        assert daemon.stop() == 0
+
+
+_STORM = """
+import os, sys
+root = sys.argv[1]
+for i in range(100_000):
+    d = os.path.join(root, "node_modules", f"pkg{i // 1000}")
+    if i % 1000 == 0:
+        os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"m{i}.js"), "w") as f:
+        f.write("x")
+for i in range(20_000):
+    d = os.path.join(root, "gen", f"g{i // 2000}")
+    if i % 2000 == 0:
+        os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i}.txt"), "w") as f:
+        f.write("y")
+"""
+
+
+def test_cli_bad_input_gives_one_line_errors(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha",))
+    cases = [
+        (["log", "--since", "soonish"], 2, "--since"),
+        (["log", "--agent", "nobody"], 2, "unknown agent"),
+        (["events", "-n", "0"], 2, "--limit"),
+        (["events", "--since", "5 parsecs"], 2, "--since"),
+    ]
+    for args, code, text in cases:
+        proc = run_gitwarden(*args, cwd=repo.main)
+        assert proc.returncode == code, (args, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and text in lines[0], (args, proc.stderr)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for command in ("conflicts", "log", "events", "watch"):
+        proc = run_gitwarden(command, cwd=outside)
+        assert proc.returncode == 2
+        assert len(proc.stderr.strip().splitlines()) == 1
+        assert "not a git repository" in proc.stderr
+    assert os.environ.get("GITWARDEN_NO_NOTIFY") == "1"
