@@ -196,7 +196,9 @@ def test_every_checkpoint_and_pre_rollback_state_is_restorable(
                 undo_rollback(workspace, store, workspace.agent("alpha"))
                 last.undone = True
                 records.append(now)
-                assert worktree_state(alpha) == last.before
+                after = worktree_state(alpha)
+                assert _tracked_or_untracked(after) == _tracked_or_untracked(last.before)
+                assert _ignored(after) == _ignored(now.before)  # ignored files untouched
                 assert _head(alpha) == last.before_head
 
 

@@ -61,8 +61,8 @@ class _Reader:
 
     def index(self) -> pygit2.Index:
         if self._index is None:
+            # A freshly opened repository loads the index file once, read-only; never written.
             self._index = self.repo.index
-            self._index.read(force=True)
         return self._index
 
     def tracked_mode(self, rel: str) -> int | None:
@@ -154,15 +154,14 @@ def incremental_snapshot(repo: pygit2.Repository, base_tree: pygit2.Oid,
             if _is_nested_repo(full) or not _walk_new_dir(reader, root, rel, updates):
                 return None
             continue
-        tracked = reader.tracked_mode(rel)
-        if tracked == MODE_GITLINK:
-            return None
-        if tracked is None and repo.path_is_ignored(rel):
+        # Reading the index costs more than the rest: consult it only when tracking matters.
+        needs_index = (repo.path_is_ignored(rel) or not reader.filemode
+                       or (stat.S_ISREG(st.st_mode) and st.st_size > max_untracked_size))
+        tracked = reader.tracked_mode(rel) if needs_index else MODE_BLOB
+        if needs_index and tracked is None and repo.path_is_ignored(rel):
             updates[rel] = None
             continue
         updates[rel] = _entry_or_none(reader, rel, st, tracked)
-    if reader.index().conflicts is not None:
-        raise SnapshotSkipped("the index has unmerged paths (merge or rebase in progress)")
     tree = apply_updates(repo, repo[base_tree], updates) if updates else base_tree
     return Snapshot(tree=tree or _empty_tree(repo), left_out=tuple(sorted(reader.left_out)),
                     incremental=True)
