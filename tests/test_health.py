@@ -342,3 +342,27 @@ def test_health_run_without_checks_is_a_usage_error(tmp_path: Path) -> None:
     proc = run_gitwarden("health", "--run", cwd=repo.main)
     assert proc.returncode == 2 and "no health checks configured" in proc.stderr
     assert os.path.isdir(repo.main)
+
+
+def test_checkpoint_checks_mark_clean_or_report_work_in_progress(tmp_path: Path) -> None:
+    from gitwarden.checkpointing import take_checkpoint
+    from gitwarden.state.checkpoints import clean_marks
+
+    repo = setup_repo(tmp_path, policy="revert")
+    alpha = repo.agents["alpha"]
+    workspace = Workspace.load(alpha)
+    write(alpha, {"wip.txt": "fine\n"})
+    good = take_checkpoint(workspace, "alpha").commit
+    assert good is not None
+    health_service.on_checkpoint(workspace, "alpha", good)
+    with Store.open(workspace.repo) as store:
+        assert any(mark.kind == "checkpoint" for mark in clean_marks(store, "alpha"))
+    write(alpha, {"status.txt": "half-edited\n"})
+    bad = take_checkpoint(workspace, "alpha").commit
+    assert bad is not None and bad != good
+    health_service.on_checkpoint(workspace, "alpha", bad)
+    (event,) = events(repo, "health.fail")
+    assert "work in progress" in str(event["message"])
+    # work in progress is never reverted: files and HEAD untouched, nobody paused
+    assert (alpha / "status.txt").read_text() == "half-edited\n"
+    assert not events(repo, "agent.paused")
