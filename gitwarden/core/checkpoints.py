@@ -98,8 +98,8 @@ def _tree_or_none(repo: pygit2.Repository, oid: pygit2.Oid | None) -> pygit2.Tre
 
 def _diff_trees(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree | None,
                 prefix: str, out: list[FileChange]) -> None:
-    old_entries = {e.name: (e.id, int(e.filemode)) for e in old} if old is not None else {}
-    new_entries = {e.name: (e.id, int(e.filemode)) for e in new} if new is not None else {}
+    old_entries = {str(e.name): (e.id, int(e.filemode)) for e in old} if old is not None else {}
+    new_entries = {str(e.name): (e.id, int(e.filemode)) for e in new} if new is not None else {}
     for name in old_entries.keys() | new_entries.keys():
         before, after = old_entries.get(name), new_entries.get(name)
         if before == after:
