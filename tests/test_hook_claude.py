@@ -135,11 +135,11 @@ def test_hooks_install_claude_merges_and_stays_out_of_git(repo: RepoWithAgents) 
     assert data["permissions"] == {"allow": ["Bash(ls:*)"]}
     commands = [h["command"] for e in data["hooks"]["PreToolUse"] for h in e["hooks"]]
     assert commands[0] == "my-check"
-    assert sum("gitwarden hook claude" in c for c in commands) == 1
+    assert sum("gitwarden.integrations.claude_hook" in c for c in commands) == 1
     assert (repo.agents["alpha"] / ".claude" / "settings.local.json").exists()
     assert git(beta, "status", "--porcelain", "--untracked-files=all") == ""
     # the installed command really works as Claude Code would run it
-    ours = next(c for c in commands if "gitwarden hook claude" in c)
+    ours = next(c for c in commands if "claude_hook" in c)
     payload = json.dumps({"tool_name": "Edit", "cwd": str(beta),
                           "tool_input": {"file_path": str(beta / "src" / "app.py")}})
     run = subprocess.run(ours, shell=True, cwd=beta, input=payload, capture_output=True,

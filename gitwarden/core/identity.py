@@ -8,19 +8,24 @@ linked worktree's `.git` file names its admin dir (`<common dir>/worktrees/<name
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 AGENT_ENV = "GITWARDEN_AGENT"
 
 
-@dataclass(frozen=True)
 class WorktreeLocation:
-    """A worktree found from a path inside it."""
+    """A worktree found from a path inside it (a plain class: dataclasses is slow to import)."""
 
-    root: str
-    git_dir: str
-    common_dir: str
-    admin_name: str | None  # None for the main worktree
+    __slots__ = ("admin_name", "common_dir", "git_dir", "root")
+
+    def __init__(self, root: str, git_dir: str, common_dir: str,
+                 admin_name: str | None) -> None:
+        self.root = root
+        self.git_dir = git_dir
+        self.common_dir = common_dir
+        self.admin_name = admin_name  # None for the main worktree
+
+    def __repr__(self) -> str:
+        return f"WorktreeLocation(root={self.root!r}, admin_name={self.admin_name!r})"
 
     @property
     def is_main(self) -> bool:

@@ -11,6 +11,9 @@ from gitwarden.core.scope import matches, patterns_overlap
 
 PATH = "path"
 RESOURCE = "resource"
+# Column order of the locks table that Lock(*row) expects.
+LOCK_COLUMNS = ("id, kind, pattern, agent, reason, acquired_at, renewed_at, expires_at, pid, "
+                "pid_start")
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 import time
-import traceback
-from dataclasses import dataclass
 from typing import IO, Any
 
 EDIT_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
@@ -22,12 +21,14 @@ SHELL_TOOLS = frozenset({"Bash"})
 ERROR_LOG = "hook-errors.log"
 
 
-@dataclass(frozen=True)
 class HookContext:
-    agent: str
-    root: str
-    common_dir: str
-    scope: tuple[str, ...]
+    """The agent making the tool call and where its worktree and repository are."""
+
+    def __init__(self, agent: str, root: str, common_dir: str, scope: tuple[str, ...]) -> None:
+        self.agent = agent
+        self.root = root
+        self.common_dir = common_dir
+        self.scope = scope
 
 
 def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
@@ -77,10 +78,10 @@ def decide(payload: dict[str, Any], context: HookContext) -> str | None:
     tool = str(payload.get("tool_name") or "")
     if tool not in EDIT_TOOLS and tool not in SHELL_TOOLS:
         return None
-    store = _open_store(context.common_dir)
+    db = _open_db(context.common_dir)
     try:
-        if store is not None:
-            paused = _pause_reason(store, context.agent)
+        if db is not None:
+            paused = _pause_reason(db, context.agent)
             if paused:
                 return paused
         if tool not in EDIT_TOOLS:
@@ -88,14 +89,15 @@ def decide(payload: dict[str, Any], context: HookContext) -> str | None:
         target = _target_path(payload)
         if not target:
             return None
-        return _path_reason(store, context, target, str(payload.get("cwd") or context.root))
+        return _path_reason(db, context, target, str(payload.get("cwd") or context.root))
     finally:
-        if store is not None:
-            store.close()
+        if db is not None:
+            db.close()
 
 
-def _path_reason(store: Any, context: HookContext, target: str, cwd: str) -> str | None:
-    from gitwarden.core.locks import PATH, describe_holder, locks_covering
+def _path_reason(db: sqlite3.Connection | None, context: HookContext, target: str,
+                 cwd: str) -> str | None:
+    from gitwarden.core.locks import LOCK_COLUMNS, PATH, Lock, describe_holder, locks_covering
     from gitwarden.core.scope import OutsideRepository, in_scope, relative_to_root
 
     try:
@@ -103,11 +105,12 @@ def _path_reason(store: Any, context: HookContext, target: str, cwd: str) -> str
     except OutsideRepository:
         return (f"{target} is outside your worktree {context.root}: agent {context.agent} may "
                 "only edit files inside its own worktree.")
-    if store is not None:
-        from gitwarden.state.locks import list_locks
-
-        covering = locks_covering(list_locks(store, kind=PATH, include_expired=False), path,
-                                  other_than=context.agent)
+    if db is not None:
+        now = time.time()
+        held = [Lock(*row) for row in _rows(
+            db, f"SELECT {LOCK_COLUMNS} FROM locks WHERE kind = ? AND agent != ? AND "
+            "(expires_at IS NULL OR expires_at > ?) ORDER BY id", (PATH, context.agent, now))]
+        covering = locks_covering(held, path, other_than=context.agent, now=now)
         if covering:
             lock = covering[0]
             return (f"{path} is {describe_holder(lock)}. Do not edit it now: work on something "
@@ -120,15 +123,15 @@ def _path_reason(store: Any, context: HookContext, target: str, cwd: str) -> str
     return None
 
 
-def _pause_reason(store: Any, agent: str) -> str | None:
-    from gitwarden.state.pauses import kill_switch, pause_info
-
-    info = pause_info(store, agent)
-    if info is None:
+def _pause_reason(db: sqlite3.Connection, agent: str) -> str | None:
+    found = _rows(db, "SELECT reason, paused_by, since FROM pauses WHERE agent = ?", (agent,))
+    if not found:
         return None
-    since = time.strftime("%H:%M", time.localtime(info.since))
-    how = "`gitwarden resume --all`" if kill_switch(store) else f"`gitwarden resume {agent}`"
-    return (f"agent {agent} is paused since {since} by {info.by}: {info.reason}. Stop working "
+    reason, by, since = found[0]
+    clock = time.strftime("%H:%M", time.localtime(since))
+    stopped = _rows(db, "SELECT 1 FROM kill_switch", ())
+    how = "`gitwarden resume --all`" if stopped else f"`gitwarden resume {agent}`"
+    return (f"agent {agent} is paused since {clock} by {by}: {reason}. Stop working "
             f"and wait: no edits or commands until the user runs {how}.")
 
 
@@ -173,18 +176,29 @@ def _agent_name(location: Any, config: Any) -> str | None:
     return None if settings and settings.exclude else name
 
 
-def _open_store(common_dir: str) -> Any:
+def _open_db(common_dir: str) -> sqlite3.Connection | None:
+    """The state database, read directly (gitwarden.state.db would pull in subprocess & co)."""
     path = os.path.join(common_dir, "gitwarden", "state.db")
     if not os.path.exists(path):
         return None
-    from pathlib import Path
+    conn = sqlite3.connect(path, timeout=5, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return conn
 
-    from gitwarden.state.db import Store
 
-    return Store(Path(path))
+def _rows(db: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """Query rows; a table not created yet (that feature never used) means no rows."""
+    try:
+        return db.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise
 
 
 def _log_failure(exc: BaseException, common_dir: str | None) -> None:
+    import traceback
+
     message = f"gitwarden hook: allowing the tool call, gitwarden failed: " \
               f"{type(exc).__name__}: {exc}"
     print(message, file=sys.stderr)

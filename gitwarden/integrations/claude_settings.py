@@ -14,11 +14,17 @@ from gitwarden.errors import GitwardenError
 
 SETTINGS = Path(".claude") / "settings.local.json"
 MATCHER = "Edit|Write|MultiEdit|NotebookEdit|Bash"
-COMMAND_MARK = "gitwarden hook claude"
+# `gitwarden hook claude` without the CLI's parser: the module runs the same hook, faster.
+HOOK_MODULE = "gitwarden.integrations.claude_hook"
+_MARKS = ("gitwarden hook claude", HOOK_MODULE)
 
 
 def hook_command(python: str = sys.executable) -> str:
-    return f"{shlex.quote(python)} -m {COMMAND_MARK}"
+    return f"{shlex.quote(python)} -m {HOOK_MODULE}"
+
+
+def _is_ours(command: object) -> bool:
+    return any(mark in str(command) for mark in _MARKS)
 
 
 def install(worktree: Path, command: str | None = None) -> Path:
@@ -58,7 +64,7 @@ def is_installed(worktree: Path) -> bool:
 
 
 def _has_ours(entries: list[Any]) -> bool:
-    return any(COMMAND_MARK in str(hook.get("command", ""))
+    return any(_is_ours(hook.get("command", ""))
                for entry in entries if isinstance(entry, dict)
                for hook in entry.get("hooks", []) if isinstance(hook, dict))
 
@@ -74,7 +80,7 @@ def _without_ours(settings: dict[str, Any]) -> list[Any]:
     for entry in entries:
         if isinstance(entry, dict) and isinstance(entry.get("hooks"), list):
             rest = [h for h in entry["hooks"]
-                    if not (isinstance(h, dict) and COMMAND_MARK in str(h.get("command", "")))]
+                    if not (isinstance(h, dict) and _is_ours(h.get("command", "")))]
             if not rest:
                 continue
             entry = {**entry, "hooks": rest}

@@ -7,7 +7,15 @@ import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from gitwarden.core.locks import PATH, RESOURCE, Lock, StaleRules, conflicts, stale_reason
+from gitwarden.core.locks import (
+    LOCK_COLUMNS,
+    PATH,
+    RESOURCE,
+    Lock,
+    StaleRules,
+    conflicts,
+    stale_reason,
+)
 from gitwarden.errors import GitwardenError
 from gitwarden.integrations.processes import is_alive
 from gitwarden.state import events, pauses
@@ -31,8 +39,7 @@ MIGRATIONS = [
     """,
 ]
 
-_COLUMNS = ("id, kind, pattern, agent, reason, acquired_at, renewed_at, expires_at, pid, "
-            "pid_start")
+_COLUMNS = LOCK_COLUMNS
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,94 @@
+"""Whole-process latency of `gitwarden hook claude` (what Claude Code runs before every edit)
+against `python -c pass` measured side by side.
+
+Setup: a repository with four agent worktrees, a gitwarden.toml with scopes, a state database
+with locks held by another agent; the hook is fed the JSON of an Edit on a locked file (deny)
+and on a free file (allow). Goal: p50 <= 60 ms.
+Run: python benchmarks/hook.py [--calls 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _repo import ENV, add_agents, generate_repo
+
+
+def measure(argv: list[str], payload: str, cwd: Path, calls: int) -> list[float]:
+    env = dict(ENV)
+    # bytecode caches as in real use: the warm-up call writes them
+    for key in ("GITWARDEN_AGENT", "PYTHONDONTWRITEBYTECODE"):
+        env.pop(key, None)
+    subprocess.run(argv, input=payload, cwd=cwd, env=env, capture_output=True, text=True,
+                   check=True)
+    timings = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        subprocess.run(argv, input=payload, cwd=cwd, env=env, capture_output=True, text=True,
+                       check=True)
+        timings.append(time.perf_counter() - start)
+    return sorted(timings)
+
+
+def pct(timings: list[float], q: float) -> float:
+    return timings[min(len(timings) - 1, int(q * len(timings)))] * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=50)
+    args = parser.parse_args()
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="gitwarden-bench-") as tmp:
+        main_path = generate_repo(Path(tmp), 200)
+        agents = add_agents(main_path, 4)
+        (main_path / "gitwarden.toml").write_text(
+            "".join(f'[agents.agent{n}]\nscope = ["src/**", "docs/**"]\n' for n in range(4)))
+        locker = [python, "-m", "gitwarden", "lock", "src/pkg0000/mod000.py", "src/pkg0001/**",
+                  "--reason", "benchmark"]
+        subprocess.run(locker, cwd=agents[0], env=ENV, check=True, capture_output=True)
+        me = agents[1]
+        locked = json.dumps({"tool_name": "Edit", "cwd": str(me), "tool_input": {
+            "file_path": str(me / "src/pkg0000/mod000.py"), "old_string": "a",
+            "new_string": "b"}})
+        free = json.dumps({"tool_name": "Edit", "cwd": str(me), "tool_input": {
+            "file_path": str(me / "src/pkg0000/mod005.py")}})
+        out = subprocess.run([python, "-m", "gitwarden", "hook", "claude"], input=locked,
+                             cwd=me, env=ENV, capture_output=True, text=True, check=True)
+        assert '"deny"' in out.stdout, out
+        script = Path(python).with_name("gitwarden")
+        cases = [
+            ("python -c pass", [python, "-c", "pass"], free),
+            ("gitwarden hook claude (allow)", [str(script), "hook", "claude"], free),
+            ("gitwarden hook claude (deny)", [str(script), "hook", "claude"], locked),
+            ("python -m gitwarden hook claude (installed hook, deny)",
+             [python, "-m", "gitwarden", "hook", "claude"], locked),
+            ("python -m gitwarden.integrations.claude_hook (deny)",
+             [python, "-m", "gitwarden.integrations.claude_hook"], locked),
+        ]
+        results = {}
+        for label, argv, payload in cases:
+            if not os.path.exists(argv[0]):
+                continue
+            results[label] = measure(argv, payload, me, args.calls)
+    baseline = pct(results["python -c pass"], 0.5)
+    print(f"{'case':58} {'p50 ms':>8} {'p95 ms':>8} {'p50 ratio':>10}")
+    for label, timings in results.items():
+        p50 = pct(timings, 0.5)
+        print(f"{label:58} {p50:8.1f} {pct(timings, 0.95):8.1f} {p50 / baseline:10.2f}")
+    hook = pct(results["gitwarden hook claude (deny)"], 0.5)
+    print(f"goal: p50 <= 60 ms -> {'met' if hook <= 60 else 'NOT met'} ({hook:.1f} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

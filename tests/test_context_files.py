@@ -1,0 +1,86 @@
+"""Context files in each worktree: ASSIGNMENT.md, STATE.md, REQUESTS.md, kept out of git."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gitwarden.coordination import check_paths, refresh_context_files
+from gitwarden.repo import locate_repo
+from gitwarden.state.db import Store
+from gitwarden.state.locks import acquire
+from gitwarden.workspace import Workspace
+from tests.gitrepo import git, make_repo_with_agents, run_gitwarden, write
+
+
+def test_context_files_render_and_are_ignored(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=("alpha", "beta"))
+    (repo.main / "gitwarden.toml").write_text(
+        '[agents.alpha]\ntask = "build the refund flow"\nscope = ["src/**"]\n')
+    write(repo.agents["alpha"], {"src/app.py": "changed\n"})
+    write(repo.agents["beta"], {"src/app.py": "also changed\n"})
+    assert run_gitwarden("lock", "src/app.py", "--reason", "refunds",
+                         cwd=repo.agents["alpha"]).returncode == 0
+    alpha_dir = repo.agents["alpha"] / ".gitwarden"
+    assignment = (alpha_dir / "ASSIGNMENT.md").read_text()
+    assert "build the refund flow" in assignment and "`src/**`" in assignment
+    assert "gitwarden lock" in assignment
+    state = (repo.agents["beta"] / ".gitwarden" / "STATE.md").read_text()
+    assert "### alpha" in state and "`src/app.py`: alpha" in state and "refunds" in state
+    assert "`src/app.py`: alpha, beta" in state  # the overlap
+    for worktree in repo.agents.values():
+        status = git(worktree, "status", "--porcelain")
+        assert ".gitwarden" not in status
+    # unchanged state: nothing rewritten
+    workspace = Workspace.load(repo.main)
+    with Store.open(workspace.repo) as store:
+        assert refresh_context_files(workspace, store) == []
+
+
+def test_requests_inbox_and_close(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=("alpha", "beta"))
+    alpha, beta = repo.agents["alpha"], repo.agents["beta"]
+    sent = run_gitwarden("request", "--to", "beta", "please release src/app.py", cwd=alpha)
+    assert sent.returncode == 0 and "request #1 sent to beta" in sent.stdout
+    requests_md = (beta / ".gitwarden" / "REQUESTS.md").read_text()
+    assert "#1 from alpha" in requests_md and "please release src/app.py" in requests_md
+    inbox = run_gitwarden("inbox", "--json", cwd=beta)
+    data = json.loads(inbox.stdout)
+    assert [(r["from"], r["text"]) for r in data["requests"]] == \
+        [("alpha", "please release src/app.py")]
+    assert run_gitwarden("request", "--close", "1", cwd=beta).returncode == 0
+    assert "no open requests" in (beta / ".gitwarden" / "REQUESTS.md").read_text()
+    assert "no open requests to beta" in run_gitwarden("inbox", cwd=beta).stdout
+    for args in (("request", "--to", "nobody", "x"), ("request", "--close", "99"),
+                 ("request", "--to", "beta")):
+        bad = run_gitwarden(*args, cwd=alpha)
+        assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_done_and_wait(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=("alpha", "beta"))
+    timeout = run_gitwarden("wait", "alpha", "--timeout", "0.3s", cwd=repo.main)
+    assert timeout.returncode == 1 and "not done: alpha" in timeout.stdout
+    done = run_gitwarden("done", "-m", "refunds shipped", cwd=repo.agents["alpha"])
+    assert done.returncode == 0, done.stderr
+    assert run_gitwarden("wait", "alpha", "--timeout", "5s", cwd=repo.main).returncode == 0
+    assert run_gitwarden("wait", "alpha", "beta", "--timeout", "0.2s",
+                         cwd=repo.main).returncode == 1
+    state = (repo.agents["beta"] / ".gitwarden" / "STATE.md").read_text()
+    assert "done: refunds shipped" in state
+    bad = run_gitwarden("wait", "nobody", cwd=repo.main)
+    assert bad.returncode == 2 and "unknown agent" in bad.stderr
+
+
+def test_check_paths_reports_lock_and_scope_violations(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=("alpha", "beta"))
+    (repo.main / "gitwarden.toml").write_text('[agents.beta]\nscope = ["docs/**"]\n')
+    workspace = Workspace.load(repo.main)
+    with Store.open(locate_repo(repo.main)) as store:
+        assert acquire(store, "alpha", ["src/**"], ttl=600).granted
+        found = check_paths(workspace, store, "beta",
+                            ["src/app.py", "README.md", "docs/x.md",
+                             str(repo.agents["beta"] / ".gitwarden" / "STATE.md")])
+        assert [(v.path, v.kind, v.holder) for v in found] == \
+            [("src/app.py", "locked", "alpha"), ("README.md", "scope", None)]
+        assert check_paths(workspace, store, "alpha", ["src/app.py"]) == []
