@@ -174,3 +174,14 @@ def test_unmerged_index_is_skipped_with_a_reason(agent: Path) -> None:
     assert agent_state(agent) == before
     with pytest.raises(SnapshotSkipped):
         full_snapshot(pygit2.Repository(str(agent)), max_untracked_size=1 << 20)
+
+
+def test_clean_filters_from_attributes_apply_like_git_add(agent: Path, tmp_path: Path) -> None:
+    write(agent, {"sub/.gitattributes": "*.txt text\n", "sub/crlf.txt": b"a\r\nb\r\n",
+                  "raw.txt": b"keep\r\n"})
+    workspace = Workspace.load(agent)
+    result = take_checkpoint(workspace, "alpha")
+    assert git(agent, "rev-parse", f"{result.commit}^{{tree}}").strip() == \
+        baseline_tree(agent, tmp_path)
+    assert git_bytes(agent, "show", f"{result.commit}:sub/crlf.txt") == b"a\nb\n"
+    assert git_bytes(agent, "show", f"{result.commit}:raw.txt") == b"keep\r\n"

@@ -54,6 +54,7 @@ class _Reader:
     filemode: bool
     left_out: list[str] = field(default_factory=list)
     _index: pygit2.Index | None = None
+    _filters_configured: bool | None = None
 
     @property
     def root(self) -> str:
@@ -89,7 +90,24 @@ class _Reader:
         return self._blob(rel), file_mode
 
     def _blob(self, rel: str) -> pygit2.Oid:
+        full = os.path.join(self.root, rel)
+        if os.path.islink(full):
+            return self.repo.create_blob(os.readlink(os.fsencode(full)))
+        if self._plain(rel):
+            with open(full, "rb") as handle:
+                return self.repo.create_blob(handle.read())
+        # Attributes or autocrlf may apply: let libgit2 run the clean filters like `git add`.
         return self.repo.create_blob_fromworkdir(rel)
+
+    def _plain(self, rel: str) -> bool:
+        """No conversion can apply: no autocrlf and no attributes file on the path's way."""
+        if self._filters_configured is None:
+            self._filters_configured = _filters_configured(self.repo)
+        if self._filters_configured:
+            return False
+        parts = rel.split("/")[:-1]
+        return not any(os.path.exists(os.path.join(self.root, *parts[:depth], ".gitattributes"))
+                       for depth in range(len(parts) + 1))
 
     def _gitlink(self, rel: str) -> Entry:
         """A nested repository is a boundary: record its HEAD like `git add` does."""
@@ -103,6 +121,29 @@ class _Reader:
         except (pygit2.GitError, KeyError, ValueError):
             self.left_out.append(rel + "/")
             return None
+
+
+def _filters_configured(repo: pygit2.Repository) -> bool:
+    config = repo.config
+    for key in ("core.autocrlf", "core.attributesFile", "core.eol"):
+        if key in config and str(config[key]).lower() not in ("false", "input", ""):
+            return True
+    if "core.autocrlf" in config and str(config["core.autocrlf"]).lower() == "input":
+        return True
+    home = os.path.expanduser("~")
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    candidates = [os.path.join(repo.path, "info", "attributes"),
+                  os.path.join(_common_dir(repo.path), "info", "attributes"),
+                  os.path.join(xdg, "git", "attributes"), "/etc/gitattributes"]
+    return any(os.path.exists(path) for path in candidates)
+
+
+def _common_dir(git_dir: str) -> str:
+    try:
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as handle:
+            return os.path.normpath(os.path.join(git_dir, handle.read().strip()))
+    except OSError:
+        return git_dir
 
 
 def open_repo_config_filemode(repo: pygit2.Repository) -> bool:
