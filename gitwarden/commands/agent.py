@@ -75,9 +75,10 @@ def run_list(args: argparse.Namespace) -> int:
     from gitwarden.workspace import Workspace
 
     workspace = Workspace.load(args.cwd)
-    items: list[dict[str, Any]] = [{"name": a.name, "path": str(a.path), "branch": a.branch, "head": a.head,
-              "state": a.worktree_state, "scope": list(a.settings.scope)}
-             for a in workspace.agents]
+    items: list[dict[str, Any]] = [
+        {"name": a.name, "path": str(a.path), "branch": a.branch, "head": a.head,
+         "state": a.worktree_state, "scope": list(a.settings.scope)}
+        for a in workspace.agents]
     if args.json:
         print_json({"agents": items})
     else:
