@@ -1,5 +1,5 @@
 import sys
 
-from gitwarden.cli import main
+from gitwarden.entry import main
 
 sys.exit(main())
