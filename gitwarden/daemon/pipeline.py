@@ -131,8 +131,11 @@ class Pipeline:
         running = True
         while running:
             batch = self._collect()
+            started = time.monotonic()
             try:
                 running = self._handle(batch)
+                log.debug("handled %d item(s) in %.0f ms", len(batch),
+                          (time.monotonic() - started) * 1000)
             except Exception:
                 log.exception("event batch failed; the next reconcile will repair state")
             for item in batch:

@@ -1,0 +1,173 @@
+"""Watch daemon latency and idle cost on a generated repository with 8 agent worktrees.
+
+Prints, measured side by side in one run:
+- p50/p95 time from a file write to the overlap event in the state database (50 writes),
+  against one `git status` sweep of all worktrees (what a polling script pays per poll);
+- the daemon's CPU share of one core and its peak RSS over an idle window (default 60 s);
+- inotify watches held by the daemon against the number of non-ignored directories.
+
+Usage: .venv/bin/python benchmarks/latency.py [--files 20000] [--agents 8] [--idle 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _repo import ENV, add_agents, generate_repo, git
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=20_000)
+    parser.add_argument("--agents", type=int, default=8)
+    parser.add_argument("--writes", type=int, default=50)
+    parser.add_argument("--idle", type=float, default=60.0)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="gw-latency-") as tmp:
+        root = Path(tmp)
+        env = {**ENV, "HOME": str(root), "GITWARDEN_NO_NOTIFY": "1",
+               "XDG_RUNTIME_DIR": str(root)}
+        os.environ.update(env)
+        print(f"generating {args.files} files and {args.agents} worktrees ...", flush=True)
+        main_dir = generate_repo(root / "gen", args.files)
+        agents = add_agents(main_dir, args.agents)
+        for agent in agents:  # an ignored tree per worktree: must not be watched
+            for n in range(20):
+                (agent / "node_modules" / f"dep{n}").mkdir(parents=True)
+        daemon = subprocess.Popen([sys.executable, "-m", "gitwarden", "watch"], cwd=main_dir,
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            db = main_dir / ".git" / "gitwarden" / "state.db"
+            _wait_ready(main_dir)
+            sweep = _git_status_sweep(agents)
+            latencies = _measure_latencies(agents, db, args.writes)
+            cpu, rss = _idle_cost(daemon.pid, args.idle)
+            watches = _inotify_watches(daemon.pid)
+            directories = _non_ignored_dirs(agents)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            _, stderr = daemon.communicate(timeout=60)
+        p50 = statistics.median(latencies)
+        p95 = sorted(latencies)[max(0, int(len(latencies) * 0.95) - 1)]
+        print(f"\nrepository: {args.files} files, {args.agents} agent worktrees")
+        print(f"write -> overlap event ({len(latencies)} writes): p50 {p50 * 1000:.0f} ms, "
+              f"p95 {p95 * 1000:.0f} ms   (goal p50 <= 300 ms, p95 <= 1000 ms)")
+        print(f"one `git status` sweep of all {args.agents} worktrees: {sweep * 1000:.0f} ms "
+              f"(p50 latency = {p50 / sweep:.2f}x one sweep; a 30 s polling loop averages "
+              f"{15 / p50:.0f}x the daemon's p50 latency)")
+        print(f"idle {args.idle:.0f} s: CPU {cpu:.2f}% of one core (goal <= 1%), "
+              f"peak RSS {rss / 1024:.1f} MB (goal <= 150 MB)")
+        print(f"inotify watches: {watches} for {directories} non-ignored worktree "
+              f"directories (+ git metadata dirs); ignored node_modules trees not watched")
+        if daemon.returncode != 0:
+            print(f"daemon exited with {daemon.returncode}:\n{stderr.decode()[-2000:]}")
+            return 1
+    return 0
+
+
+def _wait_ready(main_dir: Path) -> None:
+    from gitwarden.daemon.control import daemon_running
+    from gitwarden.repo import locate_repo
+
+    repo = locate_repo(main_dir)
+    deadline = time.monotonic() + 300
+    while not daemon_running(repo):
+        if time.monotonic() > deadline:
+            raise SystemExit("daemon did not start")
+        time.sleep(0.1)
+
+
+def _git_status_sweep(agents: list[Path]) -> float:
+    start = time.perf_counter()
+    for agent in agents:
+        git(agent, "status", "--porcelain")
+    return time.perf_counter() - start
+
+
+def _measure_latencies(agents: list[Path], db: Path, writes: int) -> list[float]:
+    conn = sqlite3.connect(db)
+    latencies = []
+    for n in range(writes):
+        rel = f"src/pkg{n:04d}/mod000.py"
+        first, second = agents[n % len(agents)], agents[(n + 1) % len(agents)]
+        (first / rel).write_text(f"# first edit {n}\n")
+        time.sleep(0.3)  # the first agent's edit is known before the second one's
+        last_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+        start = time.perf_counter()
+        (second / rel).write_text(f"# second edit {n}\n")
+        while True:
+            row = conn.execute("SELECT 1 FROM events WHERE id > ? AND kind = 'overlap' "
+                               "AND path = ?", (last_id, rel)).fetchone()
+            if row:
+                latencies.append(time.perf_counter() - start)
+                break
+            if time.perf_counter() - start > 10:
+                print(f"  no overlap event for {rel} within 10 s", flush=True)
+                break
+            time.sleep(0.005)
+    conn.close()
+    return latencies
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return utime + stime + cutime + cstime
+
+
+def _idle_cost(pid: int, seconds: float) -> tuple[float, int]:
+    time.sleep(2)  # let the last batch and any checkpoint finish
+    before, start = _cpu_ticks(pid), time.monotonic()
+    time.sleep(seconds)
+    used = (_cpu_ticks(pid) - before) / CLK_TCK
+    elapsed = time.monotonic() - start
+    rss = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            rss = int(line.split()[1])
+    return 100.0 * used / elapsed, rss
+
+
+def _inotify_watches(pid: int) -> int:
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            text = Path(f"/proc/{pid}/fdinfo/{fd}").read_text()
+        except OSError:
+            continue
+        count += sum(1 for line in text.splitlines() if line.startswith("inotify wd:"))
+    return count
+
+
+def _non_ignored_dirs(agents: list[Path]) -> int:
+    total = 0
+    for agent in agents:
+        files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                                "--exclude-standard"], cwd=agent, capture_output=True,
+                               check=True).stdout.split(b"\0")
+        dirs = {os.path.dirname(f) for f in files if f}
+        expanded = set()
+        for d in dirs:
+            while d:
+                expanded.add(d)
+                d = os.path.dirname(d)
+        total += len(expanded) + 1  # + the worktree root
+    return total
+
+
+if __name__ == "__main__":
+    sys.exit(main())
