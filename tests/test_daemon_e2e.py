@@ -242,7 +242,8 @@ def test_event_storm_stays_up_with_bounded_memory(tmp_path: Path) -> None:
 _STORM = """
 import os, sys
 root, part = sys.argv[1], sys.argv[2]
-top, count, per_dir = ("node_modules", 100_000, 1000) if part == "ignored" else ("gen", 20_000, 2000)
+ignored = part == "ignored"
+top, count, per_dir = ("node_modules", 100_000, 1000) if ignored else ("gen", 20_000, 2000)
 flags = os.O_CREAT | os.O_WRONLY | os.O_TRUNC
 for i in range(count):
     d = os.path.join(root, top, f"p{i // per_dir}")
@@ -275,3 +276,23 @@ def test_cli_bad_input_gives_one_line_errors(tmp_path: Path) -> None:
         assert len(proc.stderr.strip().splitlines()) == 1
         assert "not a git repository" in proc.stderr
     assert os.environ.get("GITWARDEN_NO_NOTIFY") == "1"
+
+
+def test_edit_outside_scope_through_the_shell_is_recorded_once(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha",), files={"src/a.py": "a\n",
+                                                             "docs/x.md": "x\n"})
+    write(repo.main, {"gitwarden.toml": FAST + "[agents.alpha]\nscope = [\"src/**\"]\n"})
+    daemon = DaemonProcess(repo.main)
+    try:
+        write(repo.agents["alpha"], {"src/a.py": "in scope\n", "docs/x.md": "outside\n"})
+        found = wait_until(lambda: _events(repo.main, "scope-violation"), 10,
+                           "no scope violation", daemon)
+        write(repo.agents["alpha"], {"docs/x.md": "outside again\n"})
+        wait_until(lambda: len(json.loads(run_gitwarden(
+            "log", "--path", "docs/x.md", "--json", cwd=repo.main).stdout)) >= 2, 10,
+            "second write not logged", daemon)
+        assert [(e.agent, e.path) for e in _events(repo.main, "scope-violation")] == \
+            [("alpha", "docs/x.md")]
+        assert found[0].data["notify"] is True
+    finally:
+        assert daemon.stop() == 0

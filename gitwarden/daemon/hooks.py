@@ -18,6 +18,7 @@ from typing import Any
 from gitwarden.config import Config
 from gitwarden.repo import Repo
 from gitwarden.state.db import Store
+from gitwarden.state.events import record_event
 from gitwarden.worktrees import operation_in_progress
 
 log = logging.getLogger("gitwarden.hooks")
@@ -47,30 +48,58 @@ class Hooks:
         self._full_due: set[str] = set()
         self._lock = threading.Lock()
         self._warned: set[str] = set()
+        self._reported: set[tuple[str, str, str]] = set()
+        self._context_due = False
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     # --- called on the pipeline thread (must not block) --------------------------------------
 
-    def check_paths(self, store: Store, agent: str, paths: Sequence[str]) -> None:
+    def check_paths(self, workspace: Any, store: Store, agent: str,
+                    paths: Sequence[str]) -> None:
+        """Record each new scope or lock violation among `paths` (once per agent and path)."""
         coordination = self._module("gitwarden.coordination")
         if coordination is None or not hasattr(coordination, "check_paths"):
             return
         try:
-            violations = coordination.check_paths(self._workspace(), store, agent, list(paths))
+            violations = coordination.check_paths(workspace, store, agent, list(paths))
         except Exception:
             log.exception("coordination check of %s failed", agent)
             return
-        if violations:
-            log.warning("%d scope/lock violation(s) by %s", len(violations), agent)
+        for violation in violations:
+            key = (violation.agent, violation.path, violation.kind)
+            if key in self._reported:
+                continue
+            self._reported.add(key)
+            log.warning("%s", violation.message)
+            what = "a locked file" if violation.kind == "locked" else "outside its scope"
+            record_event(store, f"{violation.kind}-violation", violation.message,
+                         agent=violation.agent, path=violation.path, severity="warning",
+                         data={**violation.as_json(), "notify": True,
+                               "title": f"{violation.agent} changed {what}",
+                               "body": violation.message})
 
-    def refresh_context_files(self, store: Store) -> None:
+    def forget_violations(self, agent: str, paths: set[str]) -> None:
+        """Paths that left the agent's changed set may be reported again later."""
+        self._reported = {k for k in self._reported if not (k[0] == agent and k[1] in paths)}
+
+    def refresh_context_files(self) -> None:
+        """Rewrite the agents' context files on a worker (coalesced)."""
+        with self._lock:
+            if self._context_due:
+                return
+            self._context_due = True
+        self._submit(self._refresh_context_files)
+
+    def _refresh_context_files(self) -> None:
+        with self._lock:
+            self._context_due = False
         coordination = self._module("gitwarden.coordination")
         if coordination is None or not hasattr(coordination, "refresh_context_files"):
             return
         try:
-            coordination.refresh_context_files(self._workspace(), store)
+            coordination.refresh_context_files(self._workspace(), self._store())
         except Exception:
             log.exception("refreshing context files failed")
 

@@ -405,8 +405,10 @@ class Pipeline:
         relevant = {p for p in files if p not in ignored} | (before ^ after)
         with self._pending_lock:
             self._pending.setdefault(name, set()).update(relevant)
+        if before - after:
+            self.hooks.forget_violations(name, before - after)
         if relevant:
-            self.hooks.check_paths(self._store(), name, sorted(relevant))
+            self.hooks.check_paths(self.workspace, self._store(), name, sorted(relevant))
 
     # --- overlaps ----------------------------------------------------------------------------
 
@@ -421,7 +423,7 @@ class Pipeline:
         if delta:
             self._record_delta(delta, now)
         if delta or reclassified:
-            self.hooks.refresh_context_files(self._store())
+            self.hooks.refresh_context_files()
         self._update_snapshot()
 
     def _predict(self, overlap: Overlap) -> Prediction:
