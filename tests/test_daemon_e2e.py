@@ -210,6 +210,13 @@ def test_survives_worktree_moves_deletes_renames_rebase_and_bad_config(
         names = {a["name"]: a["path"] for a in status["agents"]}
         assert names["beta"] == str(moved)
         assert "gamma" not in names
+        # a worktree added while running is picked up without a restart
+        delta = repo.add_agent("delta")
+        wait_until(lambda: "delta" in {a["name"] for a in daemon.request("status")["agents"]},
+                   10, "new worktree not picked up", daemon)
+        write(delta, {"f.txt": "delta\n"})
+        wait_until(lambda: _conflicts(repo.main)["overlaps"][0]["agents"] ==
+                   ["alpha", "beta", "delta"], 10, "new agent's edit not seen", daemon)
         assert daemon.alive_and_answering()
     finally:
         code = daemon.stop()
@@ -294,5 +301,27 @@ def test_edit_outside_scope_through_the_shell_is_recorded_once(tmp_path: Path) -
         assert [(e.agent, e.path) for e in _events(repo.main, "scope-violation")] == \
             [("alpha", "docs/x.md")]
         assert found[0].data["notify"] is True
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_scheduled_checkpoints_use_the_changed_paths(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST + "[agents.alpha]\ncheckpoint_interval = \"1s\"\n"})
+    daemon = DaemonProcess(repo.main)
+    try:
+        start = wait_until(lambda: [e for e in _events(repo.main, "checkpoint")
+                                    if e.agent == "alpha"], 10, "no start checkpoint", daemon)
+        assert start[0].data["full"] is True
+        write(repo.agents["alpha"], {"f.txt": "edited\n", "new.txt": "new\n"})
+        scheduled = wait_until(lambda: [e for e in _events(repo.main, "checkpoint")
+                                        if e.agent == "alpha" and not e.data["full"]], 15,
+                               "no scheduled checkpoint", daemon)
+        assert scheduled[0].data["paths"] == ["f.txt", "new.txt"]
+        tree = git(repo.main, "ls-tree", "-r", "--name-only", scheduled[0].data["commit"])
+        assert "new.txt" in tree.split()
+        # the agent's index and HEAD were left alone
+        assert git(repo.agents["alpha"], "status", "--porcelain").splitlines() == \
+            [" M f.txt", "?? new.txt"]
     finally:
         assert daemon.stop() == 0

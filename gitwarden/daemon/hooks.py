@@ -150,8 +150,12 @@ class Hooks:
         status = getattr(result, "status", None)
         commit = getattr(result, "commit", None)
         if status == "created":
-            log.info("checkpoint of %s: %s (%s)", agent, (commit or "")[:10],
-                     "full" if full else f"{len(paths or ())} path(s)")
+            scope = "full" if full else f"{len(paths or ())} path(s)"
+            log.info("checkpoint of %s: %s (%s)", agent, (commit or "")[:10], scope)
+            record_event(self._store(), "checkpoint", f"checkpoint {(commit or '')[:10]} of "
+                         f"{agent} ({scope})", agent=agent,
+                         data={"commit": commit, "full": full,
+                               "paths": sorted(paths or ())[:50]})
             health = self._config().health
             if commit and health.checks and health.on_checkpoint:
                 self._health_call("on_checkpoint", workspace, agent, commit)

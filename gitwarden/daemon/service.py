@@ -170,9 +170,9 @@ class Daemon:
         watch = self.config.watch
         self.scheduler.every("reconcile", watch.reconcile_interval, self._reconcile_job)
         self.scheduler.every("prune-activity", PRUNE_INTERVAL, self._prune_job)
-        self._schedule_checkpoints()
+        self._schedule_checkpoints(replace=True)
 
-    def _schedule_checkpoints(self) -> None:
+    def _schedule_checkpoints(self, *, replace: bool = False) -> None:
         wanted = set()
         for agent in self.pipeline.snapshot()["agents"]:
             name = agent["name"]
@@ -180,7 +180,7 @@ class Daemon:
             interval = settings.checkpoint_interval or self.config.checkpoints.interval
             job_id = f"checkpoint:{name}"
             wanted.add(job_id)
-            if job_id not in self.scheduler.job_ids():
+            if replace or job_id not in self.scheduler.job_ids():
                 self.scheduler.every(job_id, interval, self.hooks.checkpoint, name)
         self.scheduler.keep_only(wanted, "checkpoint:")
 
