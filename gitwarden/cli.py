@@ -36,7 +36,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"gitwarden: error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `command`, only the module defining that command is imported."""
     parser = _Parser(
         prog="gitwarden",
         description="A git-native guard for coding agents working in parallel worktrees.",
@@ -49,18 +50,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", metavar="<command>",
                                        parser_class=_Parser)
-    for module in _command_modules():
+    for module in _command_modules(command):
         module.register(subparsers)
     return parser
 
 
-def _command_modules() -> list[ModuleType]:
+def _command_modules(command: str | None = None) -> list[ModuleType]:
+    from gitwarden.commands import COMMAND_MODULES
+
+    if command in COMMAND_MODULES:
+        return [importlib.import_module(f"gitwarden.commands.{COMMAND_MODULES[command]}")]
+    return all_command_modules()
+
+
+def all_command_modules() -> list[ModuleType]:
     from gitwarden import commands
 
     modules = [importlib.import_module(f"gitwarden.commands.{info.name}")
                for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_")]
     modules.sort(key=lambda m: (getattr(m, "ORDER", 50), m.__name__))
     return modules
+
+
+def _command_word(words: Sequence[str]) -> str | None:
+    """The subcommand named in argv (skipping global options), if any."""
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "-C":
+            skip = True
+        elif not word.startswith("-"):
+            return word
+        elif word == "--":
+            return None
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,14 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gitwarden.integrations.claude_hook import main as claude_hook
 
         return claude_hook()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser = build_parser(_command_word(words))
+    args = parser.parse_args(words)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
     handler = getattr(args, "handler", None)
     if handler is None:
-        parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "--help"])
+        parser.parse_args([*words, "--help"])
         return EXIT_USAGE
     return _dispatch(handler, args)
 

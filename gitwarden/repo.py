@@ -87,6 +87,12 @@ def _is_bare(path: Path) -> bool:
 
 def check_supported(common_dir: Path) -> None:
     """Refuse repository formats gitwarden's git library cannot open."""
+    try:
+        text = (common_dir / "config").read_text("utf-8", "replace").lower()
+    except OSError:
+        text = "extensions"
+    if "extensions" not in text:
+        return
     proc = run_git(["config", "--file", str(common_dir / "config"), "--get-regexp",
                     r"^extensions\."], common_dir, check=False)
     for line in proc.stdout.decode("utf-8", "replace").splitlines():
@@ -116,6 +122,8 @@ def _rev_parse_failure(start: Path, stderr: str) -> str:
 
 
 def _main_worktree(common_dir: Path, current: Path | None) -> Path:
+    if common_dir.name == ".git" and (common_dir.parent / ".git").is_dir():
+        return common_dir.parent
     proc = run_git(["worktree", "list", "--porcelain", "-z"], current or common_dir)
     first = proc.stdout.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
     if first.startswith("worktree "):

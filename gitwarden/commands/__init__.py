@@ -8,6 +8,20 @@ from typing import Any
 
 HELP_FORMATTER = argparse.RawDescriptionHelpFormatter
 
+# Which module defines each command, so that one run imports only the module it needs.
+# tests/test_cli.py checks this table against what the modules register.
+COMMAND_MODULES = {
+    "init": "init", "agent": "agent", "status": "status",
+    "checkpoint": "checkpoint", "checkpoints": "checkpoint", "rollback": "checkpoint",
+    "prune": "checkpoint",
+    "watch": "watch", "conflicts": "conflicts", "events": "events", "log": "log",
+    "health": "health",
+    "lock": "lock", "unlock": "lock", "locks": "lock", "hook": "hook", "hooks": "hooks",
+    "pause": "pause", "resume": "pause", "stop": "pause", "run": "run",
+    "request": "request", "inbox": "request", "done": "done", "wait": "done",
+    "service": "service", "demo": "demo",
+}
+
 
 def add_command(subparsers: Any, name: str, help_text: str, examples: str,
                 **kwargs: Any) -> argparse.ArgumentParser:
