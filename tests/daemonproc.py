@@ -19,13 +19,14 @@ T = TypeVar("T")
 
 
 class DaemonProcess:
-    def __init__(self, main: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, main: Path, env: Mapping[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> None:
         self.main = main
         self.repo = locate_repo(main)
         self.log_path = main.parent / "daemon.log"
         full_env = {**os.environ, **(env or {})}
         self._log = open(self.log_path, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "gitwarden", "watch"], cwd=main,
+        self.proc = subprocess.Popen([sys.executable, "-m", "gitwarden", "watch", *args], cwd=main,
                                      env=full_env, stdout=self._log, stderr=self._log)
         wait_until(lambda: self.alive_and_answering(), 60, "daemon did not start", self)
 

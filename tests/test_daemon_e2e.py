@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -167,9 +168,24 @@ def test_one_daemon_per_repository_and_stale_socket_cleanup(tmp_path: Path) -> N
         daemon.proc.send_signal(signal.SIGKILL)
         daemon.stop()
     assert sock.exists()  # a killed daemon leaves its socket behind
-    again = DaemonProcess(repo.main)
+    again = DaemonProcess(repo.main, args=("--json-log",))
+    follow = subprocess.Popen([sys.executable, "-m", "gitwarden", "events", "--follow",
+                               "--json", "--kind", "custom"], cwd=repo.main,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        with Store.open(again.repo) as store:
+            record_event(store, "custom", "hello from a test")
+        assert follow.stdout is not None
+        assert json.loads(follow.stdout.readline())["message"] == "hello from a test"
+    finally:
+        follow.send_signal(signal.SIGINT)
+        follow.wait(timeout=10)
     assert again.stop() == 0
     assert not sock.exists()
+    lines = [json.loads(line) for line in again.log().splitlines() if line.startswith("{")]
+    assert {"time", "level", "logger", "message"} <= set(lines[0])
+    assert any(line["message"].startswith("stopping (SIGTERM)") for line in lines)
 
 
 def test_survives_worktree_moves_deletes_renames_rebase_and_bad_config(
