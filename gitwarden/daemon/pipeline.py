@@ -185,14 +185,13 @@ class Pipeline:
             elif command.name == "unwatch" and command.arg in self._agents:
                 # Drops an agent's watches as a lost inotify queue would; reconcile repairs.
                 self.watcher.remove_tree(str(self._agents[command.arg].agent.path))
+        if meta and not reconcile:
+            self._refresh_git_state(now)
+        for name, agent_events in by_agent.items():
+            if name in self._agents:
+                self._apply_events(name, agent_events, now)
         if reconcile:
             self._reconcile(now, initial=any(c.name == "start" for c in commands))
-        else:
-            if meta:
-                self._refresh_git_state(now)
-            for name, agent_events in by_agent.items():
-                if name in self._agents:
-                    self._apply_events(name, agent_events, now)
         self._after_changes(now, full=reconcile,
                             touched={e.path for e in events})
         for command in commands:
@@ -452,10 +451,7 @@ class Pipeline:
             prediction = self._predict(overlap)
             self._classification[overlap.path] = prediction
             overlap_store.open_overlap(store, overlap.path, overlap.agents, overlap.first_agent,
-                                       now)
-            overlap_store.update_overlap(store, overlap.path, ts=now,
-                                         classification=prediction.classification,
-                                         detail=prediction.as_json())
+                                       now, prediction.classification, prediction.as_json())
             title, body = overlap_message(overlap, prediction)
             log.warning("overlap: %s (%s)", title, prediction.classification)
             self._event("overlap", f"{title}: {body}", path=overlap.path,

@@ -52,12 +52,15 @@ def _ready(store: Store) -> Store:
 
 
 def open_overlap(store: Store, path: str, agents: Sequence[str], first_agent: str,
-                 ts: float) -> int:
+                 ts: float, classification: str | None = None,
+                 detail: Mapping[str, Any] | None = None) -> int:
     _ready(store)
     with store.immediate() as conn:
         cursor = conn.execute(
-            "INSERT INTO overlaps(path, agents, first_agent, opened_ts, updated_ts) "
-            "VALUES (?, ?, ?, ?, ?)", (path, json.dumps(list(agents)), first_agent, ts, ts))
+            "INSERT INTO overlaps(path, agents, first_agent, opened_ts, updated_ts, "
+            "classification, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (path, json.dumps(list(agents)), first_agent, ts, ts, classification,
+             json.dumps(dict(detail or {}), sort_keys=True)))
         return int(cursor.lastrowid or 0)
 
 
