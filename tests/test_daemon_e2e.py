@@ -341,3 +341,27 @@ def test_scheduled_checkpoints_use_the_changed_paths(tmp_path: Path) -> None:
             [" M f.txt", "?? new.txt"]
     finally:
         assert daemon.stop() == 0
+
+
+def test_notification_failures_never_stop_the_daemon(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST})
+    # a session bus address nobody listens on: every send fails
+    daemon = DaemonProcess(repo.main, env={
+        "GITWARDEN_NO_NOTIFY": "",
+        "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path / 'no-bus'}"})
+    try:
+        for n in range(2):
+            path = f"f{n}.txt"
+            write(repo.agents["alpha"], {path: "alpha\n"})
+            write(repo.agents["beta"], {path: "beta\n"})
+        wait_until(lambda: len(_conflicts(repo.main)["overlaps"]) == 2, 15, "overlaps missing",
+                   daemon)
+        wait_until(lambda: "cannot deliver desktop notifications" in daemon.log(), 15,
+                   "failure not logged", daemon)
+        assert daemon.alive_and_answering()
+        assert daemon.log().count("cannot deliver desktop notifications") == 1
+        assert len(_events(repo.main, "overlap")) == 2
+    finally:
+        assert daemon.stop() == 0
+    assert "Traceback" not in daemon.log()
