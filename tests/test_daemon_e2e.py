@@ -365,3 +365,31 @@ def test_notification_failures_never_stop_the_daemon(tmp_path: Path) -> None:
     finally:
         assert daemon.stop() == 0
     assert "Traceback" not in daemon.log()
+
+
+def _processes_running(needle: str) -> bool:
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if needle.encode() in cmdline:
+                return True
+    return False
+
+
+def test_sigterm_stops_promptly_while_a_health_check_runs(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha",), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST + "[health.checks]\nslow = \"sleep 37.5\"\n"})
+    daemon = DaemonProcess(repo.main)
+    try:
+        write(repo.agents["alpha"], {"f.txt": "changed\n"})
+        git(repo.agents["alpha"], "commit", "-qam", "change")
+        wait_until(lambda: _processes_running("sleep 37.5"), 20, "health check not started",
+                   daemon)
+        started = time.monotonic()
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.log()
+    assert time.monotonic() - started < 25

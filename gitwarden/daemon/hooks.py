@@ -11,7 +11,7 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from types import ModuleType
 from typing import Any
 
@@ -50,9 +50,19 @@ class Hooks:
         self._warned: set[str] = set()
         self._reported: set[tuple[str, str, str]] = set()
         self._context_due = False
+        self._futures: set[Future[None]] = set()
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, timeout: float = 5.0) -> bool:
+        """Stop taking work; False when some work (e.g. a health check) is still running."""
+        with self._lock:
+            running = list(self._futures)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        _, not_done = wait(running, timeout=timeout)
+        unfinished = [f for f in not_done if not f.cancelled()]
+        if unfinished:
+            log.warning("%d background task(s) still running at shutdown; abandoning them",
+                        len(unfinished))
+        return not unfinished
 
     # --- called on the pipeline thread (must not block) --------------------------------------
 
@@ -176,9 +186,17 @@ class Hooks:
 
     def _submit(self, func: Callable[..., None], *args: Any) -> Future[None] | None:
         try:
-            return self._pool.submit(func, *args)
+            future = self._pool.submit(func, *args)
         except RuntimeError:
             return None  # shutting down
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: Future[None]) -> None:
+        with self._lock:
+            self._futures.discard(future)
 
     def _workspace(self) -> Any:
         from gitwarden.workspace import Workspace

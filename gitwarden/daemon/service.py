@@ -55,10 +55,16 @@ def run_daemon(workspace_dir: Path, *, json_log: bool = False) -> int:
     state_dir = workspace.repo.ensure_state_dir()
     lock = DaemonLock(state_dir)
     lock.acquire()
+    daemon = Daemon(workspace)
     try:
-        return Daemon(workspace).run()
+        code = daemon.run()
     finally:
         lock.release()
+    if daemon.abandoned_work:
+        # Worker threads (a long health check) would keep the process alive past SIGTERM.
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 class Daemon:
@@ -80,6 +86,7 @@ class Daemon:
         self._wake = threading.Event()
         self._stop_signal: int | None = None
         self._reload_requested = False
+        self.abandoned_work = False
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -123,7 +130,7 @@ class Daemon:
         self.scheduler.stop()
         self.control.stop()
         self.pipeline.stop()
-        self.hooks.close()
+        self.abandoned_work = not self.hooks.close()
         self._record("daemon-stopped", f"stopped by {name}")
         self.dispatcher.stop()
         self.sender.close()
