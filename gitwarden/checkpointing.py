@@ -124,8 +124,25 @@ def take_checkpoint(workspace: Workspace, agent: Agent | str, *,
     return result
 
 
+# Files an agent deletes or replaces while libgit2 scans them make the scan fail ("error
+# reading file for hashing"); the worktree is then mid-change, so look again shortly.
+_SCAN_ATTEMPTS = 5
+
+
 def _snapshot(repo: pygit2.Repository, agent_name: str, changed_paths: Iterable[str] | None,
               max_size: int) -> Snapshot:
+    for attempt in range(_SCAN_ATTEMPTS):
+        try:
+            return _snapshot_once(repo, agent_name, changed_paths, max_size)
+        except (OSError, pygit2.GitError) as exc:
+            if attempt == _SCAN_ATTEMPTS - 1:
+                raise SnapshotSkipped(f"worktree kept changing during the scan: {exc}") from exc
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _snapshot_once(repo: pygit2.Repository, agent_name: str,
+                   changed_paths: Iterable[str] | None, max_size: int) -> Snapshot:
     if changed_paths is not None:
         tip = chain_tip(repo, agent_name)
         if tip is not None:
