@@ -83,6 +83,7 @@ class Pipeline:
         self.store: Store | None = None
         self.predictor: MergePredictor | None = None
         self.last_reconcile: float | None = None
+        self.startup_error: str | None = None
 
     # --- public, thread-safe -----------------------------------------------------------------
 
@@ -125,15 +126,25 @@ class Pipeline:
     # --- the pipeline thread -----------------------------------------------------------------
 
     def _run(self) -> None:
-        self.store = Store.open(self.workspace.repo)
-        self.predictor = MergePredictor(self.workspace.repo.common_dir)
-        self._restore_overlaps()
+        try:
+            self.store = Store.open(self.workspace.repo)
+            self.predictor = MergePredictor(self.workspace.repo.common_dir)
+            self._restore_overlaps()
+        except Exception as exc:
+            self.startup_error = f"{type(exc).__name__}: {exc}"
+            while True:  # answer every command so that nobody waits forever
+                item = self.queue.get()
+                if isinstance(item, Command):
+                    item.done.set()
+                    if item.name == "stop":
+                        return
         running = True
         while running:
             batch = self._collect()
+            running = not any(isinstance(i, Command) and i.name == "stop" for i in batch)
             started = time.monotonic()
             try:
-                running = self._handle(batch)
+                self._handle(batch)
                 log.debug("handled %d item(s) in %.0f ms", len(batch),
                           (time.monotonic() - started) * 1000)
             except Exception:
@@ -159,7 +170,7 @@ class Pipeline:
                 break
         return batch
 
-    def _handle(self, batch: list[FsEvent | Command]) -> bool:
+    def _handle(self, batch: list[FsEvent | Command]) -> None:
         events = [item for item in batch if isinstance(item, FsEvent)]
         commands = [item for item in batch if isinstance(item, Command)]
         now = time.time()
@@ -197,7 +208,6 @@ class Pipeline:
         for command in commands:
             if command.name == "status":
                 command.result = self.snapshot()
-        return not any(c.name == "stop" for c in commands)
 
     # --- agents and watches ------------------------------------------------------------------
 

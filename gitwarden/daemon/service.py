@@ -95,6 +95,10 @@ class Daemon:
         self.dispatcher.start()
         self.pipeline.start()
         self.pipeline.call("start", timeout=600)
+        if self.pipeline.startup_error:
+            self.pipeline.stop()
+            self.dispatcher.stop()
+            raise GitwardenError(f"cannot start watching: {self.pipeline.startup_error}")
         self.control.start()
         self.scheduler.start()
         self._schedule_jobs()
