@@ -41,13 +41,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--limit must be at least 1")
     since = parse_since(args.since)
     workspace = Workspace.load(args.cwd)
-    if args.agent:
-        known = {a.name for a in workspace.agents}
-        if args.agent not in known:
-            workspace.agent(args.agent)
     path = _relative_path(workspace, args.path) if args.path else None
     with Store.open(workspace.repo) as store:
         rows = list_activity(store, agent=args.agent, path=path, since=since, limit=args.limit)
+        if args.agent and args.agent not in {a.name for a in workspace.agents} and \
+                not list_activity(store, agent=args.agent, limit=1):
+            workspace.agent(args.agent)  # unknown now and never seen: a usage error
     if args.json:
         print_json([row.as_json() for row in rows])
         return 0
