@@ -293,7 +293,7 @@ class Pipeline:
             return
         self._watch_meta()
         base_moved = old_base != self._base_commit
-        for name in set(old) - set(agents):
+        for name in (set(old) | set(self.tracker.agents)) - set(agents):
             self._drop_agent(name, "removed")
         for name, agent in agents.items():
             previous = old.get(name)
