@@ -393,3 +393,20 @@ def test_sigterm_stops_promptly_while_a_health_check_runs(tmp_path: Path) -> Non
         code = daemon.stop()
     assert code == 0, daemon.log()
     assert time.monotonic() - started < 25
+
+
+def test_reload_applies_a_new_agent_set(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST})
+    write(repo.agents["alpha"], {"f.txt": "alpha\n"})
+    write(repo.agents["beta"], {"f.txt": "beta\n"})
+    daemon = DaemonProcess(repo.main)
+    try:
+        wait_until(lambda: _conflicts(repo.main)["overlaps"], 10, "no overlap", daemon)
+        write(repo.main, {"gitwarden.toml": FAST + "[agents.beta]\nexclude = true\n"})
+        daemon.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: not _conflicts(repo.main)["overlaps"], 10, "still overlapping",
+                   daemon)
+        assert [a["name"] for a in daemon.request("status")["agents"]] == ["alpha"]
+    finally:
+        assert daemon.stop() == 0
