@@ -410,3 +410,29 @@ def test_reload_applies_a_new_agent_set(tmp_path: Path) -> None:
         assert [a["name"] for a in daemon.request("status")["agents"]] == ["alpha"]
     finally:
         assert daemon.stop() == 0
+
+
+def test_activity_log_has_writes_creates_deletes_but_not_temp_files(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha",), files={"f.txt": BASE, "old.txt": "o\n"})
+    write(repo.main, {"gitwarden.toml": FAST})
+    daemon = DaemonProcess(repo.main)
+    alpha = repo.agents["alpha"]
+    try:
+        temp = alpha / ".f.txt.swp"
+        temp.write_text("saved atomically\n")
+        os.replace(temp, alpha / "f.txt")  # an editor's atomic save
+        (alpha / "old.txt").unlink()
+        write(alpha, {"docs/new.md": "new\n"})
+
+        def logged() -> dict[str, str]:
+            proc = run_gitwarden("log", "--agent", "alpha", "--json", cwd=repo.main)
+            return {row["path"]: row["action"] for row in json.loads(proc.stdout)}
+
+        rows = wait_until(lambda: (r := logged()) and len(r) >= 3 and r, 10, "no activity",
+                          daemon)
+        assert rows == {"f.txt": "move", "old.txt": "delete", "docs/new.md": "create"}
+        since = run_gitwarden("log", "--since", "1h", "--path", str(alpha / "docs"),
+                              "--json", cwd=repo.main)
+        assert [r["path"] for r in json.loads(since.stdout)] == ["docs/new.md"]
+    finally:
+        assert daemon.stop() == 0

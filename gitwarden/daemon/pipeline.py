@@ -244,25 +244,27 @@ class Pipeline:
                             directory)
                 return
 
-    def _watch_agent_tree(self, name: str, start: str = "") -> None:
+    def _watch_agent_tree(self, name: str, start: str = "") -> list[str]:
+        """Watch `start` (relative) and its non-ignored subdirectories; returns them."""
         if name in self.polling:
-            return
+            return []
         view = self._agents[name]
         path = view.agent.path
         try:
             ignored = gitscan.ignored_dirs(path, start or None)
             if start and start.rstrip("/") in ignored:
-                return
+                return []
             dirs = gitscan.watchable_dirs(path, start, ignored,
                                           self.workspace.config.watch.ignore)
         except (GitwardenError, OSError) as exc:
             log.warning("cannot list directories of %s: %s", name, exc)
-            return
+            return []
         try:
             for directory in dirs:
                 self.watcher.add(directory)
         except WatchLimitError as exc:
             self._fall_back_to_polling(name, exc)
+        return dirs
 
     def _fall_back_to_polling(self, name: str, exc: WatchLimitError) -> None:
         view = self._agents[name]
@@ -379,6 +381,7 @@ class Pipeline:
         root = str(view.agent.path)
         files: dict[str, str] = {}
         dirs: set[str] = set()
+        created: set[str] = set()
         for event in events:
             rel = os.path.relpath(event.path, root).replace(os.sep, "/")
             if rel == ".git" or rel.startswith(".git/") or \
@@ -387,10 +390,15 @@ class Pipeline:
             if event.is_dir:
                 dirs.add(rel)
                 if event.kind in ("create", "move-to"):
-                    self._watch_agent_tree(name, rel)
+                    # Files made before the watch existed: seen only by this scan.
+                    for directory in self._watch_agent_tree(name, rel):
+                        for file_rel in _files_in(directory, root):
+                            files.setdefault(file_rel, "create")
                 elif event.kind in ("delete", "move-from"):
                     self.watcher.remove_tree(event.path)
             else:
+                if event.kind == "create":
+                    created.add(rel)
                 files[rel] = _ACTIONS[event.kind]
         if not files and not dirs:
             return
@@ -402,9 +410,11 @@ class Pipeline:
         except GitwardenError as exc:
             log.warning("cannot read the status of %s: %s", name, exc)
             return
+        # A file created and gone within one batch is an editor's temp file: not activity.
+        transient = {p for p in created if not os.path.lexists(os.path.join(root, p))}
         record_activity(self._store(), ((now, name, path, action)
                                         for path, action in files.items()
-                                        if path not in ignored))
+                                        if path not in ignored and path not in transient))
         before = self.tracker.changed(name)
         if many:
             self.tracker.set_dirty(name, present, now)
@@ -542,6 +552,16 @@ class Pipeline:
                      data=data)
         if data and data.get("notify"):
             self._on_event_recorded()
+
+
+def _files_in(directory: str, root: str) -> list[str]:
+    """Relative paths of the files directly in `directory`."""
+    try:
+        with os.scandir(directory) as entries:
+            return [os.path.relpath(e.path, root).replace(os.sep, "/") for e in entries
+                    if not e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
 
 
 def overlap_message(overlap: Overlap, prediction: Prediction) -> tuple[str, str]:
