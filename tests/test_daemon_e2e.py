@@ -436,3 +436,19 @@ def test_activity_log_has_writes_creates_deletes_but_not_temp_files(tmp_path: Pa
         assert [r["path"] for r in json.loads(since.stdout)] == ["docs/new.md"]
     finally:
         assert daemon.stop() == 0
+
+
+def test_merging_an_agent_branch_into_the_base_resolves_its_overlaps(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST})
+    daemon = DaemonProcess(repo.main)
+    try:
+        write(repo.agents["alpha"], {"f.txt": BASE.replace("line 1\n", "alpha\n")})
+        git(repo.agents["alpha"], "commit", "-qam", "alpha")
+        write(repo.agents["beta"], {"f.txt": BASE.replace("line 30\n", "beta\n")})
+        wait_until(lambda: _conflicts(repo.main)["overlaps"], 10, "no overlap", daemon)
+        git(repo.main, "merge", "-q", "--ff-only", "alpha")
+        wait_until(lambda: not _conflicts(repo.main)["overlaps"], 10, "not resolved", daemon)
+        assert [e.path for e in _events(repo.main, "overlap-resolved")] == ["f.txt"]
+    finally:
+        assert daemon.stop() == 0
