@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gitwarden.core.overlap import find_overlaps
 from gitwarden.core.tracker import ChangeTracker, Overlap
 
 
@@ -58,3 +64,28 @@ def test_restored_overlap_is_not_reannounced_but_resolves_when_gone() -> None:
     assert not tracker.diff_overlaps(now=1, full=True)
     tracker.set_dirty("b", [], now=2)
     assert [o.path for o in tracker.diff_overlaps(now=2, full=True).resolved] == ["f"]
+
+
+PATHS = ["a", "b", "d/x", "d/y", "e/z"]
+AGENTS = ["p", "q", "r"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["dirty", "update", "commit", "remove"]),
+                          st.sampled_from(AGENTS),
+                          st.sets(st.sampled_from(PATHS)),
+                          st.sets(st.sampled_from(PATHS))), max_size=25))
+def test_incremental_overlaps_match_a_full_recount(ops: list[Any]) -> None:
+    tracker = ChangeTracker()
+    for step, (op, agent, first, second) in enumerate(ops):
+        if op == "dirty":
+            tracker.set_dirty(agent, first, now=step)
+        elif op == "update":
+            tracker.update_dirty(agent, files=first, present=first & second, now=step)
+        elif op == "commit":
+            tracker.set_committed(agent, first, now=step)
+        else:
+            tracker.remove_agent(agent)
+        tracker.diff_overlaps(now=step)
+        expected = find_overlaps(tracker.changed_sets())
+        assert {p: o.agents for p, o in tracker.overlaps.items()} == expected
