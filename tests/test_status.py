@@ -46,6 +46,9 @@ def test_status_json_matches_git_for_three_agents(tmp_path: Path) -> None:
     assert agents["alpha"]["ahead"] == 1
     assert "build/out.o" not in agents["alpha"]["changed"]
     assert report["overlaps"] == [{"path": "src/app.py", "agents": ["alpha", "beta"]}]
+    assert report["daemon"] == {"running": False, "pid": None}
+    assert report["kill_switch"] is None
+    assert all(a["paused"] is False and a["health"] == "unknown" for a in report["agents"])
 
 
 def test_status_works_from_inside_a_linked_worktree(tmp_path: Path) -> None:

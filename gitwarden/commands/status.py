@@ -43,6 +43,11 @@ def run(args: argparse.Namespace) -> int:
 def render(report: dict[str, Any], *, detailed: bool = False) -> str:
     base = report["base"]
     lines = [f"base {base['branch']} at {short(base['commit'])}"]
+    daemon = report.get("daemon") or {}
+    if daemon.get("running"):
+        lines[0] += f"; daemon running (pid {daemon['pid']})"
+    else:
+        lines[0] += "; no daemon (start one with `gitwarden watch` or `gitwarden service install`)"
     switch = report.get("kill_switch")
     if switch:
         lines.append(paint(f"KILL SWITCH ENGAGED ({switch['reason']}): every agent is paused; "

@@ -39,6 +39,20 @@ def collect_status(workspace: Workspace) -> dict[str, Any]:
     return report
 
 
+def _daemon_state(workspace: Workspace) -> dict[str, Any]:
+    """Whether a `gitwarden watch` daemon guards this repository right now."""
+    from gitwarden.daemon.control import lock_held, request
+    from gitwarden.errors import GitwardenError
+
+    if not lock_held(workspace.repo.state_dir):
+        return {"running": False, "pid": None}
+    try:
+        answer = request(workspace.repo, "ping", timeout=2.0)
+    except GitwardenError:
+        return {"running": False, "pid": None}
+    return {"running": bool(answer.get("ok")), "pid": answer.get("pid")}
+
+
 def _add_recorded_state(workspace: Workspace, report: dict[str, Any]) -> None:
     """Health, pause and lock fields from the state store (when gitwarden has state here)."""
     from gitwarden.health_service import status_fields
@@ -47,6 +61,7 @@ def _add_recorded_state(workspace: Workspace, report: dict[str, Any]) -> None:
     from gitwarden.state.pauses import kill_switch
 
     report["kill_switch"] = None
+    report["daemon"] = _daemon_state(workspace)
     if not (workspace.repo.state_dir / DB_NAME).exists():
         for entry in report["agents"]:
             entry.update({"health": "unknown", "health_checks": {}, "culprit": None,
