@@ -47,23 +47,21 @@ def add_agents(main: Path, count: int) -> list[Path]:
     return paths
 
 
-def best_of(runs: int, action: Callable[[], object]) -> float:
-    """The fastest of `runs` timings of action(), in seconds (after one warm-up)."""
+def timings(runs: int, action: Callable[[], object]) -> list[float]:
+    """Sorted wall times of `runs` calls of action(), in seconds, after one warm-up."""
     action()
-    timings = []
+    result = []
     for _ in range(runs):
         start = time.perf_counter()
         action()
-        timings.append(time.perf_counter() - start)
-    return min(timings)
+        result.append(time.perf_counter() - start)
+    return sorted(result)
+
+
+def best_of(runs: int, action: Callable[[], object]) -> float:
+    return timings(runs, action)[0]
 
 
 def median_of(runs: int, action: Callable[[], object]) -> float:
-    action()
-    timings = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        timings.append(time.perf_counter() - start)
-    timings.sort()
-    return timings[len(timings) // 2]
+    values = timings(runs, action)
+    return values[len(values) // 2]
