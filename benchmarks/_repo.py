@@ -58,10 +58,6 @@ def timings(runs: int, action: Callable[[], object]) -> list[float]:
     return sorted(result)
 
 
-def best_of(runs: int, action: Callable[[], object]) -> float:
-    return timings(runs, action)[0]
-
-
 def median_of(runs: int, action: Callable[[], object]) -> float:
     values = timings(runs, action)
     return values[len(values) // 2]
