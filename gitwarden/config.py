@@ -82,6 +82,7 @@ class WatchConfig:
     ignore: tuple[str, ...] = ()
     activity_retention: float = 7 * 86400.0
     activity_max_rows: int = 200_000
+    pause_on_violation: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ def parse_config(data: Mapping[str, Any], path: Path, text: str = "") -> Config:
     base = root.optional("base", _string)
     main_agent = root.optional("main_agent", _boolean) or False
     agents = {name: _agent(name, table) for name, table in root.subtables("agents")}
+    _refuse_shared_paths(agents, root)
     config = Config(
         base=base,
         main_agent=main_agent,
@@ -154,17 +156,39 @@ def _agent(name: str, table: _Table) -> AgentConfig:
         policy=table.optional("policy", _choice(POLICIES)) or "pause",
         exclude=table.optional("exclude", _boolean) or False,
         task=table.optional("task", _string),
-        checkpoint_interval=table.optional("checkpoint_interval", _duration),
+        checkpoint_interval=table.optional("checkpoint_interval", _interval(1.0)),
         auto_revert=_default(table.optional("auto_revert", _boolean), True),
     )
     table.finish()
     return agent
 
 
+def _refuse_shared_paths(agents: Mapping[str, AgentConfig], root: _Table) -> None:
+    seen: dict[str, str] = {}
+    for agent in agents.values():
+        if not agent.path:
+            continue
+        key = agent.path.rstrip("/")
+        if key in seen:
+            root.fail(("agents", agent.name, "path"),
+                      f"agents {seen[key]!r} and {agent.name!r} name the same worktree "
+                      f"{agent.path!r}")
+        seen[key] = agent.name
+
+
+def location_of(path: Path, keys: tuple[str, ...]) -> str:
+    """"gitwarden.toml:LINE" for a key of the file, for errors found after loading."""
+    try:
+        text = path.read_text("utf-8", "replace")
+    except OSError:
+        text = ""
+    return _Locator(path, text).where(keys)
+
+
 def _checkpoints(table: _Table) -> CheckpointConfig:
     d = CheckpointConfig()
     result = CheckpointConfig(
-        interval=_default(table.optional("interval", _duration), d.interval),
+        interval=_default(table.optional("interval", _interval(1.0)), d.interval),
         keep=_default(table.optional("keep", _positive_int), d.keep),
         keep_clean_days=_default(table.optional("keep_clean_days", _number), d.keep_clean_days),
         max_untracked_size=_default(table.optional("max_untracked_size", _size),
@@ -227,14 +251,17 @@ def _watch(table: _Table) -> WatchConfig:
     d = WatchConfig()
     result = WatchConfig(
         debounce=_default(table.optional("debounce", _duration), d.debounce),
-        reconcile_interval=_default(table.optional("reconcile_interval", _duration),
+        reconcile_interval=_default(table.optional("reconcile_interval", _interval(1.0)),
                                     d.reconcile_interval),
-        poll_interval=_default(table.optional("poll_interval", _duration), d.poll_interval),
+        poll_interval=_default(table.optional("poll_interval", _interval(0.1)),
+                               d.poll_interval),
         ignore=table.optional("ignore", _globs) or (),
         activity_retention=_default(table.optional("activity_retention", _duration),
                                     d.activity_retention),
         activity_max_rows=_default(table.optional("activity_max_rows", _positive_int),
                                    d.activity_max_rows),
+        pause_on_violation=_default(table.optional("pause_on_violation", _boolean),
+                                    d.pause_on_violation),
     )
     table.finish()
     return result
@@ -288,10 +315,28 @@ def _non_negative_int(value: Any) -> int:
     return value
 
 
+_MAX_DURATION = 3650 * 86400.0  # ten years: beyond any schedule, and within what timers take
+
+
 def _duration(value: Any) -> float:
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         raise ValueError(f"expected a duration such as \"5m\", got {_type_name(value)}")
-    return parse_duration(value)
+    seconds = parse_duration(value)
+    if seconds > _MAX_DURATION:
+        raise ValueError(f"duration {value!r} is too long (at most 3650d)")
+    return seconds
+
+
+def _interval(minimum: float) -> Callable[[Any], float]:
+    """A duration that schedules something, so it must not be (near) zero."""
+
+    def parse(value: Any) -> float:
+        seconds = _duration(value)
+        if seconds < minimum:
+            raise ValueError(f"must be at least {minimum:g}s, got {value!r}")
+        return seconds
+
+    return parse
 
 
 def _size(value: Any) -> int:

@@ -53,6 +53,21 @@ class Workspace:
                              "gitwarden.toml to the integration branch")
         return main.branch
 
+    def base_commit(self) -> str:
+        """The commit the base branch points at now; a located config error if it is wrong."""
+        from gitwarden.config import location_of
+        from gitwarden.core.changes import resolve_base
+        from gitwarden.errors import ConfigError
+
+        try:
+            return resolve_base(self.repo.main_worktree, self.base_branch)
+        except UsageError as exc:
+            if self.config.base and self.config.path:
+                where = location_of(self.config.path, ("base",))
+                raise ConfigError(f"{where}: base: {self.config.base!r} is not a branch or "
+                                  "commit in this repository") from exc
+            raise
+
     def refresh(self) -> None:
         """Forget cached worktrees and agents (after a worktree was added or removed)."""
         self._worktrees = None

@@ -93,3 +93,39 @@ def test_agent_remove_missing_worktree(tmp_path: Path) -> None:
     proc = run_gitwarden("agent", "remove", "alpha", cwd=repo.main)
     assert proc.returncode == 0, proc.stderr
     assert "alpha" not in git(repo.main, "worktree", "list")
+
+
+def test_agent_add_writes_context_files(tmp_path: Path) -> None:
+    main = make_repo(tmp_path)
+    proc = run_gitwarden("agent", "add", "docs", "--task", "write the docs", cwd=main)
+    assert proc.returncode == 0, proc.stderr
+    worktree = tmp_path / "repo-agents" / "docs"
+    assert "write the docs" in (worktree / ".gitwarden" / "ASSIGNMENT.md").read_text()
+    assert git(worktree, "status", "--porcelain").strip() == ""
+
+
+def test_dotted_agent_name_round_trips_through_the_config(tmp_path: Path) -> None:
+    main = make_repo(tmp_path)
+    assert run_gitwarden("agent", "add", "my.agent", "--scope", "a/**", cwd=main).returncode == 0
+    assert "my.agent" in tomllib.loads((main / "gitwarden.toml").read_text())["agents"]
+    assert run_gitwarden("agent", "remove", "my.agent", "--delete-branch", cwd=main).returncode == 0
+    assert "my.agent" not in tomllib.loads((main / "gitwarden.toml").read_text()).get("agents", {})
+    again = run_gitwarden("agent", "add", "my.agent", cwd=main)
+    assert again.returncode == 0, again.stderr
+    assert run_gitwarden("status", cwd=main).returncode == 0
+
+
+def test_delete_branch_refuses_unmerged_work_and_keeps_a_backup(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=["alpha"])
+    write(repo.agents["alpha"], {"important.txt": "work\n"})
+    git(repo.agents["alpha"], "add", "-A")
+    git(repo.agents["alpha"], "commit", "-qm", "work")
+    tip = git(repo.agents["alpha"], "rev-parse", "HEAD").strip()
+    refused = run_gitwarden("agent", "remove", "alpha", "--delete-branch", cwd=repo.main)
+    assert refused.returncode == 2 and "1 commit(s)" in refused.stderr
+    assert repo.agents["alpha"].exists()
+    forced = run_gitwarden("agent", "remove", "alpha", "--delete-branch", "--force", cwd=repo.main)
+    assert forced.returncode == 0, forced.stderr
+    backups = git(repo.main, "for-each-ref", "--format=%(objectname)",
+                  "refs/gitwarden/backups/alpha/").split()
+    assert backups == [tip]

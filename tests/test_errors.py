@@ -57,6 +57,12 @@ def test_inside_git_dir(tmp_path: Path) -> None:
     ('[checkpoints]\ninterval = "soon"\n', "gitwarden.toml:2: checkpoints.interval: not a"),
     ('[health.checks]\ntest = 3\n', "gitwarden.toml:2: health.checks.test"),
     ('bsae = "main"\n', "gitwarden.toml:1: bsae: unknown key (did you mean 'base'?)"),
+    ('[checkpoints]\ninterval = "99999999999999h"\n',
+     "gitwarden.toml:2: checkpoints.interval: duration '99999999999999h' is too long"),
+    ('[watch]\nreconcile_interval = "0s"\n',
+     "gitwarden.toml:2: watch.reconcile_interval: must be at least 1s"),
+    ('[agents.a]\npath = "../w"\n[agents.b]\npath = "../w"\n',
+     "gitwarden.toml:4: agents.b.path: agents 'a' and 'b' name the same worktree"),
 ])
 def test_invalid_config_names_the_line(tmp_path: Path, content: str, expected: str) -> None:
     repo = make_repo_with_agents(tmp_path, names=["x"])
@@ -71,7 +77,8 @@ def test_unknown_base_branch(tmp_path: Path) -> None:
     write(repo.main, {"gitwarden.toml": 'base = "develop"\n'})
     proc = run_gitwarden("status", cwd=repo.main)
     assert proc.returncode == 2
-    assert "base 'develop'" in _one_line_error(proc.stderr)
+    assert _one_line_error(proc.stderr) == ("gitwarden: error: gitwarden.toml:1: base: 'develop' "
+                                            "is not a branch or commit in this repository")
 
 
 def test_unreadable_config(tmp_path: Path) -> None:

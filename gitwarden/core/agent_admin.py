@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gitwarden.config import AgentConfig, render_agent_table
+from gitwarden.config import AgentConfig, load_config, render_agent_table
 from gitwarden.core.agents import Agent
 from gitwarden.errors import UsageError
 from gitwarden.gitcli import run_git
@@ -44,19 +44,22 @@ def add_agent(workspace: Workspace, name: str, *, scope: list[str], start: str |
     settings = AgentConfig(name=name, path=None if target.name == name else str(target),
                            scope=tuple(scope), task=task, policy=policy or "pause")
     _append_agent_table(workspace, settings)
-    workspace.refresh()
-    return workspace.agent(name) if target.name == name else _by_path(workspace, target, name)
-
-
-def _by_path(workspace: Workspace, target: Path, name: str) -> Agent:
-    from gitwarden.config import load_config
-
     workspace.config = load_config(workspace.repo.config_path)
     workspace.refresh()
+    _write_context_files(workspace)
     for agent in workspace.agents:
-        if agent.path.resolve() == target:
+        if agent.path.resolve() == target.resolve():
             return agent
     return workspace.agent(name)
+
+
+def _write_context_files(workspace: Workspace) -> None:
+    """Give the new agent its ASSIGNMENT.md and STATE.md right away."""
+    from gitwarden.coordination import refresh_context_files
+    from gitwarden.state.db import Store
+
+    with Store.open(workspace.repo) as store:
+        refresh_context_files(workspace, store)
 
 
 def remove_agent(workspace: Workspace, name: str, *, force: bool,
@@ -67,6 +70,8 @@ def remove_agent(workspace: Workspace, name: str, *, force: bool,
         raise UsageError(f"{name!r} is the main worktree; it cannot be removed")
     main = workspace.repo.main_worktree
     messages: list[str] = []
+    if delete_branch:
+        _check_branch_deletable(workspace, agent, force=force)
     if agent.exists:
         dirty = run_git(["status", "--porcelain", "--untracked-files=all"], agent.path).stdout
         if dirty.strip():
@@ -80,13 +85,47 @@ def remove_agent(workspace: Workspace, name: str, *, force: bool,
         run_git(["worktree", "prune"], main)
     messages.append(f"removed worktree {agent.path}")
     if delete_branch and agent.branch:
-        run_git(["branch", "-D", agent.branch], main)
-        messages.append(f"deleted branch {agent.branch} (was {agent.head})")
+        messages.append(_delete_branch(workspace, agent, force=force))
     elif agent.branch:
         messages.append(f"kept branch {agent.branch}")
     _remove_agent_table(workspace, name)
     workspace.refresh()
     return messages
+
+
+def _unmerged_commits(workspace: Workspace, agent: Agent) -> int:
+    """How many commits of the agent's branch no other branch contains."""
+    assert agent.branch is not None
+    # --exclude patterns for --branches leave out the refs/heads/ prefix.
+    proc = run_git(["rev-list", "--count", f"refs/heads/{agent.branch}", "--not",
+                    f"--exclude={agent.branch}", "--branches"],
+                   workspace.repo.main_worktree)
+    return int(proc.stdout.strip() or 0)
+
+
+def _check_branch_deletable(workspace: Workspace, agent: Agent, *, force: bool) -> None:
+    if agent.branch is None or force:
+        return
+    unmerged = _unmerged_commits(workspace, agent)
+    if unmerged:
+        raise UsageError(
+            f"branch {agent.branch} has {unmerged} commit(s) no other branch contains; merge "
+            "it first, or use --force (a backup ref under refs/gitwarden/backups/ is kept)")
+
+
+def _delete_branch(workspace: Workspace, agent: Agent, *, force: bool) -> str:
+    """Delete the agent's branch, keeping its tip under refs/gitwarden/backups/."""
+    import time
+
+    assert agent.branch is not None
+    main = workspace.repo.main_worktree
+    tip = run_git(["rev-parse", "--verify", f"refs/heads/{agent.branch}"], main).stdout
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    backup = f"refs/gitwarden/backups/{agent.name}/{stamp}-deleted-branch"
+    run_git(["update-ref", "-m", "gitwarden: branch deleted by agent remove", backup,
+             tip.decode().strip(), ""], main)
+    run_git(["branch", "-D", agent.branch], main)
+    return f"deleted branch {agent.branch} (tip kept as {backup})"
 
 
 def _checkpoint_before_removal(workspace: Workspace, agent: Agent) -> str:
@@ -100,11 +139,17 @@ def _checkpoint_before_removal(workspace: Workspace, agent: Agent) -> str:
 def _append_agent_table(workspace: Workspace, settings: AgentConfig) -> None:
     path = workspace.repo.config_path
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
-    if re.search(rf"^\s*\[agents\.{re.escape(settings.name)}\]", existing, re.MULTILINE):
+    if any(_agent_header(settings.name).match(line) for line in existing.splitlines()):
         return
     separator = "" if not existing or existing.endswith("\n\n") else \
         ("\n" if existing.endswith("\n") else "\n\n")
     path.write_text(existing + separator + render_agent_table(settings), encoding="utf-8")
+
+
+def _agent_header(name: str) -> re.Pattern[str]:
+    """The table header of one agent, bare or quoted: [agents.x], [agents."x.y"]."""
+    quoted = rf"(?:{re.escape(name)}|\"{re.escape(name)}\"|'{re.escape(name)}')"
+    return re.compile(rf"^\s*\[\s*agents\s*\.\s*{quoted}\s*\]\s*(#.*)?$")
 
 
 def _remove_agent_table(workspace: Workspace, name: str) -> None:
@@ -112,7 +157,7 @@ def _remove_agent_table(workspace: Workspace, name: str) -> None:
     if not path.exists():
         return
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    header = re.compile(rf"^\s*\[agents\.{re.escape(name)}\]\s*(#.*)?$")
+    header = _agent_header(name)
     kept: list[str] = []
     skipping = False
     for line in lines:

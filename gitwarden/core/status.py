@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gitwarden.core.changes import WorktreeChanges, many_worktree_changes, resolve_base
+from gitwarden.core.changes import WorktreeChanges, many_worktree_changes
 from gitwarden.core.overlap import find_overlaps
 from gitwarden.worktrees import operation_in_progress
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def collect_status(workspace: Workspace) -> dict[str, Any]:
     """Everything `gitwarden status --json` prints."""
     repo = workspace.repo
-    base_commit = resolve_base(repo.main_worktree, workspace.base_branch)
+    base_commit = workspace.base_commit()
     agents = workspace.agents
     present = [a for a in agents if a.exists]
     changes = dict(zip((a.name for a in present),
