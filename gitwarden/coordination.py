@@ -4,6 +4,8 @@ violations, and the context files in every worktree."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import signal
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from gitwarden.core.context_files import (
     LockLine,
     RequestLine,
     SharedState,
+    printable,
     render_assignment,
     render_requests,
     render_state,
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
     from gitwarden.core.agents import Agent
     from gitwarden.state.db import Store
     from gitwarden.workspace import Workspace
+
+_log = logging.getLogger(__name__)
 
 CONTEXT_EXCLUDES = (f"/{GITWARDEN_DIR}/", "/.claude/settings.local.json")
 
@@ -157,17 +162,18 @@ def check_paths(workspace: Workspace, store: Store, agent_name: str,
             continue
         if path == GITWARDEN_DIR or path.startswith(GITWARDEN_DIR + "/"):
             continue
+        shown = printable(path)
         covering = core_locks.locks_covering(held, path, other_than=agent_name)
         if covering:
             lock = covering[0]
             violations.append(Violation(
-                agent=agent_name, path=path, kind="locked", holder=lock.agent,
+                agent=agent_name, path=shown, kind="locked", holder=lock.agent,
                 pattern=lock.pattern,
-                message=f"{agent_name} changed {path}, {core_locks.describe_holder(lock)}"))
+                message=f"{agent_name} changed {shown}, {core_locks.describe_holder(lock)}"))
         elif not in_scope(agent.settings.scope, path):
             violations.append(Violation(
-                agent=agent_name, path=path, kind="scope",
-                message=f"{agent_name} changed {path}, outside its scope "
+                agent=agent_name, path=shown, kind="scope",
+                message=f"{agent_name} changed {shown}, outside its scope "
                         f"({', '.join(agent.settings.scope)})"))
     return violations
 
@@ -175,25 +181,50 @@ def check_paths(workspace: Workspace, store: Store, agent_name: str,
 # --- context files ----------------------------------------------------------------------------
 
 def refresh_context_files(workspace: Workspace, store: Store) -> list[Path]:
-    """Rewrite the context files of every agent whose content changed; returns those written."""
+    """Rewrite the context files of every agent whose content changed; returns those written.
+
+    Never raises: it runs after state changes that have already happened (a pause, a lock), so
+    a failure here is logged and recorded as a `context.refresh_failed` event instead."""
+    try:
+        return _refresh_context_files(workspace, store)
+    except Exception as exc:
+        _refresh_failed(store, f"{type(exc).__name__}: {exc}")
+        return []
+
+
+def _refresh_context_files(workspace: Workspace, store: Store) -> list[Path]:
     ensure_excluded(workspace.repo.common_dir, CONTEXT_EXCLUDES)
     state, summaries = _shared_state(workspace, store)
     state_text = render_state(state)
     open_requests = requests.list_requests(store)
     written: list[Path] = []
+    failures: list[str] = []
     for agent in workspace.agents:
-        if not agent.exists:
+        if not agent.exists or agent.name not in summaries:
             continue
-        summary = summaries[agent.name]
         inbox = [RequestLine(r.id, r.ts, r.from_agent, r.text) for r in open_requests
                  if r.to_agent == agent.name]
         directory = agent.path / GITWARDEN_DIR
-        for name, text in (("ASSIGNMENT.md", render_assignment(summary, state.base)),
-                           ("STATE.md", state_text),
-                           ("REQUESTS.md", render_requests(agent.name, inbox))):
-            if _write_if_changed(directory / name, text):
-                written.append(directory / name)
+        try:
+            for name, text in (("ASSIGNMENT.md",
+                                render_assignment(summaries[agent.name], state.base)),
+                               ("STATE.md", state_text),
+                               ("REQUESTS.md", render_requests(agent.name, inbox))):
+                if _write_if_changed(directory / name, text):
+                    written.append(directory / name)
+        except (OSError, UnicodeError) as exc:  # one bad worktree must not stop the others
+            failures.append(f"{agent.name}: {type(exc).__name__}: {exc}")
+    if failures:
+        _refresh_failed(store, "; ".join(failures))
     return written
+
+
+def _refresh_failed(store: Store, detail: str) -> None:
+    message = f"could not refresh the context files: {detail}"
+    _log.warning("gitwarden: warning: %s", message)
+    with contextlib.suppress(Exception):
+        record_event(store, "context.refresh_failed", message, severity="error",
+                     data={"error": detail})
 
 
 def _shared_state(workspace: Workspace,
@@ -265,7 +296,7 @@ def _write_if_changed(path: Path, text: str) -> bool:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_bytes(text.encode("utf-8", "backslashreplace"))
     tmp.replace(path)
     return True
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from gitwarden.coordination import check_paths, refresh_context_files
 from gitwarden.repo import locate_repo
 from gitwarden.state.db import Store
+from gitwarden.state.events import list_events
 from gitwarden.state.locks import acquire
 from gitwarden.workspace import Workspace
 from tests.gitrepo import git, make_repo_with_agents, run_gitwarden, write
@@ -84,3 +86,39 @@ def test_check_paths_reports_lock_and_scope_violations(tmp_path: Path) -> None:
         assert [(v.path, v.kind, v.holder) for v in found] == \
             [("src/app.py", "locked", "alpha"), ("README.md", "scope", None)]
         assert check_paths(workspace, store, "alpha", ["src/app.py"]) == []
+
+
+def test_file_names_that_are_not_utf8_do_not_break_commands(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=("a1", "a2"))
+    a1, a2 = repo.agents["a1"], repo.agents["a2"]
+    (a1 / os.fsdecode(b"bad\xffname.txt")).write_bytes(b"b")
+    for args in (("pause", "a1"), ("resume", "a1"), ("lock", "README.md"),
+                 ("unlock", "README.md"), ("request", "--to", "a2", "look"),
+                 ("lock", "README.md", "--wait", "1s"), ("stop",), ("resume", "--all")):
+        result = run_gitwarden(*args, cwd=a1)
+        assert result.returncode == 0, (args, result.stderr)
+        assert result.stderr == "", (args, result.stderr)
+    state = (a2 / ".gitwarden" / "STATE.md").read_bytes().decode("utf-8")
+    assert "`bad\\xffname.txt`" in state
+    # a lock on such a name is refused in one line; free text is stored printable
+    refused = run_gitwarden("lock", os.fsdecode(b"bad\xffname.txt"), cwd=a1)
+    assert refused.returncode == 2 and "not valid UTF-8" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    sent = run_gitwarden("request", "--to", "a2", os.fsdecode(b"see bad\xffname"), cwd=a1)
+    assert sent.returncode == 0, sent.stderr
+    assert "see bad\\xffname" in (a2 / ".gitwarden" / "REQUESTS.md").read_text()
+
+
+def test_failing_context_refresh_keeps_the_state_change(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=("a1", "a2"))
+    a1 = repo.agents["a1"]
+    (a1 / ".gitwarden").write_text("not a directory\n")  # the context files cannot be written
+    paused = run_gitwarden("pause", "a1", cwd=repo.main)
+    assert paused.returncode == 0, paused.stderr
+    assert "could not refresh the context files" in paused.stderr
+    assert "Traceback" not in paused.stderr
+    with Store.open(locate_repo(repo.main)) as store:
+        kinds = [event.kind for event in list_events(store, limit=50)]
+    assert "agent.paused" in kinds and "context.refresh_failed" in kinds
+    assert (repo.agents["a2"] / ".gitwarden" / "STATE.md").exists()  # the others still written
+    assert "PAUSED" in (repo.agents["a2"] / ".gitwarden" / "STATE.md").read_text()

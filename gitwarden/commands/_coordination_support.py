@@ -6,14 +6,24 @@ import argparse
 import os
 from pathlib import Path
 
+from gitwarden.core.context_files import printable
 from gitwarden.core.scope import OutsideRepository, normalize_pattern
 from gitwarden.errors import UsageError
 from gitwarden.state.db import Store
 from gitwarden.units import parse_duration
 from gitwarden.workspace import Workspace
 
+# Free-text options stored in the state database, which holds UTF-8 text only.
+_FREE_TEXT = ("reason", "text", "message")
+
 
 def open_context(args: argparse.Namespace) -> tuple[Workspace, Store]:
+    """The workspace and its store; free text from the command line (which may carry bytes
+    that are not UTF-8, as surrogate escapes) is made printable first."""
+    for name in _FREE_TEXT:
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            setattr(args, name, printable(value))
     workspace = Workspace.load(args.cwd)
     return workspace, Store.open(workspace.repo)
 
@@ -37,6 +47,9 @@ def lock_patterns(workspace: Workspace, raw: list[str], cwd: Path | None) -> lis
     prefix = _inside(here, str(root))
     patterns: list[str] = []
     for text in raw:
+        if printable(text) != text:
+            raise UsageError(f"refusing '{printable(text)}': the name is not valid UTF-8; lock a "
+                             "glob that covers it instead (e.g. its directory)")
         try:
             if os.path.isabs(text):
                 relative = _inside(os.path.normpath(text), str(root))

@@ -8,11 +8,14 @@ rendering, so an unchanged state renders byte-identical files and nothing is rew
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 MAX_LISTED_FILES = 40
+# Lone surrogates: bytes of a file name that are not UTF-8, decoded with surrogateescape.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 LOCK_PROTOCOL = """\
 - Before editing a file another agent may touch, lock it:
@@ -85,7 +88,7 @@ def render_assignment(agent: AgentSummary, base: str) -> str:
               "- `gitwarden inbox` / `.gitwarden/REQUESTS.md`: requests from other agents;"
               " `gitwarden request --close ID` when handled.",
               "- `gitwarden done -m \"summary\"`: tell everyone your task is finished.", ""]
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def render_state(state: SharedState) -> str:
@@ -132,7 +135,7 @@ def render_state(state: SharedState) -> str:
     else:
         lines.append("(none)")
     lines.append("")
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def render_requests(agent: str, requests: Sequence[RequestLine]) -> str:
@@ -147,7 +150,18 @@ def render_requests(agent: str, requests: Sequence[RequestLine]) -> str:
     if requests:
         lines.pop()
     lines.append("")
-    return "\n".join(lines)
+    return printable("\n".join(lines))
+
+
+def printable(text: str) -> str:
+    """`text` with the undecodable bytes of file names (surrogate escapes) shown as `\\xNN`,
+    so it can be written as UTF-8 and read by anyone."""
+    return _SURROGATE.sub(_escape_surrogate, text)
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
 
 
 def _file_list(paths: Sequence[str]) -> str:
