@@ -125,7 +125,22 @@ def _main_worktree(common_dir: Path, current: Path | None) -> Path:
     if common_dir.name == ".git" and (common_dir.parent / ".git").is_dir():
         return common_dir.parent
     proc = run_git(["worktree", "list", "--porcelain", "-z"], current or common_dir)
-    first = proc.stdout.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-    if first.startswith("worktree "):
-        return Path(first.removeprefix("worktree "))
-    return common_dir.parent
+    blocks = [block.split(b"\0") for block in proc.stdout.split(b"\0\0") if block.strip(b"\0")]
+    if not blocks:
+        return common_dir.parent
+    first = [line.decode("utf-8", "surrogateescape") for line in blocks[0]]
+    if "bare" not in first:
+        return Path(first[0].removeprefix("worktree "))
+    return _worktree_on_bare_head(common_dir, blocks[1:])
+
+
+def _worktree_on_bare_head(common_dir: Path, blocks: list[list[bytes]]) -> Path:
+    """In a bare repository with linked worktrees, the one on the bare HEAD's branch is main."""
+    head = run_git(["symbolic-ref", "-q", "HEAD"], common_dir, check=False).stdout.strip()
+    for block in blocks:
+        if b"branch " + head in block:
+            return Path(block[0].decode("utf-8", "surrogateescape").removeprefix("worktree "))
+    branch = head.decode().removeprefix("refs/heads/") or "the default branch"
+    raise RepoError(
+        f"bare repository {common_dir} with linked worktrees: no worktree has {branch} "
+        "checked out; check out the base branch in one worktree (gitwarden's main worktree)")

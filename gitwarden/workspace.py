@@ -47,7 +47,7 @@ class Workspace:
     def base_branch(self) -> str:
         if self.config.base:
             return self.config.base
-        main = self.worktrees[0]
+        main = next(w for w in self.worktrees if w.is_main)
         if main.branch is None:
             raise UsageError("the main worktree has a detached HEAD: set `base` in "
                              "gitwarden.toml to the integration branch")

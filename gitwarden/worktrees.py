@@ -39,17 +39,19 @@ class Worktree:
 
 
 def list_worktrees(repo: Repo) -> list[Worktree]:
-    """Every worktree of the repository, the main one first."""
+    """Every worktree of the repository (in `git worktree list` order)."""
     proc = run_git(["worktree", "list", "--porcelain", "-z"], repo.main_worktree
                    if repo.main_worktree.is_dir() else repo.common_dir)
     admin_names = _admin_names(repo.common_dir)
     result: list[Worktree] = []
-    for index, block in enumerate(_blocks(proc.stdout)):
+    main_key = _key(repo.main_worktree)
+    for block in _blocks(proc.stdout):
         path = Path(block["worktree"])
         if "bare" in block:
             continue
-        is_main = index == 0
-        name, git_dir = (path.name or "main", repo.common_dir) if is_main else \
+        is_main = _key(path) == main_key
+        name, git_dir = admin_names.get(_key(path), (path.name or "main", repo.common_dir)) \
+            if is_main else \
             admin_names.get(_key(path), (path.name, repo.common_dir / "worktrees" / path.name))
         branch = block.get("branch")
         result.append(Worktree(

@@ -107,3 +107,22 @@ def test_unicode_and_odd_file_names(tmp_path: Path) -> None:
         write(path, {odd: "x\n"})
     report = json.loads(run_gitwarden("status", "--json", cwd=repo.main).stdout)
     assert report["overlaps"] == [{"path": odd, "agents": ["a", "b"]}]
+
+
+def test_bare_repository_with_linked_worktrees(tmp_path: Path) -> None:
+    """The layout `git clone --bare R .bare` + `git worktree add` for every checkout."""
+    source = make_repo_with_agents(tmp_path / "src", names=[]).main
+    bare = tmp_path / "proj" / ".bare"
+    git(tmp_path, "clone", "-q", "--bare", str(source), str(bare))
+    git(bare, "worktree", "add", "-q", "../main", "main")
+    git(bare, "worktree", "add", "-q", "-b", "feat", "../feat", "main")
+    write(tmp_path / "proj" / "feat", {"new.txt": "x\n"})
+    proc = run_gitwarden("status", "--json", cwd=tmp_path / "proj" / "feat")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["base"]["branch"] == "main"
+    assert report["main_worktree"] == str(tmp_path / "proj" / "main")
+    assert [(a["name"], a["changed"]) for a in report["agents"]] == [("feat", ["new.txt"])]
+    init = run_gitwarden("init", cwd=tmp_path / "proj" / "feat")
+    assert init.returncode == 0, init.stderr
+    assert (tmp_path / "proj" / "main" / "gitwarden.toml").exists()
