@@ -126,3 +126,21 @@ def test_bare_repository_with_linked_worktrees(tmp_path: Path) -> None:
     init = run_gitwarden("init", cwd=tmp_path / "proj" / "feat")
     assert init.returncode == 0, init.stderr
     assert (tmp_path / "proj" / "main" / "gitwarden.toml").exists()
+
+
+def test_status_shows_paused_done_locks_and_kill_switch(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=["a", "b", "c"])
+    assert run_gitwarden("pause", "a", "--reason", "review", cwd=repo.main).returncode == 0
+    assert run_gitwarden("done", "b", "-m", "finished", cwd=repo.main).returncode == 0
+    assert run_gitwarden("lock", "src/app.py", "--agent", "c", cwd=repo.main).returncode == 0
+    agents = {a["name"]: a for a in
+              json.loads(run_gitwarden("status", "--json", cwd=repo.main).stdout)["agents"]}
+    assert (agents["a"]["state"], agents["a"]["paused"], agents["a"]["pause_reason"]) == \
+        ("paused", True, "review")
+    assert agents["b"]["state"] == "done" and agents["b"]["done"]["summary"] == "finished"
+    assert agents["c"]["locks"] == ["src/app.py"]
+    assert run_gitwarden("stop", "--reason", "lunch", cwd=repo.main).returncode == 0
+    report = json.loads(run_gitwarden("status", "--json", cwd=repo.main).stdout)
+    assert report["kill_switch"]["reason"] == "lunch"
+    assert all(a["paused"] for a in report["agents"])
+    assert "KILL SWITCH ENGAGED" in run_gitwarden("status", cwd=repo.main).stdout

@@ -50,8 +50,8 @@ def render(report: dict[str, Any], *, detailed: bool = False) -> str:
         lines[0] += "; no daemon (start one with `gitwarden watch` or `gitwarden service install`)"
     switch = report.get("kill_switch")
     if switch:
-        lines.append(paint(f"KILL SWITCH ENGAGED ({switch['reason']}): every agent is paused; "
-                           "`gitwarden resume --all` to continue", "red"))
+        lines.append(paint(f"KILL SWITCH ENGAGED ({switch['reason']}): agents stay paused and "
+                           "automatic actions are held until `gitwarden resume --all`", "red"))
     agents = report["agents"]
     if not agents:
         lines.append("no agents: add one with `gitwarden agent add NAME` "

@@ -56,6 +56,7 @@ def _daemon_state(workspace: Workspace) -> dict[str, Any]:
 def _add_recorded_state(workspace: Workspace, report: dict[str, Any]) -> None:
     """Health, pause and lock fields from the state store (when gitwarden has state here)."""
     from gitwarden.health_service import status_fields
+    from gitwarden.state.completion import completions
     from gitwarden.state.db import DB_NAME, Store
     from gitwarden.state.locks import list_locks
     from gitwarden.state.pauses import kill_switch
@@ -65,21 +66,26 @@ def _add_recorded_state(workspace: Workspace, report: dict[str, Any]) -> None:
     if not (workspace.repo.state_dir / DB_NAME).exists():
         for entry in report["agents"]:
             entry.update({"health": "unknown", "health_checks": {}, "culprit": None,
-                          "paused": False, "pause_reason": None, "locks": []})
+                          "paused": False, "pause_reason": None, "locks": [], "done": None})
         return
     with Store.open(workspace.repo) as store:
         switch = kill_switch(store)
         if switch is not None:
             report["kill_switch"] = {"reason": switch.reason, "by": switch.by,
                                      "since": switch.since}
+        finished = completions(store)
         held: dict[str, list[str]] = {}
         for lock in list_locks(store, include_expired=False):
             held.setdefault(lock.agent, []).append(lock.pattern)
         for entry in report["agents"]:
             entry.update(status_fields(store, entry["name"]))
             entry["locks"] = sorted(held.get(entry["name"], []))
+            done = finished.get(entry["name"])
+            entry["done"] = {"summary": done.summary, "at": done.ts} if done else None
             if entry["paused"] and entry["state"] == "ok":
                 entry["state"] = "paused"
+            elif done and entry["state"] == "ok":
+                entry["state"] = "done"
 
 
 def _agent_entry(agent: Agent, changes: WorktreeChanges | None,
