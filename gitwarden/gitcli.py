@@ -35,6 +35,7 @@ def run_git(
     env: Mapping[str, str] | None = None,
     input_bytes: bytes | None = None,
     check: bool = True,
+    pass_fds: Sequence[int] = (),
 ) -> subprocess.CompletedProcess[bytes]:
     """Run `git args` in cwd and return the completed process (bytes output)."""
     try:
@@ -45,6 +46,7 @@ def run_git(
             input=input_bytes,
             capture_output=True,
             check=False,
+            pass_fds=tuple(pass_fds),
         )
     except FileNotFoundError as exc:
         if not Path(cwd).exists():

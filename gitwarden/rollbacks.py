@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pygit2
@@ -99,13 +103,54 @@ class RollbackOutcome:
     rollback_id: int
 
 
-def rollback(workspace: Workspace, store: Store, agent: Agent | str, target: CheckpointInfo,
-             *, is_undo: bool = False) -> RollbackOutcome:
+# How long a rollback waits for another one of the same agent (or the git children a killed
+# one left running) to finish.
+LOCK_WAIT_SECONDS = 60.0
+
+
+@contextmanager
+def rollback_lock(workspace: Workspace, agent: Agent) -> Iterator[int]:
+    """An exclusive per-agent lock for rolling back; yields the locked file descriptor.
+
+    The descriptor is handed down to the git processes a rollback runs, so if gitwarden is
+    killed, the lock stays held until the last of its git children (which go on writing the
+    index or files) has exited: the next rollback or undo then sees the finished state instead
+    of racing with those writes.
+    """
+    locks = workspace.repo.ensure_state_dir() / "locks"
+    locks.mkdir(exist_ok=True)
+    fd = os.open(locks / f"rollback-{agent.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise GitwardenError(f"another rollback of {agent.name} is still running "
+                                         "(or its git processes are)") from None
+                time.sleep(0.02)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def rollback(workspace: Workspace, store: Store, agent: Agent | str,
+             target: CheckpointInfo) -> RollbackOutcome:
     """Safety checkpoint + backup ref, then restore the agent to `target`."""
-    from gitwarden.state.checkpoints import record_rollback
+    resolved = resolve_agent(workspace, agent)
+    with rollback_lock(workspace, resolved) as lock_fd:
+        return _rollback_locked(workspace, store, resolved, target, lock_fd=lock_fd)
+
+
+def _rollback_locked(workspace: Workspace, store: Store, resolved: Agent,
+                     target: CheckpointInfo, *, lock_fd: int,
+                     undoes: int | None = None) -> RollbackOutcome:
+    from gitwarden.state.checkpoints import mark_completed, record_rollback
     from gitwarden.state.events import record_event
 
-    resolved = resolve_agent(workspace, agent)
+    is_undo = undoes is not None
     if not resolved.exists:
         raise GitwardenError(f"agent {resolved.name}: worktree missing: {resolved.path}")
     refuse_if_busy(resolved.git_dir, resolved.name)
@@ -120,10 +165,13 @@ def rollback(workspace: Workspace, store: Store, agent: Agent | str, target: Che
                          branch=resolved.branch, target=target,
                          max_untracked_size=workspace.config.checkpoints.max_untracked_size,
                          current_tree=safety_info.tree)
-    apply_rollback(repo, plan, workspace.repo.ensure_state_dir() / "tmp")
+    # Logged before anything is touched: a rollback killed half-way is undone like any other.
     rollback_id = record_rollback(store, agent=resolved.name, target=target.commit,
                                   safety=safety, backup_ref=backup, old_head=plan.current_head,
-                                  new_head=target.head, branch=resolved.branch, is_undo=is_undo)
+                                  new_head=target.head, branch=resolved.branch, is_undo=is_undo,
+                                  completed=False, undoes=undoes)
+    apply_rollback(repo, plan, workspace.repo.ensure_state_dir() / "tmp", pass_fds=(lock_fd,))
+    mark_completed(store, rollback_id)
     verb = "undid the last rollback of" if is_undo else "rolled back"
     record_event(store, "rollback", f"{verb} {resolved.name} to checkpoint {target.commit[:10]} "
                  f"(safety checkpoint {safety[:10]}, backup {backup})", agent=resolved.name,
@@ -134,7 +182,7 @@ def rollback(workspace: Workspace, store: Store, agent: Agent | str, target: Che
 
 
 def undo_target(workspace: Workspace, store: Store, agent: Agent) -> tuple[int, CheckpointInfo]:
-    """The state right before the agent's last (not yet undone) rollback."""
+    """The state right before the last rollback not undone (an interrupted one counts)."""
     from gitwarden.state.checkpoints import rollbacks
 
     for record in rollbacks(store, agent.name):
@@ -150,12 +198,10 @@ def undo_target(workspace: Workspace, store: Store, agent: Agent) -> tuple[int, 
 
 
 def undo_rollback(workspace: Workspace, store: Store, agent: Agent) -> RollbackOutcome:
-    from gitwarden.state.checkpoints import mark_undone
-
-    record_id, target = undo_target(workspace, store, agent)
-    outcome = rollback(workspace, store, agent, target, is_undo=True)
-    mark_undone(store, record_id)
-    return outcome
+    with rollback_lock(workspace, agent) as lock_fd:
+        record_id, target = undo_target(workspace, store, agent)
+        return _rollback_locked(workspace, store, agent, target, lock_fd=lock_fd,
+                                undoes=record_id)
 
 
 @dataclass(frozen=True)

@@ -12,18 +12,29 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from gitwarden.checkpointing import take_checkpoint
 from gitwarden.workspace import Workspace
 from tests.gitrepo import git, make_repo_with_agents, run_gitwarden, write
+from tests.test_rollback import worktree_state
 
 TRIALS_PER_REPO = 26
 REPOS = 2
 
 
 def baseline_tree(worktree: Path, scratch: Path) -> str:
+    """The worktree as `git add -A` into a copy of the index sees it, contents compared.
+
+    A plain copy of the index gets a new mtime, which disarms git's racy-git check: git compares
+    whole seconds of file times, so a file rewritten with the same size within the second its
+    index entry was recorded would count as unchanged and the tree would show stale content.
+    Dating the copy before every entry makes git compare the contents of every file.
+    """
     git_dir = Path(git(worktree, "rev-parse", "--absolute-git-dir").strip())
     temp_index = scratch / f"idx-{random.random()}"
     shutil.copyfile(git_dir / "index", temp_index)
+    os.utime(temp_index, (1, 1))
     env = {"GIT_INDEX_FILE": str(temp_index)}
     git(worktree, "add", "-A", env=env)
     tree = git(worktree, "write-tree", env=env).strip()
@@ -51,6 +62,22 @@ def chain(worktree: Path) -> list[str]:
     return proc.stdout.split() if proc.returncode == 0 else []
 
 
+def wait_for_group(pgid: int, timeout: float = 30.0) -> None:
+    """Wait until every process of the group has exited (git children outlive a killed parent)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"processes of group {pgid} still running after {timeout}s")
+
+
+def head(worktree: Path) -> str:
+    return git(worktree, "rev-parse", "HEAD").strip()
+
+
 def _kill_trials(root: Path, seed: int, failures: list[str]) -> None:
     rng = random.Random(seed)
     repo = make_repo_with_agents(root, ["alpha"], files={
@@ -68,14 +95,16 @@ def _kill_trials(root: Path, seed: int, failures: list[str]) -> None:
             git(alpha, "add", "-A")
             git(alpha, "commit", "-qm", f"t{trial}")
         before = baseline_tree(alpha, scratch)
+        head_before = head(alpha)
         rolling = rng.random() < 0.5
         args = ["rollback", "alpha", "--yes"] if rolling else ["checkpoint", "alpha"]
         proc = subprocess.Popen([sys.executable, "-m", "gitwarden", *args], cwd=repo.main,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
         time.sleep(rng.uniform(0.05, 0.35))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        time.sleep(0.05)  # let a git child the dead process started finish its lockfile
+        wait_for_group(proc.pid)  # git children the dead process started run to their end
         label = f"{root.name} trial {trial} ({args[0]})"
         # The agent's index is intact and no lock is left behind.
         status = subprocess.run(["git", "status", "--porcelain"], cwd=alpha,
@@ -94,8 +123,16 @@ def _kill_trials(root: Path, seed: int, failures: list[str]) -> None:
         if not set(known) <= set(current):
             failures.append(f"{label}: checkpoints lost")
         # The state before the killed command is still there or saved.
-        if baseline_tree(alpha, scratch) != before and before not in saved_trees(alpha):
+        touched = baseline_tree(alpha, scratch) != before or head(alpha) != head_before
+        if touched and before not in saved_trees(alpha):
             failures.append(f"{label}: the pre-command state was lost")
+        # A rollback killed half-way is undone like a finished one.
+        if rolling and touched:
+            undo = run_gitwarden("rollback", "alpha", "--undo", "--yes", cwd=repo.main)
+            if undo.returncode != 0:
+                failures.append(f"{label}: undo failed: {undo.stderr.strip()}")
+            elif baseline_tree(alpha, scratch) != before or head(alpha) != head_before:
+                failures.append(f"{label}: undo did not restore the pre-rollback state")
         # The next command recovers.
         again = run_gitwarden("checkpoint", "alpha", cwd=repo.main)
         if again.returncode != 0:
@@ -113,6 +150,41 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path: Path) -> None:
         thread.join()
     assert REPOS * TRIALS_PER_REPO >= 50
     assert failures == []
+
+
+# Runs gitwarden with one step of the rollback replaced by SIGKILL of the process itself.
+KILLED_AT = r"""
+import os, signal, sys
+import gitwarden.core.rollback as rollback
+setattr(rollback, sys.argv[1], lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL))
+from gitwarden.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("step", ["_remove_file", "_checkout_paths"])
+def test_rollback_killed_between_reset_and_file_writes_is_undone(tmp_path: Path,
+                                                                step: str) -> None:
+    repo = make_repo_with_agents(tmp_path / "r", ["alpha"],
+                                 files={"a.txt": "a0\n", "b.txt": "b0\n", "gone.txt": "g\n"})
+    alpha = repo.agents["alpha"]
+    assert run_gitwarden("checkpoint", "alpha", "--clean", cwd=repo.main).returncode == 0
+    write(alpha, {"a.txt": "a1\n", "new.txt": "new\n"})
+    git(alpha, "commit", "-qam", "a1")
+    write(alpha, {"b.txt": "b1 uncommitted\n", "untracked/u.txt": "u\n"})
+    (alpha / "gone.txt").unlink()
+    before, head_before = worktree_state(alpha), head(alpha)
+
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT, step, "rollback", "alpha",
+                             "--yes"], cwd=repo.main, capture_output=True, text=True,
+                            check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert head(alpha) != head_before  # the branch moved, the files are half-way
+    undo = run_gitwarden("rollback", "alpha", "--undo", "--yes", cwd=repo.main)
+    assert undo.returncode == 0, undo.stderr
+    assert worktree_state(alpha) == before
+    assert head(alpha) == head_before
+    assert git(alpha, "symbolic-ref", "HEAD").strip() == "refs/heads/alpha"
 
 
 AGENT_LOOP = r"""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,15 +71,18 @@ def plan_rollback(repo: pygit2.Repository, *, agent: str, worktree: Path, branch
                         branch=branch, current_tree=current_tree, changes=changes)
 
 
-def apply_rollback(repo: pygit2.Repository, plan: RollbackPlan, scratch_dir: Path) -> None:
+def apply_rollback(repo: pygit2.Repository, plan: RollbackPlan, scratch_dir: Path, *,
+                   pass_fds: Sequence[int] = ()) -> None:
     """Move HEAD/branch and index to the recorded HEAD, then the files to the checkpoint tree.
 
-    The caller has already taken the safety checkpoint and backup ref.
+    The caller has already taken the safety checkpoint and backup ref. `pass_fds` are handed
+    to every git process started (the caller's lock outlives it in them).
     """
     worktree = plan.worktree
     assert plan.target.head is not None
     # Index and branch first: if git refuses (index.lock held), no file has been touched yet.
-    run_git(["reset", "-q", "--mixed", "--no-refresh", plan.target.head], worktree)
+    run_git(["reset", "-q", "--mixed", "--no-refresh", plan.target.head], worktree,
+            pass_fds=pass_fds)
     target_tree = repo[pygit2.Oid(hex=plan.target.tree)]
     current_tree = repo[pygit2.Oid(hex=plan.current_tree)]
     deletions = [c.path for c in plan.changes if c.status == "D"
@@ -89,8 +93,8 @@ def apply_rollback(repo: pygit2.Repository, plan: RollbackPlan, scratch_dir: Pat
         _remove_file(worktree, path)
     _prune_empty_dirs(worktree, deletions)
     if writes:
-        _checkout_paths(worktree, plan.target.tree, writes, scratch_dir)
-    run_git(["update-index", "-q", "--refresh"], worktree, check=False)
+        _checkout_paths(worktree, plan.target.tree, writes, scratch_dir, pass_fds)
+    run_git(["update-index", "-q", "--refresh"], worktree, check=False, pass_fds=pass_fds)
 
 
 def _mode_in(tree: pygit2.Object, path: str) -> int | None:
@@ -123,7 +127,8 @@ def _prune_empty_dirs(worktree: Path, deleted: list[str]) -> None:
             current = current.parent
 
 
-def _checkout_paths(worktree: Path, tree: str, paths: list[str], scratch_dir: Path) -> None:
+def _checkout_paths(worktree: Path, tree: str, paths: list[str], scratch_dir: Path,
+                    pass_fds: Sequence[int]) -> None:
     """Write `paths` from `tree` into the worktree with git (filters, modes, symlinks)."""
     for path in paths:
         _clear_blocking_parents(worktree, path)
@@ -133,8 +138,8 @@ def _checkout_paths(worktree: Path, tree: str, paths: list[str], scratch_dir: Pa
     os.unlink(index_file)
     env = {"GIT_INDEX_FILE": index_file}
     try:
-        run_git(["read-tree", tree], worktree, env=env)
-        run_git(["checkout-index", "-f", "-z", "--stdin"], worktree, env=env,
+        run_git(["read-tree", tree], worktree, env=env, pass_fds=pass_fds)
+        run_git(["checkout-index", "-f", "-z", "--stdin"], worktree, env=env, pass_fds=pass_fds,
                 input_bytes=b"\0".join(p.encode("utf-8", "surrogateescape") for p in paths)
                 + b"\0")
     finally:

@@ -40,6 +40,9 @@ MIGRATIONS = [
     );
     CREATE INDEX rollbacks_agent ON rollbacks(agent, id)
     """,
+    # A rollback is recorded before it touches anything (completed = 0) so that one killed
+    # half-way can still be undone; completed becomes 1 when its files are written.
+    "ALTER TABLE rollbacks ADD COLUMN completed INTEGER NOT NULL DEFAULT 1",
 ]
 
 KIND_CHECKPOINT = "checkpoint"
@@ -69,6 +72,7 @@ class RollbackRecord:
     branch: str | None
     undone: bool
     is_undo: bool
+    completed: bool = True
 
 
 def _ready(store: Store) -> Store:
@@ -107,16 +111,27 @@ def clean_commit_ids(store: Store, agent: str) -> set[str]:
 
 def record_rollback(store: Store, *, agent: str, target: str, safety: str,
                     backup_ref: str | None, old_head: str | None, new_head: str | None,
-                    branch: str | None, is_undo: bool) -> int:
+                    branch: str | None, is_undo: bool, completed: bool = True,
+                    undoes: int | None = None) -> int:
+    """Log a rollback; `undoes` (the id of the rollback an undo reverts) is marked undone in
+    the same transaction, so a killed undo never leaves both or neither undoable."""
     _ready(store)
     with store.immediate() as conn:
         cursor = conn.execute(
             "INSERT INTO rollbacks(agent, ts, target, safety, backup_ref, old_head, new_head, "
-            "branch, is_undo) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "branch, is_undo, completed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (agent, time.time(), target, safety, backup_ref, old_head, new_head, branch,
-             int(is_undo)),
+             int(is_undo), int(completed)),
         )
+        if undoes is not None:
+            conn.execute("UPDATE rollbacks SET undone = 1 WHERE id = ?", (undoes,))
         return int(cursor.lastrowid or 0)
+
+
+def mark_completed(store: Store, rollback_id: int) -> None:
+    _ready(store)
+    with store.immediate() as conn:
+        conn.execute("UPDATE rollbacks SET completed = 1 WHERE id = ?", (rollback_id,))
 
 
 def mark_undone(store: Store, rollback_id: int) -> None:
@@ -130,10 +145,12 @@ def rollbacks(store: Store, agent: str) -> list[RollbackRecord]:
     _ready(store)
     rows = store.conn.execute(
         "SELECT id, agent, ts, target, safety, backup_ref, old_head, new_head, branch, undone, "
-        "is_undo FROM rollbacks WHERE agent = ? ORDER BY id DESC", (agent,)).fetchall()
+        "is_undo, completed FROM rollbacks WHERE agent = ? ORDER BY id DESC",
+        (agent,)).fetchall()
     return [RollbackRecord(id=r[0], agent=r[1], ts=r[2], target=r[3], safety=r[4],
                            backup_ref=r[5], old_head=r[6], new_head=r[7], branch=r[8],
-                           undone=bool(r[9]), is_undo=bool(r[10])) for r in rows]
+                           undone=bool(r[9]), is_undo=bool(r[10]), completed=bool(r[11]))
+            for r in rows]
 
 
 def protected_commits(store: Store, agent: str, since: float) -> set[str]:
