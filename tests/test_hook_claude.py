@@ -149,3 +149,30 @@ def test_hooks_install_claude_merges_and_stays_out_of_git(repo: RepoWithAgents) 
     data = json.loads(settings.read_text())
     assert [h["command"] for e in data["hooks"]["PreToolUse"] for h in e["hooks"]] == \
         ["my-check"]
+
+
+def test_symbolic_links_do_not_lead_around_locks_scope_or_the_worktree(
+        repo: RepoWithAgents, tmp_path: Path) -> None:
+    beta = repo.agents["beta"]
+    (beta / "alias").symlink_to("src/app.py")
+    (beta / "srcdir").symlink_to("src")
+    (beta / "etcl").symlink_to("/etc")
+    (beta / "other").symlink_to(repo.agents["alpha"])
+    reason = _reason(_hook(beta, "Edit", file_path=str(beta / "alias"),
+                           old_string="x", new_string="y"))
+    assert "src/app.py (through the symbolic link alias) is locked by agent alpha" in reason
+    assert "alpha" in _reason(_hook(beta, "Write", file_path=str(beta / "srcdir" / "app.py")))
+    for target in (beta / "etcl" / "passwd", beta / "etcl" / "new-file",
+                   beta / "other" / "README.md"):
+        reason = _reason(_hook(beta, "Write", file_path=str(target)))
+        assert "outside the worktree" in reason and "symbolic link" in reason, reason
+    # a new file in a real directory, and a link to an unlocked file, are fine
+    (beta / "readme-link").symlink_to("README.md")
+    for allowed in (beta / "src" / "brand-new.py", beta / "readme-link"):
+        result = _hook(beta, "Write", file_path=str(allowed))
+        assert result.returncode == 0 and result.stdout == "", result.stdout
+    # scope: a link inside the scope to a file outside it is refused
+    (repo.main / "gitwarden.toml").write_text('[agents.beta]\nscope = ["docs/**"]\n')
+    (beta / "docs" / "readme").symlink_to("../README.md")
+    assert "outside the scope" in _reason(_hook(beta, "Edit",
+                                                file_path=str(beta / "docs" / "readme")))

@@ -120,3 +120,17 @@ def test_resource_lock_of_dead_process_is_released(repo: RepoWithAgents) -> None
         result = acquire(store, "beta", ["tests"], ttl=None, kind=RESOURCE, pid=1)
         assert result.granted
         assert "process" in result.released_stale[0].why
+
+
+def test_locking_through_a_symbolic_link_locks_the_file_it_leads_to(
+        repo: RepoWithAgents) -> None:
+    alpha, beta = repo.agents["alpha"], repo.agents["beta"]
+    (alpha / "alias").symlink_to("src/app.py")
+    (alpha / "etcl").symlink_to("/etc")
+    locked = run_gitwarden("lock", "alias", cwd=alpha)
+    assert locked.returncode == 0 and "locked 'src/app.py' for alpha" in locked.stdout
+    assert run_gitwarden("lock", "src/app.py", cwd=beta).returncode == 1
+    refused = run_gitwarden("lock", "etcl/passwd", cwd=alpha)
+    assert refused.returncode == 2 and "outside the worktree" in refused.stderr
+    assert run_gitwarden("unlock", "alias", cwd=alpha).returncode == 0
+    assert run_gitwarden("locks", cwd=repo.main).stdout.strip() == "no locks"

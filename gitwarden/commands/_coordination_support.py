@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gitwarden.core.context_files import printable
 from gitwarden.core.scope import OutsideRepository, normalize_pattern
+from gitwarden.core.wildmatch import has_glob
 from gitwarden.errors import UsageError
 from gitwarden.state.db import Store
 from gitwarden.units import parse_duration
@@ -41,7 +42,8 @@ def parse_duration_arg(text: str, option: str) -> float:
 
 def lock_patterns(workspace: Workspace, raw: list[str], cwd: Path | None) -> list[str]:
     """Paths and globs given on the command line, as repository-relative patterns. They are
-    relative to the current directory inside the current worktree; outside paths are refused."""
+    relative to the current directory inside the current worktree; outside paths are refused.
+    A literal path through a symbolic link names the file the link leads to."""
     here = os.path.abspath(cwd) if cwd is not None else os.getcwd()
     root = workspace.repo.current_worktree or workspace.repo.main_worktree
     prefix = _inside(here, str(root))
@@ -51,8 +53,12 @@ def lock_patterns(workspace: Workspace, raw: list[str], cwd: Path | None) -> lis
             raise UsageError(f"refusing '{printable(text)}': the name is not valid UTF-8; lock a "
                              "glob that covers it instead (e.g. its directory)")
         try:
-            if os.path.isabs(text):
-                relative = _inside(os.path.normpath(text), str(root))
+            if not text.strip():
+                raise OutsideRepository("empty path")
+            if os.path.isabs(text) or not has_glob(text):
+                # a literal path is the file it names, symbolic links followed
+                full = os.path.join(here if prefix is not None else str(root), text)
+                relative = _inside(os.path.normpath(full), str(root))
                 if relative is None:
                     raise OutsideRepository(f"{text} is outside the worktree {root}")
                 patterns.append(normalize_pattern(relative or "."))

@@ -52,6 +52,18 @@ def relative_to_root(path: str, root: str, cwd: str | None = None) -> str:
     return normalize_pattern(rel.replace(os.sep, "/") or ".")
 
 
+def resolved_relative_to_root(path: str, root: str, cwd: str | None = None) -> str:
+    """Like relative_to_root, but for the file `path` really names once symlinks are followed
+    (for a new file: its existing parent, resolved); OutsideRepository when that is elsewhere."""
+    base = cwd if cwd is not None else os.getcwd()
+    real = os.path.realpath(os.path.join(base, path))
+    rel = _inside(real, os.path.realpath(root))
+    if rel is None:
+        raise OutsideRepository(f"{path} leads to {real} (through a symbolic link), outside "
+                                f"the worktree {root}")
+    return normalize_pattern(rel.replace(os.sep, "/") or ".")
+
+
 def _inside(full: str, root: str) -> str | None:
     if full == root:
         return ""

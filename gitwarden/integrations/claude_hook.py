@@ -97,29 +97,49 @@ def decide(payload: dict[str, Any], context: HookContext) -> str | None:
 
 def _path_reason(db: sqlite3.Connection | None, context: HookContext, target: str,
                  cwd: str) -> str | None:
+    """Checked for the path as written and for the file it really is (symbolic links followed):
+    a link must not lead around a lock, a scope or the worktree's boundary."""
     from gitwarden.core.locks import LOCK_COLUMNS, PATH, Lock, describe_holder, locks_covering
-    from gitwarden.core.scope import OutsideRepository, in_scope, relative_to_root
+    from gitwarden.core.scope import (
+        OutsideRepository,
+        in_scope,
+        relative_to_root,
+        resolved_relative_to_root,
+    )
 
     try:
         path = relative_to_root(target, context.root, cwd)
     except OutsideRepository:
         return (f"{target} is outside your worktree {context.root}: agent {context.agent} may "
                 "only edit files inside its own worktree.")
+    try:
+        real = resolved_relative_to_root(target, context.root, cwd)
+    except OutsideRepository as exc:
+        return (f"{exc}: agent {context.agent} may only edit files inside its own worktree; "
+                "do not write through links that lead out of it.")
+    paths = [path] if real == path else [path, real]
+    via = "" if real == path else f" (through the symbolic link {path})"
     if db is not None:
         now = time.time()
         held = [Lock(*row) for row in _rows(
             db, f"SELECT {LOCK_COLUMNS} FROM locks WHERE kind = ? AND agent != ? AND "
             "(expires_at IS NULL OR expires_at > ?) ORDER BY id", (PATH, context.agent, now))]
-        covering = locks_covering(held, path, other_than=context.agent, now=now)
-        if covering:
-            lock = covering[0]
-            return (f"{path} is {describe_holder(lock)}. Do not edit it now: work on something "
-                    f"else, run `gitwarden lock {path} --wait 10m` to wait for it, or ask with "
-                    f"`gitwarden request --to {lock.agent} \"please release {path}\"`.")
-    if not in_scope(context.scope, path):
-        return (f"{path} is outside the scope of agent {context.agent} "
-                f"({', '.join(context.scope)}). Edit only files in your scope; if this change "
-                "is really needed, ask the owner with `gitwarden request --to AGENT \"...\"`.")
+        for checked in paths:
+            covering = locks_covering(held, checked, other_than=context.agent, now=now)
+            if covering:
+                lock = covering[0]
+                shown = checked + (via if checked == real else "")
+                return (f"{shown} is {describe_holder(lock)}. Do not edit it now: work on "
+                        f"something else, run `gitwarden lock {checked} --wait 10m` to wait "
+                        f"for it, or ask with `gitwarden request --to {lock.agent} "
+                        f"\"please release {checked}\"`.")
+    for checked in paths:
+        if not in_scope(context.scope, checked):
+            shown = checked + (via if checked == real else "")
+            return (f"{shown} is outside the scope of agent {context.agent} "
+                    f"({', '.join(context.scope)}). Edit only files in your scope; if this "
+                    "change is really needed, ask the owner with "
+                    "`gitwarden request --to AGENT \"...\"`.")
     return None
 
 
