@@ -176,3 +176,45 @@ def test_symbolic_links_do_not_lead_around_locks_scope_or_the_worktree(
     (beta / "docs" / "readme").symlink_to("../README.md")
     assert "outside the scope" in _reason(_hook(beta, "Edit",
                                                 file_path=str(beta / "docs" / "readme")))
+
+
+def test_hooks_install_refuses_a_committed_settings_file(repo: RepoWithAgents) -> None:
+    beta = repo.agents["beta"]
+    committed = '{\n    "permissions": {"allow": []}\n}\n'
+    write(beta, {".claude/settings.local.json": committed})
+    git(beta, "add", "-f", ".claude/settings.local.json")
+    git(beta, "commit", "-q", "-m", "team settings")
+    result = run_gitwarden("hooks", "install", "--claude", cwd=repo.main)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert str(beta / ".claude" / "settings.local.json") in result.stderr
+    assert "committed" in result.stderr
+    assert (beta / ".claude" / "settings.local.json").read_text() == committed
+    assert not (repo.agents["alpha"] / ".claude").exists()  # nothing half done
+    both = run_gitwarden("hooks", "install", cwd=repo.main)
+    assert both.returncode == 2
+    assert not (locate_repo(repo.main).common_dir / "hooks" / "pre-commit").exists()
+
+
+def test_hooks_uninstall_deletes_what_it_created_and_keeps_formatting(
+        repo: RepoWithAgents) -> None:
+    alpha, beta = repo.agents["alpha"], repo.agents["beta"]
+    mine = '{\n\t"permissions": {\n\t\t"allow": ["Bash(ls:*)"]\n\t}\n}\n'
+    write(beta, {".claude/settings.local.json": mine})
+    assert run_gitwarden("hooks", "install", "--claude", cwd=repo.main).returncode == 0
+    installed = (beta / ".claude" / "settings.local.json").read_text()
+    assert installed.startswith('{\n\t"permissions"') and "claude_hook" in installed
+    assert (alpha / ".claude" / "settings.local.json").exists()
+    before = (alpha / ".claude" / "settings.local.json").stat().st_mtime_ns
+    assert run_gitwarden("hooks", "install", "--claude", cwd=repo.main).returncode == 0
+    assert (alpha / ".claude" / "settings.local.json").stat().st_mtime_ns == before
+    assert run_gitwarden("hooks", "uninstall", "--claude", cwd=repo.main).returncode == 0
+    assert not (alpha / ".claude").exists()  # created by us, nothing else in it
+    assert json.loads((beta / ".claude" / "settings.local.json").read_text()) == \
+        json.loads(mine)
+    assert (beta / ".claude" / "settings.local.json").read_text().startswith('{\n\t"perm')
+    # nothing of ours left: uninstall does not touch the user's file at all
+    untouched = '{"permissions":   {"allow": []}}'
+    write(beta, {".claude/settings.local.json": untouched})
+    assert run_gitwarden("hooks", "uninstall", "--claude", cwd=repo.main).returncode == 0
+    assert (beta / ".claude" / "settings.local.json").read_text() == untouched

@@ -8,6 +8,7 @@ from typing import Any
 from gitwarden.commands import add_command
 
 ORDER = 81
+CREATED_LOG = "claude-settings-created"
 
 
 def register(subparsers: Any) -> None:
@@ -32,6 +33,7 @@ def register(subparsers: Any) -> None:
 
 def run_hooks(args: argparse.Namespace) -> int:
     from gitwarden.coordination import CONTEXT_EXCLUDES, ensure_excluded
+    from gitwarden.errors import UsageError
     from gitwarden.integrations import claude_settings, git_hooks
     from gitwarden.workspace import Workspace
 
@@ -39,16 +41,23 @@ def run_hooks(args: argparse.Namespace) -> int:
     both = not args.claude and not args.git
     install = args.verb == "install"
     if args.claude or both:
-        if install:
-            ensure_excluded(workspace.repo.common_dir, CONTEXT_EXCLUDES)
         agents = [agent for agent in workspace.agents if agent.exists]
+        created_log = workspace.repo.state_dir / CREATED_LOG
+        if install:
+            tracked = [str(agent.path / claude_settings.SETTINGS) for agent in agents
+                       if claude_settings.is_tracked(agent.path)]
+            if tracked:
+                raise UsageError(f"{', '.join(tracked)} is committed to git; gitwarden does not "
+                                 "edit committed files: untrack it (git rm --cached) or add "
+                                 "the hook `gitwarden hook claude` to it yourself")
+            ensure_excluded(workspace.repo.common_dir, CONTEXT_EXCLUDES)
         if not agents:
             print("no agent worktrees: nothing to do for Claude Code")
         for agent in agents:
             if install:
-                path = claude_settings.install(agent.path)
+                path = claude_settings.install(agent.path, created_log=created_log)
                 print(f"{agent.name}: Claude Code hook in {path}")
-            elif claude_settings.uninstall(agent.path):
+            elif claude_settings.uninstall(agent.path, created_log=created_log):
                 print(f"{agent.name}: removed the Claude Code hook")
     if args.git or both:
         directory = git_hooks.hooks_dir(workspace.repo.main_worktree, workspace.repo.common_dir)

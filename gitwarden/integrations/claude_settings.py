@@ -4,6 +4,7 @@ and hooks are kept; our entry is recognised by its command and replaced, never d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import sys
@@ -27,22 +28,44 @@ def _is_ours(command: object) -> bool:
     return any(mark in str(command) for mark in _MARKS)
 
 
-def install(worktree: Path, command: str | None = None) -> Path:
+def is_tracked(worktree: Path) -> bool:
+    """Whether the settings file is committed in this worktree (then it is not ours to edit)."""
+    from gitwarden.gitcli import run_git
+
+    proc = run_git(["ls-files", "--error-unmatch", "--", SETTINGS.as_posix()], worktree,
+                   check=False)
+    return proc.returncode == 0
+
+
+def install(worktree: Path, command: str | None = None, *,
+            created_log: Path | None = None) -> Path:
+    """Add our hook to the worktree's local settings. A file we create is noted in
+    `created_log` so uninstall can delete it again once nothing else is in it."""
     path = worktree / SETTINGS
-    settings = _read(path)
+    existed = path.exists()
+    text = _read_text(path)
+    settings = _parse(path, text)
     entries = _without_ours(settings)
     entries.append({"matcher": MATCHER,
                     "hooks": [{"type": "command", "command": command or hook_command()}]})
-    settings.setdefault("hooks", {})["PreToolUse"] = entries
-    _write(path, settings)
+    updated = json.loads(json.dumps(settings))
+    updated.setdefault("hooks", {})["PreToolUse"] = entries
+    if updated == settings:
+        return path  # already installed: leave the file (and its formatting) alone
+    created_dir = not path.parent.exists()
+    _write(path, updated, _indent_of(text))
+    if not existed and created_log is not None:
+        _note_created(created_log, path, created_dir)
     return path
 
 
-def uninstall(worktree: Path) -> bool:
+def uninstall(worktree: Path, *, created_log: Path | None = None) -> bool:
+    """Remove our hook; a file we created is deleted once nothing else is left in it."""
     path = worktree / SETTINGS
     if not path.exists():
         return False
-    settings = _read(path)
+    text = _read_text(path)
+    settings = _parse(path, text)
     before = settings.get("hooks", {}).get("PreToolUse", [])
     entries = _without_ours(settings)
     if len(entries) == len(before) and not _has_ours(before):
@@ -54,7 +77,15 @@ def uninstall(worktree: Path) -> bool:
         hooks.pop("PreToolUse", None)
         if not hooks:
             settings.pop("hooks")
-    _write(path, settings)
+    created, created_dir = _was_created(created_log, path)
+    if not settings and created:
+        path.unlink()
+        if created_dir:
+            with contextlib.suppress(OSError):  # not empty: the user put something there
+                path.parent.rmdir()
+        _forget_created(created_log, path)
+    else:
+        _write(path, settings, _indent_of(text))
     return True
 
 
@@ -89,10 +120,17 @@ def _without_ours(settings: dict[str, Any]) -> list[Any]:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    return _parse(path, _read_text(path))
+
+
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return {}
+        return ""
+
+
+def _parse(path: Path, text: str) -> dict[str, Any]:
     try:
         data = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
@@ -103,8 +141,62 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-def _write(path: Path, settings: dict[str, Any]) -> None:
+def _indent_of(text: str) -> str | int:
+    """The indentation the file already uses (json.dumps keeps key order), default 2."""
+    for line in text.splitlines()[1:]:
+        stripped = line.lstrip(" \t")
+        if stripped and stripped != line:
+            return line[:len(line) - len(stripped)]
+    return 2
+
+
+def _write(path: Path, settings: dict[str, Any], indent: str | int = 2) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(settings, indent=indent, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
     tmp.replace(path)
+
+
+# --- which settings files gitwarden created (one line per file: "<dir created 0|1> <path>") ---
+
+def _created_entries(log: Path) -> dict[str, bool]:
+    try:
+        lines = log.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+    except FileNotFoundError:
+        return {}
+    entries: dict[str, bool] = {}
+    for line in lines:
+        flag, _, name = line.partition(" ")
+        if name:
+            entries[name] = flag == "1"
+    return entries
+
+
+def _save_created(log: Path, entries: dict[str, bool]) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    tmp = log.with_name(f".{log.name}.tmp")
+    tmp.write_text("".join(f"{int(d)} {name}\n" for name, d in entries.items()),
+                   encoding="utf-8", errors="surrogateescape")
+    tmp.replace(log)
+
+
+def _note_created(log: Path, path: Path, created_dir: bool) -> None:
+    entries = _created_entries(log)
+    entries[str(path)] = created_dir
+    _save_created(log, entries)
+
+
+def _was_created(log: Path | None, path: Path) -> tuple[bool, bool]:
+    if log is None:
+        return False, False
+    entries = _created_entries(log)
+    return str(path) in entries, entries.get(str(path), False)
+
+
+def _forget_created(log: Path | None, path: Path) -> None:
+    if log is None:
+        return
+    entries = _created_entries(log)
+    if entries.pop(str(path), None) is not None:
+        _save_created(log, entries)
