@@ -130,3 +130,15 @@ def test_run_and_pause_bad_input(repo: RepoWithAgents) -> None:
     exit_code = run_gitwarden("run", "--", sys.executable, "-c", "raise SystemExit(7)",
                               cwd=repo.main)
     assert exit_code.returncode == 7
+
+
+def test_run_in_a_deleted_worktree_says_so(repo: RepoWithAgents) -> None:
+    import shutil
+
+    victim = repo.add_agent("victim")
+    shutil.rmtree(victim)
+    result = run_gitwarden("run", "--agent", "victim", "--", "true", cwd=repo.main)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == f"gitwarden: error: worktree missing: {victim}"
+    with Store.open(locate_repo(repo.main)) as store:
+        assert agent_processes(store) == []

@@ -32,6 +32,9 @@ def run_command(workspace: Workspace, store: Store, command: list[str], *,
                 agent_name: str | None, lock_names: list[str], wait: str) -> int:
     agent = current_agent(workspace, agent_name)
     holder = agent.name if agent else "user"
+    cwd = str(agent.path) if agent_name and agent is not None else None
+    if cwd is not None and not os.path.isdir(cwd):
+        raise GitwardenError(f"worktree missing: {cwd}")
     if agent is not None and pauses.is_paused(store, agent.name):
         raise GitwardenError(f"agent {agent.name} is paused: `gitwarden resume {agent.name}` "
                              "first")
@@ -44,11 +47,12 @@ def run_command(workspace: Workspace, store: Store, command: list[str], *,
         env = dict(os.environ)
         if agent is not None:
             env[AGENT_ENV] = agent.name
-        cwd = str(agent.path) if agent_name and agent is not None else None
         try:
             child = subprocess.Popen(command, cwd=cwd, env=env, start_new_session=True,
                                      preexec_fn=_die_with_parent())
         except FileNotFoundError as exc:
+            if cwd is not None and not os.path.isdir(cwd):  # removed since the check above
+                raise GitwardenError(f"worktree missing: {cwd}") from exc
             raise UsageError(f"command not found: {command[0]}") from exc
         if agent is not None:
             registration = pauses.register_process(
