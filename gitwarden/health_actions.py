@@ -1,19 +1,23 @@
 """What gitwarden does about a confirmed culprit: notify, pause, or revert (adapters).
 
 A revert writes the agent's branch, index and files, so it is guarded: the agent is paused
-first, a safety checkpoint and a backup ref keep the pre-revert state restorable, the branch
-moves by compare-and-swap, and only the reverted paths are rewritten (refused if any of them
-has uncommitted changes), leaving the agent's other work byte-identical.
+first, a safety checkpoint and a backup ref keep the pre-revert state restorable (recorded as a
+rollback: `gitwarden rollback AGENT --undo`), the branch moves by compare-and-swap, and only the
+reverted paths are rewritten, each one only if it still holds the pre-revert content (refused
+if any of them has uncommitted changes), leaving the agent's other work byte-identical.
 """
 
 from __future__ import annotations
 
+import os
+import shlex
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitwarden.core.revert import RevertError, create_revert_commit, plan_revert
+from gitwarden.core.revert import RevertError, RevertPlan, create_revert_commit, plan_revert
 from gitwarden.errors import GitError, GitwardenError
 from gitwarden.gitcli import run_git
 from gitwarden.state.events import record_event
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
 
 DAY = 86400.0
 ACTOR = "health"
+GITLINK = 0o160000
 
 
 @dataclass(frozen=True)
@@ -75,12 +80,17 @@ def pause(workspace: Workspace, store: Store, agent: str, reason: str) -> None:
 
 
 def revert_refusal(workspace: Workspace, store: Store, agent: Agent, culprit_time: float, *,
-                   now: float | None = None) -> str | None:
+                   culprit: str | None = None, now: float | None = None) -> str | None:
     """Why an automatic revert must not happen now (None: it may)."""
+    from gitwarden.state.health import reverts_since, was_reverted
+
     health = workspace.config.health
     moment = now if now is not None else time.time()
     if not agent.settings.auto_revert:
         return f"auto_revert is off for {agent.name}"
+    if culprit is not None and was_reverted(store, agent.name, culprit):
+        return (f"{culprit[:10]} was already reverted automatically once on {agent.name} "
+                "(and the revert undone): gitwarden never reverts a commit twice")
     if agent.branch is None:
         return f"{agent.name} has a detached HEAD"
     if kill_switch_engaged(store):
@@ -88,8 +98,6 @@ def revert_refusal(workspace: Workspace, store: Store, agent: Agent, culprit_tim
     operation = operation_in_progress(agent.git_dir)
     if operation:
         return f"a {operation} is in progress in {agent.path}"
-    from gitwarden.state.health import reverts_since
-
     done = reverts_since(store, agent.name, moment - DAY)
     if done >= health.max_reverts_per_day:
         return f"{done} automatic revert(s) in the last day (max_reverts_per_day = " \
@@ -103,8 +111,17 @@ def revert_refusal(workspace: Workspace, store: Store, agent: Agent, culprit_tim
 
 def revert_culprit(workspace: Workspace, store: Store, agent: Agent, culprit: str, head: str,
                    *, check: str) -> RevertDone:
-    """Add a revert of `culprit` on the agent's branch; RevertError/GitwardenError if unsafe."""
+    """Add a revert of `culprit` on the agent's branch; RevertError/GitwardenError if unsafe.
+
+    Order (each step recoverable by `gitwarden rollback AGENT --undo` if gitwarden is killed):
+    safety checkpoint + backup ref; the rollback and revert records; the branch by
+    compare-and-swap; then each reverted path, re-checked just before it is written. If the
+    agent changed a reverted path meanwhile, the paths already written and the branch are put
+    back and RevertAborted is raised.
+    """
     import pygit2
+
+    from gitwarden.state import health as health_state
 
     if agent.branch is None:
         raise RevertError(f"{agent.name} has a detached HEAD")
@@ -114,35 +131,80 @@ def revert_culprit(workspace: Workspace, store: Store, agent: Agent, culprit: st
         ("Gitwarden-Action", "auto-revert")])
     if not plan.paths:
         raise RevertError(f"reverting {culprit[:10]} changes nothing on {head[:10]}")
+    safety, backup = _protect(workspace, agent, head, culprit)
     dirty = _dirty_paths(agent, plan.paths)
     if dirty:
         raise RevertError(f"uncommitted changes in reverted path(s) {', '.join(dirty[:5])}")
-    safety, backup = _protect(workspace, store, agent, head, culprit)
     revert_commit = create_revert_commit(repo, plan)
+    rollback_id = _record_as_rollback(store, agent, safety, backup, head, revert_commit)
+    revert_id = health_state.record_revert(
+        store, agent=agent.name, culprit=culprit, revert_commit=revert_commit,
+        previous_head=head, backup_ref=backup, safety_checkpoint=safety, status="started")
     ref = f"refs/heads/{agent.branch}"
     try:
         run_git(["update-ref", "-m", f"gitwarden: auto-revert {culprit[:10]}", ref,
                  revert_commit, head], agent.path)
     except GitError as exc:
+        _abandon(store, rollback_id, revert_id)
         raise RevertError(f"{agent.name} moved its branch meanwhile ({exc.message})") from exc
-    _rewrite_paths(agent, revert_commit, plan.paths, plan.removed)
-    _record_as_rollback(store, agent, safety, backup, head, revert_commit)
+    try:
+        _rewrite_paths_checked(agent, repo, plan, head, revert_commit)
+    except _PathChanged as changed:
+        problems = _put_back(agent, head, revert_commit, changed.written, ref, backup)
+        if problems:
+            health_state.set_revert_status(store, revert_id, "aborted")
+            raise RevertAborted(
+                f"{changed.path} changed while it was being reverted; the revert was stopped "
+                f"but could not be fully put back ({'; '.join(problems)}): restore the "
+                f"pre-revert state with `{undo_command(agent.name)}`") from None
+        _abandon(store, rollback_id, revert_id)
+        raise RevertAborted(
+            f"{changed.path} changed while it was being reverted; the revert was stopped and "
+            f"the branch put back at {head[:10]} (backup {backup})") from None
+    health_state.set_revert_status(store, revert_id, "done")
     return RevertDone(revert_commit=revert_commit, previous_head=head, paths=plan.paths,
                       backup_ref=backup, safety_checkpoint=safety)
 
 
-def _record_as_rollback(store: Store, agent: Agent, safety: str | None, backup: str | None,
-                        head: str, revert_commit: str) -> None:
-    """Make `gitwarden rollback AGENT --undo` bring back the pre-revert state."""
-    if safety is None:
-        return
-    try:
-        from gitwarden.state.checkpoints import record_rollback
-    except ImportError:
-        return
-    record_rollback(store, agent=agent.name, target=revert_commit, safety=safety,
-                    backup_ref=backup, old_head=head, new_head=revert_commit,
-                    branch=agent.branch, is_undo=False)
+class RevertAborted(RevertError):
+    """The revert was started and stopped because the agent changed a reverted path."""
+
+
+class _PathChanged(Exception):
+    def __init__(self, path: str, written: list[str]) -> None:
+        super().__init__(path)
+        self.path = path
+        self.written = written
+
+
+def undo_command(agent_name: str) -> str:
+    return f"gitwarden rollback {shlex.quote(agent_name)} --undo --yes"
+
+
+def resume_command(agent_name: str) -> str:
+    return f"gitwarden resume {shlex.quote(agent_name)}"
+
+
+def _abandon(store: Store, rollback_id: int | None, revert_id: int) -> None:
+    """Nothing of the revert is left: it is neither undoable nor counted as done."""
+    from gitwarden.state import health as health_state
+
+    health_state.set_revert_status(store, revert_id, "aborted")
+    if rollback_id is not None:
+        from gitwarden.state.checkpoints import mark_undone
+
+        mark_undone(store, rollback_id)
+
+
+def _record_as_rollback(store: Store, agent: Agent, safety: str, backup: str,
+                        head: str, revert_commit: str) -> int:
+    """Make `gitwarden rollback AGENT --undo` bring back the pre-revert state (recorded before
+    the branch moves, so that a kill at any later point is undoable)."""
+    from gitwarden.state.checkpoints import record_rollback
+
+    return record_rollback(store, agent=agent.name, target=revert_commit, safety=safety,
+                           backup_ref=backup, old_head=head, new_head=revert_commit,
+                           branch=agent.branch, is_undo=False)
 
 
 def _dirty_paths(agent: Agent, paths: tuple[str, ...]) -> list[str]:
@@ -153,17 +215,81 @@ def _dirty_paths(agent: Agent, paths: tuple[str, ...]) -> list[str]:
     return sorted({entry[3:] for entry in entries})
 
 
-def _rewrite_paths(agent: Agent, commit: str, paths: tuple[str, ...],
-                   removed: tuple[str, ...]) -> None:
-    kept = tuple(p for p in paths if p not in set(removed))
-    if kept:
-        _git_waiting_for_index(["--literal-pathspecs", "checkout", commit,
+def _rewrite_paths_checked(agent: Agent, repo: Any, plan: RevertPlan, head: str,
+                           revert_commit: str) -> None:
+    """Write each reverted path (file and index entry) from the revert commit, right after
+    checking that the file still holds the pre-revert HEAD's content."""
+    head_tree = repo[head].tree
+    removed = set(plan.removed)
+    written: list[str] = []
+    for path in plan.paths:
+        expected = _entry(head_tree, path)
+        if expected is not None and expected[1] == GITLINK:
+            continue  # a submodule is a boundary: its pointer changes in the commit only
+        if not _disk_matches(agent.path, path, expected[0] if expected else None):
+            raise _PathChanged(path, written)
+        if path in removed:
+            _git_waiting_for_index(["--literal-pathspecs", "rm", "-q", "-f", "--ignore-unmatch",
+                                    "--pathspec-from-file=-", "--pathspec-file-nul"],
+                                   agent, _nul((path,)))
+        else:
+            _git_waiting_for_index(["--literal-pathspecs", "checkout", revert_commit,
+                                    "--pathspec-from-file=-", "--pathspec-file-nul"],
+                                   agent, _nul((path,)))
+        written.append(path)
+
+
+def _put_back(agent: Agent, head: str, revert_commit: str, written: list[str], ref: str,
+              backup: str) -> list[str]:
+    """Undo a stopped revert: the paths written go back to HEAD's content (unless the agent
+    changed them too), the branch goes back by compare-and-swap. Returns what failed."""
+    import pygit2
+
+    problems: list[str] = []
+    revert_tree = pygit2.Repository(str(agent.path))[revert_commit].tree
+    for path in written:
+        expected = _entry(revert_tree, path)
+        if not _disk_matches(agent.path, path, expected[0] if expected else None):
+            problems.append(f"{path} changed again")
+            continue
+        _git_waiting_for_index(["--literal-pathspecs", "checkout", head,
                                 "--pathspec-from-file=-", "--pathspec-file-nul"],
-                               agent, _nul(kept))
-    if removed:
-        _git_waiting_for_index(["--literal-pathspecs", "rm", "-q", "-f", "--ignore-unmatch",
-                                "--pathspec-from-file=-", "--pathspec-file-nul"],
-                               agent, _nul(removed))
+                               agent, _nul((path,)))
+    try:
+        backup_target = run_git(["rev-parse", "--verify", f"{backup}^{{commit}}"],
+                                agent.path).stdout.decode().strip()
+        run_git(["update-ref", "-m", "gitwarden: auto-revert stopped", ref, backup_target,
+                 revert_commit], agent.path)
+    except GitError as exc:
+        problems.append(f"the branch was not put back ({exc.message})")
+    return problems
+
+
+def _entry(tree: Any, path: str) -> tuple[str, int] | None:
+    try:
+        entry = tree[path]
+    except KeyError:
+        return None
+    return str(entry.id), int(entry.filemode)
+
+
+def _disk_matches(worktree: Path, path: str, blob: str | None) -> bool:
+    """Whether the file on disk holds `blob` (None: there is no file)."""
+    import pygit2
+
+    full = worktree / path
+    if full.is_symlink():
+        return blob is not None and str(pygit2.hash(os.fsencode(os.readlink(full)))) == blob
+    if not full.is_file():
+        return blob is None
+    if blob is None:
+        return False
+    if str(pygit2.hashfile(str(full))) == blob:
+        return True
+    # Clean filters or eol conversion can make the stored blob differ from the raw bytes.
+    cooked = run_git(["--literal-pathspecs", "hash-object", "--path", path, "--", path],
+                     worktree, check=False)
+    return cooked.returncode == 0 and cooked.stdout.decode().strip() == blob
 
 
 def _git_waiting_for_index(args: list[str], agent: Agent, input_bytes: bytes) -> None:
@@ -185,25 +311,19 @@ def _nul(paths: tuple[str, ...]) -> bytes:
     return b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in paths)
 
 
-def _protect(workspace: Workspace, store: Store, agent: Agent, head: str,
-             culprit: str) -> tuple[str | None, str | None]:
-    """Safety checkpoint + backup ref (A's checkpointing; our own backup ref until it lands)."""
-    label = f"pre-revert-{culprit[:10]}"
+def _protect(workspace: Workspace, agent: Agent, head: str, culprit: str) -> tuple[str, str]:
+    """Safety checkpoint + backup ref, before anything touches the agent: (safety, backup)."""
+    from gitwarden.checkpointing import create_backup_ref
+
     try:
-        from gitwarden.checkpointing import create_backup_ref, safety_checkpoint
-    except ImportError:
-        return None, _fallback_backup_ref(agent, head, label)
-    try:
-        safety = safety_checkpoint(workspace, agent.name, f"before auto-revert of {culprit[:10]}")
-        backup = create_backup_ref(workspace, agent.name, label)
+        backup = create_backup_ref(workspace, agent.name, f"pre-revert-{culprit[:10]}")
+        # The backup's companion ref holds the safety checkpoint (as for a user rollback).
+        safety = run_git(["rev-parse", "--verify", f"{backup}-worktree^{{commit}}"],
+                         agent.path).stdout.decode().strip()
+        backed_up = run_git(["rev-parse", "--verify", f"{backup}^{{commit}}"],
+                            agent.path).stdout.decode().strip()
     except GitwardenError as exc:
         raise RevertError(f"cannot protect the pre-revert state: {exc.message}") from exc
+    if backed_up != head:
+        raise RevertError(f"{agent.name} moved its branch meanwhile (now at {backed_up[:10]})")
     return safety, backup
-
-
-def _fallback_backup_ref(agent: Agent, head: str, label: str) -> str:
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    ref = f"refs/gitwarden/backups/{agent.name}/{stamp}-{label}"
-    run_git(["update-ref", "-m", "gitwarden: backup before auto-revert", ref, head, "0" * 40],
-            agent.path)
-    return ref

@@ -55,12 +55,17 @@ def _print_results(workspace: Any, store: Any, names: list[str], *, as_json: boo
     from gitwarden.output import paint, print_json, short, table
     from gitwarden.state.health import latest_verdicts
 
-    verdicts = [v for v in latest_verdicts(store)
-                if v.agent in names or (v.agent == INTEGRATION and len(names) > 1)]
+    everything = latest_verdicts(store)
+    integration = _integration_summary([v for v in everything if v.agent == INTEGRATION])
+    shown_integration = integration is not None and (
+        len(names) > 1 or bool(set(integration["agents"]) & set(names)))
+    verdicts = [v for v in everything
+                if v.agent in names or (v.agent == INTEGRATION and shown_integration)]
     if as_json:
         print_json({"checks": [c.name for c in workspace.config.health.checks],
                     "results": [v.as_json() for v in verdicts],
-                    "agents": {name: status_fields(store, name) for name in names}})
+                    "agents": {name: status_fields(store, name) for name in names},
+                    "integration": integration if shown_integration else None})
         return 0
     if not workspace.config.health.checks:
         print("no health checks configured (add [health.checks] to gitwarden.toml)")
@@ -74,6 +79,19 @@ def _print_results(workspace: Any, store: Any, names: list[str], *, as_json: boo
     print(table(["agent", "check", "result", "commit", "culprit", "action", "runs", "log"],
                 rows))
     return 0
+
+
+def _integration_summary(verdicts: list[Any]) -> dict[str, Any] | None:
+    """The newest integration result: verdict, failing check, the agents whose combination
+    fails (`agents`) and the agents that were merged (`merged`)."""
+    if not verdicts:
+        return None
+    newest = max(verdicts, key=lambda v: v.id)
+    failing = [v for v in verdicts if v.commit == newest.commit and v.verdict != "pass"]
+    shown = failing[0] if failing else newest
+    return {"verdict": shown.verdict, "check": shown.check, "time": shown.ts,
+            "commit": shown.commit, "agents": list(shown.candidates),
+            "merged": list(shown.agents), "runs": shown.runs, "log": shown.log_path}
 
 
 def _print_run(report: dict[str, Any], *, as_json: bool) -> int:

@@ -54,6 +54,22 @@ MIGRATIONS = [
     );
     CREATE INDEX health_reverts_agent ON health_reverts(agent, ts)
     """,
+    # status of a revert: started (records written, branch maybe moved), done, aborted;
+    # health_actions: the one automatic action taken per (agent, culprit), never repeated;
+    # agents: for integration verdicts, the agents merged in.
+    """
+    ALTER TABLE health_reverts ADD COLUMN status TEXT NOT NULL DEFAULT 'done';
+    CREATE TABLE health_actions (
+        agent TEXT NOT NULL,
+        culprit TEXT NOT NULL,
+        action TEXT NOT NULL,
+        ts REAL NOT NULL,
+        repeats INTEGER NOT NULL DEFAULT 0,
+        notice TEXT,
+        PRIMARY KEY (agent, culprit)
+    );
+    ALTER TABLE health_verdicts ADD COLUMN agents TEXT NOT NULL DEFAULT ''
+    """,
 ]
 
 
@@ -77,13 +93,17 @@ class Verdict:
     log_path: str | None
     action: str | None
     detail: str
+    agents: tuple[str, ...] = ()  # integration verdicts: the agents merged in
 
     def as_json(self) -> dict[str, Any]:
-        return {"agent": self.agent, "check": self.check, "time": self.ts,
-                "trigger": self.trigger, "commit": self.commit, "verdict": self.verdict,
-                "culprit": self.culprit, "candidates": list(self.candidates),
-                "runs": self.runs, "log": self.log_path, "action": self.action,
-                "detail": self.detail}
+        found = {"agent": self.agent, "check": self.check, "time": self.ts,
+                 "trigger": self.trigger, "commit": self.commit, "verdict": self.verdict,
+                 "culprit": self.culprit, "candidates": list(self.candidates),
+                 "runs": self.runs, "log": self.log_path, "action": self.action,
+                 "detail": self.detail}
+        if self.agents:
+            found["agents"] = list(self.agents)
+        return found
 
 
 def record_run(store: Store, *, agent: str | None, trigger: str, check: str, commit: str,
@@ -102,15 +122,15 @@ def record_run(store: Store, *, agent: str | None, trigger: str, check: str, com
 def record_verdict(store: Store, *, agent: str, check: str, trigger: str, commit: str,
                    verdict: str, culprit: str | None = None, candidates: tuple[str, ...] = (),
                    runs: int = 0, log_path: str | None = None, action: str | None = None,
-                   detail: str = "") -> int:
+                   detail: str = "", agents: tuple[str, ...] = ()) -> int:
     ready(store)
     with store.immediate() as conn:
         cursor = conn.execute(
             "INSERT INTO health_verdicts(ts, agent, check_name, trigger, commit_id, verdict,"
-            " culprit, candidates, runs, log_path, action, detail)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " culprit, candidates, runs, log_path, action, detail, agents)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (time.time(), agent, check, trigger, commit, verdict, culprit, " ".join(candidates),
-             runs, log_path, action, detail))
+             runs, log_path, action, detail, " ".join(agents)))
         return int(cursor.lastrowid or 0)
 
 
@@ -121,14 +141,15 @@ def set_action(store: Store, verdict_id: int, action: str) -> None:
 
 
 _VERDICT_COLUMNS = ("id, ts, agent, check_name, trigger, commit_id, verdict, culprit, "
-                    "candidates, runs, log_path, action, detail")
+                    "candidates, runs, log_path, action, detail, agents")
 
 
 def _verdict(row: tuple[Any, ...]) -> Verdict:
     return Verdict(id=row[0], ts=row[1], agent=row[2], check=row[3], trigger=row[4],
                    commit=row[5], verdict=row[6], culprit=row[7],
                    candidates=tuple(row[8].split()) if row[8] else (), runs=row[9],
-                   log_path=row[10], action=row[11], detail=row[12])
+                   log_path=row[10], action=row[11], detail=row[12],
+                   agents=tuple(row[13].split()) if row[13] else ())
 
 
 def latest_verdicts(store: Store, agent: str | None = None) -> list[Verdict]:
@@ -173,29 +194,98 @@ def flaky_on_record(store: Store, check: str, since: float = 0.0) -> bool:
 
 def record_revert(store: Store, *, agent: str, culprit: str, revert_commit: str,
                   previous_head: str, backup_ref: str | None,
-                  safety_checkpoint: str | None) -> None:
+                  safety_checkpoint: str | None, status: str = "done") -> int:
     ready(store)
     with store.immediate() as conn:
-        conn.execute(
+        cursor = conn.execute(
             "INSERT INTO health_reverts(ts, agent, culprit, revert_commit, previous_head,"
-            " backup_ref, safety_checkpoint) VALUES (?,?,?,?,?,?,?)",
+            " backup_ref, safety_checkpoint, status) VALUES (?,?,?,?,?,?,?,?)",
             (time.time(), agent, culprit, revert_commit, previous_head, backup_ref,
-             safety_checkpoint))
+             safety_checkpoint, status))
+        return int(cursor.lastrowid or 0)
+
+
+def set_revert_status(store: Store, revert_id: int, status: str) -> None:
+    ready(store)
+    with store.immediate() as conn:
+        conn.execute("UPDATE health_reverts SET status = ? WHERE id = ?", (status, revert_id))
 
 
 def reverts_since(store: Store, agent: str, since: float) -> int:
+    """Automatic reverts of the agent since `since` (aborted attempts do not count)."""
     ready(store)
-    row = store.conn.execute("SELECT COUNT(*) FROM health_reverts WHERE agent = ? AND ts >= ?",
-                             (agent, since)).fetchone()
+    row = store.conn.execute("SELECT COUNT(*) FROM health_reverts WHERE agent = ? AND ts >= ?"
+                             " AND status != 'aborted'", (agent, since)).fetchone()
     return int(row[0])
+
+
+def was_reverted(store: Store, agent: str, culprit: str) -> bool:
+    """Whether `culprit` was ever automatically reverted (or a revert started) for `agent`."""
+    ready(store)
+    row = store.conn.execute(
+        "SELECT 1 FROM health_reverts WHERE agent = ? AND culprit = ? AND status != 'aborted'"
+        " LIMIT 1", (agent, culprit)).fetchone()
+    return row is not None
 
 
 def reverts(store: Store, agent: str | None = None) -> list[dict[str, Any]]:
     ready(store)
     where, params = ("WHERE agent = ?", (agent,)) if agent is not None else ("", ())
     rows = store.conn.execute(
-        "SELECT ts, agent, culprit, revert_commit, previous_head, backup_ref, safety_checkpoint"
-        f" FROM health_reverts {where} ORDER BY id", params).fetchall()
+        "SELECT ts, agent, culprit, revert_commit, previous_head, backup_ref, safety_checkpoint,"
+        f" status FROM health_reverts {where} ORDER BY id", params).fetchall()
     keys = ("time", "agent", "culprit", "revert_commit", "previous_head", "backup_ref",
-            "safety_checkpoint")
+            "safety_checkpoint", "status")
     return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+# --- one automatic action per (agent, culprit) -----------------------------------------------
+
+@dataclass(frozen=True)
+class ActedOn:
+    agent: str
+    culprit: str
+    action: str
+    ts: float
+    repeats: int
+    notice: str | None
+
+
+def claim_action(store: Store, agent: str, culprit: str, action: str) -> bool:
+    """Claim the one automatic action on (agent, culprit): False if it was already taken."""
+    ready(store)
+    with store.immediate() as conn:
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO health_actions(agent, culprit, action, ts) VALUES (?,?,?,?)",
+            (agent, culprit, action, time.time()))
+        return cursor.rowcount == 1
+
+
+def set_acted(store: Store, agent: str, culprit: str, action: str) -> None:
+    ready(store)
+    with store.immediate() as conn:
+        conn.execute("UPDATE health_actions SET action = ? WHERE agent = ? AND culprit = ?",
+                     (action, agent, culprit))
+
+
+def acted_on(store: Store, agent: str, culprit: str) -> ActedOn | None:
+    ready(store)
+    row = store.conn.execute(
+        "SELECT agent, culprit, action, ts, repeats, notice FROM health_actions"
+        " WHERE agent = ? AND culprit = ?", (agent, culprit)).fetchone()
+    if row is None:
+        return None
+    return ActedOn(agent=row[0], culprit=row[1], action=row[2], ts=row[3], repeats=row[4],
+                   notice=row[5])
+
+
+def note_repeat(store: Store, agent: str, culprit: str, notice: str) -> bool:
+    """Count one more sighting of an already handled culprit; True if `notice` is new for it
+    (the user has not been told this yet)."""
+    ready(store)
+    with store.immediate() as conn:
+        row = conn.execute("SELECT notice FROM health_actions WHERE agent = ? AND culprit = ?",
+                           (agent, culprit)).fetchone()
+        conn.execute("UPDATE health_actions SET repeats = repeats + 1, notice = ?"
+                     " WHERE agent = ? AND culprit = ?", (notice, agent, culprit))
+        return row is None or row[0] != notice
