@@ -69,13 +69,14 @@ def current_agent(workspace: Workspace, explicit: str | None = None,
 
 
 def require_agent(workspace: Workspace, explicit: str | None = None,
-                  cwd: Path | None = None) -> Agent:
+                  cwd: Path | None = None, *, how: str = "pass --agent NAME") -> Agent:
+    """The current agent, or a UsageError ending with `how` to name it on the command line."""
     from gitwarden.errors import UsageError
 
     agent = current_agent(workspace, explicit, cwd)
     if agent is None:
         raise UsageError("cannot tell which agent you are: run inside an agent's worktree, "
-                         "set GITWARDEN_AGENT, or pass --agent NAME")
+                         f"set GITWARDEN_AGENT, or {how}")
     return agent
 
 

@@ -122,3 +122,21 @@ def test_failing_context_refresh_keeps_the_state_change(tmp_path: Path) -> None:
     assert "agent.paused" in kinds and "context.refresh_failed" in kinds
     assert (repo.agents["a2"] / ".gitwarden" / "STATE.md").exists()  # the others still written
     assert "PAUSED" in (repo.agents["a2"] / ".gitwarden" / "STATE.md").read_text()
+
+
+def test_requests_to_oneself_double_close_and_inbox_hint(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=("alpha", "beta"))
+    alpha, beta = repo.agents["alpha"], repo.agents["beta"]
+    to_self = run_gitwarden("request", "--to", "alpha", "do it yourself", cwd=alpha)
+    assert to_self.returncode == 2 and "itself" in to_self.stderr
+    assert json.loads(run_gitwarden("inbox", "--json", cwd=alpha).stdout)["requests"] == []
+    assert run_gitwarden("request", "--to", "beta", "x", cwd=alpha).returncode == 0
+    assert run_gitwarden("request", "--close", "1", cwd=beta).returncode == 0
+    again = run_gitwarden("request", "--close", "1", cwd=beta)
+    assert again.returncode == 1
+    assert "request #1 is already closed (by beta" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    nobody = run_gitwarden("inbox", cwd=repo.main)
+    assert nobody.returncode == 2 and "gitwarden inbox AGENT" in nobody.stderr
+    assert "--agent" not in nobody.stderr
+    assert run_gitwarden("inbox", "beta", cwd=repo.main).returncode == 0

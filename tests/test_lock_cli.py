@@ -134,3 +134,16 @@ def test_locking_through_a_symbolic_link_locks_the_file_it_leads_to(
     assert refused.returncode == 2 and "outside the worktree" in refused.stderr
     assert run_gitwarden("unlock", "alias", cwd=alpha).returncode == 0
     assert run_gitwarden("locks", cwd=repo.main).stdout.strip() == "no locks"
+
+
+def test_ttl_zero_is_refused_and_none_means_no_expiry(repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    for zero in ("0s", "0", "0m"):
+        refused = run_gitwarden("lock", "README.md", "--ttl", zero, cwd=alpha)
+        assert refused.returncode == 2 and "--ttl none" in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    forever = run_gitwarden("lock", "README.md", "--ttl", "none", cwd=alpha)
+    assert forever.returncode == 0 and "no expiry" in forever.stdout, forever.stdout
+    with _store(repo) as store:
+        (lock,) = list_locks(store)
+        assert lock.expires_at is None

@@ -42,7 +42,7 @@ def run_done(args: argparse.Namespace) -> int:
 
     workspace, store = open_context(args)
     with store:
-        agent = require_agent(workspace, args.agent)
+        agent = require_agent(workspace, args.agent, how="name the agent: gitwarden done AGENT")
         if args.undo:
             completion.clear_done(store, agent.name)
             record_event(store, "agent.undone", f"{agent.name} is back to work",

@@ -17,14 +17,15 @@ def register(subparsers: Any) -> None:
   gitwarden lock src/payments/api.py --reason "new refund flow"
   gitwarden lock 'src/payments/**' --ttl 2h --agent payments
   gitwarden lock src/app.py --wait 10m    wait until its holder releases it
+  gitwarden lock db/schema.sql --ttl none no expiry: held until unlocked
   gitwarden lock --renew                  extend all my locks by the TTL
 """)
     lock.add_argument("paths", nargs="*", metavar="PATH_OR_GLOB",
                       help="paths or git wildmatch globs, relative to the current directory")
     lock.add_argument("--agent", help="lock for this agent (default: GITWARDEN_AGENT or the "
                       "worktree you are in)")
-    lock.add_argument("--ttl", help="how long the lock holds (default from gitwarden.toml, "
-                      "30m); 'never' for no expiry")
+    lock.add_argument("--ttl", help="how long the lock holds, more than 0 (default from "
+                      "gitwarden.toml, 30m); 'none' for no expiry")
     lock.add_argument("--reason", default="", help="what you are doing (shown to others)")
     lock.add_argument("--wait", metavar="DURATION",
                       help="wait up to DURATION for the lock instead of failing at once")
@@ -193,6 +194,12 @@ def _ttl(text: str | None, default: float) -> float | None:
 
     if text is None:
         return default
-    if text.strip().lower() in ("never", "none", "0"):
+    from gitwarden.errors import UsageError
+
+    if text.strip().lower() in ("none", "never"):
         return None
-    return parse_duration_arg(text, "--ttl")
+    ttl = parse_duration_arg(text, "--ttl")
+    if ttl <= 0:
+        raise UsageError(f"--ttl {text}: a lock must hold for more than 0 seconds; "
+                         "use --ttl none for a lock without expiry")
+    return ttl

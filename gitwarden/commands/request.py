@@ -36,9 +36,11 @@ def register(subparsers: Any) -> None:
 
 
 def run_request(args: argparse.Namespace) -> int:
+    import time
+
     from gitwarden.commands._coordination_support import open_context
     from gitwarden.coordination import current_agent, refresh_context_files
-    from gitwarden.errors import UsageError
+    from gitwarden.errors import GitwardenError, UsageError
     from gitwarden.state import requests
     from gitwarden.state.events import record_event
 
@@ -49,15 +51,21 @@ def run_request(args: argparse.Namespace) -> int:
         if args.close is not None:
             if args.to or args.text:
                 raise UsageError("--close takes only the request id")
-            closed = requests.close_request(store, args.close, sender)
+            closed, now = requests.close_request(store, args.close, sender)
             if closed is None:
                 raise UsageError(f"no request #{args.close}")
+            if not now:
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(closed.closed_at or 0))
+                raise GitwardenError(f"request #{closed.id} is already closed "
+                                     f"(by {closed.closed_by}, {when})")
             print(f"closed request #{closed.id} ({closed.from_agent} -> {closed.to_agent})")
         else:
             if not args.to or not args.text or not args.text.strip():
                 raise UsageError('give the agent and the text: gitwarden request --to AGENT '
                                  '"text"')
             target = workspace.agent(args.to).name
+            if target == sender:
+                raise UsageError(f"agent {sender} cannot send a request to itself")
             made = requests.add_request(store, sender, target, args.text.strip())
             record_event(store, "request.sent", f"{sender} -> {target}: {made.text}",
                          agent=target, data={"request": made.as_json()})
@@ -76,7 +84,8 @@ def run_inbox(args: argparse.Namespace) -> int:
 
     workspace, store = open_context(args)
     with store:
-        whom = None if args.all else require_agent(workspace, args.agent).name
+        whom = None if args.all else require_agent(
+            workspace, args.agent, how="name the agent: gitwarden inbox AGENT").name
         found = requests.list_requests(store, to_agent=whom, include_closed=args.all)
     if args.json:
         print_json({"agent": whom, "requests": [r.as_json() for r in found]})

@@ -58,13 +58,15 @@ def add_request(store: Store, from_agent: str, to_agent: str, text: str) -> Requ
     return Request(request_id, now, from_agent, to_agent, text, None, None)
 
 
-def close_request(store: Store, request_id: int, by: str) -> Request | None:
-    """Close a request; None when no such request exists. Closing twice keeps the first close."""
+def close_request(store: Store, request_id: int, by: str) -> tuple[Request | None, bool]:
+    """Close a request: (the request, None when there is no such request; whether this call
+    closed it). Closing twice keeps the first close."""
     ready(store)
     with store.immediate() as conn:
-        conn.execute("UPDATE requests SET closed_at = ?, closed_by = ? "
-                     "WHERE id = ? AND closed_at IS NULL", (time.time(), by, request_id))
-    return get_request(store, request_id)
+        cursor = conn.execute("UPDATE requests SET closed_at = ?, closed_by = ? "
+                              "WHERE id = ? AND closed_at IS NULL", (time.time(), by, request_id))
+        closed_now = cursor.rowcount > 0
+    return get_request(store, request_id), closed_now
 
 
 def get_request(store: Store, request_id: int) -> Request | None:
