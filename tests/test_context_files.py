@@ -12,7 +12,7 @@ from gitwarden.state.db import Store
 from gitwarden.state.events import list_events
 from gitwarden.state.locks import acquire
 from gitwarden.workspace import Workspace
-from tests.gitrepo import git, make_repo_with_agents, run_gitwarden, write
+from tests.gitrepo import git, make_repo, make_repo_with_agents, run_gitwarden, write
 
 
 def test_context_files_render_and_are_ignored(tmp_path: Path) -> None:
@@ -140,3 +140,15 @@ def test_requests_to_oneself_double_close_and_inbox_hint(tmp_path: Path) -> None
     assert nobody.returncode == 2 and "gitwarden inbox AGENT" in nobody.stderr
     assert "--agent" not in nobody.stderr
     assert run_gitwarden("inbox", "beta", cwd=repo.main).returncode == 0
+
+
+def test_agent_add_writes_the_context_files_with_no_state_yet(tmp_path: Path) -> None:
+    main = make_repo(tmp_path)
+    assert not (locate_repo(main).state_dir / "state.db").exists()
+    added = run_gitwarden("agent", "add", "docs", "--task", "update the guide", cwd=main)
+    assert added.returncode == 0, added.stderr
+    docs = next(p for p in tmp_path.rglob("ASSIGNMENT.md")).parent.parent
+    assert "update the guide" in (docs / ".gitwarden" / "ASSIGNMENT.md").read_text()
+    assert "### docs" in (docs / ".gitwarden" / "STATE.md").read_text()
+    assert (docs / ".gitwarden" / "REQUESTS.md").exists()
+    assert git(docs, "status", "--porcelain", "--untracked-files=all") == ""
