@@ -484,7 +484,7 @@ def run_integration(workspace: Workspace, store: Store) -> IntegrationHealth:
                                        left_out=left_out, runs=total_runs, log_path=log)
         else:
             result = IntegrationHealth(verdict="broken", check=check.name, agents=names,
-                                       culprits=search.members, left_out=left_out,
+                                       culprits=tuple(sorted(search.members)), left_out=left_out,
                                        runs=total_runs, log_path=log)
         _report_integration(store, result, full)
         return result

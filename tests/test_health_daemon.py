@@ -7,9 +7,11 @@ from pathlib import Path
 
 from gitwarden.state import health as health_state
 from gitwarden.state.db import Store
+from gitwarden.state.events import Event, list_events
+from gitwarden.state.pauses import is_paused
 from gitwarden.workspace import Workspace
 from tests.daemonproc import DaemonProcess, wait_until
-from tests.gitrepo import commit_all, git, write
+from tests.gitrepo import commit_all, git, run_gitwarden, write
 from tests.test_health import setup_repo
 
 
@@ -51,5 +53,25 @@ def test_daemon_reverts_a_breaking_commit(tmp_path: Path) -> None:
         assert {p: (alpha / p).read_bytes() for p in before} == before
         assert git(alpha, "rev-parse", revert["backup_ref"]).strip() == bad
         print(f"breaking commit -> revert commit: {latency:.2f}s")
+
+        # the user undoes the revert: the daemon sees the culprit again and must not revert
+        # it a second time; the agent stays paused and the user is told
+        proc = run_gitwarden("rollback", "alpha", "--undo", "--yes", cwd=repo.main)
+        assert proc.returncode == 0, proc.stderr
+        assert git(alpha, "rev-parse", "HEAD").strip() == bad
+
+        def told() -> list[Event]:
+            with Store.open(workspace.repo) as store:
+                return list_events(store, kinds=["health.culprit-known"])
+
+        (known,) = wait_until(told, 30, "the undone revert was not noticed", daemon)
+        assert known.data["notify"] is True
+        assert "will not revert it again" in known.data["body"]
+        assert "`gitwarden resume alpha`" in known.data["body"]
+        assert git(alpha, "rev-parse", "HEAD").strip() == bad
+        assert (alpha / "status.txt").read_text() == "broken\n"
+        with Store.open(workspace.repo) as store:
+            assert len(health_state.reverts(store, "alpha")) == 1
+            assert is_paused(store, "alpha")
     finally:
         daemon.stop()
