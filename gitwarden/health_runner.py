@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,15 @@ LOG_DIR = "health-logs"
 LOCK_DIR = "health-locks"
 KILL_GRACE = 2.0
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+# Running checks by pid, so that a stopping daemon can kill their process groups.
+_running: dict[int, subprocess.Popen[bytes]] = {}
+_running_lock = threading.Lock()
+_stopping = threading.Event()
+
+
+class HealthRunAborted(GitwardenError):
+    """The check was killed because gitwarden is stopping: it has no result."""
 
 
 @dataclass(frozen=True)
@@ -128,9 +138,13 @@ def run_check(check: HealthCheck, cwd: Path, log_path: Path, *, default_timeout:
     with open(log_path, "ab") as log:
         log.write(f"$ {check.command}\n".encode())
         log.flush()
-        proc = subprocess.Popen(["/bin/sh", "-c", check.command], cwd=cwd, env=env,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        with _running_lock:
+            if _stopping.is_set():
+                raise HealthRunAborted("health check not started: gitwarden is stopping")
+            proc = subprocess.Popen(["/bin/sh", "-c", check.command], cwd=cwd, env=env,
+                                    stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            _running[proc.pid] = proc
         try:
             returncode: int | None = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -139,12 +153,29 @@ def run_check(check: HealthCheck, cwd: Path, log_path: Path, *, default_timeout:
             returncode = None
         else:
             _kill_group(proc, grace=0)  # leftover background children of the check
+        finally:
+            with _running_lock:
+                _running.pop(proc.pid, None)
+        if _stopping.is_set():
+            log.write(b"\n[gitwarden] killed: gitwarden is stopping\n")
+            raise HealthRunAborted(f"health check {check.name} killed: gitwarden is stopping")
         duration = time.monotonic() - started
         status = "timed out" if timed_out else f"exit {returncode}"
         log.write(f"\n[gitwarden] {status} after {duration:.2f}s\n".encode())
     return CheckRun(check=check.name, outcome=classify_exit(returncode, timed_out=timed_out),
                     exit_code=returncode, timed_out=timed_out, duration=duration,
                     log_path=log_path)
+
+
+def terminate_all(grace: float = 1.0) -> int:
+    """Kill the process group of every running check (the daemon is stopping); those checks
+    raise HealthRunAborted instead of reporting a result, and no new check starts."""
+    with _running_lock:
+        _stopping.set()
+        procs = list(_running.values())
+    for proc in procs:
+        _kill_group(proc, grace)
+    return len(procs)
 
 
 def _kill_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> None:

@@ -317,6 +317,7 @@ def test_edit_outside_scope_through_the_shell_is_recorded_once(tmp_path: Path) -
         assert [(e.agent, e.path) for e in _events(repo.main, "scope-violation")] == \
             [("alpha", "docs/x.md")]
         assert found[0].data["notify"] is True
+        assert _events(repo.main, "agent.paused") == []  # pausing is opt-in
     finally:
         assert daemon.stop() == 0
 
@@ -393,6 +394,10 @@ def test_sigterm_stops_promptly_while_a_health_check_runs(tmp_path: Path) -> Non
         code = daemon.stop()
     assert code == 0, daemon.log()
     assert time.monotonic() - started < 25
+    # the abandoned check's process group was killed with the daemon
+    wait_until(lambda: not _processes_running("sleep 37.5"), 5, "health check left running")
+    assert "killed 1 running health check(s) at shutdown" in daemon.log()
+    assert "Traceback" not in daemon.log()
 
 
 def test_reload_applies_a_new_agent_set(tmp_path: Path) -> None:
@@ -452,3 +457,100 @@ def test_merging_an_agent_branch_into_the_base_resolves_its_overlaps(tmp_path: P
         assert [e.path for e in _events(repo.main, "overlap-resolved")] == ["f.txt"]
     finally:
         assert daemon.stop() == 0
+
+
+def test_stale_locks_are_released_and_their_holders_told_without_any_request(
+        tmp_path: Path) -> None:
+    from gitwarden.state.locks import acquire, list_locks
+
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST + "reconcile_interval = \"1s\"\n"})
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with Store.open(locate_repo(repo.main)) as store:
+        acquire(store, "beta", ["keep/**"], ttl=3600, reason="still valid")
+        acquire(store, "alpha", ["f.txt"], ttl=0.5, reason="short")
+        acquire(store, "beta", ["docs/**"], ttl=3600, pid=gone.pid, reason="dead holder")
+        assert len(list_locks(store)) == 3
+    daemon = DaemonProcess(repo.main)
+    try:
+        def remaining() -> list[str]:
+            with Store.open(daemon.repo) as store:
+                return [lock.pattern for lock in list_locks(store)]
+
+        wait_until(lambda: remaining() == ["keep/**"], 15, "stale locks kept", daemon)
+        released = {e.agent: e for e in _events(repo.main, "lock.stale_released")}
+        assert "time-to-live expired" in released["alpha"].message
+        assert "notify" not in released["alpha"].data  # a TTL running out is the normal end
+        assert f"process {gone.pid} is gone" in released["beta"].message
+        assert released["beta"].data["notify"] is True
+        assert "released stale lock 'docs/**' of beta" in daemon.log()
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_violation_pauses_the_agent_only_when_opted_in(tmp_path: Path) -> None:
+    from gitwarden.integrations.processes import process_state
+    from gitwarden.state.pauses import agent_processes, paused_agents
+
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"src/a.py": "a\n",
+                                                                     "docs/x.md": "x\n"})
+    write(repo.main, {"gitwarden.toml": FAST + "pause_on_violation = true\n"
+                      "[agents.alpha]\nscope = [\"src/**\"]\n"
+                      "[agents.beta]\nscope = [\"src/**\"]\npolicy = \"notify\"\n"})
+    daemon = DaemonProcess(repo.main)
+    runner = subprocess.Popen([sys.executable, "-m", "gitwarden", "run", "--agent", "alpha",
+                               "--", "sleep", "60"], cwd=repo.main)
+    try:
+        def registered() -> int | None:
+            with Store.open(daemon.repo) as store:
+                found = agent_processes(store, "alpha")
+            return found[0].pid if found else None
+
+        pid = wait_until(registered, 15, "process not registered", daemon)
+        write(repo.agents["beta"], {"docs/x.md": "beta, outside\n"})
+        wait_until(lambda: _events(repo.main, "scope-violation"), 10, "no violation", daemon)
+        write(repo.agents["alpha"], {"docs/x.md": "alpha, outside\n"})
+        wait_until(lambda: process_state(pid) == "T", 10, "alpha's process not stopped",
+                   daemon)
+        with Store.open(daemon.repo) as store:
+            paused = paused_agents(store)
+        assert list(paused) == ["alpha"]  # beta's policy is notify
+        assert paused["alpha"].by == "daemon"
+        assert "docs/x.md" in paused["alpha"].reason
+        [event] = _events(repo.main, "agent.paused")
+        assert event.agent == "alpha" and event.data["notify"] is True
+        assert run_gitwarden("resume", "alpha", cwd=repo.main).returncode == 0
+        wait_until(lambda: process_state(pid) in ("R", "S"), 10, "not continued", daemon)
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        runner.wait(timeout=15)
+        assert daemon.stop() == 0
+
+
+def test_events_follow_ends_cleanly_on_ctrl_c_and_when_the_reader_goes(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha",))
+    with Store.open(locate_repo(repo.main)) as store:
+        for n in range(3):
+            record_event(store, "custom", f"old event {n}")
+    command = [sys.executable, "-m", "gitwarden", "events", "--follow"]
+    # `gitwarden events --follow | head -1`: ends once head has gone, with no new event
+    follow = subprocess.Popen(command, cwd=repo.main, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    head = subprocess.Popen(["head", "-1"], stdin=follow.stdout, stdout=subprocess.PIPE)
+    assert follow.stdout is not None
+    follow.stdout.close()
+    first, _ = head.communicate(timeout=30)
+    assert b"old event 0" in first
+    assert follow.wait(timeout=10) == 0
+    assert follow.stderr is not None and follow.stderr.read() == b""
+    # Ctrl-C while waiting for new events
+    interactive = subprocess.Popen(command, cwd=repo.main, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+    assert interactive.stdout is not None
+    assert ["old event" in interactive.stdout.readline() for _ in range(3)] == [True] * 3
+    time.sleep(0.3)
+    interactive.send_signal(signal.SIGINT)
+    _, err = interactive.communicate(timeout=10)
+    assert interactive.returncode == 0
+    assert err == ""

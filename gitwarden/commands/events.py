@@ -47,7 +47,6 @@ def parse_since(text: str | None) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     import sys
-    import time
 
     from gitwarden.errors import UsageError
     from gitwarden.output import print_json
@@ -66,16 +65,17 @@ def run(args: argparse.Namespace) -> int:
             print_json([e.as_json() for e in events])
             return 0
         last_id = events[-1].id if events else _newest_id(store)
-        for event in events:
-            _print(event, args.json)
         if not args.follow:
+            for event in events:
+                _print(event, args.json)
             if not events:
                 print("no events")
             return 0
-        sys.stdout.flush()
         try:
-            while True:
-                time.sleep(0.5)
+            for event in events:
+                _print(event, args.json)
+            sys.stdout.flush()
+            while _reader_present(0.5):
                 new = list_events(store, after_id=last_id, kinds=args.kind, agent=args.agent)
                 for event in new:
                     _print(event, args.json)
@@ -84,6 +84,42 @@ def run(args: argparse.Namespace) -> int:
                     sys.stdout.flush()
         except KeyboardInterrupt:
             return 0
+        except BrokenPipeError:
+            pass
+        _silence_stdout()  # the reader is gone (`| head -1`): a quiet, successful end
+        return 0
+
+
+def _reader_present(timeout: float) -> bool:
+    """Wait `timeout` seconds; False as soon as nobody reads our output any more.
+
+    Polling stdout for no event at all reports only errors and hang-ups: a pipe whose reader
+    exited, a closed terminal. A quiet --follow would otherwise notice only at its next write.
+    """
+    import select
+    import sys
+    import time
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        time.sleep(timeout)
+        return True
+    poller = select.poll()
+    poller.register(fd, 0)
+    return not poller.poll(timeout * 1000)
+
+
+def _silence_stdout() -> None:
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass
 
 
 def _newest_id(store: Any) -> int:

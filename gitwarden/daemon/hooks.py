@@ -16,12 +16,19 @@ from types import ModuleType
 from typing import Any
 
 from gitwarden.config import Config
+from gitwarden.errors import GitwardenError
 from gitwarden.repo import Repo
 from gitwarden.state.db import Store
 from gitwarden.state.events import record_event
 from gitwarden.worktrees import operation_in_progress
 
 log = logging.getLogger("gitwarden.hooks")
+
+HEALTH_KILL_GRACE = 1.0
+
+
+class _Never(Exception):
+    """Stands for an exception type that is not available."""
 
 
 def optional_module(name: str) -> ModuleType | None:
@@ -58,11 +65,24 @@ class Hooks:
             running = list(self._futures)
         self._pool.shutdown(wait=False, cancel_futures=True)
         _, not_done = wait(running, timeout=timeout)
+        if any(not f.cancelled() for f in not_done) and self._kill_health_checks():
+            _, not_done = wait(not_done, timeout=HEALTH_KILL_GRACE + 2)
         unfinished = [f for f in not_done if not f.cancelled()]
         if unfinished:
             log.warning("%d background task(s) still running at shutdown; abandoning them",
                         len(unfinished))
         return not unfinished
+
+    def _kill_health_checks(self) -> int:
+        """Kill the process groups of running health checks: abandoned work must not leave
+        children behind."""
+        runner = self._module("gitwarden.health_runner")
+        if runner is None or not hasattr(runner, "terminate_all"):
+            return 0
+        killed: int = runner.terminate_all(grace=HEALTH_KILL_GRACE)
+        if killed:
+            log.warning("killed %d running health check(s) at shutdown", killed)
+        return killed
 
     # --- called on the pipeline thread (must not block) --------------------------------------
 
@@ -89,6 +109,7 @@ class Hooks:
                          data={**violation.as_json(), "notify": True,
                                "title": f"{violation.agent} changed {what}",
                                "body": violation.message})
+            self.pause_for_violation(violation.agent, violation.message)
 
     def forget_violations(self, agent: str, paths: set[str]) -> None:
         """Paths that left the agent's changed set may be reported again later."""
@@ -126,7 +147,54 @@ class Hooks:
             self._full_due.add(agent)
         self._submit(self.checkpoint, agent)
 
-    # --- run on worker threads ---------------------------------------------------------------
+    # --- run on worker or scheduler threads ---------------------------------------------------
+
+    def release_stale_locks(self) -> int:
+        """Free expired or abandoned locks and tell their holders, even when nobody asks for
+        them; returns how many were released."""
+        locks = self._module("gitwarden.state.locks")
+        if locks is None or not hasattr(locks, "release_stale"):
+            return 0
+        if not locks.list_locks(self._store()):
+            return 0  # the idle case: no git call, no write transaction
+        workspace = self._workspace()
+        try:
+            known: set[str] | None = {agent.name for agent in workspace.agents}
+        except GitwardenError as exc:
+            log.warning("cannot list agents for stale locks: %s", exc)
+            known = None  # never take a lock away for an agent we could not see
+        released = locks.release_stale(self._store(), stale_after=self._config().locks.stale_after,
+                                       known_agents=known)
+        for item in released:
+            log.info("released stale lock '%s' of %s: %s", item.lock.pattern, item.lock.agent,
+                     item.why)
+        if released:
+            self.refresh_context_files()
+        return len(released)
+
+    def pause_for_violation(self, agent: str, message: str) -> None:
+        """Opt-in policy (watch.pause_on_violation): pause an agent whose policy is pause or
+        revert after it changed a locked or out-of-scope file behind the hooks' back."""
+        config = self._config()
+        if not config.watch.pause_on_violation or \
+                config.agent(agent).policy not in ("pause", "revert"):
+            return
+        self._submit(self._pause_for_violation, agent, message)
+
+    def _pause_for_violation(self, agent: str, message: str) -> None:
+        coordination = self._module("gitwarden.coordination")
+        pauses = self._module("gitwarden.state.pauses")
+        if coordination is None or pauses is None or not hasattr(coordination, "apply_pause"):
+            return
+        store = self._store()
+        if pauses.kill_switch(store) is not None or pauses.is_paused(store, agent):
+            return  # the kill switch or an earlier pause already holds the agent
+        try:
+            coordination.apply_pause(self._workspace(), store, agent, message, by="daemon")
+        except Exception:
+            log.exception("cannot pause %s after a violation", agent)
+            return
+        log.warning("paused agent %s: %s", agent, message)
 
     def checkpoint(self, agent: str) -> None:
         """A checkpoint of `agent`: full when one is due, else of the pending paths only."""
@@ -177,8 +245,12 @@ class Hooks:
         health_service = self._module("gitwarden.health_service")
         if health_service is None or not hasattr(health_service, function):
             return
+        runner = self._module("gitwarden.health_runner")
+        aborted: type[BaseException] = getattr(runner, "HealthRunAborted", _Never)
         try:
             getattr(health_service, function)(*args)
+        except aborted as exc:
+            log.info("%s", exc)
         except Exception:
             log.exception("health check hook %s failed", function)
 

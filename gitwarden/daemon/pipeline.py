@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gitwarden.config import Config
@@ -40,6 +41,11 @@ _META_SKIP = {"index", "COMMIT_EDITMSG", "FETCH_HEAD", "ORIG_HEAD", "AUTO_MERGE"
               "gc.log", "description", "logs", "objects", "hooks", "info", "gitwarden"}
 _ACTIONS = {"create": "create", "write": "write", "delete": "delete", "move-from": "move",
             "move-to": "move"}
+# A scheduled reconcile recomputes only agents that may have changed unseen; every this many
+# seconds it recomputes them all, for what inotify cannot report (a file written through a
+# long-open descriptor, a network file system).
+FULL_RECONCILE_INTERVAL = 600.0
+PERIODIC = "periodic"
 WATCH_LIMIT_ADVICE = ("raise it with `sudo sysctl fs.inotify.max_user_watches=524288` "
                       "(persist in /etc/sysctl.d/)")
 
@@ -83,6 +89,12 @@ class Pipeline:
         self.store: Store | None = None
         self.predictor: MergePredictor | None = None
         self.last_reconcile: float | None = None
+        self._last_full_reconcile: float | None = None
+        self._full_reconcile_due = True
+        self._unsettled: set[str] = set()  # agents with events since their last recompute
+        self._signatures: dict[str, tuple[object, ...]] = {}
+        self._repo_signature: tuple[object, ...] | None = None
+        self.reconcile_stats: dict[str, Any] = {}
         self.startup_error: str | None = None
 
     # --- public, thread-safe -----------------------------------------------------------------
@@ -148,6 +160,7 @@ class Pipeline:
                 log.debug("handled %d item(s) in %.0f ms", len(batch),
                           (time.monotonic() - started) * 1000)
             except Exception:
+                self._full_reconcile_due = True
                 log.exception("event batch failed; the next reconcile will repair state")
             for item in batch:
                 if isinstance(item, Command):
@@ -174,8 +187,11 @@ class Pipeline:
         events = [item for item in batch if isinstance(item, FsEvent)]
         commands = [item for item in batch if isinstance(item, Command)]
         now = time.time()
-        reconcile = any(e.kind == "overflow" for e in events) or \
-            any(c.name in ("reconcile", "start") for c in commands)
+        overflow = any(e.kind == "overflow" for e in events)
+        reconcile = overflow or any(c.name in ("reconcile", "start") for c in commands)
+        if overflow or any(c.name in ("reconcile", "start") and c.arg != PERIODIC
+                           for c in commands):
+            self._full_reconcile_due = True
         meta = False
         by_agent: dict[str, list[FsEvent]] = {}
         for event in events:
@@ -187,6 +203,8 @@ class Pipeline:
             name = self._agent_of(event.path)
             if name is not None:
                 by_agent.setdefault(name, []).append(event)
+        # Marked before the events are applied: if applying fails, the reconcile repairs them.
+        self._unsettled.update(by_agent)
         for command in commands:
             if command.name == "reload":
                 self._reload(command.arg)
@@ -196,6 +214,7 @@ class Pipeline:
             elif command.name == "unwatch" and command.arg in self._agents:
                 # Drops an agent's watches as a lost inotify queue would; reconcile repairs.
                 self.watcher.remove_tree(str(self._agents[command.arg].agent.path))
+                self._unsettled.add(command.arg)
         if meta and not reconcile:
             self._refresh_git_state(now)
         for name, agent_events in by_agent.items():
@@ -335,10 +354,13 @@ class Pipeline:
         view = self._agents.get(name)
         if view is None or self._base_commit is None or not view.agent.exists:
             return False
+        signature = _agent_signature(view.agent)
         changes = worktree_changes(view.agent.path, view.agent.head, self._base_commit)
         if changes.error:
             log.warning("cannot read changes of %s: %s", name, changes.error)
             return False
+        self._unsettled.discard(name)
+        self._signatures[name] = signature
         before = self.tracker.changed(name)
         self.tracker.set_committed(name, changes.committed, now)
         self.tracker.set_dirty(name, (*changes.uncommitted, *changes.untracked), now)
@@ -351,8 +373,16 @@ class Pipeline:
     def _reconcile(self, now: float, *, initial: bool = False) -> None:
         started = time.monotonic()
         self._refresh_git_state(now)
-        repaired = []
-        for name in list(self._agents):
+        repo_signature = _repo_signature(self.workspace.repo.common_dir)
+        full = initial or self._full_reconcile_due or self._last_full_reconcile is None or \
+            now - self._last_full_reconcile >= FULL_RECONCILE_INTERVAL or \
+            repo_signature != self._repo_signature
+        watched = self.watcher.watched() if not full else set()
+        repaired, skipped = [], 0
+        for name, view in list(self._agents.items()):
+            if not full and not self._may_have_missed(name, view, watched):
+                skipped += 1
+                continue
             if self._full_agent(name, now) and not initial:
                 repaired.append(name)
             if initial:
@@ -360,10 +390,24 @@ class Pipeline:
         for name in repaired:
             self.hooks.request_full_checkpoint(name)
         self.last_reconcile = now
+        if full:
+            self._last_full_reconcile = now
+            self._full_reconcile_due = False
+            self._repo_signature = repo_signature
+        self.reconcile_stats = {"full": full, "recomputed": len(self._agents) - skipped,
+                                "skipped": skipped}
         level = logging.INFO if repaired or initial else logging.DEBUG
-        log.log(level, "reconciled %d agent(s) in %.0f ms%s", len(self._agents),
+        log.log(level, "reconciled %d agent(s)%s in %.0f ms%s", len(self._agents) - skipped,
+                f" ({skipped} unchanged skipped)" if skipped else "",
                 (time.monotonic() - started) * 1000,
                 f"; repaired missed changes of {', '.join(repaired)}" if repaired else "")
+
+    def _may_have_missed(self, name: str, view: _AgentView, watched: set[str]) -> bool:
+        """Whether a recompute of `name` might find what its file events did not show."""
+        if name in self.polling:
+            return False  # its poll job recomputes it every few seconds
+        return name in self._unsettled or str(view.agent.path) not in watched or \
+            self._signatures.get(name) != _agent_signature(view.agent)
 
     def _reload(self, config: Config) -> None:
         self.workspace = Workspace(repo=self.workspace.repo, config=config)
@@ -535,6 +579,7 @@ class Pipeline:
                          for path, o in sorted(overlaps.items())],
             "watches": self.watcher.count,
             "last_reconcile": self.last_reconcile,
+            "reconcile": self.reconcile_stats,
         }
         with self._snapshot_lock:
             self._snapshot = snapshot
@@ -552,6 +597,24 @@ class Pipeline:
                      data=data)
         if data and data.get("notify"):
             self._on_event_recorded()
+
+
+def _stat_key(path: Path) -> tuple[object, ...]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _agent_signature(agent: Agent) -> tuple[object, ...]:
+    """What changes when git commands (not file edits) may change an agent's changed set."""
+    return (agent.head, agent.branch, _stat_key(agent.git_dir / "index"))
+
+
+def _repo_signature(common_dir: Path) -> tuple[object, ...]:
+    """Repository-wide settings that change which files count as untracked."""
+    return (_stat_key(common_dir / "info" / "exclude"), _stat_key(common_dir / "config"))
 
 
 def _files_in(directory: str, root: str) -> list[str]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import select
 import signal
-import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -17,7 +18,7 @@ from gitwarden.daemon.delivery import NotificationDispatcher
 from gitwarden.daemon.hooks import Hooks
 from gitwarden.daemon.logs import setup_logging
 from gitwarden.daemon.notify import NotificationGate, SafeSender, default_notifier
-from gitwarden.daemon.pipeline import Pipeline
+from gitwarden.daemon.pipeline import PERIODIC, Pipeline
 from gitwarden.daemon.scheduler import JobScheduler
 from gitwarden.errors import ConfigError, GitwardenError
 from gitwarden.state.activity import prune_activity
@@ -28,6 +29,7 @@ from gitwarden.workspace import Workspace
 log = logging.getLogger("gitwarden.daemon")
 
 PRUNE_INTERVAL = 600.0
+STALE_LOCKS_INTERVAL = 30.0
 
 
 class _NoSdNotify:
@@ -67,6 +69,36 @@ def run_daemon(workspace_dir: Path, *, json_log: bool = False) -> int:
     return code
 
 
+class Wakeup:
+    """Wakes the main thread: from other threads, and on signals.
+
+    A signal may be delivered to any thread; Python then runs its handler only once the main
+    thread wakes up. A main thread blocked on a threading.Event would sleep through SIGTERM,
+    so it waits on a pipe that the C-level handler writes to (signal.set_wakeup_fd).
+    """
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def wake_on_signals(self) -> None:
+        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+
+    def set(self) -> None:
+        with contextlib.suppress(OSError):  # full (already awake) or closed (stopped)
+            os.write(self._write, b"\0")
+
+    def wait(self, timeout: float | None) -> None:
+        select.select([self._read], [], [], timeout)
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._read, 512):
+                pass
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(-1)
+        os.close(self._read)
+        os.close(self._write)
+
+
 class Daemon:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
@@ -83,7 +115,7 @@ class Daemon:
                                  on_event_recorded=self.dispatcher.wake)
         self.hooks = self.pipeline.hooks
         self.control = ControlServer(self.repo.state_dir, self._request)
-        self._wake = threading.Event()
+        self._wake = Wakeup()
         self._stop_signal: int | None = None
         self._reload_requested = False
         self.abandoned_work = False
@@ -119,7 +151,6 @@ class Daemon:
         last_ping = time.monotonic()
         while self._stop_signal is None:
             self._wake.wait(interval)
-            self._wake.clear()
             if self._reload_requested:
                 self._reload_requested = False
                 self.reload()
@@ -138,6 +169,7 @@ class Daemon:
         self._record("daemon-stopped", f"stopped by {name}")
         self.dispatcher.stop()
         self.sender.close()
+        self._wake.close()
 
     def _install_signals(self) -> None:
         def stop(signum: int, _frame: FrameType | None) -> None:
@@ -151,6 +183,7 @@ class Daemon:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, reload)
+        self._wake.wake_on_signals()
 
     # --- config reload -----------------------------------------------------------------------
 
@@ -181,6 +214,8 @@ class Daemon:
         watch = self.config.watch
         self.scheduler.every("reconcile", watch.reconcile_interval, self._reconcile_job)
         self.scheduler.every("prune-activity", PRUNE_INTERVAL, self._prune_job)
+        self.scheduler.every("release-stale-locks", STALE_LOCKS_INTERVAL,
+                             self.hooks.release_stale_locks)
         self._schedule_checkpoints(replace=True)
 
     def _schedule_checkpoints(self, *, replace: bool = False) -> None:
@@ -196,8 +231,9 @@ class Daemon:
         self.scheduler.keep_only(wanted, "checkpoint:")
 
     def _reconcile_job(self) -> None:
-        self.pipeline.call("reconcile", timeout=600)
+        self.pipeline.call("reconcile", PERIODIC, timeout=600)
         self._schedule_checkpoints()
+        self.hooks.release_stale_locks()
         self._publish_status()
 
     def _prune_job(self) -> None:
