@@ -35,13 +35,16 @@ from gitwarden.core.checkpoints import (
 )
 from gitwarden.core.checkpoints import build_message as build_checkpoint_message
 from gitwarden.core.snapshot import (
+    UNMERGED_REASON,
     Snapshot,
     SnapshotSkipped,
     full_snapshot,
     incremental_snapshot,
+    snapshot_from_status,
 )
 from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.state.db import Store
+from gitwarden.status_scan import StatusScan, Unmerged
 from gitwarden.workspace import Workspace
 from gitwarden.worktrees import operation_in_progress
 
@@ -97,21 +100,32 @@ def _store_for(workspace: Workspace, store: Store | None) -> Iterator[Store]:
 def take_checkpoint(workspace: Workspace, agent: Agent | str, *,
                     changed_paths: Iterable[str] | None = None, message: str | None = None,
                     clean: bool = False, store: Store | None = None,
-                    kind: str = "auto") -> CheckpointResult:
-    """Snapshot the agent's worktree into a new checkpoint (or report it unchanged/skipped)."""
+                    kind: str = "auto", scan: StatusScan | None = None) -> CheckpointResult:
+    """Snapshot the agent's worktree into a new checkpoint (or report it unchanged/skipped).
+
+    `scan` is a `git status` of the worktree already started by the caller (the CLI starts it
+    before importing pygit2); a full snapshot starts its own otherwise.
+    """
     target = resolve_agent(workspace, agent)
     if not target.exists:
+        if scan is not None:
+            scan.cancel()
         return CheckpointResult(target.name, "skipped", None, f"worktree missing: {target.path}")
-    repo = open_worktree_repo(target.path)
-    head = None if repo.head_is_unborn else str(repo.head.target)
-    max_size = workspace.config.checkpoints.max_untracked_size
+    if scan is None and changed_paths is None:
+        scan = StatusScan(target.path)
     try:
-        snapshot = _snapshot(repo, target.name, changed_paths, max_size)
+        repo = open_worktree_repo(target.path)
+        head = None if repo.head_is_unborn else str(repo.head.target)
+        max_size = workspace.config.checkpoints.max_untracked_size
+        snapshot = _snapshot(repo, target.name, changed_paths, max_size, scan, head)
     except SnapshotSkipped as exc:
         operation = operation_in_progress(target.git_dir)
         reason = exc.reason if operation is None else f"{operation} in progress: {exc.reason}"
         tip = chain_tip(repo, target.name)
         return CheckpointResult(target.name, "skipped", str(tip.id) if tip else None, reason)
+    finally:
+        if scan is not None:
+            scan.cancel()
     base = _base_commit(workspace, repo, head)
     result = _commit_with_cas(repo, target, snapshot, head=head, base=base, message=message,
                               kind=kind)
@@ -130,9 +144,13 @@ _SCAN_ATTEMPTS = 5
 
 
 def _snapshot(repo: pygit2.Repository, agent_name: str, changed_paths: Iterable[str] | None,
-              max_size: int) -> Snapshot:
+              max_size: int, scan: StatusScan | None, head: str | None) -> Snapshot:
     for attempt in range(_SCAN_ATTEMPTS):
         try:
+            if attempt == 0 and scan is not None and changed_paths is None:
+                scanned = _snapshot_from_scan(repo, scan, head, max_size)
+                if scanned is not None:
+                    return scanned
             return _snapshot_once(repo, agent_name, changed_paths, max_size)
         except (OSError, pygit2.GitError) as exc:
             if attempt == _SCAN_ATTEMPTS - 1:
@@ -151,6 +169,22 @@ def _snapshot_once(repo: pygit2.Repository, agent_name: str,
             if snapshot is not None:
                 return snapshot
     return full_snapshot(repo, max_untracked_size=max_size)
+
+
+def _snapshot_from_scan(repo: pygit2.Repository, scan: StatusScan, head: str | None,
+                        max_size: int) -> Snapshot | None:
+    """A full snapshot from a `git status` run beside; None to scan with libgit2 instead."""
+    try:
+        result = scan.result()
+    except Unmerged as exc:
+        raise SnapshotSkipped(UNMERGED_REASON) from exc
+    if result is None or result.head != head:
+        return None  # git could not tell, or HEAD moved meanwhile: look again ourselves
+    head_tree = _head_tree(repo, head)
+    if head is not None and head_tree is None:
+        return None
+    changes = [(e.path, e.kind, e.index_oid, e.index_mode) for e in result.entries]
+    return snapshot_from_status(repo, head_tree, changes, max_untracked_size=max_size)
 
 
 def _commit_with_cas(repo: pygit2.Repository, agent: Agent, snapshot: Snapshot, *,

@@ -11,6 +11,7 @@ import pytest
 
 from gitwarden.checkpointing import take_checkpoint
 from gitwarden.core.snapshot import SnapshotSkipped, full_snapshot, incremental_snapshot
+from gitwarden.status_scan import StatusScan
 from gitwarden.workspace import Workspace
 from tests.gitrepo import git, git_bytes, make_repo_with_agents, write
 
@@ -30,6 +31,9 @@ def baseline_tree(worktree: Path, tmp_path: Path) -> str:
     git_dir = Path(git(worktree, "rev-parse", "--absolute-git-dir").strip())
     temp_index = tmp_path / "baseline-index"
     shutil.copyfile(git_dir / "index", temp_index)
+    # Dated before every entry: git compares file contents instead of trusting stat data the
+    # copy's fresh mtime would make look safe (git compares whole seconds).
+    os.utime(temp_index, (1, 1))
     env = {"GIT_INDEX_FILE": str(temp_index)}
     git(worktree, "add", "-A", env=env)
     return git(worktree, "write-tree", env=env).strip()
@@ -185,3 +189,29 @@ def test_clean_filters_from_attributes_apply_like_git_add(agent: Path, tmp_path:
         baseline_tree(agent, tmp_path)
     assert git_bytes(agent, "show", f"{result.commit}:sub/crlf.txt") == b"a\nb\n"
     assert git_bytes(agent, "show", f"{result.commit}:raw.txt") == b"keep\r\n"
+
+
+def test_git_status_snapshot_keeps_index_flags_and_unborn_heads(agent: Path,
+                                                               tmp_path: Path) -> None:
+    """The `git status` based snapshot equals git's add -A with i-t-a, skip-worktree,
+    assume-unchanged entries (their index version is kept) and on an unborn branch."""
+    messy_worktree(agent)
+    write(agent, {"ita.txt": "intent to add\n", "sw.txt": "staged v1\n", "au.txt": "staged\n"})
+    git(agent, "add", "-N", "ita.txt")
+    git(agent, "add", "sw.txt", "au.txt")
+    git(agent, "update-index", "--skip-worktree", "sw.txt")
+    git(agent, "update-index", "--assume-unchanged", "au.txt")
+    write(agent, {"sw.txt": "on disk v2\n", "au.txt": "on disk too\n"})
+    workspace = Workspace.load(agent)
+    scanned = StatusScan(agent).result()
+    assert scanned is not None and scanned.entries  # git's view is used, not a fallback
+    expected = baseline_tree(agent, tmp_path)
+    result = take_checkpoint(workspace, "alpha")
+    assert git(agent, "rev-parse", f"{result.commit}^{{tree}}").strip() == expected
+    assert git(agent, "show", f"{result.commit}:sw.txt") == "staged v1\n"
+
+    git(agent, "checkout", "-q", "--orphan", "fresh")  # unborn: the index stays
+    expected = baseline_tree(agent, tmp_path)
+    unborn = take_checkpoint(workspace, "alpha")
+    assert unborn.status == "created"
+    assert git(agent, "rev-parse", f"{unborn.commit}^{{tree}}").strip() == expected

@@ -10,6 +10,7 @@ from gitwarden.commands import add_command
 
 if TYPE_CHECKING:
     from gitwarden.core.agents import Agent
+    from gitwarden.status_scan import StatusScan
     from gitwarden.workspace import Workspace
 
 ORDER = 20
@@ -99,18 +100,53 @@ def _selected_agents(workspace: Workspace, names: list[str], all_agents: bool) -
     return agents
 
 
+def _early_scan(args: argparse.Namespace) -> StatusScan | None:
+    """`git status` of the worktree the command runs in, when that is likely the agent named.
+
+    Started before anything heavy is imported, so that git and Python work side by side.
+    """
+    import os
+
+    from gitwarden.status_scan import StatusScan, worktree_top
+
+    if args.all or len(args.agents) > 1:
+        return None
+    top = worktree_top(args.cwd or os.getcwd())
+    if top is None or (args.agents and args.agents[0] != top.name):
+        return None
+    return StatusScan(top, one_thread=True)
+
+
 def run_checkpoint(args: argparse.Namespace) -> int:
-    from gitwarden.checkpointing import take_checkpoint
+    early = _early_scan(args)
     from gitwarden.errors import UsageError
     from gitwarden.output import print_json, short
+    from gitwarden.status_scan import StatusScan
     from gitwarden.workspace import Workspace
 
-    workspace = Workspace.load(args.cwd)
-    if args.clean and args.all:
-        raise UsageError("--clean needs the agents named (it means: this state is known good)")
-    agents = _selected_agents(workspace, args.agents, args.all)
+    try:
+        workspace = Workspace.load(args.cwd)
+        if args.clean and args.all:
+            raise UsageError("--clean needs the agents named (it means: this state is known "
+                             "good)")
+        agents = _selected_agents(workspace, args.agents, args.all)
+    except BaseException:
+        if early is not None:
+            early.cancel()
+        raise
+    scans: dict[str, StatusScan] = {}
+    for agent in agents:
+        if early is not None and agent.path.resolve() == early.worktree.resolve():
+            scans[agent.name], early = early, None
+        elif agent.exists:
+            # `git status` of each worktree runs while pygit2 and the rest are imported.
+            scans[agent.name] = StatusScan(agent.path, one_thread=True)
+    if early is not None:
+        early.cancel()
+    from gitwarden.checkpointing import take_checkpoint
+
     results = [take_checkpoint(workspace, agent, message=args.message, clean=args.clean,
-                               kind="manual") for agent in agents]
+                               kind="manual", scan=scans.get(agent.name)) for agent in agents]
     if args.json:
         print_json({"checkpoints": [r.as_json() for r in results]})
     else:

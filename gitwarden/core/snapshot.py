@@ -153,12 +153,15 @@ def open_repo_config_filemode(repo: pygit2.Repository) -> bool:
         return True
 
 
+UNMERGED_REASON = "the index has unmerged paths (merge or rebase in progress)"
+
+
 def full_snapshot(repo: pygit2.Repository, *, max_untracked_size: int) -> Snapshot:
     """The whole worktree as a tree: the index tree plus every working-tree change."""
     reader = _Reader(repo, max_untracked_size, open_repo_config_filemode(repo))
     index = reader.index()
     if index.conflicts is not None:
-        raise SnapshotSkipped("the index has unmerged paths (merge or rebase in progress)")
+        raise SnapshotSkipped(UNMERGED_REASON)
     base = index.write_tree()
     updates: dict[str, Entry] = {}
     status = repo.status(untracked_files="all")
@@ -170,6 +173,35 @@ def full_snapshot(repo: pygit2.Repository, *, max_untracked_size: int) -> Snapsh
         tracked = None if flags & FileStatus.WT_NEW else reader.tracked_mode(rel)
         updates[rel] = _read_path(reader, root, rel, tracked)
     tree = apply_updates(repo, repo[base], updates) if updates else base
+    return Snapshot(tree=tree or _empty_tree(repo), left_out=tuple(sorted(reader.left_out)))
+
+
+# (path, what it is): "untracked"; "worktree" with the index mode (or None) for a tracked
+# file to read from disk; or an index entry (object id hex, mode) / None for staged-only paths.
+StatusChange = tuple[str, str, str | None, int | None]
+
+
+def snapshot_from_status(repo: pygit2.Repository, head_tree: pygit2.Oid | None,
+                         changes: Iterable[StatusChange], *,
+                         max_untracked_size: int) -> Snapshot:
+    """The same tree as `full_snapshot`, from HEAD's tree and what `git status` listed.
+
+    Paths that differ only between HEAD and the index take the index entry git reported;
+    paths whose file differs from the index, and untracked ones, are read from disk. Nothing
+    else can differ from HEAD, so the agent's index is never loaded.
+    """
+    reader = _Reader(repo, max_untracked_size, open_repo_config_filemode(repo))
+    root = reader.root
+    updates: dict[str, Entry] = {}
+    for rel, kind, oid, mode in changes:
+        if kind == "index":
+            updates[rel] = None if oid is None or mode is None else (pygit2.Oid(hex=oid), mode)
+        elif kind == "untracked":
+            updates[rel] = _read_path(reader, root, rel, None)
+        else:
+            updates[rel] = _read_path(reader, root, rel, mode or MODE_BLOB)
+    base = repo[head_tree] if head_tree is not None else None
+    tree = apply_updates(repo, base, updates) if updates else head_tree
     return Snapshot(tree=tree or _empty_tree(repo), left_out=tuple(sorted(reader.left_out)))
 
 
