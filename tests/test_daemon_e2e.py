@@ -443,6 +443,30 @@ def test_sigterm_stops_promptly_while_a_health_check_runs(tmp_path: Path) -> Non
     assert "Traceback" not in daemon.log()
 
 
+_SYS_TGKILL = {"x86_64": 234, "aarch64": 131}
+
+
+def test_sigterm_delivered_to_any_thread_stops_the_daemon(tmp_path: Path) -> None:
+    import ctypes
+
+    number = _SYS_TGKILL.get(os.uname().machine)
+    if number is None:
+        pytest.skip("tgkill syscall number unknown on this machine")
+    repo = make_repo_with_agents(tmp_path, ("alpha",))
+    daemon = DaemonProcess(repo.main)
+    try:
+        pid = daemon.proc.pid
+        others = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+        assert others
+        libc = ctypes.CDLL(None, use_errno=True)
+        # the kernel may hand a process signal to any thread: here, to a worker thread
+        assert libc.syscall(number, pid, others[-1], signal.SIGTERM) == 0
+        assert daemon.proc.wait(timeout=15) == 0, daemon.log()
+    finally:
+        daemon.stop()
+    assert "stopping (SIGTERM)" in daemon.log()
+
+
 def test_reload_applies_a_new_agent_set(tmp_path: Path) -> None:
     repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
     write(repo.main, {"gitwarden.toml": FAST})

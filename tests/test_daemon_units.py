@@ -156,3 +156,38 @@ def _drain(events: queue.Queue[FsEvent], count: int) -> list[FsEvent]:
         except queue.Empty:
             continue
     return got
+
+
+def test_pause_for_violation_is_opt_in_and_respects_pauses_and_the_kill_switch(
+        tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from gitwarden.config import Config, WatchConfig
+    from gitwarden.daemon.hooks import Hooks
+    from gitwarden.state.events import list_events
+    from gitwarden.state.pauses import engage_kill_switch, pause_agent, paused_agents, resume_all
+    from tests.gitrepo import make_repo_with_agents
+
+    agents = make_repo_with_agents(tmp_path, ("alpha", "beta"))
+    repo = locate_repo(agents.main)
+    config = Config()
+    hooks = Hooks(repo, lambda: config, lambda _name: None, lambda _name, _paths: None)
+    store = Store.open(repo)
+    try:
+        hooks.pause_for_violation("alpha", "alpha changed x outside its scope")
+        assert hooks.close()
+        assert paused_agents(store) == {}  # off by default
+        config = replace(config, watch=WatchConfig(pause_on_violation=True))
+        pause_agent(store, "alpha", "manual", by="user")
+        hooks._pause_for_violation("alpha", "alpha changed x outside its scope")
+        assert paused_agents(store)["alpha"].reason == "manual"  # an existing pause stays
+        resume_all(store)
+        engage_kill_switch(store, [], "halt", by="user")
+        hooks._pause_for_violation("beta", "beta changed y outside its scope")
+        assert paused_agents(store) == {}  # the kill switch holds automatic actions
+        resume_all(store)
+        hooks._pause_for_violation("beta", "beta changed y outside its scope")
+        assert paused_agents(store)["beta"].by == "daemon"
+        assert [e.agent for e in list_events(store, kinds=["agent.paused"])] == ["beta"]
+    finally:
+        store.close()
