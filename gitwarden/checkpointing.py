@@ -40,6 +40,7 @@ from gitwarden.core.snapshot import (
     SnapshotSkipped,
     full_snapshot,
     incremental_snapshot,
+    snapshot_by_git,
     snapshot_from_status,
 )
 from gitwarden.errors import GitwardenError, UsageError
@@ -117,7 +118,12 @@ def take_checkpoint(workspace: Workspace, agent: Agent | str, *,
         repo = open_worktree_repo(target.path)
         head = None if repo.head_is_unborn else str(repo.head.target)
         max_size = workspace.config.checkpoints.max_untracked_size
-        snapshot = _snapshot(repo, target.name, changed_paths, max_size, scan, head)
+        try:
+            snapshot = _snapshot(repo, target.name, changed_paths, max_size, scan, head)
+        except UnicodeError:
+            if operation_in_progress(target.git_dir):
+                raise SnapshotSkipped("a git operation is in progress") from None
+            snapshot = snapshot_by_git(repo, max_untracked_size=max_size)
     except SnapshotSkipped as exc:
         operation = operation_in_progress(target.git_dir)
         reason = exc.reason if operation is None else f"{operation} in progress: {exc.reason}"

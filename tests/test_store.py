@@ -67,3 +67,15 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         events = list_events(store, kinds=["race"], limit=10_000)
     assert len(events) == 300
     assert len({e.message for e in events}) == 300
+
+
+def test_names_that_are_not_utf8_are_stored_escaped(tmp_path: Path) -> None:
+    repo = locate_repo(make_repo(tmp_path))
+    name = b"bad\xffname.txt".decode("utf-8", "surrogateescape")
+    with Store.open(repo) as store:
+        record_event(store, "test", f"touched {name}", path=name)
+        event = list_events(store, kinds=["test"])[0]
+        by_path = store.conn.execute("SELECT count(*) FROM events WHERE path = ?",
+                                     (name,)).fetchone()[0]
+    assert event.path == "bad\\xffname.txt"
+    assert by_path == 1

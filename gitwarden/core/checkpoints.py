@@ -235,7 +235,9 @@ def create_checkpoint_commit(repo: pygit2.Repository, *, tree: pygit2.Oid,
     if head and head != previous:
         parents.append(pygit2.Oid(hex=head))
     author = signature or gitwarden_signature()
-    oid = repo.create_commit(None, author, committer or author, message, tree, parents)
+    # File names that are not valid UTF-8 arrive surrogate-escaped; show their bytes as \xNN.
+    printable = message.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    oid = repo.create_commit(None, author, committer or author, printable, tree, parents)
     return str(oid)
 
 

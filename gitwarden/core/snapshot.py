@@ -158,6 +158,25 @@ UNMERGED_REASON = "the index has unmerged paths (merge or rebase in progress)"
 
 def full_snapshot(repo: pygit2.Repository, *, max_untracked_size: int) -> Snapshot:
     """The whole worktree as a tree: the index tree plus every working-tree change."""
+    try:
+        return _full_snapshot_libgit2(repo, max_untracked_size=max_untracked_size)
+    except UnicodeError:
+        return snapshot_by_git(repo, max_untracked_size=max_untracked_size)
+
+
+def snapshot_by_git(repo: pygit2.Repository, *, max_untracked_size: int) -> Snapshot:
+    """The same tree made by git itself: pygit2 cannot write names that are not UTF-8."""
+    from pathlib import Path
+
+    from gitwarden.git_snapshot import git_tree_snapshot
+
+    scratch = Path(_common_dir(repo.path)) / "gitwarden" / "tmp"
+    tree, left_out = git_tree_snapshot(Path(repo.workdir), Path(repo.path), scratch,
+                                       max_untracked_size)
+    return Snapshot(tree=pygit2.Oid(hex=tree), left_out=left_out)
+
+
+def _full_snapshot_libgit2(repo: pygit2.Repository, *, max_untracked_size: int) -> Snapshot:
     reader = _Reader(repo, max_untracked_size, open_repo_config_filemode(repo))
     index = reader.index()
     if index.conflicts is not None:

@@ -27,6 +27,19 @@ CREATE TABLE IF NOT EXISTS schema_versions (
 """
 
 
+def _storable_text(text: str) -> str:
+    """File names that are not UTF-8 arrive surrogate-escaped, which SQLite text cannot hold:
+    store their bytes as \\xNN (consistently, so lookups by the same name still match)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
+
+
+sqlite3.register_adapter(str, _storable_text)
+
+
 class Store:
     """One connection to the state database; use one per thread."""
 
