@@ -132,7 +132,7 @@ def _checkout_paths(worktree: Path, tree: str, paths: list[str], scratch_dir: Pa
     """Write `paths` from `tree` into the worktree with git (filters, modes, symlinks)."""
     for path in paths:
         _clear_blocking_parents(worktree, path)
-    scratch_dir.mkdir(parents=True, exist_ok=True)
+    scratch_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, index_file = tempfile.mkstemp(prefix="rollback-index-", dir=scratch_dir)
     os.close(fd)
     os.unlink(index_file)

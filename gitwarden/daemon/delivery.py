@@ -49,8 +49,14 @@ class NotificationDispatcher:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        with Store.open(self.repo) as store:
+        try:
+            store = Store.open(self.repo)
             newest = list_events(store, limit=1)
+        except Exception as exc:
+            log.error("notifications are off: cannot read the event log: %s", exc)
+            self._started.set()
+            return
+        with store:
             last_id = newest[-1].id if newest else 0
             self._started.set()
             while not self._stopping.is_set():

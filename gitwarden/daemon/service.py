@@ -198,15 +198,26 @@ class Daemon:
                          severity="error")
             self.sd.ready()
             return False
-        self.config = config
-        self.gate.config = config.notifications
-        self.pipeline.call("reload", config, timeout=600)
-        self._schedule_jobs()
+        previous = self.config
+        try:
+            self._apply_config(config)
+        except Exception as exc:  # the daemon must outlive any config it cannot apply
+            log.exception("config could not be applied, keeping the last good one")
+            self._record("config-error", f"config not applied: {exc}", severity="error")
+            self._apply_config(previous)
+            self.sd.ready()
+            return False
         log.info("config reloaded")
         self._record("config-reloaded", "configuration reloaded")
         self.sd.ready()
         self._publish_status()
         return True
+
+    def _apply_config(self, config: Config) -> None:
+        self.config = config
+        self.gate.config = config.notifications
+        self.pipeline.call("reload", config, timeout=600)
+        self._schedule_jobs()
 
     # --- jobs --------------------------------------------------------------------------------
 
