@@ -6,29 +6,29 @@ import os
 import signal
 
 
-def process_start_time(pid: int) -> int | None:
-    """The start time of `pid` in clock ticks since boot (/proc/PID/stat field 22), or None."""
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """/proc/PID/stat from field 3 on, or None when the process is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             raw = handle.read()
     except OSError:
         return None
     # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    fields = raw[raw.rfind(b")") + 2:].split()
+    return raw[raw.rfind(b")") + 2:].split()
+
+
+def process_start_time(pid: int) -> int | None:
+    """The start time of `pid` in clock ticks since boot (/proc/PID/stat field 22), or None."""
+    fields = _stat_fields(pid)
     try:
-        return int(fields[19])
+        return int(fields[19]) if fields is not None else None
     except (IndexError, ValueError):
         return None
 
 
 def process_state(pid: int) -> str | None:
     """The one-letter scheduler state of `pid` (R, S, T, Z, ...), or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            raw = handle.read()
-    except OSError:
-        return None
-    fields = raw[raw.rfind(b")") + 2:].split()
+    fields = _stat_fields(pid)
     return fields[0].decode() if fields else None
 
 

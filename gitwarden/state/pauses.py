@@ -7,6 +7,7 @@ health-driven pauses) wait until `gitwarden resume --all` clears it; checkpoints
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass
 
@@ -79,15 +80,20 @@ def pause_agent(store: Store, agent: str, reason: str, by: str) -> None:
 def pause_agents(store: Store, agents: list[str], reason: str, by: str) -> list[str]:
     """Pause several agents in one transaction; returns those that were not paused before."""
     ready(store)
-    now = time.time()
-    newly: list[str] = []
     with store.immediate() as conn:
-        for agent in agents:
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO pauses(agent, reason, paused_by, since) VALUES (?,?,?,?)",
-                (agent, reason, by, now))
-            if cursor.rowcount:
-                newly.append(agent)
+        return _insert_pauses(conn, agents, reason, by, time.time())
+
+
+def _insert_pauses(conn: sqlite3.Connection, agents: list[str], reason: str, by: str,
+                   now: float) -> list[str]:
+    """Pause each agent not paused yet (inside the caller's transaction); returns those."""
+    newly: list[str] = []
+    for agent in agents:
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO pauses(agent, reason, paused_by, since) VALUES (?,?,?,?)",
+            (agent, reason, by, now))
+        if cursor.rowcount:
+            newly.append(agent)
     return newly
 
 
@@ -130,17 +136,10 @@ def engage_kill_switch(store: Store, agents: list[str], reason: str, by: str) ->
     """Pause every agent and set the kill switch, atomically; returns the newly paused ones."""
     ready(store)
     now = time.time()
-    newly: list[str] = []
     with store.immediate() as conn:
         conn.execute("INSERT OR REPLACE INTO kill_switch(id, reason, engaged_by, since) "
                      "VALUES (1, ?, ?, ?)", (reason, by, now))
-        for agent in agents:
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO pauses(agent, reason, paused_by, since) VALUES (?,?,?,?)",
-                (agent, reason, by, now))
-            if cursor.rowcount:
-                newly.append(agent)
-    return newly
+        return _insert_pauses(conn, agents, reason, by, now)
 
 
 def kill_switch(store: Store) -> KillSwitch | None:
