@@ -157,3 +157,9 @@ def test_templates_are_found_in_an_installed_wheel_layout(tmp_path: Path) -> Non
         str(site / "gitwarden" / "templates" / "systemd" / "gitwarden@.service"),
         str(site / "gitwarden" / "templates" / "launchd" / "gitwarden.plist"),
     ]
+
+
+def test_service_path_drops_duplicates_and_empty_entries() -> None:
+    from gitwarden.integrations.service_files import service_path
+
+    assert service_path("/a/bin:/usr/bin::/a/bin:/bin") == "/a/bin:/usr/bin:/bin"

@@ -79,10 +79,16 @@ def unit_name(repository: Path) -> str:
     return name
 
 
+def service_path(path_env: str | None = None) -> str:
+    """The PATH a service gets: the installing shell's (or `path_env`), duplicates dropped."""
+    raw = os.environ.get("PATH", os.defpath) if path_env is None else path_env
+    return os.pathsep.join(dict.fromkeys(entry for entry in raw.split(os.pathsep) if entry))
+
+
 def render_systemd_unit(python: str | None = None, path_env: str | None = None) -> str:
     """The template unit, with the interpreter and PATH of this installation filled in."""
     python = python or interpreter()
-    path_env = os.environ.get("PATH", os.defpath) if path_env is None else path_env
+    path_env = service_path(path_env)
     exec_start = f"{_systemd_quote(python)} -m gitwarden -C \"%f\" watch"
     text = template_path(SYSTEMD_TEMPLATE).read_text(encoding="utf-8")
     return _fill(text, {
@@ -107,7 +113,7 @@ def render_launchd_plist(repository: Path, python: str | None = None,
     """The LaunchAgent plist for `repository`."""
     label = launchd_label(repository)
     log_dir = launchd_log_dir(home)
-    path_env = os.environ.get("PATH", os.defpath) if path_env is None else path_env
+    path_env = service_path(path_env)
     text = template_path(LAUNCHD_TEMPLATE).read_text(encoding="utf-8")
     return _fill(text, {
         "LABEL": xml_escape(label),
