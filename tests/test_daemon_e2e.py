@@ -21,7 +21,7 @@ from gitwarden.state.db import Store
 from gitwarden.state.events import list_events, record_event
 from tests.daemonproc import DaemonProcess, wait_until
 from tests.dbus_notifications import session_bus
-from tests.gitrepo import git, make_repo_with_agents, run_gitwarden, write
+from tests.gitrepo import commit_all, git, make_repo_with_agents, run_gitwarden, write
 
 BASE = "".join(f"line {i}\n" for i in range(1, 31))
 FAST = "[watch]\ndebounce = \"50ms\"\n"
@@ -621,3 +621,43 @@ def test_events_follow_ends_cleanly_on_ctrl_c_and_when_the_reader_goes(tmp_path:
     _, err = interactive.communicate(timeout=10)
     assert interactive.returncode == 0
     assert err == ""
+
+
+def _verdicts_on(main: Path, agent: str, commit: str) -> list[Any]:
+    from gitwarden.state import health as health_state
+
+    with Store.open(locate_repo(main)) as store:
+        return [v for v in health_state.verdict_history(store, agent) if v.commit == commit]
+
+
+def test_commits_made_while_the_daemon_was_down_are_checked_at_start(tmp_path: Path) -> None:
+    from tests.test_health import setup_repo
+
+    repo = setup_repo(tmp_path, agents=("alpha",))
+    alpha = repo.agents["alpha"]
+    write(alpha, {"one.txt": "1\n"})
+    overnight = commit_all(alpha, "committed while nothing watched")
+    daemon = DaemonProcess(repo.main)
+    try:
+        verdicts = wait_until(lambda: _verdicts_on(repo.main, "alpha", overnight), 30,
+                              "the HEAD found at start was not checked", daemon)
+        assert [(v.check, v.trigger, v.verdict) for v in verdicts] == [("test", "commit", "pass")]
+        # an agent that appears while running is checked too
+        repo.add_agent("beta")
+        beta_head = git(repo.agents["beta"], "rev-parse", "HEAD").strip()
+        wait_until(lambda: _verdicts_on(repo.main, "beta", beta_head), 30,
+                   "the new agent's HEAD was not checked", daemon)
+    finally:
+        assert daemon.stop() == 0
+    # a restart does not check a HEAD that already has its verdicts again
+    daemon = DaemonProcess(repo.main)
+    try:
+        write(alpha, {"two.txt": "2\n"})
+        later = commit_all(alpha, "committed while watched")
+        wait_until(lambda: _verdicts_on(repo.main, "alpha", later), 30,
+                   "the new commit was not checked", daemon)
+        assert len(_verdicts_on(repo.main, "alpha", overnight)) == 1
+        assert len(_verdicts_on(repo.main, "beta", beta_head)) == 1
+    finally:
+        assert daemon.stop() == 0
+    assert daemon.log().count("no health verdict yet") == 2

@@ -25,6 +25,8 @@ from gitwarden.worktrees import operation_in_progress
 log = logging.getLogger("gitwarden.hooks")
 
 HEALTH_KILL_GRACE = 1.0
+# How many of an agent's newest verdicts are searched for one on its current HEAD.
+HEALTH_HISTORY_SCAN = 200
 
 
 class _Never(Exception):
@@ -58,6 +60,7 @@ class Hooks:
         self._reported: set[tuple[str, str, str]] = set()
         self._context_due = False
         self._futures: set[Future[None]] = set()
+        self._health_heads: set[tuple[str, str]] = set()  # (agent, head) checked or queued
 
     def close(self, timeout: float = 5.0) -> bool:
         """Stop taking work; False when some work (e.g. a health check) is still running."""
@@ -138,7 +141,22 @@ class Hooks:
         health = self._config().health
         if not health.checks or not health.on_commit:
             return
+        with self._lock:
+            self._health_heads.add((agent, new_head))
         self._submit(self._on_commit, agent, old_head, new_head)
+
+    def catch_up_health(self, agent: str, head: str) -> None:
+        """Check an agent's HEAD seen at start (or when the agent appears) unless it already
+        has a verdict for every configured check: commits made while the daemon was down
+        (a reboot, a service restart) are checked like new ones."""
+        health = self._config().health
+        if not health.checks or not health.on_commit:
+            return
+        with self._lock:
+            if (agent, head) in self._health_heads:
+                return
+            self._health_heads.add((agent, head))
+        self._submit(self._catch_up_health, agent, head)
 
     def request_full_checkpoint(self, agent: str) -> None:
         with self._lock:
@@ -237,6 +255,23 @@ class Hooks:
             health = self._config().health
             if commit and health.checks and health.on_checkpoint:
                 self._health_call("on_checkpoint", workspace, agent, commit)
+
+    def _catch_up_health(self, agent: str, head: str) -> None:
+        health_state = self._module("gitwarden.state.health")
+        if health_state is None:
+            return
+        wanted = {check.name for check in self._config().health.checks}
+        try:
+            checked = {v.check for v in health_state.verdict_history(
+                self._store(), agent, limit=HEALTH_HISTORY_SCAN) if v.commit == head}
+        except Exception:
+            log.exception("cannot read the health verdicts of %s", agent)
+            return
+        if wanted <= checked:
+            return
+        log.info("checking %s at %s: no health verdict yet (committed while not watching)",
+                 agent, head[:10])
+        self._on_commit(agent, None, head)
 
     def _on_commit(self, agent: str, old_head: str | None, new_head: str) -> None:
         self._health_call("on_agent_commit", self._workspace(), agent, old_head, new_head)

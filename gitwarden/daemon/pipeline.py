@@ -331,6 +331,8 @@ class Pipeline:
                 self._watch_agent_tree(name)
                 self._full_agent(name, now)
                 self.hooks.request_full_checkpoint(name)
+                if agent.head and agent.branch is not None:
+                    self.hooks.catch_up_health(name, agent.head)
                 continue
             self._agents[name] = _AgentView(agent)
             if previous.head != agent.head or previous.branch != agent.branch or base_moved:
