@@ -526,26 +526,28 @@ def test_merging_an_agent_branch_into_the_base_resolves_its_overlaps(tmp_path: P
         assert daemon.stop() == 0
 
 
-def test_stale_locks_are_released_and_their_holders_told_without_any_request(
+def test_stale_locks_are_released_right_after_start_and_their_holders_told(
         tmp_path: Path) -> None:
     from gitwarden.state.locks import acquire, list_locks
 
     repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
-    write(repo.main, {"gitwarden.toml": FAST + "reconcile_interval = \"1s\"\n"})
+    # default intervals (reconcile 60 s, sweep 30 s): only the run at start can release them
+    write(repo.main, {"gitwarden.toml": FAST})
     gone = subprocess.Popen(["true"])
     gone.wait()
     with Store.open(locate_repo(repo.main)) as store:
         acquire(store, "beta", ["keep/**"], ttl=3600, reason="still valid")
-        acquire(store, "alpha", ["f.txt"], ttl=0.5, reason="short")
+        acquire(store, "alpha", ["f.txt"], ttl=0.05, reason="short")
         acquire(store, "beta", ["docs/**"], ttl=3600, pid=gone.pid, reason="dead holder")
         assert len(list_locks(store)) == 3
+    time.sleep(0.1)  # alpha's time-to-live runs out while no daemon runs
     daemon = DaemonProcess(repo.main)
     try:
         def remaining() -> list[str]:
             with Store.open(daemon.repo) as store:
                 return [lock.pattern for lock in list_locks(store)]
 
-        wait_until(lambda: remaining() == ["keep/**"], 15, "stale locks kept", daemon)
+        wait_until(lambda: remaining() == ["keep/**"], 10, "stale locks kept", daemon)
         released = {e.agent: e for e in _events(repo.main, "lock.stale_released")}
         assert "time-to-live expired" in released["alpha"].message
         assert "notify" not in released["alpha"].data  # a TTL running out is the normal end
@@ -661,3 +663,32 @@ def test_commits_made_while_the_daemon_was_down_are_checked_at_start(tmp_path: P
     finally:
         assert daemon.stop() == 0
     assert daemon.log().count("no health verdict yet") == 2
+
+
+def _checkpoint_count(main: Path, agent: str) -> int:
+    proc = run_gitwarden("checkpoints", agent, "--json", "-n", "100", cwd=main)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    items = data["checkpoints"] if isinstance(data, dict) else data
+    return len(items)
+
+
+def test_checkpoint_retention_is_applied_at_start(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST + "[checkpoints]\nkeep = 2\n"})
+    for number in range(5):
+        write(repo.agents["alpha"], {"f.txt": f"version {number}\n"})
+        proc = run_gitwarden("checkpoint", "alpha", cwd=repo.main)
+        assert proc.returncode == 0, proc.stderr
+    assert _checkpoint_count(repo.main, "alpha") == 5
+    daemon = DaemonProcess(repo.main)
+    try:
+        wait_until(lambda: _events(repo.main, "checkpoints-pruned"), 20,
+                   "retention was not applied at start", daemon)
+        assert _checkpoint_count(repo.main, "alpha") == 2
+        pruned = _events(repo.main, "checkpoints-pruned")
+        assert [(e.agent, e.data["dropped"], e.data["kept"]) for e in pruned] == \
+            [("alpha", 3, 2)]
+        assert "pruned 3 checkpoint(s) of alpha, kept 2" in daemon.log()
+    finally:
+        assert daemon.stop() == 0

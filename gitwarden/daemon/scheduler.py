@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -34,10 +35,13 @@ class JobScheduler:
             self._scheduler.shutdown(wait=False)
 
     def every(self, job_id: str, seconds: float, func: Callable[..., Any],
-              *args: Any) -> None:
-        """Run func(*args) every `seconds` (replacing a job with the same id)."""
+              *args: Any, now: bool = False) -> None:
+        """Run func(*args) every `seconds` (replacing a job with the same id); with `now`,
+        also right away."""
+        first: dict[str, Any] = {"next_run_time": datetime.now(UTC)} if now else {}
         self._scheduler.add_job(_guarded(job_id, func), "interval", args=args,
-                                seconds=max(seconds, 0.05), id=job_id, replace_existing=True)
+                                seconds=max(seconds, 0.05), id=job_id, replace_existing=True,
+                                **first)
 
     def remove(self, job_id: str) -> None:
         if self._scheduler.get_job(job_id) is not None:

@@ -30,6 +30,7 @@ log = logging.getLogger("gitwarden.daemon")
 
 PRUNE_INTERVAL = 600.0
 STALE_LOCKS_INTERVAL = 30.0
+PRUNE_CHECKPOINTS_INTERVAL = 600.0
 
 
 class _NoSdNotify:
@@ -225,8 +226,12 @@ class Daemon:
         watch = self.config.watch
         self.scheduler.every("reconcile", watch.reconcile_interval, self._reconcile_job)
         self.scheduler.every("prune-activity", PRUNE_INTERVAL, self._prune_job)
+        # Both also run right away: locks of holders killed and checkpoints piled up while
+        # the daemon was down are dealt with at start, not one interval later.
         self.scheduler.every("release-stale-locks", STALE_LOCKS_INTERVAL,
-                             self.hooks.release_stale_locks)
+                             self.hooks.release_stale_locks, now=True)
+        self.scheduler.every("prune-checkpoints", PRUNE_CHECKPOINTS_INTERVAL,
+                             self._prune_checkpoints_job, now=True)
         self._schedule_checkpoints(replace=True)
 
     def _schedule_checkpoints(self, *, replace: bool = False) -> None:
@@ -254,6 +259,34 @@ class Daemon:
                                      max_rows=watch.activity_max_rows)
         if removed:
             log.info("pruned %d activity row(s)", removed)
+
+    def _prune_checkpoints_job(self) -> None:
+        """Apply checkpoint retention (checkpoints.keep, keep_clean_days) to every agent."""
+        try:
+            from gitwarden.rollbacks import prune
+        except ImportError:
+            return
+        workspace = Workspace(repo=self.repo, config=self.config)
+        try:
+            agents = workspace.agents
+        except GitwardenError as exc:
+            log.warning("cannot list agents to prune their checkpoints: %s", exc)
+            return
+        with Store.open(self.repo) as store:
+            for agent in agents:
+                try:
+                    result = prune(workspace, store, agent)
+                except Exception as exc:
+                    log.warning("pruning the checkpoints of %s failed: %s", agent.name, exc)
+                    continue
+                if result.dropped:
+                    log.info("pruned %d checkpoint(s) of %s, kept %d", result.dropped,
+                             agent.name, result.kept)
+                    record_event(store, "checkpoints-pruned",
+                                 f"dropped {result.dropped} old checkpoint(s) of {agent.name}, "
+                                 f"kept {result.kept}", agent=agent.name,
+                                 data={"dropped": result.dropped, "kept": result.kept,
+                                       "tip": result.tip})
 
     def _polling_changed(self, agent: str, polling: bool) -> None:
         job_id = f"poll:{agent}"
