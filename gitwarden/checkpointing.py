@@ -274,12 +274,15 @@ def create_backup_ref(workspace: Workspace, agent: Agent | str, label: str) -> s
     """refs/gitwarden/backups/<agent>/<time>-<label> at the agent's HEAD.
 
     A companion ref `<that>-worktree` points at a safety checkpoint of the worktree, so the
-    uncommitted state is kept too (and survives pruning of the checkpoint chain).
+    uncommitted state is kept too (and survives pruning of the checkpoint chain), and
+    `<that>-index` at a commit whose tree is the agent's index (staged content that is in
+    neither HEAD nor the files), when the index can be written as a tree.
     """
     target = resolve_agent(workspace, agent)
     safety = safety_checkpoint(workspace, target, reason=label)
     repo = open_worktree_repo(target.path)
     head = None if repo.head_is_unborn else str(repo.head.target)
+    index_commit = _index_commit(repo, target.name, head, label)
     slug = _LABEL.sub("-", label).strip("-.") or "backup"
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     for counter in range(100):
@@ -290,10 +293,42 @@ def create_backup_ref(workspace: Workspace, agent: Agent | str, label: str) -> s
                            message=f"gitwarden backup {label}")
         except RefConflict:
             continue
+        if index_commit is not None:
+            update_ref_cas(target.path, name + INDEX_REF_SUFFIX, index_commit, None,
+                           message=f"gitwarden backup {label}")
         update_ref_cas(target.path, name, head or safety, None,
                        message=f"gitwarden backup {label}")
         return name
     raise GitwardenError(f"could not create a backup ref for {target.name}")
+
+
+INDEX_REF_SUFFIX = "-index"
+
+
+def _index_commit(repo: pygit2.Repository, agent_name: str, head: str | None,
+                  label: str) -> str | None:
+    """A commit whose tree is the agent's index, read into memory: the index file is never
+    written (no index.lock). None when the index cannot be a tree (unmerged entries)."""
+    try:
+        index = repo.index
+        index.read(True)
+        tree = index.write_tree()
+    except (pygit2.GitError, OSError, ValueError):
+        return None
+    signature = pygit2.Signature("gitwarden", "gitwarden@localhost", int(time.time()), 0)
+    parents = [pygit2.Oid(hex=head)] if head else []
+    oid = repo.create_commit(None, signature, signature,
+                             f"index of {agent_name} before {label}\n", tree, parents)
+    return str(oid)
+
+
+def backup_index_tree(repo: pygit2.Repository, backup_ref: str) -> str | None:
+    """The index tree recorded with a backup ref (None for backups taken without one)."""
+    ref = repo.references.get(backup_ref + INDEX_REF_SUFFIX)
+    if ref is None:
+        return None
+    commit = repo.get(ref.target)
+    return str(commit.tree_id) if isinstance(commit, pygit2.Commit) else None
 
 
 def backup_refs(repo: pygit2.Repository, agent_name: str) -> list[tuple[str, str]]:
@@ -331,8 +366,52 @@ def _resolve_commit(repo: pygit2.Repository, commit: str) -> pygit2.Commit:
     return resolved
 
 
-def is_clean(info: CheckpointInfo, clean_ids: set[str]) -> bool:
-    return info.original in clean_ids or info.commit in clean_ids
+@dataclass(frozen=True)
+class CleanSet:
+    """What an agent has known clean: checkpoint ids marked clean, and the trees of branch
+    commits marked clean (a checkpoint with no uncommitted work at such a commit has its tree).
+    """
+
+    ids: frozenset[str] = frozenset()
+    trees: frozenset[str] = frozenset()
+
+
+def clean_set(repo: pygit2.Repository, store: Store, agent_name: str) -> CleanSet:
+    from gitwarden.state.checkpoints import KIND_COMMIT, clean_marks
+
+    marks = clean_marks(store, agent_name)
+    trees: set[str] = set()
+    for mark in marks:
+        if mark.kind != KIND_COMMIT:
+            continue
+        commit = repo.get(mark.commit)
+        if isinstance(commit, pygit2.Commit):
+            trees.add(str(commit.tree_id))
+    return CleanSet(frozenset(mark.commit for mark in marks), frozenset(trees))
+
+
+def is_clean(info: CheckpointInfo, clean: CleanSet) -> bool:
+    return info.original in clean.ids or info.commit in clean.ids or info.tree in clean.trees
+
+
+def clean_commit_target(repo: pygit2.Repository, store: Store, agent_name: str,
+                        commit: str) -> CheckpointInfo | None:
+    """A rollback target made from a branch commit marked clean: HEAD = it, files = its tree.
+
+    None when `commit` is not marked clean for the agent. `time` is when it was marked.
+    """
+    from gitwarden.state.checkpoints import KIND_COMMIT, clean_marks
+
+    marked = [m for m in clean_marks(store, agent_name)
+              if m.kind == KIND_COMMIT and m.commit == commit]
+    resolved = repo.get(commit)
+    if not marked or not isinstance(resolved, pygit2.Commit):
+        return None
+    title = resolved.message.splitlines()[0] if resolved.message else ""
+    return CheckpointInfo(commit=commit, tree=str(resolved.tree_id), time=marked[0].ts,
+                          agent=agent_name, head=commit, base=None, worktree=None, changed=0,
+                          summary=f"clean commit {commit[:10]}: {title}", kind="commit",
+                          previous=None, original=commit)
 
 
 def last_clean_commit(workspace: Workspace, agent_name: str,

@@ -12,8 +12,12 @@ from dataclasses import dataclass
 import pygit2
 
 from gitwarden.checkpointing import (
+    backup_index_tree,
+    clean_commit_target,
+    clean_set,
     create_backup_ref,
     is_clean,
+    last_clean_commit,
     open_worktree_repo,
     resolve_agent,
 )
@@ -27,7 +31,13 @@ from gitwarden.core.checkpoints import (
     update_ref_cas,
 )
 from gitwarden.core.retention import RetentionPolicy, plan_prune, rewrite_chain
-from gitwarden.core.rollback import RollbackPlan, apply_rollback, plan_rollback, refuse_if_busy
+from gitwarden.core.rollback import (
+    RollbackPlan,
+    apply_rollback,
+    plan_rollback,
+    refuse_if_busy,
+    restore_index,
+)
 from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.state.db import Store
 from gitwarden.workspace import Workspace
@@ -45,30 +55,35 @@ class ListedCheckpoint:
 def list_checkpoints(workspace: Workspace, store: Store, agents: list[Agent],
                      limit: int | None = None) -> list[ListedCheckpoint]:
     """Checkpoints of the agents, newest first."""
-    from gitwarden.state.checkpoints import clean_commit_ids
-
     repo = pygit2.Repository(str(workspace.repo.common_dir))
     listed: list[ListedCheckpoint] = []
     for agent in agents:
-        clean_ids = clean_commit_ids(store, agent.name)
+        clean = clean_set(repo, store, agent.name)
         for info in read_chain(repo, agent.name, limit):
-            listed.append(ListedCheckpoint(info, is_clean(info, clean_ids)))
+            listed.append(ListedCheckpoint(info, is_clean(info, clean)))
     listed.sort(key=lambda item: item.info.time, reverse=True)
     return listed[:limit] if limit is not None else listed
 
 
 def find_checkpoint(workspace: Workspace, store: Store, agent: Agent,
                     spec: str | None) -> CheckpointInfo:
-    """The checkpoint `spec` names (a commit id or prefix); default: the newest clean one."""
+    """The checkpoint `spec` names (a commit id or prefix, or a branch commit marked clean);
+    default: the newest clean checkpoint, or the clean commit when it was marked later and no
+    checkpoint holds its tree.
+    """
     repo = pygit2.Repository(str(workspace.repo.common_dir))
     chain = read_chain(repo, agent.name)
     if spec is None:
-        from gitwarden.state.checkpoints import clean_commit_ids
-
-        clean_ids = clean_commit_ids(store, agent.name)
-        for info in chain:
-            if is_clean(info, clean_ids):
-                return info
+        clean = clean_set(repo, store, agent.name)
+        newest = next((info for info in chain if is_clean(info, clean)), None)
+        clean_head = last_clean_commit(workspace, agent.name, store)
+        from_commit = (clean_commit_target(repo, store, agent.name, clean_head)
+                       if clean_head else None)
+        if from_commit is not None and (newest is None or (
+                from_commit.time > newest.time and from_commit.tree != newest.tree)):
+            return from_commit
+        if newest is not None:
+            return newest
         listing = "; ".join(f"{i.commit[:10]} {time.strftime('%Y-%m-%d %H:%M', time.localtime(i.time))} {i.summary}"  # noqa: E501
                             for i in chain[:5]) or "none"
         raise UsageError(f"agent {agent.name} has no clean checkpoint; choose one with --to "
@@ -82,6 +97,9 @@ def find_checkpoint(workspace: Workspace, store: Store, agent: Agent,
         raise UsageError(f"{spec!r} is not a checkpoint of {agent.name}") from exc
     info = info_from_commit(commit)
     if info.agent != agent.name:
+        from_commit = clean_commit_target(repo, store, agent.name, str(commit.id))
+        if from_commit is not None:
+            return from_commit
         raise UsageError(f"{spec!r} is not a checkpoint of {agent.name} (see `gitwarden "
                          f"checkpoints {agent.name}`)")
     return info
@@ -146,7 +164,8 @@ def rollback(workspace: Workspace, store: Store, agent: Agent | str,
 
 def _rollback_locked(workspace: Workspace, store: Store, resolved: Agent,
                      target: CheckpointInfo, *, lock_fd: int,
-                     undoes: int | None = None) -> RollbackOutcome:
+                     undoes: int | None = None,
+                     index_tree: str | None = None) -> RollbackOutcome:
     from gitwarden.state.checkpoints import mark_completed, record_rollback
     from gitwarden.state.events import record_event
 
@@ -171,6 +190,8 @@ def _rollback_locked(workspace: Workspace, store: Store, resolved: Agent,
                                   new_head=target.head, branch=resolved.branch, is_undo=is_undo,
                                   completed=False, undoes=undoes)
     apply_rollback(repo, plan, workspace.repo.ensure_state_dir() / "tmp", pass_fds=(lock_fd,))
+    if index_tree is not None:
+        restore_index(resolved.path, index_tree, pass_fds=(lock_fd,))
     mark_completed(store, rollback_id)
     verb = "undid the last rollback of" if is_undo else "rolled back"
     record_event(store, "rollback", f"{verb} {resolved.name} to checkpoint {target.commit[:10]} "
@@ -201,7 +222,21 @@ def undo_rollback(workspace: Workspace, store: Store, agent: Agent) -> RollbackO
     with rollback_lock(workspace, agent) as lock_fd:
         record_id, target = undo_target(workspace, store, agent)
         return _rollback_locked(workspace, store, agent, target, lock_fd=lock_fd,
-                                undoes=record_id)
+                                undoes=record_id,
+                                index_tree=_recorded_index_tree(workspace, store, agent,
+                                                                record_id))
+
+
+def _recorded_index_tree(workspace: Workspace, store: Store, agent: Agent,
+                         record_id: int) -> str | None:
+    """The agent's index tree saved with the backup of rollback `record_id` (if any)."""
+    from gitwarden.state.checkpoints import rollbacks
+
+    record = next((r for r in rollbacks(store, agent.name) if r.id == record_id), None)
+    if record is None or record.backup_ref is None:
+        return None
+    repo = pygit2.Repository(str(workspace.repo.common_dir))
+    return backup_index_tree(repo, record.backup_ref)
 
 
 @dataclass(frozen=True)
@@ -216,7 +251,7 @@ def prune(workspace: Workspace, store: Store, agent: Agent, *, keep: int | None 
           keep_clean_days: float | None = None, dry_run: bool = False,
           now: float | None = None) -> PruneResult:
     """Apply retention to one agent's chain (compare-and-swap on the chain ref)."""
-    from gitwarden.state.checkpoints import clean_commit_ids, protected_commits, remap_commits
+    from gitwarden.state.checkpoints import protected_commits, remap_commits
 
     settings = workspace.config.checkpoints
     policy = RetentionPolicy(keep=keep if keep is not None else settings.keep,
@@ -226,10 +261,10 @@ def prune(workspace: Workspace, store: Store, agent: Agent, *, keep: int | None 
     repo = pygit2.Repository(str(workspace.repo.common_dir))
     for _attempt in range(5):
         chain = read_chain(repo, agent.name)
-        clean_ids = clean_commit_ids(store, agent.name)
+        clean = clean_set(repo, store, agent.name)
         protected = protected_commits(store, agent.name, current - policy.keep_clean_seconds)
         plan = plan_prune(chain, policy, now=current,
-                          is_clean=lambda info, ids=clean_ids: is_clean(info, ids),  # type: ignore[misc]
+                          is_clean=lambda info, known=clean: is_clean(info, known),  # type: ignore[misc]
                           protected=protected)
         if not plan.dropped or dry_run:
             return PruneResult(agent.name, len(plan.kept), len(plan.dropped),

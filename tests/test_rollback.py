@@ -226,3 +226,141 @@ def test_clean_checkpoint_is_the_default_target(repo: RepoWithAgents) -> None:
     with Store.open(workspace.repo) as store:
         assert find_checkpoint(workspace, store, workspace.agent("alpha"), None).commit == \
             clean.commit
+
+
+# --- clean commits marked by health checks ---------------------------------------------------
+
+def _commit_good_and_mark_clean(repo: RepoWithAgents) -> tuple[Workspace, str]:
+    """Commit a good change and mark that commit clean the way the health code does."""
+    alpha = repo.agents["alpha"]
+    workspace = Workspace.load(repo.main)
+    write(alpha, {"src/app.py": "print('good')\n"})
+    git(alpha, "commit", "-qam", "good")
+    good_head = _head(alpha)
+    mark_clean(workspace, "alpha", good_head, source="health")
+    return workspace, good_head
+
+
+def _break(alpha: Path) -> None:
+    write(alpha, {"src/app.py": "broken(\n", "junk.py": "junk\n"})
+    git(alpha, "commit", "-qam", "broken")
+    write(alpha, {"README.md": "scribbled\n", "cache.log": "ignored stays\n"})
+
+
+def test_checkpoint_at_a_clean_commit_is_clean_and_the_default_target(
+        repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    workspace, good_head = _commit_good_and_mark_clean(repo)
+    good = take_checkpoint(workspace, "alpha")
+    good_state = worktree_state(alpha)
+    listed = run_gitwarden("checkpoints", "alpha", "--json", cwd=repo.main)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    rows = rows.get("checkpoints", rows) if isinstance(rows, dict) else rows
+    assert [(r["id"], r["clean"]) for r in rows] == [(good.commit, True)]
+    _break(alpha)
+    take_checkpoint(workspace, "alpha")  # a newer, broken checkpoint: not clean
+
+    proc = run_gitwarden("rollback", "alpha", "--yes", "--json", cwd=repo.main)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["target"] == good.commit
+    assert worktree_state(alpha) == dict(good_state, **{"cache.log": ("file", b"ignored stays\n")})
+    assert _head(alpha) == good_head
+    assert git(alpha, "status", "--porcelain").strip() == ""
+
+
+def test_clean_commit_without_a_checkpoint_is_restored(repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    workspace, good_head = _commit_good_and_mark_clean(repo)
+    good_state = worktree_state(alpha)
+    take_checkpoint(workspace, "alpha", message="old")  # clean only by its tree
+    _break(alpha)
+    bad = take_checkpoint(workspace, "alpha")
+    assert bad.status == "created"
+    # Drop the clean checkpoint from view: only the commit mark remains.
+    git(alpha, "update-ref", "-d", "refs/gitwarden/checkpoints/alpha")
+    take_checkpoint(workspace, "alpha")
+    dry = run_gitwarden("rollback", "alpha", "--dry-run", cwd=repo.main)
+    assert dry.returncode == 0, dry.stderr
+    assert "delete junk.py" in dry.stdout and "overwrite README.md" in dry.stdout
+    proc = run_gitwarden("rollback", "alpha", "--yes", cwd=repo.main)
+    assert proc.returncode == 0, proc.stderr
+    assert worktree_state(alpha) == dict(good_state, **{"cache.log": ("file", b"ignored stays\n")})
+    assert _head(alpha) == good_head
+    assert git(alpha, "symbolic-ref", "HEAD").strip() == "refs/heads/alpha"
+    assert git(alpha, "status", "--porcelain").strip() == ""
+
+
+def test_rollback_to_a_clean_branch_commit(repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    _workspace, good_head = _commit_good_and_mark_clean(repo)
+    good_state = worktree_state(alpha)
+    _break(alpha)
+    proc = run_gitwarden("rollback", "alpha", "--to", good_head[:10], "--yes", cwd=repo.main)
+    assert proc.returncode == 0, proc.stderr
+    assert _head(alpha) == good_head
+    assert worktree_state(alpha) == dict(good_state, **{"cache.log": ("file", b"ignored stays\n")})
+    unmarked = git(repo.main, "rev-parse", "main").strip()
+    refused = run_gitwarden("rollback", "alpha", "--to", unmarked, "--yes", cwd=repo.main)
+    assert refused.returncode == 2 and "not a checkpoint" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+# --- the index survives rollback + undo -----------------------------------------------------
+
+def test_undo_restores_an_index_that_differs_from_head_and_files(repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    workspace = Workspace.load(repo.main)
+    take_checkpoint(workspace, "alpha", clean=True)
+    write(alpha, {"src/app.py": "staged version\n", "new.txt": "staged new\n"})
+    git(alpha, "add", "src/app.py", "new.txt")
+    write(alpha, {"src/app.py": "worktree version\n", "new.txt": "worktree new\n"})
+    git(alpha, "rm", "-q", "--cached", "README.md")
+    staged = git(alpha, "ls-files", "-s")
+    before = worktree_state(alpha)
+    index_blob = git(alpha, "rev-parse", ":src/app.py").strip()
+    assert git(alpha, "cat-file", "-p", index_blob) == "staged version\n"
+
+    proc = run_gitwarden("rollback", "alpha", "--yes", cwd=repo.main)
+    assert proc.returncode == 0, proc.stderr
+    assert git(alpha, "ls-files", "-s") != staged
+    # The staged content is reachable from a backup ref (gc keeps it).
+    reachable = git(alpha, "rev-list", "--objects", "--glob=refs/gitwarden/backups/*")
+    assert index_blob in reachable
+
+    undo = run_gitwarden("rollback", "alpha", "--undo", "--yes", cwd=repo.main)
+    assert undo.returncode == 0, undo.stderr
+    assert git(alpha, "ls-files", "-s") == staged
+    assert worktree_state(alpha) == before
+    assert git(alpha, "cat-file", "-p", index_blob) == "staged version\n"
+
+
+# --- nested repositories ----------------------------------------------------------------------
+
+def test_dry_run_keeps_an_untracked_nested_repository_like_rollback(
+        repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    workspace = Workspace.load(repo.main)
+    take_checkpoint(workspace, "alpha", clean=True)
+    nested = alpha / "vendor" / "nested"
+    nested.mkdir(parents=True)
+    git(nested, "init", "-q")
+    write(nested, {"inner.txt": "inner\n"})
+    git(nested, "add", "-A")
+    git(nested, "commit", "-qm", "inner")
+    write(alpha, {"junk.py": "junk\n"})
+
+    dry = run_gitwarden("rollback", "alpha", "--dry-run", cwd=repo.main)
+    assert dry.returncode == 0, dry.stderr
+    assert "delete junk.py" in dry.stdout
+    assert "delete vendor/nested" not in dry.stdout
+    assert "keep nested repository vendor/nested" in dry.stdout
+    dry_json = json.loads(run_gitwarden("rollback", "alpha", "--dry-run", "--json",
+                                        cwd=repo.main).stdout)
+    assert dry_json["delete"] == ["junk.py"] and dry_json["keep_nested"] == ["vendor/nested"]
+
+    proc = run_gitwarden("rollback", "alpha", "--yes", cwd=repo.main)
+    assert proc.returncode == 0, proc.stderr
+    assert not (alpha / "junk.py").exists()
+    assert (nested / "inner.txt").read_text() == "inner\n"
+    assert git(nested, "log", "--format=%s").strip() == "inner"

@@ -261,6 +261,8 @@ def _print_plan(plan: Any, what: str, short: Any) -> None:
         print(f"  {'restore' if change.status == 'A' else 'overwrite'} {change.path}")
     for change in deletes:
         print(f"  delete {change.path}")
+    for path in getattr(plan, "kept_nested", []):
+        print(f"  keep nested repository {path} (never deleted or replaced)")
     if not plan.changes:
         print("  no file changes")
 

@@ -12,7 +12,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pygit2
@@ -33,6 +33,9 @@ class RollbackPlan:
     branch: str | None
     current_tree: str
     changes: list[FileChange]  # A: created, M: overwritten, D: deleted, relative to now
+    # Nested repositories (gitlinks) that differ but are left alone: a rollback never deletes
+    # or creates another repository.
+    kept_nested: list[str] = field(default_factory=list)
 
     @property
     def moves_head(self) -> bool:
@@ -43,7 +46,8 @@ class RollbackPlan:
                 "head": {"from": self.current_head, "to": self.target.head},
                 "branch": self.branch,
                 "write": [c.path for c in self.changes if c.status != "D"],
-                "delete": [c.path for c in self.changes if c.status == "D"]}
+                "delete": [c.path for c in self.changes if c.status == "D"],
+                "keep_nested": list(self.kept_nested)}
 
 
 def refuse_if_busy(git_dir: Path, agent_name: str) -> None:
@@ -66,9 +70,28 @@ def plan_rollback(repo: pygit2.Repository, *, agent: str, worktree: Path, branch
         except SnapshotSkipped as exc:
             raise GitwardenError(f"cannot roll back {agent}: {exc.reason}") from exc
     head = None if repo.head_is_unborn else str(repo.head.target)
-    changes = tree_changes(repo, pygit2.Oid(hex=current_tree), pygit2.Oid(hex=target.tree))
+    changes, kept_nested = _split_nested(
+        repo, tree_changes(repo, pygit2.Oid(hex=current_tree), pygit2.Oid(hex=target.tree)),
+        current_tree, target.tree)
     return RollbackPlan(agent=agent, worktree=worktree, target=target, current_head=head,
-                        branch=branch, current_tree=current_tree, changes=changes)
+                        branch=branch, current_tree=current_tree, changes=changes,
+                        kept_nested=kept_nested)
+
+
+def _split_nested(repo: pygit2.Repository, changes: list[FileChange], current_tree: str,
+                  target_tree: str) -> tuple[list[FileChange], list[str]]:
+    """(changes the rollback makes, nested repositories it leaves alone)."""
+    current = repo[pygit2.Oid(hex=current_tree)]
+    target = repo[pygit2.Oid(hex=target_tree)]
+    made: list[FileChange] = []
+    kept: list[str] = []
+    for change in changes:
+        side = current if change.status == "D" else target
+        if _mode_in(side, change.path) == MODE_GITLINK:
+            kept.append(change.path)
+        else:
+            made.append(change)
+    return made, kept
 
 
 def apply_rollback(repo: pygit2.Repository, plan: RollbackPlan, scratch_dir: Path, *,
@@ -94,6 +117,12 @@ def apply_rollback(repo: pygit2.Repository, plan: RollbackPlan, scratch_dir: Pat
     _prune_empty_dirs(worktree, deletions)
     if writes:
         _checkout_paths(worktree, plan.target.tree, writes, scratch_dir, pass_fds)
+    run_git(["update-index", "-q", "--refresh"], worktree, check=False, pass_fds=pass_fds)
+
+
+def restore_index(worktree: Path, index_tree: str, *, pass_fds: Sequence[int] = ()) -> None:
+    """Make the agent's index the saved index tree (an explicit undo only), files untouched."""
+    run_git(["read-tree", index_tree], worktree, pass_fds=pass_fds)
     run_git(["update-index", "-q", "--refresh"], worktree, check=False, pass_fds=pass_fds)
 
 
