@@ -283,6 +283,7 @@ def test_clean_commit_without_a_checkpoint_is_restored(repo: RepoWithAgents) -> 
     dry = run_gitwarden("rollback", "alpha", "--dry-run", cwd=repo.main)
     assert dry.returncode == 0, dry.stderr
     assert "delete junk.py" in dry.stdout and "overwrite README.md" in dry.stdout
+    assert f"to clean commit {good_head[:10]}" in dry.stdout
     proc = run_gitwarden("rollback", "alpha", "--yes", cwd=repo.main)
     assert proc.returncode == 0, proc.stderr
     assert worktree_state(alpha) == dict(good_state, **{"cache.log": ("file", b"ignored stays\n")})

@@ -242,7 +242,8 @@ def run_rollback(args: argparse.Namespace) -> int:
         print_json({**outcome.plan.as_json(), "safety_checkpoint": outcome.safety,
                     "backup_ref": outcome.backup_ref})
     else:
-        print(f"{agent.name}: restored checkpoint {short(target.commit)} (HEAD "
+        noun = "clean commit" if target.kind == "commit" else "checkpoint"
+        print(f"{agent.name}: restored {noun} {short(target.commit)} (HEAD "
               f"{short(target.head)}, {len(outcome.plan.changes)} file(s) changed)")
         print(f"  safety checkpoint {short(outcome.safety)}, backup {outcome.backup_ref}")
         print(f"  undo with: gitwarden rollback {agent.name} --undo --yes")
@@ -250,7 +251,8 @@ def run_rollback(args: argparse.Namespace) -> int:
 
 
 def _print_plan(plan: Any, what: str, short: Any) -> None:
-    print(f"would {what} {plan.agent} to checkpoint {short(plan.target.commit)}: "
+    noun = "clean commit" if plan.target.kind == "commit" else "checkpoint"
+    print(f"would {what} {plan.agent} to {noun} {short(plan.target.commit)}: "
           f"{plan.target.summary}")
     if plan.moves_head:
         where = f"branch {plan.branch}" if plan.branch else "detached HEAD"
