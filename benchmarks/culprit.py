@@ -78,7 +78,8 @@ def bench_commits(root: Path, check: str, n: int, bad_index: int) -> None:
     ours = time.perf_counter() - started
     with Store.open(workspace.repo) as store:
         (verdict,) = health_state.latest_verdicts(store, "alpha")
-        runs = health_state.count_runs(store, "alpha")
+        verify = health_state.count_runs(store, "alpha", trigger="verify")
+        runs = health_state.count_runs(store, "alpha") - verify
     assert verdict.culprit == commits[bad_index], verdict
 
     check_config = workspace.config.health.checks[0]
@@ -102,6 +103,8 @@ def bench_commits(root: Path, check: str, n: int, bad_index: int) -> None:
     print(f"one bad commit among {n} (bad = commit {bad_index}):")
     print(f"  gitwarden health runs: {runs} (detect + confirm + bisect; "
           f"bound ceil(log2 {n})+2 = {bound}) {'OK' if runs <= bound else 'OVER'}")
+    print(f"  + {verify} verification run(s): the base head / clean point, never checked "
+          "before, must pass before the agent is blamed")
     print(f"  git bisect run:        {git_steps} runs (no confirmation re-run)")
     print(f"  wall time: gitwarden {ours:.3f}s, check on every commit {every:.3f}s "
           f"({n} runs, ratio {ours / every:.2f}), git bisect run {git_time:.3f}s "

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitwarden.config import HealthCheck
 from gitwarden.core.culprit import Investigation, find_failing_set, investigate
-from gitwarden.core.health import Outcome
+from gitwarden.core.health import Outcome, Verdict
 from gitwarden.errors import GitError, GitwardenError
 from gitwarden.gitcli import run_git
 from gitwarden.health_runner import CheckRun, run_on_commit
@@ -53,12 +53,14 @@ class AgentHealth:
     action: str | None = None
     detail: str = ""
     revert_commit: str | None = None
+    verify_runs: int = 0  # runs on the base and the clean point before blaming the agent
 
     def as_json(self) -> dict[str, Any]:
         return {"agent": self.agent, "commit": self.commit, "verdict": self.verdict,
                 "check": self.check, "culprit": self.culprit,
                 "candidates": list(self.candidates), "runs": self.runs,
-                "gate_runs": self.gate_runs, "log": self.log_path, "action": self.action,
+                "gate_runs": self.gate_runs, "verify_runs": self.verify_runs,
+                "log": self.log_path, "action": self.action,
                 "detail": self.detail, "revert_commit": self.revert_commit}
 
 
@@ -148,7 +150,7 @@ def status_fields(store: Store, agent_name: str) -> dict[str, Any]:
 
 
 def _worst(verdicts: Sequence[str]) -> str:
-    for level in ("broken", "flaky", "skip", "pass"):
+    for level in ("broken", "base-broken", "preexisting", "flaky", "skip", "pass"):
         if level in verdicts:
             return level
     return "unknown"
@@ -175,18 +177,24 @@ def check_agent_commit(workspace: Workspace, store: Store, agent: Agent, head: s
     skipped: list[str] = []
     for check in checks:
         tester = _CommitTester(workspace, store, check, agent.name, trigger)
-        found = investigate(commits, tester, clean_point=clean_point, gate_runs=gate)
+        verifier = _BlameCheck(workspace, tester, agent.name, head, commits, clean_point)
+        found = investigate(commits, tester, clean_point=clean_point, gate_runs=gate,
+                            before_blame=verifier)
         result = _from_investigation(agent.name, head, check, found, tester)
+        result.verify_runs = verifier.runs
         verdict_id = health_state.record_verdict(
             store, agent=agent.name, check=check.name, trigger=trigger, commit=head,
             verdict=found.verdict, culprit=found.culprit, candidates=found.candidates,
-            runs=found.runs + found.gate_runs, log_path=result.log_path, detail=found.reason)
+            runs=found.runs + found.gate_runs + verifier.runs, log_path=result.log_path,
+            detail=found.reason)
         if found.verdict == "skip":
             skipped.append(check.name)
         if found.verdict in ("pass", "skip"):
             continue
         if found.verdict == "flaky":
             _report_flaky(store, result)
+        elif found.verdict in ("base-broken", "preexisting"):
+            _report_not_the_agents(store, result, found.verdict)
         else:
             _act(workspace, store, agent, result, found)
         health_state.set_action(store, verdict_id, result.action or "none")
@@ -254,6 +262,86 @@ class _CommitTester:
             exit_code=run.exit_code, timed_out=run.timed_out, duration=run.duration,
             log_path=str(run.log_path))
         return run.outcome
+
+
+class _BlameCheck:
+    """Before an agent is blamed for a confirmed failure: does the check also fail on the base
+    (its head, the base commit the agent branched from or merged in) or at the agent's clean
+    point? Then the failure is not the agent's. Outcomes already recorded for the same tree
+    are reused; a commit never run against this check (e.g. a new check) is run once."""
+
+    def __init__(self, workspace: Workspace, tester: _CommitTester, agent: str, head: str,
+                 commits: Sequence[str], clean_point: str | None) -> None:
+        self.workspace = workspace
+        self.tester = tester
+        self.agent = agent
+        self.head = head
+        self.commits = commits
+        self.clean_point = clean_point
+        self.runs = 0
+
+    def __call__(self) -> tuple[Verdict, str] | None:
+        check = self.tester.check.name
+        base = self.workspace.base_branch
+        seen: set[str] = set()
+        for commit, label in self._base_commits():
+            if commit in seen:
+                continue
+            seen.add(commit)
+            if self._outcome(commit) == "fail":
+                return ("base-broken", f"{check} fails on {label} ({commit[:10]}) too: the "
+                        f"failure comes from {base}, not from {self.agent}")
+        point = self.clean_point
+        if point is not None and point not in seen and self._outcome(point) == "fail":
+            return ("preexisting", f"{check} already fails at {self.agent}'s clean point "
+                    f"{point[:10]}: the failure predates {self.agent}'s commits")
+        return None
+
+    def _base_commits(self) -> list[tuple[str, str]]:
+        cwd = self.workspace.repo.main_worktree
+        base = self.workspace.base_branch
+        proc = run_git(["rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], cwd,
+                       check=False)
+        base_head = proc.stdout.decode().strip()
+        if not base_head:
+            return []
+        found = [(base_head, f"the head of {base}")]
+        proc = run_git(["merge-base", base_head, self.head], cwd, check=False)
+        merge_base = proc.stdout.decode().strip()
+        if merge_base:
+            found.append((merge_base, f"the {base} commit {self.agent} is based on"))
+        for commit in self.commits:  # base commits merged in by the agent's merges
+            for parent in _parents(self.workspace, commit)[1:]:
+                if _is_ancestor(cwd, parent, base_head):
+                    found.append((parent, f"the {base} commit {self.agent} merged in"))
+        return found
+
+    def _outcome(self, commit: str) -> str | None:
+        tree = _tree_of(self.workspace, commit)
+        known = health_state.last_outcome_on_tree(self.tester.store, self.tester.check.name,
+                                                  tree) if tree else None
+        if known is not None:
+            return known
+        trigger, self.tester.trigger = self.tester.trigger, "verify"
+        try:
+            self.runs += 1
+            return self.tester(commit)
+        finally:
+            self.tester.trigger = trigger
+
+
+def _report_not_the_agents(store: Store, result: AgentHealth, verdict: str) -> None:
+    from gitwarden.health_actions import notify
+
+    result.action = "notify"
+    if verdict == "base-broken":
+        kind, title = "health.base-broken", f"gitwarden: the base breaks {result.check}"
+    else:
+        kind, title = "health.preexisting", f"gitwarden: {result.check} was already failing"
+    notify(store, kind, title, f"{result.agent} is not blamed, paused or reverted: "
+           f"{result.detail}. Log: {result.log_path}", agent=result.agent, severity="warning",
+           data={"check": result.check, "commit": result.commit, "log": result.log_path,
+                 "verify_runs": result.verify_runs})
 
 
 def _from_investigation(agent: str, head: str, check: HealthCheck, found: Investigation[str],
@@ -381,6 +469,9 @@ def _auto_revert(workspace: Workspace, store: Store, agent: Agent, result: Agent
     refusal: str | None = None
     if culprit is None or result.commit is None:
         refusal = "no culprit commit"
+    elif len(_parents(workspace, culprit)) > 1:
+        refusal = (f"{culprit[:10]} is a merge commit: gitwarden never reverts a merge "
+                   "automatically")
     elif not found.revert_safe:
         refusal = found.reason or "the culprit was not confirmed consistently"
     elif health_state.flaky_on_record(store, result.check or "",
@@ -584,6 +675,12 @@ def _commits_since(workspace: Workspace, clean_point: str | None, head: str) -> 
     proc = run_git(["rev-list", "--reverse", "--first-parent", *spec],
                    workspace.repo.main_worktree)
     return proc.stdout.decode().split()
+
+
+def _parents(workspace: Workspace, commit: str) -> list[str]:
+    proc = run_git(["rev-list", "--parents", "-n", "1", commit], workspace.repo.main_worktree,
+                   check=False)
+    return proc.stdout.decode().split()[1:]
 
 
 def _tree_of(workspace: Workspace, commit: str) -> str | None:

@@ -96,9 +96,16 @@ class Investigation(Generic[T]):
     reason: str = ""
 
 
+# Called between a confirmed failure and the bisection: a (verdict, reason) stops the search
+# without blaming anyone (the failure is not the agent's: the base or the clean point fails).
+Precheck = Callable[[], tuple[Verdict, str] | None]
+
+
 def investigate(commits: Sequence[T], test: Callable[[T], Outcome], *,
-                clean_point: T | None = None, gate_runs: int = 0) -> Investigation[T]:
-    """Test the newest commit, confirm a failure with one re-run, bisect, and (when
+                clean_point: T | None = None, gate_runs: int = 0,
+                before_blame: Precheck | None = None) -> Investigation[T]:
+    """Test the newest commit, confirm a failure with one re-run, ask `before_blame` whether
+    the failure is someone else's, bisect, and (when
     `gate_runs` > 0, before an automatic revert) re-run the culprit up to `gate_runs` more
     times and its parent once: any disagreement means the check is flaky and nobody is blamed.
     """
@@ -112,6 +119,10 @@ def investigate(commits: Sequence[T], test: Callable[[T], Outcome], *,
     if evidence.run(head) != "fail":
         return Investigation(verdict="flaky", runs=evidence.runs,
                              reason="the failure did not reproduce on a re-run")
+    if before_blame is not None:
+        elsewhere = before_blame()
+        if elsewhere is not None:
+            return Investigation(verdict=elsewhere[0], runs=evidence.runs, reason=elsewhere[1])
     found = bisect_first_bad(commits, evidence)
     runs = evidence.runs
     base = Investigation(verdict="broken", culprit=found.first_bad, candidates=found.candidates,

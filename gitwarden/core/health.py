@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 Outcome = Literal["pass", "fail", "skip"]
-Verdict = Literal["pass", "skip", "flaky", "broken"]
+# base-broken: the check fails on the base too; preexisting: it fails at the agent's clean
+# point too. Neither blames the agent.
+Verdict = Literal["pass", "skip", "flaky", "broken", "base-broken", "preexisting"]
 
 SKIP_EXIT_CODE = 125
 

@@ -172,14 +172,23 @@ def verdict_history(store: Store, agent: str | None = None, limit: int = 50) -> 
     return [_verdict(row) for row in rows]
 
 
-def count_runs(store: Store, agent: str | None = None) -> int:
+def count_runs(store: Store, agent: str | None = None, trigger: str | None = None) -> int:
     ready(store)
-    if agent is None:
-        row = store.conn.execute("SELECT COUNT(*) FROM health_runs").fetchone()
-    else:
-        row = store.conn.execute("SELECT COUNT(*) FROM health_runs WHERE agent = ?",
-                                 (agent,)).fetchone()
+    clauses = [(name, value) for name, value in (("agent", agent), ("trigger", trigger))
+               if value is not None]
+    where = " AND ".join(f"{name} = ?" for name, _ in clauses) or "1"
+    row = store.conn.execute(f"SELECT COUNT(*) FROM health_runs WHERE {where}",
+                             tuple(value for _, value in clauses)).fetchone()
     return int(row[0])
+
+
+def last_outcome_on_tree(store: Store, check: str, tree: str) -> str | None:
+    """The newest pass/fail of `check` on any commit with this tree (None: never decided)."""
+    ready(store)
+    row = store.conn.execute(
+        "SELECT outcome FROM health_runs WHERE check_name = ? AND tree_id = ?"
+        " AND outcome IN ('pass', 'fail') ORDER BY id DESC LIMIT 1", (check, tree)).fetchone()
+    return str(row[0]) if row is not None else None
 
 
 def flaky_on_record(store: Store, check: str, since: float = 0.0) -> bool:

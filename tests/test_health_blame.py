@@ -1,0 +1,122 @@
+"""Who is to blame: the base, a merge, or a failure older than the agent's commits (real repos,
+real check processes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gitwarden import health_service
+from gitwarden.state import health as health_state
+from gitwarden.state.db import Store
+from gitwarden.state.pauses import is_paused
+from gitwarden.workspace import Workspace
+from tests.gitrepo import commit_all, git, write
+from tests.test_health import agent_commits, events, head, setup_repo
+
+
+def verdicts(alpha: Path, agent: str) -> list[health_state.Verdict]:
+    with Store.open(Workspace.load(alpha).repo) as store:
+        return health_state.latest_verdicts(store, agent)
+
+
+def paused(path: Path, agent: str) -> bool:
+    with Store.open(Workspace.load(path).repo) as store:
+        return is_paused(store, agent)
+
+
+def test_merging_a_broken_base_blames_the_base_not_the_agent(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path, policy="revert", agents=("alpha", "beta"))
+    beta = repo.agents["beta"]
+    (own,) = agent_commits(beta, {"beta.txt": "work\n"})
+    health_service.on_agent_commit(Workspace.load(beta), "beta", None, own)
+    assert [v.verdict for v in verdicts(beta, "beta")] == ["pass"]
+    # the main worktree commits a failing change; beta merges the base in
+    write(repo.main, {"status.txt": "broken by main\n"})
+    broken_base = commit_all(repo.main, "main breaks the check")
+    git(beta, "merge", "-q", "--no-edit", "main")
+    merge = head(beta)
+    assert len(git(beta, "rev-list", "--parents", "-n", "1", merge).split()) == 3
+
+    health_service.on_agent_commit(Workspace.load(beta), "beta", own, merge)
+
+    (verdict,) = verdicts(beta, "beta")
+    assert verdict.verdict == "base-broken" and verdict.culprit is None
+    assert verdict.commit == merge and "main" in verdict.detail
+    # nothing was done to beta: not paused, no revert, the base's change is still there
+    assert head(beta) == merge and not paused(beta, "beta")
+    assert (beta / "status.txt").read_text() == "broken by main\n"
+    with Store.open(Workspace.load(beta).repo) as store:
+        assert health_state.reverts(store, "beta") == []
+    assert events(repo, "health.culprit") == [] and events(repo, "health.revert") == []
+    (event,) = events(repo, "health.base-broken")
+    assert event["agent"] == "beta" and event["data"]["notify"] is True  # type: ignore[index]
+
+    # main is fixed meanwhile, but the base commit beta merged in is still the broken one
+    write(repo.main, {"status.txt": "ok\n"})
+    commit_all(repo.main, "main fixes the check")
+    write(beta, {"later.txt": "x\n"})
+    later = commit_all(beta, "more beta work")
+    health_service.on_agent_commit(Workspace.load(beta), "beta", merge, later)
+    (verdict,) = verdicts(beta, "beta")
+    assert verdict.verdict == "base-broken" and broken_base[:10] in verdict.detail
+    assert head(beta) == later and not paused(beta, "beta")
+
+
+def test_a_merge_commit_is_never_reverted_automatically(tmp_path: Path) -> None:
+    # each side passes alone; together (the merge) they fail
+    check = "grep -qx ok status.txt && ! { test -e a.txt && test -e b.txt; }"
+    repo = setup_repo(tmp_path, policy="revert", agents=("beta",), check=check)
+    beta = repo.agents["beta"]
+    (own,) = agent_commits(beta, {"a.txt": "a\n"})
+    health_service.on_agent_commit(Workspace.load(beta), "beta", None, own)
+    write(repo.main, {"b.txt": "b\n"})
+    commit_all(repo.main, "main adds b")
+    git(beta, "merge", "-q", "--no-edit", "main")
+    merge = head(beta)
+
+    health_service.on_agent_commit(Workspace.load(beta), "beta", own, merge)
+
+    (verdict,) = verdicts(beta, "beta")
+    assert verdict.verdict == "broken" and verdict.culprit == merge
+    assert head(beta) == merge and (beta / "b.txt").exists()
+    assert paused(beta, "beta")
+    (refused,) = events(repo, "health.revert-refused")
+    assert "merge commit" in str(refused["data"]["reason"])  # type: ignore[index]
+    assert events(repo, "health.revert") == []
+
+
+def test_a_new_check_failing_at_the_clean_point_blames_nobody(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path, policy="pause")
+    alpha = repo.agents["alpha"]
+    (legacy,) = agent_commits(alpha, {"legacy.txt": "old\n"})
+    health_service.on_agent_commit(Workspace.load(alpha), "alpha", None, legacy)
+    assert [v.verdict for v in verdicts(alpha, "alpha")] == ["pass"]
+    # a check added later that the agent's clean point already fails (the base passes it)
+    config = (repo.main / "gitwarden.toml").read_text()
+    write(repo.main, {"gitwarden.toml": config.replace(
+        "[health.checks]\n", '[health.checks]\nlint = "test ! -e legacy.txt"\n')})
+    commit_all(repo.main, "add a lint check")
+    (later,) = agent_commits(alpha, {"other.txt": "new\n"})
+
+    health_service.on_agent_commit(Workspace.load(alpha), "alpha", legacy, later)
+
+    lint = {v.check: v for v in verdicts(alpha, "alpha")}["lint"]
+    assert lint.verdict == "preexisting" and lint.culprit is None
+    assert legacy[:10] in lint.detail
+    # head, confirmation, the base head and the base commit alpha is based on (both pass), the
+    # clean point (fails): no bisection
+    assert lint.runs == 5
+    assert not paused(alpha, "alpha") and events(repo, "health.culprit") == []
+    assert len(events(repo, "health.preexisting")) == 1
+
+
+def test_an_agents_own_breakage_is_still_blamed_after_the_base_passes(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path, policy="pause")
+    alpha = repo.agents["alpha"]
+    commits = agent_commits(alpha, {"f.txt": "1\n"}, {"status.txt": "no\n"}, {"g.txt": "2\n"})
+    health_service.on_agent_commit(Workspace.load(alpha), "alpha", None, commits[-1])
+    (verdict,) = verdicts(alpha, "alpha")
+    assert verdict.verdict == "broken" and verdict.culprit == commits[1]
+    assert paused(alpha, "alpha")
+    with Store.open(Workspace.load(alpha).repo) as store:
+        assert health_state.count_runs(store, "alpha", trigger="verify") == 1
