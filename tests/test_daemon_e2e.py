@@ -692,3 +692,46 @@ def test_checkpoint_retention_is_applied_at_start(tmp_path: Path) -> None:
         assert "pruned 3 checkpoint(s) of alpha, kept 2" in daemon.log()
     finally:
         assert daemon.stop() == 0
+
+
+def test_overlap_turning_into_a_conflict_notifies_once(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST})
+    alpha, beta = repo.agents["alpha"], repo.agents["beta"]
+    clean = BASE.replace("line 25\n", "B\n")
+    clashing = BASE.replace("line 2\n", "B\n")
+
+    def classification() -> str | None:
+        overlaps = _conflicts(repo.main)["overlaps"]
+        return overlaps[0]["classification"] if overlaps else None
+
+    with session_bus(tmp_path / "bus") as (address, server):
+        daemon = DaemonProcess(repo.main, env={"DBUS_SESSION_BUS_ADDRESS": address,
+                                               "GITWARDEN_NO_NOTIFY": ""})
+        try:
+            write(alpha, {"f.txt": BASE.replace("line 2\n", "A\n")})
+            daemon.request("flush")
+            write(beta, {"f.txt": clean})
+            wait_until(lambda: classification() == "clean-merge", 10, "no clean merge", daemon)
+            first = server.wait_for(1, 10)
+            assert "clean merge" in first[0].body.lower()
+            write(beta, {"f.txt": clashing})
+            wait_until(lambda: classification() == "conflict", 10, "not reclassified", daemon)
+            received = server.wait_for(2, 10)
+            note = received[1]
+            assert "f.txt" in note.summary
+            assert "alpha" in note.summary and "beta" in note.summary
+            assert "will now conflict" in note.body.lower()
+            assert "alpha lines 2-2, beta lines 2-2" in note.body
+            # flipping back and forth does not tell again about the same overlap
+            write(beta, {"f.txt": clean})
+            wait_until(lambda: classification() == "clean-merge", 10, "not clean", daemon)
+            write(beta, {"f.txt": clashing})
+            wait_until(lambda: classification() == "conflict", 10, "not conflict", daemon)
+            daemon.request("flush")
+            time.sleep(1.5)  # the dispatcher polls the event log every second
+            assert len(server.notifications()) == 2
+            kinds = [e.data["classification"] for e in _events(repo.main, "overlap-reclassified")]
+            assert kinds == ["conflict", "clean-merge", "conflict"]
+        finally:
+            assert daemon.stop() == 0

@@ -83,6 +83,7 @@ class Pipeline:
         self._pending: dict[str, set[str]] = {}
         self._pending_lock = threading.Lock()
         self._classification: dict[str, Prediction] = {}
+        self._told_conflict: set[str] = set()  # overlap keys already notified as conflicts
         self._snapshot: dict[str, Any] = {"agents": [], "overlaps": []}
         self._snapshot_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -508,6 +509,7 @@ class Pipeline:
         store = self._store()
         for overlap in delta.resolved:
             self._classification.pop(overlap.path, None)
+            self._told_conflict.discard(_overlap_key(overlap))
             overlap_store.resolve_overlap(store, overlap.path, now)
             self._event("overlap-resolved",
                         f"{overlap.path} is no longer changed by several agents "
@@ -519,6 +521,8 @@ class Pipeline:
             overlap_store.open_overlap(store, overlap.path, overlap.agents, overlap.first_agent,
                                        now, prediction.classification, prediction.as_json())
             title, body = overlap_message(overlap, prediction)
+            if prediction.classification == CONFLICT:
+                self._told_conflict.add(_overlap_key(overlap))
             log.warning("overlap: %s (%s)", title, prediction.classification)
             self._event("overlap", f"{title}: {body}", path=overlap.path,
                         agent=overlap.first_agent, severity="warning",
@@ -526,7 +530,7 @@ class Pipeline:
                               "classification": prediction.classification,
                               "hunks": [h.as_json() for h in prediction.hunks],
                               "notify": True, "title": title, "body": body,
-                              "dedup": f"overlap:{overlap.path}:{','.join(overlap.agents)}"})
+                              "dedup": f"overlap:{_overlap_key(overlap)}"})
         for overlap in delta.changed:
             prediction = self._predict(overlap)
             self._classification[overlap.path] = prediction
@@ -560,11 +564,24 @@ class Pipeline:
                                          detail=prediction.as_json())
             if old is not None and old.classification != prediction.classification:
                 changed = True
+                data: dict[str, Any] = {"agents": list(overlap.agents),
+                                        "classification": prediction.classification,
+                                        "previous": old.classification}
+                severity = "info"
+                key = _overlap_key(overlap)
+                if prediction.classification == CONFLICT and key not in self._told_conflict:
+                    # Told once per overlap that it now conflicts, however often it flips.
+                    self._told_conflict.add(key)
+                    title, body = reclassified_message(overlap, prediction)
+                    log.warning("overlap now conflicts: %s", title)
+                    severity = "warning"
+                    data.update({"hunks": [h.as_json() for h in prediction.hunks],
+                                 "notify": True, "title": title, "body": body,
+                                 "dedup": f"overlap-conflict:{key}"})
                 self._event("overlap-reclassified",
                             f"{path} ({', '.join(overlap.agents)}) is now "
-                            f"{prediction.classification}", path=path,
-                            data={"agents": list(overlap.agents),
-                                  "classification": prediction.classification})
+                            f"{prediction.classification}", path=path, severity=severity,
+                            data=data)
         return changed
 
     def _update_snapshot(self) -> None:
@@ -629,17 +646,36 @@ def _files_in(directory: str, root: str) -> list[str]:
         return []
 
 
-def overlap_message(overlap: Overlap, prediction: Prediction) -> tuple[str, str]:
-    """The notification title (file and agents) and body (will it conflict?)."""
+def _overlap_key(overlap: Overlap) -> str:
+    return f"{overlap.path}:{','.join(overlap.agents)}"
+
+
+def _overlap_title(overlap: Overlap) -> str:
     agents = overlap.agents
     names = " and ".join(agents) if len(agents) <= 2 else \
         f"{', '.join(agents[:-1])} and {agents[-1]}"
-    title = f"{overlap.path}: edited by {names}"
+    return f"{overlap.path}: edited by {names}"
+
+
+def _conflict_ranges(prediction: Prediction) -> str:
+    ranges = [f"{h.agents[0]} lines {h.ours_lines[0]}-{h.ours_lines[1]}, "
+              f"{h.agents[1]} lines {h.theirs_lines[0]}-{h.theirs_lines[1]}"
+              for h in prediction.hunks[:3]]
+    return f" ({'; '.join(ranges)})" if ranges else ""
+
+
+def reclassified_message(overlap: Overlap, prediction: Prediction) -> tuple[str, str]:
+    """The notification for an overlap that was a clean merge and now conflicts."""
+    return _overlap_title(overlap), \
+        f"Will now conflict when merged{_conflict_ranges(prediction)}; it was a clean merge."
+
+
+def overlap_message(overlap: Overlap, prediction: Prediction) -> tuple[str, str]:
+    """The notification title (file and agents) and body (will it conflict?)."""
+    title = _overlap_title(overlap)
     if prediction.classification == CONFLICT:
-        ranges = [f"{h.agents[0]} lines {h.ours_lines[0]}-{h.ours_lines[1]}"
-                  for h in prediction.hunks[:3]]
-        where = f" ({'; '.join(ranges)})" if ranges else ""
-        body = f"Will conflict when merged{where}. {overlap.first_agent} was first."
+        body = f"Will conflict when merged{_conflict_ranges(prediction)}. " \
+            f"{overlap.first_agent} was first."
     else:
         body = f"Clean merge predicted: the edits do not conflict. {overlap.first_agent} " \
                "was first."
