@@ -735,3 +735,26 @@ def test_overlap_turning_into_a_conflict_notifies_once(tmp_path: Path) -> None:
             assert kinds == ["conflict", "clean-merge", "conflict"]
         finally:
             assert daemon.stop() == 0
+
+
+def test_conflicts_table_shows_every_agents_conflicting_lines(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST})
+    write(repo.agents["alpha"], {"f.txt": BASE.replace("line 7\n", "alpha\n")})
+    write(repo.agents["beta"], {"f.txt": BASE.replace("line 7\nline 8\n", "b\nb\nb\n")})
+    expected = "alpha 7-8, beta 7-9"  # the conflict region covers base lines 7-8
+    offline = run_gitwarden("conflicts", cwd=repo.main)
+    assert offline.returncode == 0, offline.stderr
+    assert expected in offline.stdout
+    daemon = DaemonProcess(repo.main)
+    try:
+        wait_until(lambda: _conflicts(repo.main)["source"] == "daemon" and
+                   _conflicts(repo.main)["overlaps"], 10, "no overlap", daemon)
+        live = run_gitwarden("conflicts", cwd=repo.main)
+        assert live.returncode == 0, live.stderr
+        assert "no daemon running" not in live.stdout
+        assert expected in live.stdout
+        hunk = _conflicts(repo.main)["overlaps"][0]["hunks"][0]
+        assert (hunk["alpha"], hunk["beta"]) == ([7, 8], [7, 9])
+    finally:
+        assert daemon.stop() == 0

@@ -41,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
     for item in overlaps:
         kind = item["classification"] or "?"
         kind = paint(kind, "red" if kind == "conflict" else "green")
-        hunks = ", ".join(f"{h['agents'][0]} {h[h['agents'][0]][0]}-{h[h['agents'][0]][1]}"
-                          for h in item["hunks"][:3])
+        hunks = "; ".join(_hunk_text(h) for h in item["hunks"][:3])
+        if len(item["hunks"]) > 3:
+            hunks += f"; +{len(item['hunks']) - 3} more"
         age = format_duration(item["age"]) if item["age"] is not None else "-"
         rows.append([item["path"], kind, ", ".join(item["agents"]), item["first"] or "-", age,
                      hunks])
@@ -50,3 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if report["source"] == "git":
         print("\n(no daemon running: computed from git just now)")
     return 0
+
+
+def _hunk_text(hunk: dict[str, Any]) -> str:
+    """Every agent's conflicting lines of one hunk: "alpha 3-3, beta 3-4"."""
+    return ", ".join(f"{agent} {hunk[agent][0]}-{hunk[agent][1]}" for agent in hunk["agents"])
