@@ -126,14 +126,22 @@ def run_health(workspace: Workspace, agents: Sequence[Agent], *, store: Store,
     return report
 
 
-def status_fields(store: Store, agent_name: str) -> dict[str, Any]:
-    """Health and pause fields for `gitwarden status`."""
-    verdicts = health_state.latest_verdicts(store, agent_name)
+def status_fields(store: Store, agent_name: str,
+                  workspace: Workspace | None = None) -> dict[str, Any]:
+    """Health and pause fields for `gitwarden status`. With the workspace, only the checks
+    configured now count, and each result says which commit it is for (`stale`: not the
+    agent's current HEAD)."""
+    verdicts = current_verdicts(store, agent_name, workspace)
+    head = _agent_head(workspace, agent_name)
     worst = _worst([v.verdict for v in verdicts])
     culprit = next((v.culprit for v in verdicts if v.verdict == "broken"), None)
+    results = {v.check: {"verdict": v.verdict, "commit": v.commit, "time": v.ts,
+                         "stale": head is not None and v.commit != head} for v in verdicts}
     fields: dict[str, Any] = {
         "health": worst,
         "health_checks": {v.check: v.verdict for v in verdicts},
+        "health_results": results,
+        "health_stale": any(r["stale"] for r in results.values()),
         "culprit": culprit,
         "paused": False,
         "pause_reason": None,
@@ -147,6 +155,23 @@ def status_fields(store: Store, agent_name: str) -> dict[str, Any]:
         fields["paused"] = True
         fields["pause_reason"] = info.reason
     return fields
+
+
+def current_verdicts(store: Store, agent_name: str | None,
+                     workspace: Workspace | None) -> list[health_state.Verdict]:
+    """The newest verdict per check, leaving out checks no longer configured."""
+    verdicts = health_state.latest_verdicts(store, agent_name)
+    if workspace is None:
+        return verdicts
+    configured = {check.name for check in workspace.config.health.checks}
+    return [v for v in verdicts if v.check in configured]
+
+
+def _agent_head(workspace: Workspace | None, agent_name: str) -> str | None:
+    if workspace is None:
+        return None
+    agent = next((a for a in workspace.agents if a.name == agent_name), None)
+    return agent.head if agent is not None else None
 
 
 def _worst(verdicts: Sequence[str]) -> str:

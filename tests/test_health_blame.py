@@ -3,6 +3,7 @@ real check processes)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from gitwarden import health_service
@@ -10,7 +11,7 @@ from gitwarden.state import health as health_state
 from gitwarden.state.db import Store
 from gitwarden.state.pauses import is_paused
 from gitwarden.workspace import Workspace
-from tests.gitrepo import commit_all, git, write
+from tests.gitrepo import commit_all, git, run_gitwarden, write
 from tests.test_health import agent_commits, events, head, setup_repo
 
 
@@ -120,3 +121,38 @@ def test_an_agents_own_breakage_is_still_blamed_after_the_base_passes(tmp_path: 
     assert paused(alpha, "alpha")
     with Store.open(Workspace.load(alpha).repo) as store:
         assert health_state.count_runs(store, "alpha", trigger="verify") == 1
+
+
+def test_status_counts_only_configured_checks_and_marks_old_results(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path, policy="notify")
+    config = (repo.main / "gitwarden.toml").read_text()
+    write(repo.main, {"gitwarden.toml": config.replace(
+        "\n[agents.", 'lint = "test ! -e lint.txt"\n\n[agents.', 1)})
+    commit_all(repo.main, "add a lint check")
+    alpha = repo.agents["alpha"]
+    git(alpha, "merge", "-q", "--ff-only", "main")
+    (checked,) = agent_commits(alpha, {"lint.txt": "fails lint\n"})
+    assert run_gitwarden("health", "--run", cwd=repo.main).returncode == 1
+    # the lint check is removed: its old verdict must not count any more
+    write(repo.main, {"gitwarden.toml": config})
+    commit_all(repo.main, "drop the lint check")
+
+    status = json.loads(run_gitwarden("status", "--json", cwd=repo.main).stdout)
+    (entry,) = [a for a in status["agents"] if a["name"] == "alpha"]
+    assert entry["health"] == "pass" and entry["health_checks"] == {"test": "pass"}
+    assert entry["health_results"]["test"]["commit"] == checked
+    assert entry["health_stale"] is False
+    shown = json.loads(run_gitwarden("health", "--json", cwd=repo.main).stdout)
+    assert [(r["check"], r["stale"]) for r in shown["results"]] == [("test", False)]
+
+    # a newer commit nobody checked yet: the result shown is for the old one, and says so
+    (newer,) = agent_commits(alpha, {"more.txt": "x\n"})
+    shown = json.loads(run_gitwarden("health", "--json", cwd=repo.main).stdout)
+    (result,) = shown["results"]
+    assert result["commit"] == checked and result["stale"] is True
+    fields = shown["agents"]["alpha"]
+    assert fields["health_stale"] is True
+    assert fields["health_results"]["test"] == {**fields["health_results"]["test"],
+                                                "commit": checked, "stale": True}
+    text = run_gitwarden("health", cwd=repo.main).stdout
+    assert "(old)" in text and newer[:7] not in text

@@ -55,7 +55,9 @@ def _print_results(workspace: Any, store: Any, names: list[str], *, as_json: boo
     from gitwarden.output import paint, print_json, short, table
     from gitwarden.state.health import latest_verdicts
 
-    everything = latest_verdicts(store)
+    configured = {check.name for check in workspace.config.health.checks}
+    everything = [v for v in latest_verdicts(store) if v.check in configured]
+    heads = {agent.name: agent.head for agent in workspace.agents}
     integration = _integration_summary([v for v in everything if v.agent == INTEGRATION])
     shown_integration = integration is not None and (
         len(names) > 1 or bool(set(integration["agents"]) & set(names)))
@@ -63,8 +65,8 @@ def _print_results(workspace: Any, store: Any, names: list[str], *, as_json: boo
                 if v.agent in names or (v.agent == INTEGRATION and shown_integration)]
     if as_json:
         print_json({"checks": [c.name for c in workspace.config.health.checks],
-                    "results": [v.as_json() for v in verdicts],
-                    "agents": {name: status_fields(store, name) for name in names},
+                    "results": [_result_json(v, heads) for v in verdicts],
+                    "agents": {name: status_fields(store, name, workspace) for name in names},
                     "integration": integration if shown_integration else None})
         return 0
     if not workspace.config.health.checks:
@@ -72,13 +74,28 @@ def _print_results(workspace: Any, store: Any, names: list[str], *, as_json: boo
     if not verdicts:
         print("no health results yet: run `gitwarden health --run`")
         return 0
-    colors = {"pass": "green", "broken": "red", "flaky": "yellow", "skip": "yellow"}
-    rows = [[v.agent, v.check, paint(v.verdict, colors.get(v.verdict, "dim")), short(v.commit),
+    colors = {"pass": "green", "broken": "red", "flaky": "yellow", "skip": "yellow",
+              "base-broken": "yellow", "preexisting": "yellow"}
+    rows = [[v.agent, v.check, paint(v.verdict, colors.get(v.verdict, "dim")),
+             short(v.commit) + (" (old)" if _stale(v, heads) else ""),
              short(v.culprit) if v.agent != INTEGRATION else (v.culprit or "-"),
              v.action or "-", str(v.runs), v.log_path or "-"] for v in verdicts]
     print(table(["agent", "check", "result", "commit", "culprit", "action", "runs", "log"],
                 rows))
     return 0
+
+
+def _stale(verdict: Any, heads: dict[str, str | None]) -> bool:
+    """A result for another commit than the agent's current HEAD."""
+    head = heads.get(verdict.agent)
+    return head is not None and verdict.commit != head
+
+
+def _result_json(verdict: Any, heads: dict[str, str | None]) -> dict[str, Any]:
+    found: dict[str, Any] = verdict.as_json()
+    if verdict.agent in heads:
+        found["stale"] = _stale(verdict, heads)
+    return found
 
 
 def _integration_summary(verdicts: list[Any]) -> dict[str, Any] | None:
@@ -99,7 +116,8 @@ def _print_run(report: dict[str, Any], *, as_json: bool) -> int:
 
     results = report["agents"]
     integration = report.get("integration")
-    broken = any(r["verdict"] == "broken" for r in results) or \
+    failing = ("broken", "base-broken", "preexisting")
+    broken = any(r["verdict"] in failing for r in results) or \
         bool(integration and integration["verdict"] == "broken")
     if as_json:
         print_json(report)

@@ -65,7 +65,8 @@ def _add_recorded_state(workspace: Workspace, report: dict[str, Any]) -> None:
     report["daemon"] = _daemon_state(workspace)
     if not (workspace.repo.state_dir / DB_NAME).exists():
         for entry in report["agents"]:
-            entry.update({"health": "unknown", "health_checks": {}, "culprit": None,
+            entry.update({"health": "unknown", "health_checks": {}, "health_results": {},
+                          "health_stale": False, "culprit": None,
                           "paused": False, "pause_reason": None, "locks": [], "done": None})
         return
     with Store.open(workspace.repo) as store:
@@ -78,7 +79,7 @@ def _add_recorded_state(workspace: Workspace, report: dict[str, Any]) -> None:
         for lock in list_locks(store, include_expired=False):
             held.setdefault(lock.agent, []).append(lock.pattern)
         for entry in report["agents"]:
-            entry.update(status_fields(store, entry["name"]))
+            entry.update(status_fields(store, entry["name"], workspace))
             entry["locks"] = sorted(held.get(entry["name"], []))
             done = finished.get(entry["name"])
             entry["done"] = {"summary": done.summary, "at": done.ts} if done else None
