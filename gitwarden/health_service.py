@@ -602,7 +602,8 @@ def run_integration(workspace: Workspace, store: Store) -> IntegrationHealth:
             result = IntegrationHealth(verdict="broken", check=check.name, agents=names,
                                        culprits=tuple(sorted(search.members)), left_out=left_out,
                                        runs=total_runs, log_path=log)
-        _report_integration(store, result, full)
+        inputs = " ".join([base, *(f"{name}={heads[name]}" for name in names)])
+        _report_integration(store, result, full, inputs)
         return result
     for check in checks:
         health_state.record_verdict(store, agent=INTEGRATION, check=check.name,
@@ -611,16 +612,25 @@ def run_integration(workspace: Workspace, store: Store) -> IntegrationHealth:
     return IntegrationHealth(verdict="pass", agents=names, left_out=left_out, runs=total_runs)
 
 
-def _report_integration(store: Store, result: IntegrationHealth, commit: str) -> None:
+def _report_integration(store: Store, result: IntegrationHealth, commit: str,
+                        inputs: str) -> None:
+    """Record the verdict; tell the user once per finding: the same check failing with the
+    same combination on the same base and agent heads (`inputs`) is one event, however many
+    agent commits (or concurrent workers) ran into it."""
     from gitwarden.health_actions import notify
 
     check = result.check or ""
+    finding = f"{result.verdict} {check} {'+'.join(result.culprits)} @ {inputs}"
+    first = health_state.claim_action(store, INTEGRATION, finding, "notify")
     health_state.record_verdict(store, agent=INTEGRATION, check=check, trigger=INTEGRATION,
                                 commit=commit, verdict=result.verdict,
                                 culprit="+".join(result.culprits) or None,
                                 candidates=result.culprits, runs=result.runs,
-                                log_path=result.log_path, action="notify",
+                                log_path=result.log_path,
+                                action="notify" if first else "none (already reported)",
                                 agents=result.agents)
+    if not first:
+        return
     if result.verdict == "broken":
         who = " + ".join(result.culprits)
         together = "together " if len(result.culprits) > 1 else ""

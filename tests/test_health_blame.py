@@ -4,6 +4,7 @@ real check processes)."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 from gitwarden import health_service
@@ -156,3 +157,25 @@ def test_status_counts_only_configured_checks_and_marks_old_results(tmp_path: Pa
                                                 "commit": checked, "stale": True}
     text = run_gitwarden("health", cwd=repo.main).stdout
     assert "(old)" in text and newer[:7] not in text
+
+
+def test_one_integration_failure_is_reported_once(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path, agents=("alpha", "beta"), extra="integration = true",
+                      check="! { test -e a.flag && test -e b.flag; }")
+    (a,) = agent_commits(repo.agents["alpha"], {"a.flag": "a\n"})
+    (b,) = agent_commits(repo.agents["beta"], {"b.flag": "b\n"})
+    # both agents' commits are seen at once, by two daemon workers
+    workers = [threading.Thread(target=health_service.on_agent_commit,
+                                args=(Workspace.load(repo.main), name, None, commit))
+               for name, commit in (("alpha", a), ("beta", b))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    health_service.on_agent_commit(Workspace.load(repo.main), "alpha", None, a)
+    (event,) = events(repo, "health.integration")
+    assert "alpha + beta" in str(event["message"])
+    # new heads: a new finding, reported again
+    (b2,) = agent_commits(repo.agents["beta"], {"b2.txt": "more\n"})
+    health_service.on_agent_commit(Workspace.load(repo.main), "beta", b, b2)
+    assert len(events(repo, "health.integration")) == 2
