@@ -133,3 +133,23 @@ def test_combination_search_does_not_blame_a_failure_that_does_not_reproduce() -
     result = find_failing_set(["a", "b", "c"], lambda s: "pass")
     assert result.members is None
     assert find_failing_set([], lambda s: "fail").members is None
+
+
+def test_before_blame_stops_the_search_without_a_culprit() -> None:
+    commits = [f"c{i}" for i in range(8)]
+    ran: list[str] = []
+
+    def test(commit: str) -> Outcome:
+        ran.append(commit)
+        return "fail" if commit >= "c3" else "pass"
+
+    found = investigate(commits, test, clean_point="base",
+                        before_blame=lambda: ("base-broken", "the base fails too"))
+    assert (found.verdict, found.culprit, found.reason) == ("base-broken", None,
+                                                            "the base fails too")
+    assert ran == ["c7", "c7"]  # detect + confirm, no bisection
+    ran.clear()
+    found = investigate(commits, test, before_blame=lambda: None)
+    assert found.verdict == "broken" and found.culprit == "c3"
+    ran.clear()
+    assert investigate(commits, lambda c: "pass", before_blame=lambda: pytest.fail()).runs == 1

@@ -75,3 +75,33 @@ def test_daemon_reverts_a_breaking_commit(tmp_path: Path) -> None:
             assert is_paused(store, "alpha")
     finally:
         daemon.stop()
+
+
+def test_daemon_does_not_revert_a_merge_of_a_broken_base(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path, policy="revert", agents=("alpha", "beta"))
+    beta = repo.agents["beta"]
+    write(beta, {"beta.txt": "work\n"})
+    commit_all(beta, "beta work")
+    daemon = DaemonProcess(repo.main)
+    try:
+        write(repo.main, {"status.txt": "broken by main\n"})
+        commit_all(repo.main, "main breaks the check")
+        git(beta, "merge", "-q", "--no-edit", "main")
+        merge = git(beta, "rev-parse", "HEAD").strip()
+        workspace = Workspace.load(repo.main)
+
+        def blamed_base() -> list[Event]:
+            with Store.open(workspace.repo) as store:
+                return list_events(store, kinds=["health.base-broken"])
+
+        (event,) = wait_until(blamed_base, 30, "the broken base was not reported", daemon)
+        assert event.agent == "beta" and event.data["notify"] is True
+        time.sleep(0.5)  # anything the daemon would still do after the report
+        assert git(beta, "rev-parse", "HEAD").strip() == merge
+        assert (beta / "status.txt").read_text() == "broken by main\n"
+        with Store.open(workspace.repo) as store:
+            assert not is_paused(store, "beta")
+            assert health_state.reverts(store, "beta") == []
+            assert list_events(store, kinds=["health.culprit", "health.revert"]) == []
+    finally:
+        daemon.stop()
