@@ -219,7 +219,7 @@ def check_agent_commit(workspace: Workspace, store: Store, agent: Agent, head: s
         if found.verdict == "flaky":
             _report_flaky(store, result)
         elif found.verdict in ("base-broken", "preexisting"):
-            _report_not_the_agents(store, result, found.verdict)
+            _report_not_the_agents(store, result, found.verdict, verifier.failing or "")
         else:
             _act(workspace, store, agent, result, found)
         health_state.set_action(store, verdict_id, result.action or "none")
@@ -304,6 +304,7 @@ class _BlameCheck:
         self.commits = commits
         self.clean_point = clean_point
         self.runs = 0
+        self.failing: str | None = None  # the base or clean-point commit that fails too
 
     def __call__(self) -> tuple[Verdict, str] | None:
         check = self.tester.check.name
@@ -314,10 +315,12 @@ class _BlameCheck:
                 continue
             seen.add(commit)
             if self._outcome(commit) == "fail":
+                self.failing = commit
                 return ("base-broken", f"{check} fails on {label} ({commit[:10]}) too: the "
                         f"failure comes from {base}, not from {self.agent}")
         point = self.clean_point
         if point is not None and point not in seen and self._outcome(point) == "fail":
+            self.failing = point
             return ("preexisting", f"{check} already fails at {self.agent}'s clean point "
                     f"{point[:10]}: the failure predates {self.agent}'s commits")
         return None
@@ -355,7 +358,8 @@ class _BlameCheck:
             self.tester.trigger = trigger
 
 
-def _report_not_the_agents(store: Store, result: AgentHealth, verdict: str) -> None:
+def _report_not_the_agents(store: Store, result: AgentHealth, verdict: str,
+                           failing: str) -> None:
     from gitwarden.health_actions import notify
 
     result.action = "notify"
@@ -363,10 +367,17 @@ def _report_not_the_agents(store: Store, result: AgentHealth, verdict: str) -> N
         kind, title = "health.base-broken", f"gitwarden: the base breaks {result.check}"
     else:
         kind, title = "health.preexisting", f"gitwarden: {result.check} was already failing"
-    notify(store, kind, title, f"{result.agent} is not blamed, paused or reverted: "
-           f"{result.detail}. Log: {result.log_path}", agent=result.agent, severity="warning",
-           data={"check": result.check, "commit": result.commit, "log": result.log_path,
-                 "verify_runs": result.verify_runs})
+    body = (f"{result.agent} is not blamed, paused or reverted: {result.detail}. "
+            f"Log: {result.log_path}")
+    data = {"check": result.check, "commit": result.commit, "log": result.log_path,
+            "verify_runs": result.verify_runs}
+    # one notification per finding: this check failing on this base/clean-point commit
+    finding = f"{kind} {result.check} {failing}"
+    if health_state.claim_action(store, result.agent, finding, "notify"):
+        notify(store, kind, title, body, agent=result.agent, severity="warning", data=data)
+    else:
+        record_event(store, kind, f"{title}: {body}", agent=result.agent, severity="warning",
+                     data=data)
 
 
 def _from_investigation(agent: str, head: str, check: HealthCheck, found: Investigation[str],

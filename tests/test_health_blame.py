@@ -62,6 +62,9 @@ def test_merging_a_broken_base_blames_the_base_not_the_agent(tmp_path: Path) -> 
     (verdict,) = verdicts(beta, "beta")
     assert verdict.verdict == "base-broken" and broken_base[:10] in verdict.detail
     assert head(beta) == later and not paused(beta, "beta")
+    # told once per finding: the second report (same broken base commit) is only logged
+    first, second = events(repo, "health.base-broken")[-2:]
+    assert [e["data"].get("notify") for e in (first, second)] == [True, None]  # type: ignore
 
 
 def test_a_merge_commit_is_never_reverted_automatically(tmp_path: Path) -> None:
