@@ -56,6 +56,9 @@ def test_daemon_reverts_a_breaking_commit(tmp_path: Path) -> None:
 
         # the user undoes the revert: the daemon sees the culprit again and must not revert
         # it a second time; the agent stays paused and the user is told
+        # the daemon must have seen the revert commit as alpha's HEAD before the undo: a HEAD
+        # that moves away and back within one event batch is not seen as a change
+        time.sleep(1.0)
         proc = run_gitwarden("rollback", "alpha", "--undo", "--yes", cwd=repo.main)
         assert proc.returncode == 0, proc.stderr
         assert git(alpha, "rev-parse", "HEAD").strip() == bad
