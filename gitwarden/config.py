@@ -6,7 +6,6 @@ tomli-w. Every error names the file, the line when it can be found, and what is 
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -466,6 +465,8 @@ class _Table:
     def finish(self) -> None:
         for key in self.data:
             if key not in self.seen:
+                import difflib  # only needed to word the error
+
                 hint = difflib.get_close_matches(key, sorted(self.seen), n=1)
                 suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
                 self.fail(key, f"unknown key{suffix}")
