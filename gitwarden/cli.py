@@ -89,11 +89,6 @@ def _command_word(words: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
-    if words == ["hook", "claude"]:
-        # Runs on every agent edit: skip building the whole parser.
-        from gitwarden.integrations.claude_hook import main as claude_hook
-
-        return claude_hook()
     parser = build_parser(_command_word(words))
     args = parser.parse_args(words)
     if args.command is None:

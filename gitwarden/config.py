@@ -1,4 +1,4 @@
-"""gitwarden.toml: dataclasses, loading with line-precise errors, and writing.
+"""gitwarden.toml: dataclasses, loading with line-precise errors, and rendering agent tables.
 
 The file lives at the root of the main worktree. It is read with tomllib and written with
 tomli-w. Every error names the file, the line when it can be found, and what is wrong.
@@ -498,12 +498,3 @@ def render_agent_table(agent: AgentConfig) -> str:
     if agent.policy != "pause":
         body["policy"] = agent.policy
     return tomli_w.dumps({"agents": {agent.name: body}})
-
-
-def write_document(path: Path, document: Mapping[str, Any]) -> None:
-    """Write a whole TOML document atomically."""
-    import tomli_w
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(tomli_w.dumps(dict(document)), encoding="utf-8")
-    tmp.replace(path)
