@@ -29,6 +29,7 @@ from gitwarden.core.checkpoints import (
     chain_tip,
     checkpoint_ref,
     create_checkpoint_commit,
+    gitwarden_signature,
     info_from_commit,
     tree_changes,
     update_ref_cas,
@@ -315,7 +316,7 @@ def _index_commit(repo: pygit2.Repository, agent_name: str, head: str | None,
         tree = index.write_tree()
     except (pygit2.GitError, OSError, ValueError):
         return None
-    signature = pygit2.Signature("gitwarden", "gitwarden@localhost", int(time.time()), 0)
+    signature = gitwarden_signature()
     parents = [pygit2.Oid(hex=head)] if head else []
     oid = repo.create_commit(None, signature, signature,
                              f"index of {agent_name} before {label}\n", tree, parents)
@@ -329,14 +330,6 @@ def backup_index_tree(repo: pygit2.Repository, backup_ref: str) -> str | None:
         return None
     commit = repo.get(ref.target)
     return str(commit.tree_id) if isinstance(commit, pygit2.Commit) else None
-
-
-def backup_refs(repo: pygit2.Repository, agent_name: str) -> list[tuple[str, str]]:
-    """(ref name, target) of the agent's backup refs, newest first."""
-    prefix = f"{BACKUP_REF_PREFIX}{agent_name}/"
-    found = [(name, str(repo.references[name].target))
-             for name in repo.references if name.startswith(prefix)]
-    return sorted(found, reverse=True)
 
 
 def mark_clean(workspace: Workspace, agent_name: str, commit: str, store: Store | None = None,

@@ -105,10 +105,6 @@ def clean_marks(store: Store, agent: str | None = None) -> list[CleanMark]:
             for r in rows]
 
 
-def clean_commit_ids(store: Store, agent: str) -> set[str]:
-    return {mark.commit for mark in clean_marks(store, agent)}
-
-
 def record_rollback(store: Store, *, agent: str, target: str, safety: str,
                     backup_ref: str | None, old_head: str | None, new_head: str | None,
                     branch: str | None, is_undo: bool, completed: bool = True,
