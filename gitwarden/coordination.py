@@ -23,7 +23,13 @@ from gitwarden.core.context_files import (
     render_requests,
     render_state,
 )
-from gitwarden.core.scope import GITWARDEN_DIR, OutsideRepository, in_scope, relative_to_root
+from gitwarden.core.scope import (
+    GITWARDEN_DIR,
+    OutsideRepository,
+    in_scope,
+    is_gitwarden_file,
+    relative_to_root,
+)
 from gitwarden.integrations.processes import signal_group
 from gitwarden.state import completion, locks, pauses, requests
 from gitwarden.state.events import list_events, record_event
@@ -161,7 +167,7 @@ def check_paths(workspace: Workspace, store: Store, agent_name: str,
             path = relative_to_root(raw, str(agent.path), cwd=str(agent.path))
         except OutsideRepository:
             continue
-        if path == GITWARDEN_DIR or path.startswith(GITWARDEN_DIR + "/"):
+        if is_gitwarden_file(path):
             continue
         shown = printable(path)
         covering = core_locks.locks_covering(held, path, other_than=agent_name)

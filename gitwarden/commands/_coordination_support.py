@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from gitwarden.core.context_files import printable
-from gitwarden.core.scope import OutsideRepository, normalize_pattern
+from gitwarden.core.scope import OutsideRepository, inside, normalize_pattern
 from gitwarden.core.wildmatch import has_glob
 from gitwarden.errors import UsageError
 from gitwarden.state.db import Store
@@ -70,9 +70,4 @@ def lock_patterns(workspace: Workspace, raw: list[str], cwd: Path | None) -> lis
 
 
 def _inside(path: str, root: str) -> str | None:
-    real_path, real_root = os.path.realpath(path), os.path.realpath(root)
-    if real_path == real_root:
-        return ""
-    if real_path.startswith(real_root.rstrip(os.sep) + os.sep):
-        return os.path.relpath(real_path, real_root)
-    return None
+    return inside(os.path.realpath(path), os.path.realpath(root))

@@ -41,12 +41,12 @@ def relative_to_root(path: str, root: str, cwd: str | None = None) -> str:
     base = cwd if cwd is not None else os.getcwd()
     full = os.path.normpath(os.path.join(base, path))
     root_norm = os.path.normpath(root)
-    rel = _inside(full, root_norm)
+    rel = inside(full, root_norm)
     if rel is None:
         real_root = os.path.realpath(root_norm)
         real_full = os.path.join(os.path.realpath(os.path.dirname(full)),
                                  os.path.basename(full))
-        rel = _inside(real_full, real_root)
+        rel = inside(real_full, real_root)
     if rel is None:
         raise OutsideRepository(f"{path} is outside the worktree {root}")
     return normalize_pattern(rel.replace(os.sep, "/") or ".")
@@ -57,14 +57,16 @@ def resolved_relative_to_root(path: str, root: str, cwd: str | None = None) -> s
     (for a new file: its existing parent, resolved); OutsideRepository when that is elsewhere."""
     base = cwd if cwd is not None else os.getcwd()
     real = os.path.realpath(os.path.join(base, path))
-    rel = _inside(real, os.path.realpath(root))
+    rel = inside(real, os.path.realpath(root))
     if rel is None:
         raise OutsideRepository(f"{path} leads to {real} (through a symbolic link), outside "
                                 f"the worktree {root}")
     return normalize_pattern(rel.replace(os.sep, "/") or ".")
 
 
-def _inside(full: str, root: str) -> str | None:
+def inside(full: str, root: str) -> str | None:
+    """`full` relative to `root` ("" for root itself), or None when it is not under `root`;
+    both must be normalized the same way (e.g. both resolved)."""
     if full == root:
         return ""
     prefix = root.rstrip(os.sep) + os.sep
@@ -103,9 +105,14 @@ def _under(prefix: str, directory: str) -> bool:
 def in_scope(scope: Iterable[str], path: str) -> bool:
     """An empty scope allows everything; gitwarden's own files are always allowed."""
     patterns = list(scope)
-    if not patterns or path == GITWARDEN_DIR or path.startswith(GITWARDEN_DIR + "/"):
+    if not patterns or is_gitwarden_file(path):
         return True
     return any(matches(normalize_scope(p), path) for p in patterns)
+
+
+def is_gitwarden_file(path: str) -> bool:
+    """Whether the repository path is one of gitwarden's own files (never locked or scoped)."""
+    return path == GITWARDEN_DIR or path.startswith(GITWARDEN_DIR + "/")
 
 
 def normalize_scope(pattern: str) -> str:
