@@ -89,11 +89,6 @@ def uninstall(worktree: Path, *, created_log: Path | None = None) -> bool:
     return True
 
 
-def is_installed(worktree: Path) -> bool:
-    path = worktree / SETTINGS
-    return path.exists() and _has_ours(_read(path).get("hooks", {}).get("PreToolUse", []))
-
-
 def _has_ours(entries: list[Any]) -> bool:
     return any(_is_ours(hook.get("command", ""))
                for entry in entries if isinstance(entry, dict)

@@ -170,12 +170,6 @@ def release(store: Store, agent: str | None, patterns: Iterable[str], *, force: 
     return held
 
 
-def release_by_id(store: Store, lock_id: int) -> None:
-    ready(store)
-    with store.immediate() as conn:
-        conn.execute("DELETE FROM locks WHERE id = ?", (lock_id,))
-
-
 def release_stale(store: Store, *, stale_after: float,
                   known_agents: Collection[str] | None = None) -> list[Released]:
     """Take away every stale lock and tell its holder; the daemon calls this periodically."""
