@@ -301,8 +301,9 @@ class Pipeline:
                           "body": f"Polling agent {name} instead. {WATCH_LIMIT_ADVICE}"})
         self._on_polling(name, True)
 
-    def _refresh_git_state(self, now: float) -> None:
-        """Re-read worktrees, branches and HEADs; recompute agents whose HEAD moved."""
+    def _refresh_git_state(self, now: float) -> set[str]:
+        """Re-read worktrees, branches and HEADs; recompute new agents and agents whose HEAD
+        moved, and return their names."""
         old_base = self._base_commit
         old = {name: view.agent for name, view in self._agents.items()}
         self.workspace.refresh()
@@ -312,8 +313,9 @@ class Pipeline:
                                              self.workspace.base_branch)
         except GitwardenError as exc:
             log.warning("cannot read the repository state: %s", exc)
-            return
+            return set()
         self._watch_meta()
+        recomputed: set[str] = set()
         base_moved = old_base != self._base_commit
         for name in (set(old) | set(self.tracker.agents)) - set(agents):
             self._drop_agent(name, "removed")
@@ -331,6 +333,7 @@ class Pipeline:
                     log.info("watching agent %s at %s", name, agent.path)
                 self._watch_agent_tree(name)
                 self._full_agent(name, now)
+                recomputed.add(name)
                 self.hooks.request_full_checkpoint(name)
                 if agent.head and agent.branch is not None:
                     self.hooks.catch_up_health(name, agent.head)
@@ -338,9 +341,11 @@ class Pipeline:
             self._agents[name] = _AgentView(agent)
             if previous.head != agent.head or previous.branch != agent.branch or base_moved:
                 self._full_agent(name, now)
+                recomputed.add(name)
             if previous.head != agent.head and agent.head and previous.branch == agent.branch \
                     and agent.branch is not None:
                 self.hooks.agent_committed(name, previous.head, agent.head)
+        return recomputed
 
     def _drop_agent(self, name: str, why: str) -> None:
         view = self._agents.pop(name, None)
@@ -375,7 +380,7 @@ class Pipeline:
 
     def _reconcile(self, now: float, *, initial: bool = False) -> None:
         started = time.monotonic()
-        self._refresh_git_state(now)
+        fresh = self._refresh_git_state(now)  # new agents: recomputed, full checkpoint asked
         repo_signature = _repo_signature(self.workspace.repo.common_dir)
         full = initial or self._full_reconcile_due or self._last_full_reconcile is None or \
             now - self._last_full_reconcile >= FULL_RECONCILE_INTERVAL or \
@@ -383,13 +388,13 @@ class Pipeline:
         watched = self.watcher.watched() if not full else set()
         repaired, skipped = [], 0
         for name, view in list(self._agents.items()):
+            if name in fresh:
+                continue  # just read from git: a second read would find the same
             if not full and not self._may_have_missed(name, view, watched):
                 skipped += 1
                 continue
             if self._full_agent(name, now) and not initial:
                 repaired.append(name)
-            if initial:
-                self.hooks.request_full_checkpoint(name)
         for name in repaired:
             self.hooks.request_full_checkpoint(name)
         self.last_reconcile = now

@@ -249,7 +249,6 @@ class Daemon:
     def _reconcile_job(self) -> None:
         self.pipeline.call("reconcile", PERIODIC, timeout=600)
         self._schedule_checkpoints()
-        self.hooks.release_stale_locks()
         self._publish_status()
 
     def _prune_job(self) -> None:
