@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pygit2
 
@@ -41,6 +42,9 @@ from gitwarden.core.rollback import (
 from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.state.db import Store
 from gitwarden.workspace import Workspace
+
+if TYPE_CHECKING:
+    from gitwarden.state.checkpoints import RollbackRecord
 
 
 @dataclass(frozen=True)
@@ -202,41 +206,30 @@ def _rollback_locked(workspace: Workspace, store: Store, resolved: Agent,
     return RollbackOutcome(plan, safety, backup, rollback_id)
 
 
-def undo_target(workspace: Workspace, store: Store, agent: Agent) -> tuple[int, CheckpointInfo]:
+def undo_target(workspace: Workspace, store: Store,
+                agent: Agent) -> tuple[RollbackRecord, CheckpointInfo]:
     """The state right before the last rollback not undone (an interrupted one counts)."""
     from gitwarden.state.checkpoints import rollbacks
 
-    for record in rollbacks(store, agent.name):
-        if record.undone:
-            continue
-        repo = pygit2.Repository(str(workspace.repo.common_dir))
-        commit = repo.get(record.safety)
-        if not isinstance(commit, pygit2.Commit):
-            raise GitwardenError(f"the safety checkpoint {record.safety[:10]} of the last "
-                                 f"rollback is gone; see {record.backup_ref}")
-        return record.id, info_from_commit(commit)
-    raise UsageError(f"agent {agent.name} has no rollback to undo")
+    record = next((r for r in rollbacks(store, agent.name) if not r.undone), None)
+    if record is None:
+        raise UsageError(f"agent {agent.name} has no rollback to undo")
+    repo = pygit2.Repository(str(workspace.repo.common_dir))
+    commit = repo.get(record.safety)
+    if not isinstance(commit, pygit2.Commit):
+        raise GitwardenError(f"the safety checkpoint {record.safety[:10]} of the last "
+                             f"rollback is gone; see {record.backup_ref}")
+    return record, info_from_commit(commit)
 
 
 def undo_rollback(workspace: Workspace, store: Store, agent: Agent) -> RollbackOutcome:
     with rollback_lock(workspace, agent) as lock_fd:
-        record_id, target = undo_target(workspace, store, agent)
+        record, target = undo_target(workspace, store, agent)
+        # The agent's index as saved with that rollback's backup (none for older backups).
+        index_tree = None if record.backup_ref is None else backup_index_tree(
+            pygit2.Repository(str(workspace.repo.common_dir)), record.backup_ref)
         return _rollback_locked(workspace, store, agent, target, lock_fd=lock_fd,
-                                undoes=record_id,
-                                index_tree=_recorded_index_tree(workspace, store, agent,
-                                                                record_id))
-
-
-def _recorded_index_tree(workspace: Workspace, store: Store, agent: Agent,
-                         record_id: int) -> str | None:
-    """The agent's index tree saved with the backup of rollback `record_id` (if any)."""
-    from gitwarden.state.checkpoints import rollbacks
-
-    record = next((r for r in rollbacks(store, agent.name) if r.id == record_id), None)
-    if record is None or record.backup_ref is None:
-        return None
-    repo = pygit2.Repository(str(workspace.repo.common_dir))
-    return backup_index_tree(repo, record.backup_ref)
+                                undoes=record.id, index_tree=index_tree)
 
 
 @dataclass(frozen=True)
