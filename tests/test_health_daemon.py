@@ -15,6 +15,11 @@ from tests.gitrepo import commit_all, git, run_gitwarden, write
 from tests.test_health import setup_repo
 
 
+def _events(workspace: Workspace, kind: str) -> list[Event]:
+    with Store.open(workspace.repo) as store:
+        return list_events(store, kinds=[kind])
+
+
 def test_daemon_reverts_a_breaking_commit(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path, policy="revert", agents=("alpha", "beta"))
     alpha = repo.agents["alpha"]
@@ -63,11 +68,8 @@ def test_daemon_reverts_a_breaking_commit(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         assert git(alpha, "rev-parse", "HEAD").strip() == bad
 
-        def told() -> list[Event]:
-            with Store.open(workspace.repo) as store:
-                return list_events(store, kinds=["health.culprit-known"])
-
-        (known,) = wait_until(told, 30, "the undone revert was not noticed", daemon)
+        (known,) = wait_until(lambda: _events(workspace, "health.culprit-known"), 30,
+                              "the undone revert was not noticed", daemon)
         assert known.data["notify"] is True
         assert "will not revert it again" in known.data["body"]
         assert "`gitwarden resume alpha`" in known.data["body"]
@@ -92,12 +94,8 @@ def test_daemon_does_not_revert_a_merge_of_a_broken_base(tmp_path: Path) -> None
         git(beta, "merge", "-q", "--no-edit", "main")
         merge = git(beta, "rev-parse", "HEAD").strip()
         workspace = Workspace.load(repo.main)
-
-        def blamed_base() -> list[Event]:
-            with Store.open(workspace.repo) as store:
-                return list_events(store, kinds=["health.base-broken"])
-
-        (event,) = wait_until(blamed_base, 30, "the broken base was not reported", daemon)
+        (event,) = wait_until(lambda: _events(workspace, "health.base-broken"), 30,
+                              "the broken base was not reported", daemon)
         assert event.agent == "beta" and event.data["notify"] is True
         time.sleep(0.5)  # anything the daemon would still do after the report
         assert git(beta, "rev-parse", "HEAD").strip() == merge
