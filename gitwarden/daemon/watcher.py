@@ -12,7 +12,7 @@ import errno
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from watchdog.observers.inotify_c import CallbackId, InotifyEvent, InotifyFD, Mask, WatchDescriptor
@@ -118,10 +118,6 @@ class DirectoryWatcher:
         if self._fd is not None and doomed:
             self._fd.remove_callbacks([(WatchDescriptor(wd), _CALLBACK_ID) for _, wd in doomed])
         return len(doomed)
-
-    def remove_many(self, roots: Iterable[str]) -> None:
-        for root in roots:
-            self.remove_tree(root)
 
     # --- watchdog WatchCallback protocol (runs on watchdog's reader thread) -------------------
 

@@ -92,22 +92,9 @@ def resolve_overlap(store: Store, path: str, ts: float) -> None:
                      "WHERE path = ? AND resolved_ts IS NULL", (ts, ts, path))
 
 
-def resolve_all(store: Store, ts: float) -> None:
-    """Close every open overlap (the daemon lost track, e.g. at start before a full scan)."""
-    _ready(store)
-    with store.immediate() as conn:
-        conn.execute("UPDATE overlaps SET resolved_ts = ?, updated_ts = ? "
-                     "WHERE resolved_ts IS NULL", (ts, ts))
-
-
 def open_overlaps(store: Store) -> list[OverlapRecord]:
     _ready(store)
     return _query(store, "WHERE resolved_ts IS NULL ORDER BY path", ())
-
-
-def recent_overlaps(store: Store, limit: int = 100) -> list[OverlapRecord]:
-    _ready(store)
-    return _query(store, "ORDER BY id DESC LIMIT ?", (limit,))
 
 
 def _query(store: Store, tail: str, params: Sequence[Any]) -> list[OverlapRecord]:
