@@ -43,6 +43,15 @@ def commit_all(cwd: Path, message: str = "change") -> str:
     return git(cwd, "rev-parse", "HEAD").strip()
 
 
+def make_nested_repo(path: Path) -> Path:
+    """A separate repository with one commit at `path` (inside a worktree, it is a boundary)."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q")
+    write(path, {"inner.txt": "inner\n"})
+    commit_all(path, "inner")
+    return path
+
+
 @dataclass
 class RepoWithAgents:
     """A main worktree plus linked agent worktrees, each on its own branch."""

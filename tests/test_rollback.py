@@ -16,7 +16,14 @@ from gitwarden.checkpointing import mark_clean, take_checkpoint
 from gitwarden.rollbacks import find_checkpoint, rollback, undo_rollback
 from gitwarden.state.db import Store
 from gitwarden.workspace import Workspace
-from tests.gitrepo import RepoWithAgents, git, make_repo_with_agents, run_gitwarden, write
+from tests.gitrepo import (
+    RepoWithAgents,
+    git,
+    make_nested_repo,
+    make_repo_with_agents,
+    run_gitwarden,
+    write,
+)
 
 FILES: dict[str, str | bytes] = {"README.md": "hello\n", "src/app.py": "print('hi')\n",
                                  ".gitignore": "*.log\n"}
@@ -343,12 +350,7 @@ def test_dry_run_keeps_an_untracked_nested_repository_like_rollback(
     alpha = repo.agents["alpha"]
     workspace = Workspace.load(repo.main)
     take_checkpoint(workspace, "alpha", clean=True)
-    nested = alpha / "vendor" / "nested"
-    nested.mkdir(parents=True)
-    git(nested, "init", "-q")
-    write(nested, {"inner.txt": "inner\n"})
-    git(nested, "add", "-A")
-    git(nested, "commit", "-qm", "inner")
+    nested = make_nested_repo(alpha / "vendor" / "nested")
     write(alpha, {"junk.py": "junk\n"})
 
     dry = run_gitwarden("rollback", "alpha", "--dry-run", cwd=repo.main)

@@ -13,7 +13,7 @@ from gitwarden.checkpointing import take_checkpoint
 from gitwarden.core.snapshot import SnapshotSkipped, full_snapshot, incremental_snapshot
 from gitwarden.status_scan import StatusScan
 from gitwarden.workspace import Workspace
-from tests.gitrepo import git, git_bytes, make_repo_with_agents, write
+from tests.gitrepo import git, git_bytes, make_nested_repo, make_repo_with_agents, write
 
 BASE_FILES: dict[str, str | bytes] = {
     "README.md": "hello\n",
@@ -147,12 +147,7 @@ def test_large_untracked_files_are_left_out_but_tracked_ones_kept(agent: Path) -
 
 
 def test_nested_repository_is_a_boundary(agent: Path, tmp_path: Path) -> None:
-    nested = agent / "vendor" / "nested"
-    nested.mkdir(parents=True)
-    git(nested, "init", "-q")
-    write(nested, {"inner.txt": "inner\n"})
-    git(nested, "add", "-A")
-    git(nested, "commit", "-qm", "inner")
+    make_nested_repo(agent / "vendor" / "nested")
     expected = baseline_tree(agent, tmp_path)
     result = take_checkpoint(Workspace.load(agent), "alpha")
     assert git(agent, "rev-parse", f"{result.commit}^{{tree}}").strip() == expected
