@@ -25,8 +25,6 @@ from gitwarden.worktrees import operation_in_progress
 log = logging.getLogger("gitwarden.hooks")
 
 HEALTH_KILL_GRACE = 1.0
-# How many of an agent's newest verdicts are searched for one on its current HEAD.
-HEALTH_HISTORY_SCAN = 200
 
 
 class _Never(Exception):
@@ -262,8 +260,7 @@ class Hooks:
             return
         wanted = {check.name for check in self._config().health.checks}
         try:
-            checked = {v.check for v in health_state.verdict_history(
-                self._store(), agent, limit=HEALTH_HISTORY_SCAN) if v.commit == head}
+            checked = health_state.checks_with_verdict(self._store(), agent, head)
         except Exception:
             log.exception("cannot read the health verdicts of %s", agent)
             return

@@ -172,6 +172,15 @@ def verdict_history(store: Store, agent: str | None = None, limit: int = 50) -> 
     return [_verdict(row) for row in rows]
 
 
+def checks_with_verdict(store: Store, agent: str, commit: str) -> set[str]:
+    """The checks that have a verdict, of any kind, for `agent` at `commit`."""
+    ready(store)
+    rows = store.conn.execute(
+        "SELECT DISTINCT check_name FROM health_verdicts WHERE agent = ? AND commit_id = ?",
+        (agent, commit)).fetchall()
+    return {row[0] for row in rows}
+
+
 def count_runs(store: Store, agent: str | None = None, trigger: str | None = None) -> int:
     ready(store)
     clauses = [(name, value) for name, value in (("agent", agent), ("trigger", trigger))
