@@ -21,7 +21,14 @@ from gitwarden.state.db import Store
 from gitwarden.state.events import list_events, record_event
 from tests.daemonproc import DaemonProcess, wait_until
 from tests.dbus_notifications import session_bus
-from tests.gitrepo import commit_all, git, make_repo_with_agents, run_gitwarden, write
+from tests.gitrepo import (
+    RepoWithAgents,
+    commit_all,
+    git,
+    make_repo_with_agents,
+    run_gitwarden,
+    write,
+)
 
 BASE = "".join(f"line {i}\n" for i in range(1, 31))
 FAST = "[watch]\ndebounce = \"50ms\"\n"
@@ -117,10 +124,14 @@ def test_clean_merge_overlap_and_conflicts_without_daemon(tmp_path: Path) -> Non
         assert daemon.stop() == 0
 
 
-def test_reconcile_repairs_missed_events(tmp_path: Path) -> None:
+def _two_agents_reconciled_every_second(tmp_path: Path) -> tuple[RepoWithAgents, DaemonProcess]:
     repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
     write(repo.main, {"gitwarden.toml": FAST + "reconcile_interval = \"1s\"\n"})
-    daemon = DaemonProcess(repo.main)
+    return repo, DaemonProcess(repo.main)
+
+
+def test_reconcile_repairs_missed_events(tmp_path: Path) -> None:
+    repo, daemon = _two_agents_reconciled_every_second(tmp_path)
     try:
         before = daemon.request("status")["watches"]
         for name in ("alpha", "beta"):
@@ -138,9 +149,7 @@ def test_reconcile_repairs_missed_events(tmp_path: Path) -> None:
 
 
 def test_reconcile_skips_quiet_agents_but_sees_git_only_changes(tmp_path: Path) -> None:
-    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
-    write(repo.main, {"gitwarden.toml": FAST + "reconcile_interval = \"1s\"\n"})
-    daemon = DaemonProcess(repo.main)
+    repo, daemon = _two_agents_reconciled_every_second(tmp_path)
     try:
         write(repo.agents["alpha"], {"f.txt": "alpha\n"})
         write(repo.agents["beta"], {"f.txt": "beta\n"})
