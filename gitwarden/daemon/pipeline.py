@@ -63,7 +63,6 @@ class Command:
 @dataclass
 class _AgentView:
     agent: Agent
-    roots: list[str] = field(default_factory=list)
 
 
 class Pipeline:
