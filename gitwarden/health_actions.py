@@ -52,11 +52,9 @@ def notify(store: Store, kind: str, title: str, body: str, *, agent: str | None,
 def kill_switch_engaged(store: Store) -> bool:
     """While the kill switch is engaged, automatic actions wait for the user. (The agent's
     own pause does not block its revert: health paused it first, on purpose.)"""
-    try:
-        from gitwarden.state import pauses
-    except ImportError:
-        return False
-    return pauses.kill_switch(store) is not None
+    from gitwarden.state.pauses import auto_actions_allowed
+
+    return not auto_actions_allowed(store)
 
 
 def pause(workspace: Workspace, store: Store, agent: str, reason: str) -> None:

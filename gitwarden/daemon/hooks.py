@@ -203,7 +203,7 @@ class Hooks:
         if coordination is None or pauses is None or not hasattr(coordination, "apply_pause"):
             return
         store = self._store()
-        if pauses.kill_switch(store) is not None or pauses.is_paused(store, agent):
+        if not pauses.auto_actions_allowed(store, agent):
             return  # the kill switch or an earlier pause already holds the agent
         try:
             coordination.apply_pause(self._workspace(), store, agent, message, by="daemon")
