@@ -80,8 +80,8 @@ def main() -> int:
     parser.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args()
 
-    from gitwarden.checkpointing import take_checkpoint
-    from gitwarden.workspace import Workspace
+    from gitwarden.agents.workspace import Workspace
+    from gitwarden.checkpoints.take import take_checkpoint
 
     root = Path(tempfile.mkdtemp(prefix="gw-bench-", dir=args.dir))
     try:

@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gitwarden import health_service
-from gitwarden.health_runner import run_on_commit
-from gitwarden.state import health as health_state
-from gitwarden.state.db import Store
-from gitwarden.workspace import Workspace
+from gitwarden.agents.workspace import Workspace
+from gitwarden.health import service as health_service
+from gitwarden.health import table as health_state
+from gitwarden.health.runner import run_on_commit
+from gitwarden.store.db import Store
 
 
 def git(cwd: Path, *args: str) -> str:

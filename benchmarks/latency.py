@@ -80,8 +80,8 @@ def main() -> int:
 
 
 def _wait_ready(main_dir: Path) -> None:
-    from gitwarden.daemon.control import daemon_running
-    from gitwarden.repo import locate_repo
+    from gitwarden.control.socket import daemon_running
+    from gitwarden.git.repository import locate_repo
 
     repo = locate_repo(main_dir)
     deadline = time.monotonic() + 300

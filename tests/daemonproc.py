@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gitwarden.daemon.control import request
+from gitwarden.control.socket import request
 from gitwarden.errors import GitwardenError
-from gitwarden.repo import locate_repo
+from gitwarden.git.repository import locate_repo
 
 T = TypeVar("T")
 

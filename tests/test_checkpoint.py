@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from gitwarden.checkpointing import (
+from gitwarden.agents.workspace import Workspace
+from gitwarden.checkpoints.chain import read_chain
+from gitwarden.checkpoints.rollback import prune
+from gitwarden.checkpoints.take import (
     create_backup_ref,
     last_clean_commit,
     mark_clean,
     safety_checkpoint,
     take_checkpoint,
 )
-from gitwarden.core.checkpoints import read_chain
-from gitwarden.rollbacks import prune
-from gitwarden.state.db import Store
-from gitwarden.workspace import Workspace
+from gitwarden.store.db import Store
 from tests.gitrepo import RepoWithAgents, git, make_repo_with_agents, run_gitwarden, write
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gitwarden.checkpointing import take_checkpoint
-from gitwarden.workspace import Workspace
+from gitwarden.agents.workspace import Workspace
+from gitwarden.checkpoints.take import take_checkpoint
 from tests.gitrepo import git, make_repo_with_agents, run_gitwarden, write
 from tests.test_rollback import worktree_state
 
@@ -155,7 +155,7 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path: Path) -> None:
 # Runs gitwarden with one step of the rollback replaced by SIGKILL of the process itself.
 KILLED_AT = r"""
 import os, signal, sys
-import gitwarden.core.rollback as rollback
+import gitwarden.checkpoints.rollback_plan as rollback
 setattr(rollback, sys.argv[1], lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL))
 from gitwarden.cli import main
 sys.exit(main(sys.argv[2:]))

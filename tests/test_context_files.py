@@ -6,12 +6,12 @@ import json
 import os
 from pathlib import Path
 
-from gitwarden.coordination import check_paths, refresh_context_files
-from gitwarden.repo import locate_repo
-from gitwarden.state.db import Store
-from gitwarden.state.events import list_events
-from gitwarden.state.locks import acquire
-from gitwarden.workspace import Workspace
+from gitwarden.agents.workspace import Workspace
+from gitwarden.coordination.actions import check_paths, refresh_context_files
+from gitwarden.coordination.locks import acquire
+from gitwarden.git.repository import locate_repo
+from gitwarden.store.db import Store
+from gitwarden.store.events import list_events
 from tests.gitrepo import git, make_repo, make_repo_with_agents, run_gitwarden, write
 
 

@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 import pytest
 
-from gitwarden.core.culprit import (
+from gitwarden.health.culprit import (
     Evidence,
     bisect_first_bad,
     find_failing_set,
     investigate,
 )
-from gitwarden.core.health import Outcome, classify_exit, combine, confirm
+from gitwarden.health.outcomes import Outcome, classify_exit, combine, confirm
 
 
 @pytest.mark.parametrize(("code", "timed_out", "expected"), [

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from gitwarden.repo import locate_repo
-from gitwarden.state.db import Store
-from gitwarden.state.events import list_events, record_event
+from gitwarden.git.repository import locate_repo
+from gitwarden.store.db import Store
+from gitwarden.store.events import list_events, record_event
 from tests.daemonproc import DaemonProcess, wait_until
 from tests.dbus_notifications import session_bus
 from tests.gitrepo import (
@@ -537,7 +537,7 @@ def test_merging_an_agent_branch_into_the_base_resolves_its_overlaps(tmp_path: P
 
 def test_stale_locks_are_released_right_after_start_and_their_holders_told(
         tmp_path: Path) -> None:
-    from gitwarden.state.locks import acquire, list_locks
+    from gitwarden.coordination.locks import acquire, list_locks
 
     repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
     # default intervals (reconcile 60 s, sweep 30 s): only the run at start can release them
@@ -568,8 +568,8 @@ def test_stale_locks_are_released_right_after_start_and_their_holders_told(
 
 
 def test_violation_pauses_the_agent_only_when_opted_in(tmp_path: Path) -> None:
-    from gitwarden.integrations.processes import process_state
-    from gitwarden.state.pauses import agent_processes, paused_agents
+    from gitwarden.coordination.pauses import agent_processes, paused_agents
+    from gitwarden.coordination.processes import process_state
 
     repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"src/a.py": "a\n",
                                                                      "docs/x.md": "x\n"})
@@ -635,7 +635,7 @@ def test_events_follow_ends_cleanly_on_ctrl_c_and_when_the_reader_goes(tmp_path:
 
 
 def _verdicts_on(main: Path, agent: str, commit: str) -> list[Any]:
-    from gitwarden.state import health as health_state
+    from gitwarden.health import table as health_state
 
     with Store.open(locate_repo(main)) as store:
         return [v for v in health_state.verdict_history(store, agent) if v.commit == commit]

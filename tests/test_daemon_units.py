@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from gitwarden.config import NotificationConfig
-from gitwarden.daemon.control import ControlServer, DaemonLock, daemon_running, request
+from gitwarden.control.socket import ControlServer, DaemonLock, daemon_running, request
 from gitwarden.daemon.notify import NotificationGate, SafeSender
 from gitwarden.daemon.watcher import DirectoryWatcher, FsEvent, WatchLimitError
 from gitwarden.errors import GitwardenError
-from gitwarden.repo import locate_repo
-from gitwarden.state.activity import list_activity, prune_activity, record_activity
-from gitwarden.state.db import Store
+from gitwarden.git.repository import locate_repo
+from gitwarden.store.activity import list_activity, prune_activity, record_activity
+from gitwarden.store.db import Store
 from tests.gitrepo import make_repo
 
 
@@ -163,9 +163,14 @@ def test_pause_for_violation_is_opt_in_and_respects_pauses_and_the_kill_switch(
     from dataclasses import replace
 
     from gitwarden.config import Config, WatchConfig
-    from gitwarden.daemon.hooks import Hooks
-    from gitwarden.state.events import list_events
-    from gitwarden.state.pauses import engage_kill_switch, pause_agent, paused_agents, resume_all
+    from gitwarden.coordination.pauses import (
+        engage_kill_switch,
+        pause_agent,
+        paused_agents,
+        resume_all,
+    )
+    from gitwarden.daemon.jobs import Hooks
+    from gitwarden.store.events import list_events
     from tests.gitrepo import make_repo_with_agents
 
     agents = make_repo_with_agents(tmp_path, ("alpha", "beta"))

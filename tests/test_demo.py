@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from gitwarden.repo import locate_repo
-from gitwarden.state.db import Store
-from gitwarden.state.events import list_events
-from gitwarden.state.pauses import paused_agents
+from gitwarden.coordination.pauses import paused_agents
+from gitwarden.git.repository import locate_repo
+from gitwarden.store.db import Store
+from gitwarden.store.events import list_events
 from tests.gitrepo import git, run_gitwarden
 
 

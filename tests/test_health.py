@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from gitwarden import health_service
-from gitwarden.health_runner import build_slot, is_scratch_path
-from gitwarden.state import health as health_state
-from gitwarden.state.db import Store
-from gitwarden.state.events import list_events
-from gitwarden.workspace import Workspace
+from gitwarden.agents.workspace import Workspace
+from gitwarden.health import service as health_service
+from gitwarden.health import table as health_state
+from gitwarden.health.runner import build_slot, is_scratch_path
+from gitwarden.store.db import Store
+from gitwarden.store.events import list_events
 from tests.gitrepo import (
     RepoWithAgents,
     commit_all,
@@ -85,7 +85,7 @@ def test_breaking_commit_is_found_paused_and_reverted(tmp_path: Path) -> None:
         assert broken and broken[0].culprit == bad
         assert broken[0].runs >= 4 and broken[0].action == "revert"
         assert Path(broken[0].log_path or "").is_file()
-        from gitwarden.state.pauses import is_paused
+        from gitwarden.coordination.pauses import is_paused
         assert is_paused(store, "alpha")
         revert_row = health_state.reverts(store, "alpha")[0]
     # the branch gained a revert commit of exactly the culprit
@@ -144,7 +144,7 @@ def test_pause_policy_names_culprit_and_leaves_the_agent_alone(tmp_path: Path) -
     assert (repo.main / ".git" / "worktrees" / "alpha" / "index").read_bytes() == index_before
     with Store.open(workspace.repo) as store:
         (verdict,) = health_state.latest_verdicts(store, "alpha")
-        from gitwarden.state.pauses import is_paused
+        from gitwarden.coordination.pauses import is_paused
         assert is_paused(store, "alpha")
         fields = health_service.status_fields(store, "alpha")
     assert verdict.culprit == commits[5] and verdict.action == "pause"
@@ -205,7 +205,7 @@ def test_never_revert_a_revert_and_daily_cap(tmp_path: Path) -> None:
 
     import pygit2
 
-    from gitwarden.core.revert import RevertError, plan_revert
+    from gitwarden.health.revert_plan import RevertError, plan_revert
     git(alpha, "revert", "--no-edit", "HEAD")
     revert = head(alpha)
     with pytest.raises(RevertError, match="never revert a revert"):
@@ -242,7 +242,7 @@ def test_skip_exit_code_and_passing_commit_marked_clean(tmp_path: Path) -> None:
     git(alpha, "rm", "-q", "skip.txt")
     passing = commit_all(alpha, "unskip")
     health_service.on_agent_commit(workspace, "alpha", commit, passing)
-    from gitwarden.checkpointing import last_clean_commit
+    from gitwarden.checkpoints.take import last_clean_commit
     assert last_clean_commit(workspace, "alpha") == passing
     # an already-passed head is not run again
     with Store.open(workspace.repo) as store:
@@ -346,8 +346,8 @@ def test_health_run_without_checks_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_checkpoint_checks_mark_clean_or_report_work_in_progress(tmp_path: Path) -> None:
-    from gitwarden.checkpointing import take_checkpoint
-    from gitwarden.state.checkpoints import clean_marks
+    from gitwarden.checkpoints.table import clean_marks
+    from gitwarden.checkpoints.take import take_checkpoint
 
     repo = setup_repo(tmp_path, policy="revert")
     alpha = repo.agents["alpha"]

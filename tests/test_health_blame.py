@@ -7,11 +7,11 @@ import json
 import threading
 from pathlib import Path
 
-from gitwarden import health_service
-from gitwarden.state import health as health_state
-from gitwarden.state.db import Store
-from gitwarden.state.pauses import is_paused
-from gitwarden.workspace import Workspace
+from gitwarden.agents.workspace import Workspace
+from gitwarden.coordination.pauses import is_paused
+from gitwarden.health import service as health_service
+from gitwarden.health import table as health_state
+from gitwarden.store.db import Store
 from tests.gitrepo import commit_all, git, run_gitwarden, write
 from tests.test_health import agent_commits, events, head, setup_repo
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from gitwarden.state import health as health_state
-from gitwarden.state.db import Store
-from gitwarden.state.events import Event, list_events
-from gitwarden.state.pauses import is_paused
-from gitwarden.workspace import Workspace
+from gitwarden.agents.workspace import Workspace
+from gitwarden.coordination.pauses import is_paused
+from gitwarden.health import table as health_state
+from gitwarden.store.db import Store
+from gitwarden.store.events import Event, list_events
 from tests.daemonproc import DaemonProcess, wait_until
 from tests.gitrepo import commit_all, git, run_gitwarden, write
 from tests.test_health import setup_repo

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from gitwarden.repo import locate_repo
-from gitwarden.state.db import Store
-from gitwarden.state.locks import acquire
-from gitwarden.state.pauses import pause_agent
+from gitwarden.coordination.locks import acquire
+from gitwarden.coordination.pauses import pause_agent
+from gitwarden.git.repository import locate_repo
+from gitwarden.store.db import Store
 from tests.gitrepo import RepoWithAgents, git, make_repo_with_agents, run_gitwarden, write
 
 HEAVY = ("pygit2", "watchdog", "apscheduler", "notifypy")

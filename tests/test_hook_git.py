@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from gitwarden.repo import locate_repo
-from gitwarden.state.db import Store
-from gitwarden.state.events import list_events
-from gitwarden.state.locks import acquire
+from gitwarden.coordination.locks import acquire
+from gitwarden.git.repository import locate_repo
+from gitwarden.store.db import Store
+from gitwarden.store.events import list_events
 from tests.gitrepo import RepoWithAgents, git, make_repo_with_agents, run_gitwarden, write
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from gitwarden.core.locks import RESOURCE
-from gitwarden.repo import locate_repo
-from gitwarden.state.db import Store
-from gitwarden.state.events import list_events
-from gitwarden.state.locks import acquire, list_locks, release_stale
-from gitwarden.state.pauses import pause_agent
+from gitwarden.coordination.lock_rules import RESOURCE
+from gitwarden.coordination.locks import acquire, list_locks, release_stale
+from gitwarden.coordination.pauses import pause_agent
+from gitwarden.git.repository import locate_repo
+from gitwarden.store.db import Store
+from gitwarden.store.events import list_events
 from tests.gitrepo import RepoWithAgents, make_repo_with_agents, run_gitwarden
 
 

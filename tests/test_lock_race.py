@@ -9,8 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from gitwarden.state.db import Store
-from gitwarden.state.locks import list_locks
+from gitwarden.coordination.locks import list_locks
+from gitwarden.store.db import Store
 
 PROCESSES = 8
 ROUNDS = int(os.environ.get("GITWARDEN_RACE_ROUNDS", "200"))
@@ -18,8 +18,8 @@ ROUNDS = int(os.environ.get("GITWARDEN_RACE_ROUNDS", "200"))
 WORKER = textwrap.dedent("""
     import os, sys
     from pathlib import Path
-    from gitwarden.state.db import Store
-    from gitwarden.state.locks import acquire_waiting, release
+    from gitwarden.store.db import Store
+    from gitwarden.coordination.locks import acquire_waiting, release
 
     db, log, me, rounds = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
     store = Store(db)

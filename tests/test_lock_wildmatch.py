@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gitwarden.core.scope import (
+from gitwarden.coordination.scope import (
     OutsideRepository,
     in_scope,
     matches,
@@ -14,7 +14,7 @@ from gitwarden.core.scope import (
     patterns_overlap,
     relative_to_root,
 )
-from gitwarden.core.wildmatch import wildmatch
+from gitwarden.coordination.wildmatch import wildmatch
 from tests.gitrepo import git, make_repo
 
 FILES = ["a.py", "src/a.py", "src/b/c.py", "src/b/d/e.py", "src/payments/x.txt", "docs/a[1].md",

@@ -13,13 +13,13 @@ from typing import TypeVar
 
 import pytest
 
-from gitwarden.core.locks import RESOURCE
-from gitwarden.integrations.processes import process_state
-from gitwarden.repo import locate_repo
-from gitwarden.state.db import Store
-from gitwarden.state.events import list_events
-from gitwarden.state.locks import list_locks
-from gitwarden.state.pauses import agent_processes, kill_switch, paused_agents
+from gitwarden.coordination.lock_rules import RESOURCE
+from gitwarden.coordination.locks import list_locks
+from gitwarden.coordination.pauses import agent_processes, kill_switch, paused_agents
+from gitwarden.coordination.processes import process_state
+from gitwarden.git.repository import locate_repo
+from gitwarden.store.db import Store
+from gitwarden.store.events import list_events
 from tests.gitrepo import RepoWithAgents, make_repo_with_agents, run_gitwarden
 
 T = TypeVar("T")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitwarden.core.predict import CLEAN_MERGE, CONFLICT, MergePredictor, Side, conflict_ranges
+from gitwarden.overlaps.predict import CLEAN_MERGE, CONFLICT, MergePredictor, Side, conflict_ranges
 from tests.gitrepo import commit_all, git, make_repo_with_agents, write
 
 BASE = "".join(f"line {i}\n" for i in range(1, 21))

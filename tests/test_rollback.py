@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitwarden.checkpointing import mark_clean, take_checkpoint
-from gitwarden.rollbacks import find_checkpoint, rollback, undo_rollback
-from gitwarden.state.db import Store
-from gitwarden.workspace import Workspace
+from gitwarden.agents.workspace import Workspace
+from gitwarden.checkpoints.rollback import find_checkpoint, rollback, undo_rollback
+from gitwarden.checkpoints.take import mark_clean, take_checkpoint
+from gitwarden.store.db import Store
 from tests.gitrepo import (
     RepoWithAgents,
     git,

@@ -9,10 +9,10 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitwarden.checkpointing import take_checkpoint
-from gitwarden.core.snapshot import SnapshotSkipped, full_snapshot, incremental_snapshot
-from gitwarden.status_scan import StatusScan
-from gitwarden.workspace import Workspace
+from gitwarden.agents.workspace import Workspace
+from gitwarden.checkpoints.snapshot import SnapshotSkipped, full_snapshot, incremental_snapshot
+from gitwarden.checkpoints.take import take_checkpoint
+from gitwarden.git.status_scan import StatusScan
 from tests.gitrepo import git, git_bytes, make_nested_repo, make_repo_with_agents, write
 
 BASE_FILES: dict[str, str | bytes] = {

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gitwarden.repo import locate_repo
-from gitwarden.state.db import Store
-from gitwarden.state.events import list_events, record_event
+from gitwarden.git.repository import locate_repo
+from gitwarden.store.db import Store
+from gitwarden.store.events import list_events, record_event
 from tests.gitrepo import make_repo
 
 
@@ -53,9 +53,9 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     main = make_repo(tmp_path)
     script = (
         "import sys\n"
-        "from gitwarden.repo import locate_repo\n"
-        "from gitwarden.state.db import Store\n"
-        "from gitwarden.state.events import record_event\n"
+        "from gitwarden.git.repository import locate_repo\n"
+        "from gitwarden.store.db import Store\n"
+        "from gitwarden.store.events import record_event\n"
         "store = Store.open(locate_repo(sys.argv[1]))\n"
         "for i in range(50):\n"
         "    record_event(store, 'race', f'{sys.argv[2]}-{i}')\n"

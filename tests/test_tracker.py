@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitwarden.core.overlap import find_overlaps
-from gitwarden.core.tracker import ChangeTracker, Overlap
+from gitwarden.overlaps.detect import find_overlaps
+from gitwarden.overlaps.tracker import ChangeTracker, Overlap
 
 
 def test_overlap_opens_with_first_agent_and_resolves() -> None:

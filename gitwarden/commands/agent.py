@@ -49,8 +49,8 @@ def register(subparsers: Any) -> None:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from gitwarden.core.agent_admin import add_agent
-    from gitwarden.workspace import Workspace
+    from gitwarden.admin.agents import add_agent
+    from gitwarden.agents.workspace import Workspace
 
     workspace = Workspace.load(args.cwd)
     agent = add_agent(workspace, args.name, scope=args.scope, start=args.start, path=args.path,
@@ -60,8 +60,8 @@ def run_add(args: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from gitwarden.core.agent_admin import remove_agent
-    from gitwarden.workspace import Workspace
+    from gitwarden.admin.agents import remove_agent
+    from gitwarden.agents.workspace import Workspace
 
     workspace = Workspace.load(args.cwd)
     for line in remove_agent(workspace, args.name, force=args.force,
@@ -71,8 +71,8 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from gitwarden.agents.workspace import Workspace
     from gitwarden.output import print_json, short, table
-    from gitwarden.workspace import Workspace
 
     workspace = Workspace.load(args.cwd)
     items: list[dict[str, Any]] = [

@@ -23,10 +23,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitwarden.core.conflicts_report import collect_conflicts
+    from gitwarden.agents.workspace import Workspace
     from gitwarden.output import paint, print_json, table
+    from gitwarden.overlaps.report import collect_conflicts
     from gitwarden.units import format_duration
-    from gitwarden.workspace import Workspace
 
     workspace = Workspace.load(args.cwd)
     report = collect_conflicts(workspace)

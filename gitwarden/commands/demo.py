@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from gitwarden.demo import run_demo
+    from gitwarden.demo.scenario import run_demo
 
     directory = Path(args.directory) if args.directory else None
     if directory is not None and args.cwd is not None and not directory.is_absolute():

@@ -35,10 +35,10 @@ def register(subparsers: Any) -> None:
 
 
 def run_done(args: argparse.Namespace) -> int:
-    from gitwarden.commands._coordination_support import open_context
-    from gitwarden.coordination import refresh_context_files, require_agent
-    from gitwarden.state import completion
-    from gitwarden.state.events import record_event
+    from gitwarden.coordination import completion
+    from gitwarden.coordination.actions import refresh_context_files, require_agent
+    from gitwarden.coordination.arguments import open_context
+    from gitwarden.store.events import record_event
 
     workspace, store = open_context(args)
     with store:
@@ -63,8 +63,8 @@ def run_done(args: argparse.Namespace) -> int:
 def run_wait(args: argparse.Namespace) -> int:
     import time
 
-    from gitwarden.commands._coordination_support import open_context, parse_duration_arg
-    from gitwarden.state import completion
+    from gitwarden.coordination import completion
+    from gitwarden.coordination.arguments import open_context, parse_duration_arg
 
     workspace, store = open_context(args)
     timeout = parse_duration_arg(args.timeout, "--timeout")

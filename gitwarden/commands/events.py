@@ -48,11 +48,11 @@ def parse_since(text: str | None) -> float | None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from gitwarden.agents.workspace import Workspace
     from gitwarden.errors import UsageError
     from gitwarden.output import print_json
-    from gitwarden.state.db import Store
-    from gitwarden.state.events import list_events
-    from gitwarden.workspace import Workspace
+    from gitwarden.store.db import Store
+    from gitwarden.store.events import list_events
 
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
@@ -123,7 +123,7 @@ def _silence_stdout() -> None:
 
 
 def _newest_id(store: Any) -> int:
-    from gitwarden.state.events import list_events
+    from gitwarden.store.events import list_events
 
     newest = list_events(store, limit=1)
     return newest[-1].id if newest else 0

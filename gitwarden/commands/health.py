@@ -29,9 +29,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gitwarden.agents.workspace import Workspace
     from gitwarden.errors import UsageError
-    from gitwarden.state.db import Store
-    from gitwarden.workspace import Workspace
+    from gitwarden.store.db import Store
 
     if args.integration and not args.run:
         raise UsageError("--integration needs --run")
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             if not workspace.config.health.checks:
                 raise UsageError("no health checks configured: add [health.checks] to "
                                  f"{workspace.repo.config_path}")
-            from gitwarden.health_service import run_health
+            from gitwarden.health.service import run_health
 
             ran = run_health(workspace, agents, store=store,
                              integration=True if args.integration else None)
@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_results(workspace: Any, store: Any, names: list[str], *, as_json: bool) -> int:
-    from gitwarden.health_service import INTEGRATION, status_fields
+    from gitwarden.health.service import INTEGRATION, status_fields
+    from gitwarden.health.table import latest_verdicts
     from gitwarden.output import paint, print_json, short, table
-    from gitwarden.state.health import latest_verdicts
 
     configured = {check.name for check in workspace.config.health.checks}
     everything = [v for v in latest_verdicts(store) if v.check in configured]

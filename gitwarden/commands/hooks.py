@@ -32,10 +32,10 @@ def register(subparsers: Any) -> None:
 
 
 def run_hooks(args: argparse.Namespace) -> int:
-    from gitwarden.coordination import CONTEXT_EXCLUDES, ensure_excluded
+    from gitwarden.agents.workspace import Workspace
+    from gitwarden.coordination.actions import CONTEXT_EXCLUDES, ensure_excluded
     from gitwarden.errors import UsageError
     from gitwarden.integrations import claude_settings, git_hooks
-    from gitwarden.workspace import Workspace
 
     workspace = Workspace.load(args.cwd)
     both = not args.claude and not args.git

@@ -67,11 +67,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gitwarden.agents.workspace import Workspace
     from gitwarden.config import Config
-    from gitwarden.core.changes import resolve_base
     from gitwarden.errors import UsageError
-    from gitwarden.repo import locate_repo
-    from gitwarden.workspace import Workspace
+    from gitwarden.git.changes import resolve_base
+    from gitwarden.git.repository import locate_repo
 
     repo = locate_repo(args.cwd)
     path = repo.config_path

@@ -55,17 +55,17 @@ def register(subparsers: Any) -> None:
 
 
 def run_lock(args: argparse.Namespace) -> int:
-    from gitwarden.commands._coordination_support import (
+    from gitwarden.coordination import locks
+    from gitwarden.coordination.actions import refresh_context_files, require_agent
+    from gitwarden.coordination.arguments import (
         known_agent_names,
         lock_patterns,
         open_context,
         parse_duration_arg,
     )
-    from gitwarden.coordination import refresh_context_files, require_agent
-    from gitwarden.core.locks import describe_holder, describe_until
+    from gitwarden.coordination.lock_rules import describe_holder, describe_until
     from gitwarden.errors import UsageError
     from gitwarden.output import print_json
-    from gitwarden.state import locks
 
     workspace, store = open_context(args)
     with store:
@@ -115,11 +115,11 @@ def run_lock(args: argparse.Namespace) -> int:
 
 
 def run_unlock(args: argparse.Namespace) -> int:
-    from gitwarden.commands._coordination_support import lock_patterns, open_context
-    from gitwarden.coordination import current_agent, refresh_context_files
+    from gitwarden.coordination import locks
+    from gitwarden.coordination.actions import current_agent, refresh_context_files
+    from gitwarden.coordination.arguments import lock_patterns, open_context
     from gitwarden.errors import UsageError
-    from gitwarden.state import locks
-    from gitwarden.state.events import record_event
+    from gitwarden.store.events import record_event
 
     workspace, store = open_context(args)
     with store:
@@ -161,9 +161,9 @@ def run_unlock(args: argparse.Namespace) -> int:
 def run_locks(args: argparse.Namespace) -> int:
     import time
 
-    from gitwarden.commands._coordination_support import open_context
+    from gitwarden.coordination import locks
+    from gitwarden.coordination.arguments import open_context
     from gitwarden.output import print_json, table
-    from gitwarden.state import locks
     from gitwarden.units import format_duration
 
     _, store = open_context(args)
@@ -190,7 +190,7 @@ def run_locks(args: argparse.Namespace) -> int:
 
 
 def _ttl(text: str | None, default: float) -> float | None:
-    from gitwarden.commands._coordination_support import parse_duration_arg
+    from gitwarden.coordination.arguments import parse_duration_arg
 
     if text is None:
         return default

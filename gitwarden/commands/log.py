@@ -30,12 +30,12 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
+    from gitwarden.agents.workspace import Workspace
     from gitwarden.commands.events import parse_since
     from gitwarden.errors import UsageError
     from gitwarden.output import print_json, table
-    from gitwarden.state.activity import list_activity
-    from gitwarden.state.db import Store
-    from gitwarden.workspace import Workspace
+    from gitwarden.store.activity import list_activity
+    from gitwarden.store.db import Store
 
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")

@@ -46,8 +46,8 @@ def register(subparsers: Any) -> None:
 
 
 def run_pause(args: argparse.Namespace) -> int:
-    from gitwarden.commands._coordination_support import open_context
-    from gitwarden.coordination import apply_pause
+    from gitwarden.coordination.actions import apply_pause
+    from gitwarden.coordination.arguments import open_context
 
     workspace, store = open_context(args)
     with store:
@@ -59,9 +59,9 @@ def run_pause(args: argparse.Namespace) -> int:
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    from gitwarden.commands._coordination_support import open_context
-    from gitwarden.coordination import apply_resume, apply_resume_all
-    from gitwarden.state.pauses import kill_switch
+    from gitwarden.coordination.actions import apply_resume, apply_resume_all
+    from gitwarden.coordination.arguments import open_context
+    from gitwarden.coordination.pauses import kill_switch
 
     workspace, store = open_context(args)
     with store:
@@ -82,8 +82,8 @@ def run_resume(args: argparse.Namespace) -> int:
 
 
 def run_stop(args: argparse.Namespace) -> int:
-    from gitwarden.commands._coordination_support import open_context
-    from gitwarden.coordination import apply_stop
+    from gitwarden.coordination.actions import apply_stop
+    from gitwarden.coordination.arguments import open_context
 
     workspace, store = open_context(args)
     with store:

@@ -38,11 +38,11 @@ def register(subparsers: Any) -> None:
 def run_request(args: argparse.Namespace) -> int:
     import time
 
-    from gitwarden.commands._coordination_support import open_context
-    from gitwarden.coordination import current_agent, refresh_context_files
+    from gitwarden.coordination import requests
+    from gitwarden.coordination.actions import current_agent, refresh_context_files
+    from gitwarden.coordination.arguments import open_context
     from gitwarden.errors import GitwardenError, UsageError
-    from gitwarden.state import requests
-    from gitwarden.state.events import record_event
+    from gitwarden.store.events import record_event
 
     workspace, store = open_context(args)
     with store:
@@ -77,10 +77,10 @@ def run_request(args: argparse.Namespace) -> int:
 def run_inbox(args: argparse.Namespace) -> int:
     import time
 
-    from gitwarden.commands._coordination_support import open_context
-    from gitwarden.coordination import require_agent
+    from gitwarden.coordination import requests
+    from gitwarden.coordination.actions import require_agent
+    from gitwarden.coordination.arguments import open_context
     from gitwarden.output import print_json
-    from gitwarden.state import requests
 
     workspace, store = open_context(args)
     with store:

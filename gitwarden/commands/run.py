@@ -31,9 +31,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitwarden.commands._coordination_support import open_context
+    from gitwarden.coordination.arguments import open_context
+    from gitwarden.coordination.run import run_command
     from gitwarden.errors import UsageError
-    from gitwarden.integrations.runner import run_command
 
     command = list(args.command)
     if command and command[0] == "--":

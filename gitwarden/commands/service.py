@@ -75,7 +75,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _repository(args: argparse.Namespace) -> Path:
     from pathlib import Path
 
-    from gitwarden.repo import locate_repo
+    from gitwarden.git.repository import locate_repo
 
     start = Path(args.repo).expanduser() if args.repo else args.cwd
     if start is not None and args.cwd is not None and not start.is_absolute():

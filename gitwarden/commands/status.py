@@ -25,8 +25,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitwarden.core.status import collect_status
-    from gitwarden.workspace import Workspace
+    from gitwarden.agents.workspace import Workspace
+    from gitwarden.views.status import collect_status
 
     workspace = Workspace.load(args.cwd)
     report = collect_status(workspace)

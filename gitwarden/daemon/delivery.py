@@ -11,9 +11,9 @@ import threading
 from collections.abc import Callable
 
 from gitwarden.daemon.notify import NotificationGate, SafeSender
-from gitwarden.repo import Repo
-from gitwarden.state.db import Store
-from gitwarden.state.events import Event, list_events
+from gitwarden.git.repository import Repo
+from gitwarden.store.db import Store
+from gitwarden.store.events import Event, list_events
 
 log = logging.getLogger("gitwarden.delivery")
 

@@ -7,8 +7,8 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from gitwarden.core.changes import parse_status_z
-from gitwarden.gitcli import run_git, split_z
+from gitwarden.git.changes import parse_status_z
+from gitwarden.git.runner import run_git, split_z
 
 # Above this many touched paths one full `git status` is cheaper than pathspec matching.
 MAX_PATHSPECS = 400

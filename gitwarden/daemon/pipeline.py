@@ -18,20 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitwarden.agents.model import Agent
+from gitwarden.agents.workspace import Workspace
 from gitwarden.config import Config
-from gitwarden.core.agents import Agent
-from gitwarden.core.changes import resolve_base, worktree_changes
-from gitwarden.core.predict import CONFLICT, MergePredictor, Prediction, Side
-from gitwarden.core.tracker import ChangeTracker, Overlap, OverlapDelta
 from gitwarden.daemon import gitscan
-from gitwarden.daemon.hooks import Hooks
+from gitwarden.daemon.jobs import Hooks
 from gitwarden.daemon.watcher import DirectoryWatcher, FsEvent, WatchLimitError
 from gitwarden.errors import GitwardenError
-from gitwarden.state import overlaps as overlap_store
-from gitwarden.state.activity import record_activity
-from gitwarden.state.db import Store
-from gitwarden.state.events import record_event
-from gitwarden.workspace import Workspace
+from gitwarden.git.changes import resolve_base, worktree_changes
+from gitwarden.overlaps import table as overlap_store
+from gitwarden.overlaps.predict import CONFLICT, MergePredictor, Prediction, Side
+from gitwarden.overlaps.tracker import ChangeTracker, Overlap, OverlapDelta
+from gitwarden.store.activity import record_activity
+from gitwarden.store.db import Store
+from gitwarden.store.events import record_event
 
 log = logging.getLogger("gitwarden.pipeline")
 

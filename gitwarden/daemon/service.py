@@ -12,19 +12,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from gitwarden.agents.workspace import Workspace
 from gitwarden.config import Config, load_config
-from gitwarden.daemon.control import ControlServer, DaemonLock
+from gitwarden.control.socket import ControlServer, DaemonLock
 from gitwarden.daemon.delivery import NotificationDispatcher
-from gitwarden.daemon.hooks import Hooks
+from gitwarden.daemon.jobs import Hooks
 from gitwarden.daemon.logs import setup_logging
 from gitwarden.daemon.notify import NotificationGate, SafeSender, default_notifier
 from gitwarden.daemon.pipeline import PERIODIC, Pipeline
 from gitwarden.daemon.scheduler import JobScheduler
 from gitwarden.errors import ConfigError, GitwardenError
-from gitwarden.state.activity import prune_activity
-from gitwarden.state.db import Store
-from gitwarden.state.events import record_event
-from gitwarden.workspace import Workspace
+from gitwarden.store.activity import prune_activity
+from gitwarden.store.db import Store
+from gitwarden.store.events import record_event
 
 log = logging.getLogger("gitwarden.daemon")
 
@@ -262,7 +262,7 @@ class Daemon:
     def _prune_checkpoints_job(self) -> None:
         """Apply checkpoint retention (checkpoints.keep, keep_clean_days) to every agent."""
         try:
-            from gitwarden.rollbacks import prune
+            from gitwarden.checkpoints.rollback import prune
         except ImportError:
             return
         workspace = Workspace(repo=self.repo, config=self.config)

@@ -55,7 +55,7 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
 
 def resolve_context(payload: dict[str, Any]) -> HookContext | None:
     """The agent making this tool call, or None when it is not one gitwarden guards."""
-    from gitwarden.core.identity import agent_from_env, find_worktree
+    from gitwarden.agents.identity import agent_from_env, find_worktree
 
     cwd = str(payload.get("cwd") or os.getcwd())
     location = find_worktree(cwd)
@@ -99,8 +99,14 @@ def _path_reason(db: sqlite3.Connection | None, context: HookContext, target: st
                  cwd: str) -> str | None:
     """Checked for the path as written and for the file it really is (symbolic links followed):
     a link must not lead around a lock, a scope or the worktree's boundary."""
-    from gitwarden.core.locks import LOCK_COLUMNS, PATH, Lock, describe_holder, locks_covering
-    from gitwarden.core.scope import (
+    from gitwarden.coordination.lock_rules import (
+        LOCK_COLUMNS,
+        PATH,
+        Lock,
+        describe_holder,
+        locks_covering,
+    )
+    from gitwarden.coordination.scope import (
         OutsideRepository,
         in_scope,
         relative_to_root,
@@ -175,7 +181,7 @@ def _load_config(main_worktree: str) -> Any:
 
 
 def _agent_name(location: Any, config: Any) -> str | None:
-    """The agent owning this worktree, named the way gitwarden.core.agents names it."""
+    """The agent owning this worktree, named the way gitwarden.agents.model names it."""
     root = os.path.normpath(location.root)
     main = location.main_worktree
     agents = dict(config.agents) if config else {}
@@ -197,7 +203,7 @@ def _agent_name(location: Any, config: Any) -> str | None:
 
 
 def _open_db(common_dir: str) -> sqlite3.Connection | None:
-    """The state database, read directly (gitwarden.state.db would pull in subprocess & co)."""
+    """The state database, read directly (gitwarden.store.db would pull in subprocess & co)."""
     path = os.path.join(common_dir, "gitwarden", "state.db")
     if not os.path.exists(path):
         return None

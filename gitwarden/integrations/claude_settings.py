@@ -30,7 +30,7 @@ def _is_ours(command: object) -> bool:
 
 def is_tracked(worktree: Path) -> bool:
     """Whether the settings file is committed in this worktree (then it is not ours to edit)."""
-    from gitwarden.gitcli import run_git
+    from gitwarden.git.runner import run_git
 
     proc = run_git(["ls-files", "--error-unmatch", "--", SETTINGS.as_posix()], worktree,
                    check=False)

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from gitwarden.errors import GitwardenError, UsageError
-from gitwarden.gitcli import run_git, split_z
+from gitwarden.git.runner import run_git, split_z
 
 HOOK_KINDS = ("pre-commit", "pre-push")
 MARKER = "# gitwarden guard"

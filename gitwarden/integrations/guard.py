@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING
 from gitwarden.integrations.git_hooks import BYPASS_ENV, pushed_paths, staged_paths
 
 if TYPE_CHECKING:
-    from gitwarden.workspace import Workspace
+    from gitwarden.agents.workspace import Workspace
 
 
 def run_guard(kind: str, cwd: Path | None) -> int:
     """0 to let git go on, 1 to refuse; problems are printed to stderr for the committer."""
-    from gitwarden.coordination import check_paths, current_agent
-    from gitwarden.state.db import Store
-    from gitwarden.state.events import record_event
-    from gitwarden.state.pauses import pause_info
-    from gitwarden.workspace import Workspace
+    from gitwarden.agents.workspace import Workspace
+    from gitwarden.coordination.actions import check_paths, current_agent
+    from gitwarden.coordination.pauses import pause_info
+    from gitwarden.store.db import Store
+    from gitwarden.store.events import record_event
 
     workspace = Workspace.load(cwd)
     root = workspace.repo.current_worktree or Path.cwd()

@@ -1,0 +1,171 @@
+"""Creating and retiring agents: a worktree on its own branch, recorded in the config."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from gitwarden.agents.model import Agent
+from gitwarden.agents.workspace import Workspace
+from gitwarden.config import AgentConfig, load_config, render_agent_table
+from gitwarden.errors import UsageError
+from gitwarden.git.runner import run_git
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def default_agent_path(workspace: Workspace, name: str) -> Path:
+    main = workspace.repo.main_worktree
+    return main.parent / f"{main.name}-agents" / name
+
+
+def add_agent(workspace: Workspace, name: str, *, scope: list[str], start: str | None,
+              path: str | None, branch: str | None, task: str | None,
+              policy: str | None) -> Agent:
+    """Create the worktree and branch, append [agents.NAME] to the config, return the agent."""
+    if not _NAME.match(name):
+        raise UsageError(f"invalid agent name {name!r}: use letters, digits, '.', '_', '-'")
+    if any(a.name == name for a in workspace.agents):
+        raise UsageError(f"agent {name!r} already exists")
+    target = Path(path).expanduser().resolve() if path else default_agent_path(workspace, name)
+    if target.exists() and any(target.iterdir()):
+        raise UsageError(f"{target} already exists and is not empty (choose --path)")
+    branch_name = branch or f"agent/{name}"
+    main = workspace.repo.main_worktree
+    if run_git(["rev-parse", "--verify", "--quiet", f"refs/heads/{branch_name}"], main,
+               check=False).returncode == 0:
+        raise UsageError(f"branch {branch_name!r} already exists (choose --branch)")
+    start_point = start or workspace.base_branch
+    if run_git(["rev-parse", "--verify", "--quiet", f"{start_point}^{{commit}}"], main,
+               check=False).returncode != 0:
+        raise UsageError(f"--from {start_point!r} is not a commit in this repository")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    run_git(["worktree", "add", "-b", branch_name, str(target), start_point], main)
+    settings = AgentConfig(name=name, path=None if target.name == name else str(target),
+                           scope=tuple(scope), task=task, policy=policy or "pause")
+    _append_agent_table(workspace, settings)
+    workspace.config = load_config(workspace.repo.config_path)
+    workspace.refresh()
+    _write_context_files(workspace)
+    for agent in workspace.agents:
+        if agent.path.resolve() == target.resolve():
+            return agent
+    return workspace.agent(name)
+
+
+def _write_context_files(workspace: Workspace) -> None:
+    """Give the new agent its ASSIGNMENT.md and STATE.md right away."""
+    from gitwarden.coordination.actions import refresh_context_files
+    from gitwarden.store.db import Store
+
+    with Store.open(workspace.repo) as store:
+        refresh_context_files(workspace, store)
+
+
+def remove_agent(workspace: Workspace, name: str, *, force: bool,
+                 delete_branch: bool) -> list[str]:
+    """Remove the agent's worktree (refusing to lose uncommitted work) and its config table."""
+    agent = workspace.agent(name)
+    if agent.is_main:
+        raise UsageError(f"{name!r} is the main worktree; it cannot be removed")
+    main = workspace.repo.main_worktree
+    messages: list[str] = []
+    if delete_branch:
+        _check_branch_deletable(workspace, agent, force=force)
+    if agent.exists:
+        dirty = run_git(["status", "--porcelain", "--untracked-files=all"], agent.path).stdout
+        if dirty.strip():
+            if not force:
+                raise UsageError(
+                    f"agent {name!r} has uncommitted work in {agent.path}; commit it, or use "
+                    "--force (a checkpoint is taken first so it can be restored)")
+            messages.append(_checkpoint_before_removal(workspace, agent))
+        run_git(["worktree", "remove", "--force", str(agent.path)], main)
+    else:
+        run_git(["worktree", "prune"], main)
+    messages.append(f"removed worktree {agent.path}")
+    if delete_branch and agent.branch:
+        messages.append(_delete_branch(workspace, agent, force=force))
+    elif agent.branch:
+        messages.append(f"kept branch {agent.branch}")
+    _remove_agent_table(workspace, name)
+    workspace.refresh()
+    return messages
+
+
+def _unmerged_commits(workspace: Workspace, agent: Agent) -> int:
+    """How many commits of the agent's branch no other branch contains."""
+    assert agent.branch is not None
+    # --exclude patterns for --branches leave out the refs/heads/ prefix.
+    proc = run_git(["rev-list", "--count", f"refs/heads/{agent.branch}", "--not",
+                    f"--exclude={agent.branch}", "--branches"],
+                   workspace.repo.main_worktree)
+    return int(proc.stdout.strip() or 0)
+
+
+def _check_branch_deletable(workspace: Workspace, agent: Agent, *, force: bool) -> None:
+    if agent.branch is None or force:
+        return
+    unmerged = _unmerged_commits(workspace, agent)
+    if unmerged:
+        raise UsageError(
+            f"branch {agent.branch} has {unmerged} commit(s) no other branch contains; merge "
+            "it first, or use --force (a backup ref under refs/gitwarden/backups/ is kept)")
+
+
+def _delete_branch(workspace: Workspace, agent: Agent, *, force: bool) -> str:
+    """Delete the agent's branch, keeping its tip under refs/gitwarden/backups/."""
+    import time
+
+    assert agent.branch is not None
+    main = workspace.repo.main_worktree
+    tip = run_git(["rev-parse", "--verify", f"refs/heads/{agent.branch}"], main).stdout
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    backup = f"refs/gitwarden/backups/{agent.name}/{stamp}-deleted-branch"
+    run_git(["update-ref", "-m", "gitwarden: branch deleted by agent remove", backup,
+             tip.decode().strip(), ""], main)
+    run_git(["branch", "-D", agent.branch], main)
+    return f"deleted branch {agent.branch} (tip kept as {backup})"
+
+
+def _checkpoint_before_removal(workspace: Workspace, agent: Agent) -> str:
+    from gitwarden.checkpoints.take import safety_checkpoint
+
+    commit = safety_checkpoint(workspace, agent, reason=f"before removing agent {agent.name}")
+    return f"checkpointed uncommitted work as {commit[:10]} (refs/gitwarden/checkpoints/" \
+           f"{agent.name})"
+
+
+def _append_agent_table(workspace: Workspace, settings: AgentConfig) -> None:
+    path = workspace.repo.config_path
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    if any(_agent_header(settings.name).match(line) for line in existing.splitlines()):
+        return
+    separator = "" if not existing or existing.endswith("\n\n") else \
+        ("\n" if existing.endswith("\n") else "\n\n")
+    path.write_text(existing + separator + render_agent_table(settings), encoding="utf-8")
+
+
+def _agent_header(name: str) -> re.Pattern[str]:
+    """The table header of one agent, bare or quoted: [agents.x], [agents."x.y"]."""
+    quoted = rf"(?:{re.escape(name)}|\"{re.escape(name)}\"|'{re.escape(name)}')"
+    return re.compile(rf"^\s*\[\s*agents\s*\.\s*{quoted}\s*\]\s*(#.*)?$")
+
+
+def _remove_agent_table(workspace: Workspace, name: str) -> None:
+    path = workspace.repo.config_path
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = _agent_header(name)
+    kept: list[str] = []
+    skipping = False
+    for line in lines:
+        if header.match(line):
+            skipping = True
+            continue
+        if skipping and re.match(r"^\s*\[", line):
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    path.write_text("".join(kept), encoding="utf-8")

@@ -1,0 +1,264 @@
+"""Checkpoint commits: one private chain per agent under refs/gitwarden/checkpoints/<agent>.
+
+Each checkpoint commit has the previous checkpoint as first parent and the agent's HEAD at
+that moment as second parent (so the agent's commits stay reachable), a message listing the
+files changed since the previous checkpoint, and trailers naming agent, worktree, HEAD and
+base. Ref updates are compare-and-swap through `git update-ref REF NEW OLD`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from gitwarden.errors import GitError
+from gitwarden.git.runner import run_git
+
+CHECKPOINT_REF_PREFIX = "refs/gitwarden/checkpoints/"
+BACKUP_REF_PREFIX = "refs/gitwarden/backups/"
+ZERO = "0" * 40
+_MODE_TREE = 0o040000
+_MODE_LINK = 0o120000
+MAX_LISTED_FILES = 50
+
+TRAILER_AGENT = "Gitwarden-Agent"
+TRAILER_WORKTREE = "Gitwarden-Worktree"
+TRAILER_HEAD = "Gitwarden-Head"
+TRAILER_BASE = "Gitwarden-Base"
+TRAILER_CHANGED = "Gitwarden-Changed"
+TRAILER_LEFT_OUT = "Gitwarden-Left-Out"
+TRAILER_ORIGINAL = "Gitwarden-Original"
+TRAILER_KIND = "Gitwarden-Kind"
+_TRAILER_KEYS = (TRAILER_AGENT, TRAILER_WORKTREE, TRAILER_HEAD, TRAILER_BASE, TRAILER_CHANGED,
+                 TRAILER_LEFT_OUT, TRAILER_ORIGINAL, TRAILER_KIND)
+
+
+def checkpoint_ref(agent_name: str) -> str:
+    return CHECKPOINT_REF_PREFIX + agent_name
+
+
+@dataclass(frozen=True)
+class FileChange:
+    status: str  # A, M, D, T (type change)
+    path: str
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """One checkpoint commit, read back from the chain."""
+
+    commit: str
+    tree: str
+    time: float
+    agent: str
+    head: str | None
+    base: str | None
+    worktree: str | None
+    changed: int
+    summary: str
+    kind: str
+    previous: str | None
+    original: str  # the id it had when first written (prune rewrites the chain)
+    left_out: int = 0
+
+    def as_json(self) -> dict[str, object]:
+        return {"id": self.commit, "time": self.time, "agent": self.agent, "head": self.head,
+                "base": self.base, "files_changed": self.changed, "message": self.summary,
+                "kind": self.kind, "tree": self.tree, "original": self.original}
+
+
+def gitwarden_signature() -> pygit2.Signature:
+    return pygit2.Signature("gitwarden", "gitwarden@localhost", int(time.time()), 0)
+
+
+def tree_changes(repo: pygit2.Repository, old_tree: pygit2.Oid | None,
+                 new_tree: pygit2.Oid) -> list[FileChange]:
+    """Files that differ between two trees (no rename detection: a rename is D + A).
+
+    Identical subtrees (same id) are skipped without being read, so the cost follows the
+    size of the change rather than the size of the repository.
+    """
+    changes: list[FileChange] = []
+    _diff_trees(repo, _tree_or_none(repo, old_tree), _tree_or_none(repo, new_tree), "", changes)
+    changes.sort(key=lambda change: change.path)
+    return changes
+
+
+def _tree_or_none(repo: pygit2.Repository, oid: pygit2.Oid | None) -> pygit2.Tree | None:
+    if oid is None:
+        return None
+    tree = repo[oid]
+    assert isinstance(tree, pygit2.Tree)
+    return tree
+
+
+def _diff_trees(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree | None,
+                prefix: str, out: list[FileChange]) -> None:
+    old_entries = {str(e.name): (e.id, int(e.filemode)) for e in old} if old is not None else {}
+    new_entries = {str(e.name): (e.id, int(e.filemode)) for e in new} if new is not None else {}
+    for name in old_entries.keys() | new_entries.keys():
+        before, after = old_entries.get(name), new_entries.get(name)
+        if before == after:
+            continue
+        path = prefix + name
+        old_is_tree = before is not None and before[1] == _MODE_TREE
+        new_is_tree = after is not None and after[1] == _MODE_TREE
+        if old_is_tree or new_is_tree:
+            _diff_trees(repo, _sub(repo, before) if old_is_tree else None,
+                        _sub(repo, after) if new_is_tree else None, path + "/", out)
+            if before is not None and not old_is_tree:
+                out.append(FileChange("D", path))
+            if after is not None and not new_is_tree:
+                out.append(FileChange("A", path))
+        elif before is None:
+            out.append(FileChange("A", path))
+        elif after is None:
+            out.append(FileChange("D", path))
+        else:
+            kind = "T" if (before[1] == _MODE_LINK) != (after[1] == _MODE_LINK) else "M"
+            out.append(FileChange(kind, path))
+
+
+def _sub(repo: pygit2.Repository, entry: tuple[pygit2.Oid, int] | None) -> pygit2.Tree | None:
+    return _tree_or_none(repo, entry[0]) if entry is not None else None
+
+
+def build_message(*, agent: str, worktree: Path, head: str | None, base: str | None,
+                  changes: Sequence[FileChange], message: str | None, left_out: Sequence[str],
+                  kind: str = "auto", original: str | None = None) -> str:
+    title = message.strip().splitlines()[0] if message and message.strip() else \
+        f"{len(changes)} file{'s' if len(changes) != 1 else ''} changed"
+    lines = [f"checkpoint {agent}: {title}", ""]
+    if message and len(message.strip().splitlines()) > 1:
+        lines += [*message.strip().splitlines()[1:], ""]
+    if changes:
+        lines += [f"{c.status} {c.path}" for c in changes[:MAX_LISTED_FILES]]
+        if len(changes) > MAX_LISTED_FILES:
+            lines.append(f"... and {len(changes) - MAX_LISTED_FILES} more")
+        lines.append("")
+    if left_out:
+        lines.append("Left out (untracked, over the size cap or unreadable):")
+        lines += [f"  {path}" for path in left_out[:MAX_LISTED_FILES]]
+        lines.append("")
+    lines.append(f"{TRAILER_AGENT}: {agent}")
+    lines.append(f"{TRAILER_WORKTREE}: {worktree}")
+    lines.append(f"{TRAILER_HEAD}: {head or 'none'}")
+    lines.append(f"{TRAILER_BASE}: {base or 'none'}")
+    lines.append(f"{TRAILER_CHANGED}: {len(changes)}")
+    lines.append(f"{TRAILER_KIND}: {kind}")
+    if left_out:
+        lines.append(f"{TRAILER_LEFT_OUT}: {len(left_out)}")
+    if original:
+        lines.append(f"{TRAILER_ORIGINAL}: {original}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_trailers(message: str) -> dict[str, str]:
+    trailers: dict[str, str] = {}
+    for line in reversed(message.rstrip("\n").splitlines()):
+        key, sep, value = line.partition(": ")
+        if not sep or key not in _TRAILER_KEYS:
+            break
+        trailers[key] = value.strip()
+    return trailers
+
+
+def info_from_commit(commit: pygit2.Commit) -> CheckpointInfo:
+    trailers = parse_trailers(commit.message)
+    head = trailers.get(TRAILER_HEAD)
+    base = trailers.get(TRAILER_BASE)
+    parents = commit.parent_ids
+    return CheckpointInfo(
+        commit=str(commit.id),
+        tree=str(commit.tree_id),
+        time=float(commit.commit_time),
+        agent=trailers.get(TRAILER_AGENT, ""),
+        head=None if head in (None, "none") else head,
+        base=None if base in (None, "none") else base,
+        worktree=trailers.get(TRAILER_WORKTREE),
+        changed=int(trailers.get(TRAILER_CHANGED, "0") or 0),
+        summary=commit.message.splitlines()[0] if commit.message else "",
+        kind=trailers.get(TRAILER_KIND, "auto"),
+        previous=str(parents[0]) if parents and _is_chain_parent(commit, trailers) else None,
+        original=trailers.get(TRAILER_ORIGINAL, str(commit.id)),
+        left_out=int(trailers.get(TRAILER_LEFT_OUT, "0") or 0),
+    )
+
+
+def _is_chain_parent(commit: pygit2.Commit, trailers: dict[str, str]) -> bool:
+    """The first parent is the previous checkpoint unless the only parent is the agent HEAD."""
+    head = trailers.get(TRAILER_HEAD)
+    return not (len(commit.parent_ids) == 1 and str(commit.parent_ids[0]) == head)
+
+
+def chain_tip(repo: pygit2.Repository, agent_name: str) -> pygit2.Commit | None:
+    ref = repo.references.get(checkpoint_ref(agent_name))
+    if ref is None:
+        return None
+    obj = repo.get(ref.target)
+    return obj if isinstance(obj, pygit2.Commit) else None
+
+
+def iter_chain(repo: pygit2.Repository, tip: pygit2.Commit | None) -> Iterator[CheckpointInfo]:
+    """Checkpoints newest first, following the previous-checkpoint parent."""
+    current = tip
+    while current is not None:
+        info = info_from_commit(current)
+        yield info
+        if info.previous is None:
+            return
+        parent = repo.get(info.previous)
+        current = parent if isinstance(parent, pygit2.Commit) else None
+
+
+def read_chain(repo: pygit2.Repository, agent_name: str,
+               limit: int | None = None) -> list[CheckpointInfo]:
+    result: list[CheckpointInfo] = []
+    for info in iter_chain(repo, chain_tip(repo, agent_name)):
+        result.append(info)
+        if limit is not None and len(result) >= limit:
+            break
+    return result
+
+
+def create_checkpoint_commit(repo: pygit2.Repository, *, tree: pygit2.Oid,
+                             previous: str | None, head: str | None, message: str,
+                             signature: pygit2.Signature | None = None,
+                             committer: pygit2.Signature | None = None) -> str:
+    parents: list[pygit2.Oid] = []
+    if previous:
+        parents.append(pygit2.Oid(hex=previous))
+    if head and head != previous:
+        parents.append(pygit2.Oid(hex=head))
+    author = signature or gitwarden_signature()
+    # File names that are not valid UTF-8 arrive surrogate-escaped; show their bytes as \xNN.
+    printable = message.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    oid = repo.create_commit(None, author, committer or author, printable, tree, parents)
+    return str(oid)
+
+
+class RefConflict(Exception):
+    """A compare-and-swap ref update lost the race: the ref moved."""
+
+
+def update_ref_cas(cwd: Path, ref: str, new: str, old: str | None, *,
+                   message: str = "gitwarden") -> None:
+    """Point `ref` at `new` only if it still points at `old` (None: must not exist)."""
+    proc = run_git(["update-ref", "-m", message, ref, new, old or ZERO], cwd, check=False)
+    if proc.returncode == 0:
+        return
+    stderr = proc.stderr.decode("utf-8", "replace")
+    if "but expected" in stderr or "already exists" in stderr or "unable to resolve" in stderr \
+            or "is at" in stderr or "cannot lock ref" in stderr:
+        raise RefConflict(stderr.strip().splitlines()[-1] if stderr.strip() else ref)
+    raise GitError(f"git update-ref {ref} failed: {stderr.strip()}")
+
+
+def delete_ref_cas(cwd: Path, ref: str, old: str) -> None:
+    proc = run_git(["update-ref", "-d", ref, old], cwd, check=False)
+    if proc.returncode != 0:
+        raise RefConflict(proc.stderr.decode("utf-8", "replace").strip())

@@ -1,0 +1,396 @@
+"""Snapshots of a worktree as a git tree, without touching the worktree's index or files.
+
+A full snapshot starts from the tree of the agent's index (read into memory, never written)
+and applies what libgit2's status reports as changed in the working tree; an incremental
+snapshot starts from the previous checkpoint's tree and re-reads only the paths it is given.
+Both produce the tree `git add -A && git write-tree` would produce in a temporary index,
+except that new untracked files over the size cap are left out (and reported).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import pygit2
+from pygit2.enums import FileStatus
+
+MODE_TREE = 0o040000
+MODE_BLOB = 0o100644
+MODE_EXEC = 0o100755
+MODE_LINK = 0o120000
+MODE_GITLINK = 0o160000
+
+_WORKTREE_CHANGES = (FileStatus.WT_NEW | FileStatus.WT_MODIFIED | FileStatus.WT_DELETED
+                     | FileStatus.WT_TYPECHANGE | FileStatus.WT_RENAMED)
+
+# What a path becomes in the tree: (object id, mode), or None to leave it out.
+Entry = tuple[pygit2.Oid, int] | None
+
+
+class SnapshotSkipped(Exception):
+    """The worktree cannot be snapshotted right now (the reason says why)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    tree: pygit2.Oid
+    left_out: tuple[str, ...] = ()
+    incremental: bool = False
+
+
+@dataclass
+class _Reader:
+    """Turns paths on disk into tree entries, applying the untracked size cap."""
+
+    repo: pygit2.Repository
+    max_untracked_size: int
+    filemode: bool
+    left_out: list[str] = field(default_factory=list)
+    _index: pygit2.Index | None = None
+    _filters_configured: bool | None = None
+
+    @property
+    def root(self) -> str:
+        return str(self.repo.workdir)
+
+    def index(self) -> pygit2.Index:
+        if self._index is None:
+            # A freshly opened repository loads the index file once, read-only; never written.
+            self._index = self.repo.index
+        return self._index
+
+    def tracked_mode(self, rel: str) -> int | None:
+        index = self.index()
+        if rel not in index:
+            return None
+        return int(index[rel].mode)
+
+    def entry(self, rel: str, st: os.stat_result, *, tracked: int | None) -> Entry:
+        mode = st.st_mode
+        if stat.S_ISLNK(mode):
+            return self._blob(rel), MODE_LINK
+        if stat.S_ISDIR(mode):
+            return self._gitlink(rel)
+        if not stat.S_ISREG(mode):
+            return None
+        if tracked is None and st.st_size > self.max_untracked_size:
+            self.left_out.append(rel)
+            return None
+        if self.filemode:
+            file_mode = MODE_EXEC if mode & stat.S_IXUSR else MODE_BLOB
+        else:
+            file_mode = tracked if tracked in (MODE_BLOB, MODE_EXEC) else MODE_BLOB
+        return self._blob(rel), file_mode
+
+    def _blob(self, rel: str) -> pygit2.Oid:
+        full = os.path.join(self.root, rel)
+        if os.path.islink(full):
+            return self.repo.create_blob(os.readlink(os.fsencode(full)))
+        if self._plain(rel):
+            with open(full, "rb") as handle:
+                return self.repo.create_blob(handle.read())
+        # Attributes or autocrlf may apply: let libgit2 run the clean filters like `git add`.
+        return self.repo.create_blob_fromworkdir(rel)
+
+    def _plain(self, rel: str) -> bool:
+        """No conversion can apply: no autocrlf and no attributes file on the path's way."""
+        if self._filters_configured is None:
+            self._filters_configured = _filters_configured(self.repo)
+        if self._filters_configured:
+            return False
+        parts = rel.split("/")[:-1]
+        return not any(os.path.exists(os.path.join(self.root, *parts[:depth], ".gitattributes"))
+                       for depth in range(len(parts) + 1))
+
+    def _gitlink(self, rel: str) -> Entry:
+        """A nested repository is a boundary: record its HEAD like `git add` does."""
+        try:
+            nested = pygit2.Repository(os.path.join(self.root, rel))
+            if nested.head_is_unborn:
+                raise pygit2.GitError("no commit checked out")
+            target = nested.head.target
+            assert isinstance(target, pygit2.Oid)
+            return target, MODE_GITLINK
+        except (pygit2.GitError, KeyError, ValueError):
+            self.left_out.append(rel + "/")
+            return None
+
+
+def _filters_configured(repo: pygit2.Repository) -> bool:
+    config = repo.config
+    for key in ("core.autocrlf", "core.attributesFile", "core.eol"):
+        if key in config and str(config[key]).lower() not in ("false", "input", ""):
+            return True
+    if "core.autocrlf" in config and str(config["core.autocrlf"]).lower() == "input":
+        return True
+    home = os.path.expanduser("~")
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    candidates = [os.path.join(repo.path, "info", "attributes"),
+                  os.path.join(_common_dir(repo.path), "info", "attributes"),
+                  os.path.join(xdg, "git", "attributes"), "/etc/gitattributes"]
+    return any(os.path.exists(path) for path in candidates)
+
+
+def _common_dir(git_dir: str) -> str:
+    try:
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as handle:
+            return os.path.normpath(os.path.join(git_dir, handle.read().strip()))
+    except OSError:
+        return git_dir
+
+
+def open_repo_config_filemode(repo: pygit2.Repository) -> bool:
+    try:
+        return bool(repo.config.get_bool("core.filemode"))
+    except (KeyError, pygit2.GitError):
+        return True
+
+
+UNMERGED_REASON = "the index has unmerged paths (merge or rebase in progress)"
+
+
+def full_snapshot(repo: pygit2.Repository, *, max_untracked_size: int) -> Snapshot:
+    """The whole worktree as a tree: the index tree plus every working-tree change."""
+    try:
+        return _full_snapshot_libgit2(repo, max_untracked_size=max_untracked_size)
+    except UnicodeError:
+        return snapshot_by_git(repo, max_untracked_size=max_untracked_size)
+
+
+def snapshot_by_git(repo: pygit2.Repository, *, max_untracked_size: int) -> Snapshot:
+    """The same tree made by git itself: pygit2 cannot write names that are not UTF-8."""
+    from pathlib import Path
+
+    from gitwarden.checkpoints.snapshot_git import git_tree_snapshot
+
+    scratch = Path(_common_dir(repo.path)) / "gitwarden" / "tmp"
+    tree, left_out = git_tree_snapshot(Path(repo.workdir), Path(repo.path), scratch,
+                                       max_untracked_size)
+    return Snapshot(tree=pygit2.Oid(hex=tree), left_out=left_out)
+
+
+def _full_snapshot_libgit2(repo: pygit2.Repository, *, max_untracked_size: int) -> Snapshot:
+    reader = _Reader(repo, max_untracked_size, open_repo_config_filemode(repo))
+    index = reader.index()
+    if index.conflicts is not None:
+        raise SnapshotSkipped(UNMERGED_REASON)
+    base = index.write_tree()
+    updates: dict[str, Entry] = {}
+    status = repo.status(untracked_files="all")
+    root = reader.root
+    for path, flags in status.items():
+        if not flags & _WORKTREE_CHANGES:
+            continue
+        rel = path.rstrip("/")
+        tracked = None if flags & FileStatus.WT_NEW else reader.tracked_mode(rel)
+        updates[rel] = _read_path(reader, root, rel, tracked)
+    tree = apply_updates(repo, repo[base], updates) if updates else base
+    return Snapshot(tree=tree or _empty_tree(repo), left_out=tuple(sorted(reader.left_out)))
+
+
+# (path, what it is): "untracked"; "worktree" with the index mode (or None) for a tracked
+# file to read from disk; or an index entry (object id hex, mode) / None for staged-only paths.
+StatusChange = tuple[str, str, str | None, int | None]
+
+
+def snapshot_from_status(repo: pygit2.Repository, head_tree: pygit2.Oid | None,
+                         changes: Iterable[StatusChange], *,
+                         max_untracked_size: int) -> Snapshot:
+    """The same tree as `full_snapshot`, from HEAD's tree and what `git status` listed.
+
+    Paths that differ only between HEAD and the index take the index entry git reported;
+    paths whose file differs from the index, and untracked ones, are read from disk. Nothing
+    else can differ from HEAD, so the agent's index is never loaded.
+    """
+    reader = _Reader(repo, max_untracked_size, open_repo_config_filemode(repo))
+    root = reader.root
+    updates: dict[str, Entry] = {}
+    for rel, kind, oid, mode in changes:
+        if kind == "index":
+            updates[rel] = None if oid is None or mode is None else (pygit2.Oid(hex=oid), mode)
+        elif kind == "untracked":
+            updates[rel] = _read_path(reader, root, rel, None)
+        else:
+            updates[rel] = _read_path(reader, root, rel, mode or MODE_BLOB)
+    base = repo[head_tree] if head_tree is not None else None
+    tree = apply_updates(repo, base, updates) if updates else head_tree
+    return Snapshot(tree=tree or _empty_tree(repo), left_out=tuple(sorted(reader.left_out)))
+
+
+def incremental_snapshot(repo: pygit2.Repository, base_tree: pygit2.Oid,
+                         changed_paths: Iterable[str], *,
+                         max_untracked_size: int) -> Snapshot | None:
+    """The previous tree with `changed_paths` re-read from disk; None when unsure."""
+    reader = _Reader(repo, max_untracked_size, open_repo_config_filemode(repo))
+    root = reader.root
+    updates: dict[str, Entry] = {}
+    for rel in _normalize(root, changed_paths):
+        if rel is None:
+            return None
+        if _inside_nested_repo(root, rel):
+            return None
+        full = os.path.join(root, rel)
+        try:
+            st = os.lstat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            updates[rel] = None
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            if _is_nested_repo(full) or not _walk_new_dir(reader, root, rel, updates):
+                return None
+            continue
+        # Reading the index costs more than the rest: consult it only when tracking matters.
+        needs_index = (repo.path_is_ignored(rel) or not reader.filemode
+                       or (stat.S_ISREG(st.st_mode) and st.st_size > max_untracked_size))
+        tracked = reader.tracked_mode(rel) if needs_index else MODE_BLOB
+        if needs_index and tracked is None and repo.path_is_ignored(rel):
+            updates[rel] = None
+            continue
+        updates[rel] = _entry_or_none(reader, rel, st, tracked)
+    tree = apply_updates(repo, repo[base_tree], updates) if updates else base_tree
+    return Snapshot(tree=tree or _empty_tree(repo), left_out=tuple(sorted(reader.left_out)),
+                    incremental=True)
+
+
+def _read_path(reader: _Reader, root: str, rel: str, tracked: int | None) -> Entry:
+    try:
+        st = os.lstat(os.path.join(root, rel))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return _entry_or_none(reader, rel, st, tracked)
+
+
+def _entry_or_none(reader: _Reader, rel: str, st: os.stat_result, tracked: int | None) -> Entry:
+    try:
+        return reader.entry(rel, st, tracked=tracked)
+    except (OSError, pygit2.GitError, KeyError):
+        # Deleted or replaced between the scan and the read: what is on disk now is "absent".
+        return None
+
+
+def _walk_new_dir(reader: _Reader, root: str, rel: str, updates: dict[str, Entry]) -> bool:
+    """Replace the subtree at `rel` with what is on disk; False when a nested repo is met."""
+    repo = reader.repo
+    if reader.tracked_mode(rel) is None and repo.path_is_ignored(rel + "/"):
+        updates[rel] = None
+        return True
+    updates[rel] = None  # rebuild this directory from scratch
+    stack = [rel]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(os.path.join(root, current)))
+        except OSError:
+            continue
+        for item in entries:
+            if item.name == ".git":
+                return False
+            child = f"{current}/{item.name}"
+            try:
+                st = item.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            tracked = reader.tracked_mode(child)
+            if stat.S_ISDIR(st.st_mode):
+                if _is_nested_repo(item.path):
+                    return False
+                if repo.path_is_ignored(child + "/") and not _has_tracked_under(reader, child):
+                    continue
+                stack.append(child)
+                continue
+            if tracked is None and repo.path_is_ignored(child):
+                continue
+            entry = _entry_or_none(reader, child, st, tracked)
+            if entry is not None:
+                updates[child] = entry
+    return True
+
+
+def _has_tracked_under(reader: _Reader, rel: str) -> bool:
+    prefix = rel + "/"
+    return any(entry.path.startswith(prefix) for entry in reader.index())
+
+
+def _is_nested_repo(path: str) -> bool:
+    return os.path.lexists(os.path.join(path, ".git"))
+
+
+def _inside_nested_repo(root: str, rel: str) -> bool:
+    parts = rel.split("/")
+    for depth in range(1, len(parts)):
+        if _is_nested_repo(os.path.join(root, *parts[:depth])):
+            return True
+    return False
+
+
+def _normalize(root: str, paths: Iterable[str]) -> list[str | None]:
+    """Worktree-relative POSIX paths; None for a path outside the worktree or the worktree."""
+    result: list[str | None] = []
+    seen: set[str] = set()
+    for raw in paths:
+        text = os.fspath(raw)
+        absolute = text if os.path.isabs(text) else os.path.join(root, text)
+        rel = os.path.relpath(os.path.normpath(absolute), root)
+        if rel == "." or rel.startswith(".."):
+            result.append(None)
+            continue
+        rel = rel.replace(os.sep, "/")
+        if rel == ".git" or rel.startswith(".git/") or "/.git/" in f"/{rel}/":
+            continue
+        if rel not in seen:
+            seen.add(rel)
+            result.append(rel)
+    return sorted(result, key=lambda r: (r is not None, r or ""))
+
+
+def apply_updates(repo: pygit2.Repository, base: pygit2.Object | None,
+                  updates: Mapping[str, Entry]) -> pygit2.Oid | None:
+    """Write the tree `base` with `updates` applied; None when the result is empty.
+
+    A None value removes the path (a whole subtree for a directory); a None value together
+    with deeper updates rebuilds that directory from those updates alone.
+    """
+    direct: dict[str, Entry] = {}
+    nested: dict[str, dict[str, Entry]] = {}
+    for path, value in updates.items():
+        head, _, rest = path.partition("/")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            direct[head] = value
+    base_tree = base if isinstance(base, pygit2.Tree) else None
+    builder = repo.TreeBuilder(base_tree) if base_tree is not None else repo.TreeBuilder()
+    for name, value in direct.items():
+        if value is None:
+            if builder.get(name) is not None:
+                builder.remove(name)
+        elif value[1] != MODE_TREE:
+            builder.insert(name, value[0], value[1])
+    for name, sub_updates in nested.items():
+        if name in direct and direct[name] is not None:
+            continue  # a file (or link) now sits where a directory was
+        existing = None
+        if name not in direct and base_tree is not None and name in base_tree:
+            candidate = base_tree[name]
+            if candidate.filemode == MODE_TREE:
+                existing = repo[candidate.id]
+        sub_tree = apply_updates(repo, existing, sub_updates)
+        if sub_tree is None:
+            if builder.get(name) is not None:
+                builder.remove(name)
+        else:
+            builder.insert(name, sub_tree, MODE_TREE)
+    if len(builder) == 0:
+        return None
+    return builder.write()
+
+
+def _empty_tree(repo: pygit2.Repository) -> pygit2.Oid:
+    return repo.TreeBuilder().write()

@@ -1,1 +1,0 @@
-"""Pure logic over git data: no threads, no notifications, no CLI."""

@@ -1,0 +1,325 @@
+"""Calls from the daemon into the other parts of gitwarden, off the pipeline thread.
+
+Checkpoints (checkpointing), health checks (health_service) and coordination (scope and
+lock checks, context files) are optional at import time: a part that is not installed is
+skipped, and a part that fails is logged without taking the daemon down.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from types import ModuleType
+from typing import Any
+
+from gitwarden.config import Config
+from gitwarden.errors import GitwardenError
+from gitwarden.git.repository import Repo
+from gitwarden.git.worktrees import operation_in_progress
+from gitwarden.store.db import Store
+from gitwarden.store.events import record_event
+
+log = logging.getLogger("gitwarden.hooks")
+
+HEALTH_KILL_GRACE = 1.0
+
+
+class _Never(Exception):
+    """Stands for an exception type that is not available."""
+
+
+def optional_module(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        if exc.name is not None and name.startswith(exc.name):
+            return None
+        raise
+
+
+class Hooks:
+    """The daemon's calls into checkpointing, health and coordination."""
+
+    def __init__(self, repo: Repo, config: Callable[[], Config],
+                 take_pending: Callable[[str], set[str] | None],
+                 give_back: Callable[[str, set[str]], None]) -> None:
+        self.repo = repo
+        self._config = config
+        self._take_pending = take_pending
+        self._give_back = give_back
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gitwarden-worker")
+        self._local = threading.local()
+        self._full_due: set[str] = set()
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+        self._reported: set[tuple[str, str, str]] = set()
+        self._context_due = False
+        self._futures: set[Future[None]] = set()
+        self._health_heads: set[tuple[str, str]] = set()  # (agent, head) checked or queued
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Stop taking work; False when some work (e.g. a health check) is still running."""
+        with self._lock:
+            running = list(self._futures)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        _, not_done = wait(running, timeout=timeout)
+        if any(not f.cancelled() for f in not_done) and self._kill_health_checks():
+            _, not_done = wait(not_done, timeout=HEALTH_KILL_GRACE + 2)
+        unfinished = [f for f in not_done if not f.cancelled()]
+        if unfinished:
+            log.warning("%d background task(s) still running at shutdown; abandoning them",
+                        len(unfinished))
+        return not unfinished
+
+    def _kill_health_checks(self) -> int:
+        """Kill the process groups of running health checks: abandoned work must not leave
+        children behind."""
+        runner = self._module("gitwarden.health.runner")
+        if runner is None or not hasattr(runner, "terminate_all"):
+            return 0
+        killed: int = runner.terminate_all(grace=HEALTH_KILL_GRACE)
+        if killed:
+            log.warning("killed %d running health check(s) at shutdown", killed)
+        return killed
+
+    # --- called on the pipeline thread (must not block) --------------------------------------
+
+    def check_paths(self, workspace: Any, store: Store, agent: str,
+                    paths: Sequence[str]) -> None:
+        """Record each new scope or lock violation among `paths` (once per agent and path)."""
+        coordination = self._module("gitwarden.coordination.actions")
+        if coordination is None or not hasattr(coordination, "check_paths"):
+            return
+        try:
+            violations = coordination.check_paths(workspace, store, agent, list(paths))
+        except Exception:
+            log.exception("coordination check of %s failed", agent)
+            return
+        for violation in violations:
+            key = (violation.agent, violation.path, violation.kind)
+            if key in self._reported:
+                continue
+            self._reported.add(key)
+            log.warning("%s", violation.message)
+            what = "a locked file" if violation.kind == "locked" else "outside its scope"
+            record_event(store, f"{violation.kind}-violation", violation.message,
+                         agent=violation.agent, path=violation.path, severity="warning",
+                         data={**violation.as_json(), "notify": True,
+                               "title": f"{violation.agent} changed {what}",
+                               "body": violation.message})
+            self.pause_for_violation(violation.agent, violation.message)
+
+    def forget_violations(self, agent: str, paths: set[str]) -> None:
+        """Paths that left the agent's changed set may be reported again later."""
+        self._reported = {k for k in self._reported if not (k[0] == agent and k[1] in paths)}
+
+    def refresh_context_files(self) -> None:
+        """Rewrite the agents' context files on a worker (coalesced)."""
+        with self._lock:
+            if self._context_due:
+                return
+            self._context_due = True
+        self._submit(self._refresh_context_files)
+
+    def _refresh_context_files(self) -> None:
+        with self._lock:
+            self._context_due = False
+        coordination = self._module("gitwarden.coordination.actions")
+        if coordination is None or not hasattr(coordination, "refresh_context_files"):
+            return
+        try:
+            coordination.refresh_context_files(self._workspace(), self._store())
+        except Exception:
+            log.exception("refreshing context files failed")
+
+    def agent_committed(self, agent: str, old_head: str | None, new_head: str) -> None:
+        health = self._config().health
+        if not health.checks or not health.on_commit:
+            return
+        with self._lock:
+            self._health_heads.add((agent, new_head))
+        self._submit(self._on_commit, agent, old_head, new_head)
+
+    def catch_up_health(self, agent: str, head: str) -> None:
+        """Check an agent's HEAD seen at start (or when the agent appears) unless it already
+        has a verdict for every configured check: commits made while the daemon was down
+        (a reboot, a service restart) are checked like new ones."""
+        health = self._config().health
+        if not health.checks or not health.on_commit:
+            return
+        with self._lock:
+            if (agent, head) in self._health_heads:
+                return
+            self._health_heads.add((agent, head))
+        self._submit(self._catch_up_health, agent, head)
+
+    def request_full_checkpoint(self, agent: str) -> None:
+        with self._lock:
+            if agent in self._full_due:
+                return
+            self._full_due.add(agent)
+        self._submit(self.checkpoint, agent)
+
+    # --- run on worker or scheduler threads ---------------------------------------------------
+
+    def release_stale_locks(self) -> int:
+        """Free expired or abandoned locks and tell their holders, even when nobody asks for
+        them; returns how many were released."""
+        locks = self._module("gitwarden.coordination.locks")
+        if locks is None or not hasattr(locks, "release_stale"):
+            return 0
+        if not locks.list_locks(self._store()):
+            return 0  # the idle case: no git call, no write transaction
+        workspace = self._workspace()
+        try:
+            known: set[str] | None = {agent.name for agent in workspace.agents}
+        except GitwardenError as exc:
+            log.warning("cannot list agents for stale locks: %s", exc)
+            known = None  # never take a lock away for an agent we could not see
+        released = locks.release_stale(self._store(), stale_after=self._config().locks.stale_after,
+                                       known_agents=known)
+        for item in released:
+            log.info("released stale lock '%s' of %s: %s", item.lock.pattern, item.lock.agent,
+                     item.why)
+        if released:
+            self.refresh_context_files()
+        return len(released)
+
+    def pause_for_violation(self, agent: str, message: str) -> None:
+        """Opt-in policy (watch.pause_on_violation): pause an agent whose policy is pause or
+        revert after it changed a locked or out-of-scope file behind the hooks' back."""
+        config = self._config()
+        if not config.watch.pause_on_violation or \
+                config.agent(agent).policy not in ("pause", "revert"):
+            return
+        self._submit(self._pause_for_violation, agent, message)
+
+    def _pause_for_violation(self, agent: str, message: str) -> None:
+        coordination = self._module("gitwarden.coordination.actions")
+        pauses = self._module("gitwarden.coordination.pauses")
+        if coordination is None or pauses is None or not hasattr(coordination, "apply_pause"):
+            return
+        store = self._store()
+        if not pauses.auto_actions_allowed(store, agent):
+            return  # the kill switch or an earlier pause already holds the agent
+        try:
+            coordination.apply_pause(self._workspace(), store, agent, message, by="daemon")
+        except Exception:
+            log.exception("cannot pause %s after a violation", agent)
+            return
+        log.warning("paused agent %s: %s", agent, message)
+
+    def checkpoint(self, agent: str) -> None:
+        """A checkpoint of `agent`: full when one is due, else of the pending paths only."""
+        with self._lock:
+            full = agent in self._full_due
+            self._full_due.discard(agent)
+        paths = self._take_pending(agent)
+        if not full and not paths:
+            return
+        checkpointing = self._module("gitwarden.checkpoints.take")
+        if checkpointing is None:
+            return
+        workspace = self._workspace()
+        try:
+            target = workspace.agent(agent)
+        except Exception:
+            return
+        if not target.exists or operation_in_progress(target.git_dir):
+            if paths:
+                self._give_back(agent, paths)
+            return
+        try:
+            result = checkpointing.take_checkpoint(
+                workspace, agent, changed_paths=None if full else sorted(paths or ()),
+                store=self._store())
+        except Exception as exc:
+            if paths:
+                self._give_back(agent, paths)
+            log.warning("checkpoint of %s failed: %s", agent, exc)
+            return
+        status = getattr(result, "status", None)
+        commit = getattr(result, "commit", None)
+        if status == "created":
+            scope = "full" if full else f"{len(paths or ())} path(s)"
+            log.info("checkpoint of %s: %s (%s)", agent, (commit or "")[:10], scope)
+            record_event(self._store(), "checkpoint", f"checkpoint {(commit or '')[:10]} of "
+                         f"{agent} ({scope})", agent=agent,
+                         data={"commit": commit, "full": full,
+                               "paths": sorted(paths or ())[:50]})
+            health = self._config().health
+            if commit and health.checks and health.on_checkpoint:
+                self._health_call("on_checkpoint", workspace, agent, commit)
+
+    def _catch_up_health(self, agent: str, head: str) -> None:
+        health_state = self._module("gitwarden.health.table")
+        if health_state is None:
+            return
+        wanted = {check.name for check in self._config().health.checks}
+        try:
+            checked = health_state.checks_with_verdict(self._store(), agent, head)
+        except Exception:
+            log.exception("cannot read the health verdicts of %s", agent)
+            return
+        if wanted <= checked:
+            return
+        log.info("checking %s at %s: no health verdict yet (committed while not watching)",
+                 agent, head[:10])
+        self._on_commit(agent, None, head)
+
+    def _on_commit(self, agent: str, old_head: str | None, new_head: str) -> None:
+        self._health_call("on_agent_commit", self._workspace(), agent, old_head, new_head)
+
+    def _health_call(self, function: str, *args: Any) -> None:
+        health_service = self._module("gitwarden.health.service")
+        if health_service is None or not hasattr(health_service, function):
+            return
+        runner = self._module("gitwarden.health.runner")
+        aborted: type[BaseException] = getattr(runner, "HealthRunAborted", _Never)
+        try:
+            getattr(health_service, function)(*args)
+        except aborted as exc:
+            log.info("%s", exc)
+        except Exception:
+            log.exception("health check hook %s failed", function)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _submit(self, func: Callable[..., None], *args: Any) -> Future[None] | None:
+        try:
+            future = self._pool.submit(func, *args)
+        except RuntimeError:
+            return None  # shutting down
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: Future[None]) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    def _workspace(self) -> Any:
+        from gitwarden.agents.workspace import Workspace
+
+        return Workspace(repo=self.repo, config=self._config())
+
+    def _store(self) -> Store:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = Store.open(self.repo)
+            self._local.store = store
+        return store
+
+    def _module(self, name: str) -> ModuleType | None:
+        try:
+            module = optional_module(name)
+        except Exception as exc:
+            if name not in self._warned:
+                self._warned.add(name)
+                log.error("cannot import %s: %s", name, exc)
+            return None
+        return module

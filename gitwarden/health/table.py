@@ -1,0 +1,309 @@
+"""Health state: every check run, the verdict per agent and check, and automatic reverts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gitwarden.store.db import Store
+
+MIGRATIONS = [
+    """
+    CREATE TABLE health_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts REAL NOT NULL,
+        agent TEXT,
+        trigger TEXT NOT NULL,
+        check_name TEXT NOT NULL,
+        commit_id TEXT NOT NULL,
+        tree_id TEXT,
+        outcome TEXT NOT NULL,
+        exit_code INTEGER,
+        timed_out INTEGER NOT NULL DEFAULT 0,
+        duration REAL NOT NULL,
+        log_path TEXT
+    );
+    CREATE INDEX health_runs_agent ON health_runs(agent, check_name, id);
+    CREATE INDEX health_runs_tree ON health_runs(tree_id, check_name);
+    CREATE TABLE health_verdicts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts REAL NOT NULL,
+        agent TEXT NOT NULL,
+        check_name TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        commit_id TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        culprit TEXT,
+        candidates TEXT NOT NULL DEFAULT '',
+        runs INTEGER NOT NULL DEFAULT 0,
+        log_path TEXT,
+        action TEXT,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX health_verdicts_agent ON health_verdicts(agent, check_name, id);
+    CREATE TABLE health_reverts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts REAL NOT NULL,
+        agent TEXT NOT NULL,
+        culprit TEXT NOT NULL,
+        revert_commit TEXT NOT NULL,
+        previous_head TEXT NOT NULL,
+        backup_ref TEXT,
+        safety_checkpoint TEXT
+    );
+    CREATE INDEX health_reverts_agent ON health_reverts(agent, ts)
+    """,
+    # status of a revert: started (records written, branch maybe moved), done, aborted;
+    # health_actions: the one automatic action taken per (agent, culprit), never repeated;
+    # agents: for integration verdicts, the agents merged in.
+    """
+    ALTER TABLE health_reverts ADD COLUMN status TEXT NOT NULL DEFAULT 'done';
+    CREATE TABLE health_actions (
+        agent TEXT NOT NULL,
+        culprit TEXT NOT NULL,
+        action TEXT NOT NULL,
+        ts REAL NOT NULL,
+        repeats INTEGER NOT NULL DEFAULT 0,
+        notice TEXT,
+        PRIMARY KEY (agent, culprit)
+    );
+    ALTER TABLE health_verdicts ADD COLUMN agents TEXT NOT NULL DEFAULT ''
+    """,
+]
+
+
+def ready(store: Store) -> Store:
+    store.ensure_schema("health", MIGRATIONS)
+    return store
+
+
+@dataclass(frozen=True)
+class Verdict:
+    id: int
+    ts: float
+    agent: str
+    check: str
+    trigger: str
+    commit: str
+    verdict: str
+    culprit: str | None
+    candidates: tuple[str, ...]
+    runs: int
+    log_path: str | None
+    action: str | None
+    detail: str
+    agents: tuple[str, ...] = ()  # integration verdicts: the agents merged in
+
+    def as_json(self) -> dict[str, Any]:
+        found = {"agent": self.agent, "check": self.check, "time": self.ts,
+                 "trigger": self.trigger, "commit": self.commit, "verdict": self.verdict,
+                 "culprit": self.culprit, "candidates": list(self.candidates),
+                 "runs": self.runs, "log": self.log_path, "action": self.action,
+                 "detail": self.detail}
+        if self.agents:
+            found["agents"] = list(self.agents)
+        return found
+
+
+def record_run(store: Store, *, agent: str | None, trigger: str, check: str, commit: str,
+               tree: str | None, outcome: str, exit_code: int | None, timed_out: bool,
+               duration: float, log_path: str | None) -> int:
+    ready(store)
+    with store.immediate() as conn:
+        cursor = conn.execute(
+            "INSERT INTO health_runs(ts, agent, trigger, check_name, commit_id, tree_id, outcome,"
+            " exit_code, timed_out, duration, log_path) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (time.time(), agent, trigger, check, commit, tree, outcome, exit_code,
+             int(timed_out), duration, log_path))
+        return int(cursor.lastrowid or 0)
+
+
+def record_verdict(store: Store, *, agent: str, check: str, trigger: str, commit: str,
+                   verdict: str, culprit: str | None = None, candidates: tuple[str, ...] = (),
+                   runs: int = 0, log_path: str | None = None, action: str | None = None,
+                   detail: str = "", agents: tuple[str, ...] = ()) -> int:
+    ready(store)
+    with store.immediate() as conn:
+        cursor = conn.execute(
+            "INSERT INTO health_verdicts(ts, agent, check_name, trigger, commit_id, verdict,"
+            " culprit, candidates, runs, log_path, action, detail, agents)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (time.time(), agent, check, trigger, commit, verdict, culprit, " ".join(candidates),
+             runs, log_path, action, detail, " ".join(agents)))
+        return int(cursor.lastrowid or 0)
+
+
+def set_action(store: Store, verdict_id: int, action: str) -> None:
+    ready(store)
+    with store.immediate() as conn:
+        conn.execute("UPDATE health_verdicts SET action = ? WHERE id = ?", (action, verdict_id))
+
+
+_VERDICT_COLUMNS = ("id, ts, agent, check_name, trigger, commit_id, verdict, culprit, "
+                    "candidates, runs, log_path, action, detail, agents")
+
+
+def _verdict(row: tuple[Any, ...]) -> Verdict:
+    return Verdict(id=row[0], ts=row[1], agent=row[2], check=row[3], trigger=row[4],
+                   commit=row[5], verdict=row[6], culprit=row[7],
+                   candidates=tuple(row[8].split()) if row[8] else (), runs=row[9],
+                   log_path=row[10], action=row[11], detail=row[12],
+                   agents=tuple(row[13].split()) if row[13] else ())
+
+
+def latest_verdicts(store: Store, agent: str | None = None) -> list[Verdict]:
+    """The newest verdict per (agent, check), ordered by agent then check."""
+    ready(store)
+    where, params = ("WHERE agent = ?", (agent,)) if agent is not None else ("", ())
+    rows = store.conn.execute(
+        f"SELECT {_VERDICT_COLUMNS} FROM health_verdicts WHERE id IN ("
+        f" SELECT MAX(id) FROM health_verdicts {where} GROUP BY agent, check_name)"
+        " ORDER BY agent, check_name", params).fetchall()
+    return [_verdict(row) for row in rows]
+
+
+def verdict_history(store: Store, agent: str | None = None, limit: int = 50) -> list[Verdict]:
+    ready(store)
+    where, params = ("WHERE agent = ?", (agent,)) if agent is not None else ("", ())
+    rows = store.conn.execute(
+        f"SELECT {_VERDICT_COLUMNS} FROM health_verdicts {where} ORDER BY id DESC LIMIT ?",
+        (*params, limit)).fetchall()
+    return [_verdict(row) for row in rows]
+
+
+def checks_with_verdict(store: Store, agent: str, commit: str) -> set[str]:
+    """The checks that have a verdict, of any kind, for `agent` at `commit`."""
+    ready(store)
+    rows = store.conn.execute(
+        "SELECT DISTINCT check_name FROM health_verdicts WHERE agent = ? AND commit_id = ?",
+        (agent, commit)).fetchall()
+    return {row[0] for row in rows}
+
+
+def count_runs(store: Store, agent: str | None = None, trigger: str | None = None) -> int:
+    ready(store)
+    clauses = [(name, value) for name, value in (("agent", agent), ("trigger", trigger))
+               if value is not None]
+    where = " AND ".join(f"{name} = ?" for name, _ in clauses) or "1"
+    row = store.conn.execute(f"SELECT COUNT(*) FROM health_runs WHERE {where}",
+                             tuple(value for _, value in clauses)).fetchone()
+    return int(row[0])
+
+
+def last_outcome_on_tree(store: Store, check: str, tree: str) -> str | None:
+    """The newest pass/fail of `check` on any commit with this tree (None: never decided)."""
+    ready(store)
+    row = store.conn.execute(
+        "SELECT outcome FROM health_runs WHERE check_name = ? AND tree_id = ?"
+        " AND outcome IN ('pass', 'fail') ORDER BY id DESC LIMIT 1", (check, tree)).fetchone()
+    return str(row[0]) if row is not None else None
+
+
+def flaky_on_record(store: Store, check: str, since: float = 0.0) -> bool:
+    """Whether `check` passed and failed on the same tree since `since` (known flaky)."""
+    ready(store)
+    row = store.conn.execute(
+        "SELECT 1 FROM health_runs WHERE check_name = ? AND tree_id IS NOT NULL AND ts >= ?"
+        " AND outcome IN ('pass', 'fail') GROUP BY tree_id"
+        " HAVING COUNT(DISTINCT outcome) > 1 LIMIT 1", (check, since)).fetchone()
+    return row is not None
+
+
+def record_revert(store: Store, *, agent: str, culprit: str, revert_commit: str,
+                  previous_head: str, backup_ref: str | None,
+                  safety_checkpoint: str | None, status: str = "done") -> int:
+    ready(store)
+    with store.immediate() as conn:
+        cursor = conn.execute(
+            "INSERT INTO health_reverts(ts, agent, culprit, revert_commit, previous_head,"
+            " backup_ref, safety_checkpoint, status) VALUES (?,?,?,?,?,?,?,?)",
+            (time.time(), agent, culprit, revert_commit, previous_head, backup_ref,
+             safety_checkpoint, status))
+        return int(cursor.lastrowid or 0)
+
+
+def set_revert_status(store: Store, revert_id: int, status: str) -> None:
+    ready(store)
+    with store.immediate() as conn:
+        conn.execute("UPDATE health_reverts SET status = ? WHERE id = ?", (status, revert_id))
+
+
+def reverts_since(store: Store, agent: str, since: float) -> int:
+    """Automatic reverts of the agent since `since` (aborted attempts do not count)."""
+    ready(store)
+    row = store.conn.execute("SELECT COUNT(*) FROM health_reverts WHERE agent = ? AND ts >= ?"
+                             " AND status != 'aborted'", (agent, since)).fetchone()
+    return int(row[0])
+
+
+def was_reverted(store: Store, agent: str, culprit: str) -> bool:
+    """Whether `culprit` was ever automatically reverted (or a revert started) for `agent`."""
+    ready(store)
+    row = store.conn.execute(
+        "SELECT 1 FROM health_reverts WHERE agent = ? AND culprit = ? AND status != 'aborted'"
+        " LIMIT 1", (agent, culprit)).fetchone()
+    return row is not None
+
+
+def reverts(store: Store, agent: str | None = None) -> list[dict[str, Any]]:
+    ready(store)
+    where, params = ("WHERE agent = ?", (agent,)) if agent is not None else ("", ())
+    rows = store.conn.execute(
+        "SELECT ts, agent, culprit, revert_commit, previous_head, backup_ref, safety_checkpoint,"
+        f" status FROM health_reverts {where} ORDER BY id", params).fetchall()
+    keys = ("time", "agent", "culprit", "revert_commit", "previous_head", "backup_ref",
+            "safety_checkpoint", "status")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+# --- one automatic action per (agent, culprit) -----------------------------------------------
+
+@dataclass(frozen=True)
+class ActedOn:
+    agent: str
+    culprit: str
+    action: str
+    ts: float
+    repeats: int
+    notice: str | None
+
+
+def claim_action(store: Store, agent: str, culprit: str, action: str) -> bool:
+    """Claim the one automatic action on (agent, culprit): False if it was already taken."""
+    ready(store)
+    with store.immediate() as conn:
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO health_actions(agent, culprit, action, ts) VALUES (?,?,?,?)",
+            (agent, culprit, action, time.time()))
+        return cursor.rowcount == 1
+
+
+def set_acted(store: Store, agent: str, culprit: str, action: str) -> None:
+    ready(store)
+    with store.immediate() as conn:
+        conn.execute("UPDATE health_actions SET action = ? WHERE agent = ? AND culprit = ?",
+                     (action, agent, culprit))
+
+
+def acted_on(store: Store, agent: str, culprit: str) -> ActedOn | None:
+    ready(store)
+    row = store.conn.execute(
+        "SELECT agent, culprit, action, ts, repeats, notice FROM health_actions"
+        " WHERE agent = ? AND culprit = ?", (agent, culprit)).fetchone()
+    if row is None:
+        return None
+    return ActedOn(agent=row[0], culprit=row[1], action=row[2], ts=row[3], repeats=row[4],
+                   notice=row[5])
+
+
+def note_repeat(store: Store, agent: str, culprit: str, notice: str) -> bool:
+    """Count one more sighting of an already handled culprit; True if `notice` is new for it
+    (the user has not been told this yet)."""
+    ready(store)
+    with store.immediate() as conn:
+        row = conn.execute("SELECT notice FROM health_actions WHERE agent = ? AND culprit = ?",
+                           (agent, culprit)).fetchone()
+        conn.execute("UPDATE health_actions SET repeats = repeats + 1, notice = ?"
+                     " WHERE agent = ? AND culprit = ?", (notice, agent, culprit))
+        return row is None or row[0] != notice

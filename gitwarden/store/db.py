@@ -1,0 +1,162 @@
+"""The SQLite connection: WAL, owner-only, and versioned schemas per component.
+
+Every state module (events, checkpoints, locks, ...) owns its tables and declares its own
+ordered list of migrations; `ensure_schema` applies the missing ones inside one
+`BEGIN IMMEDIATE` transaction so that several processes opening the store at once agree.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from gitwarden.errors import GitwardenError
+from gitwarden.git.repository import Repo
+
+DB_NAME = "state.db"
+BUSY_TIMEOUT_MS = 10_000
+
+_BOOTSTRAP = """
+CREATE TABLE IF NOT EXISTS schema_versions (
+    component TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+)
+"""
+
+
+def _storable_text(text: str) -> str:
+    """File names that are not UTF-8 arrive surrogate-escaped, which SQLite text cannot hold:
+    store their bytes as \\xNN (consistently, so lookups by the same name still match)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
+
+
+sqlite3.register_adapter(str, _storable_text)
+
+
+class Store:
+    """One connection to the state database; use one per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._ensured: set[str] = set()
+        self.conn = _connect(path)
+
+    @classmethod
+    def open(cls, repo: Repo) -> Store:
+        state_dir = repo.ensure_state_dir()
+        return cls(state_dir / DB_NAME)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def ensure_schema(self, component: str, migrations: Sequence[str]) -> None:
+        """Apply the migrations of `component` this database has not seen yet."""
+        if component in self._ensured:
+            return
+        current = self._version(component)
+        if current < len(migrations):
+            with self.immediate():
+                current = self._version(component)
+                for sql in migrations[current:]:
+                    _run_script(self.conn, sql)
+                self.conn.execute(
+                    "INSERT INTO schema_versions(component, version) VALUES(?, ?) "
+                    "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                    (component, len(migrations)),
+                )
+        elif current > len(migrations):
+            raise GitwardenError(
+                f"state database {self.path} was written by a newer gitwarden "
+                f"({component} schema v{current}); upgrade gitwarden"
+            )
+        self._ensured.add(component)
+
+    def immediate(self) -> _Immediate:
+        """A write transaction that takes the database write lock up front."""
+        return _Immediate(self.conn)
+
+    def _version(self, component: str) -> int:
+        row = self.conn.execute(
+            "SELECT version FROM schema_versions WHERE component = ?", (component,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+class _Immediate:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        _retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+        return self.conn
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+
+
+def _run_script(conn: sqlite3.Connection, sql: str) -> None:
+    # executescript() would COMMIT our transaction first; run statement by statement instead.
+    for statement in sql.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    new = not path.exists()
+    if new:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _retry_locked(lambda: conn.execute(_BOOTSTRAP))
+    except sqlite3.DatabaseError as exc:
+        raise GitwardenError(f"cannot open state database {path}: {exc}") from exc
+    _owner_only(path)
+    return conn
+
+
+def _owner_only(path: Path) -> None:
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if candidate.stat().st_mode & 0o077:
+                os.chmod(candidate, 0o600)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            continue
+
+
+def _retry_locked(action: object) -> None:
+    assert callable(action)
+    delay = 0.01
+    for _ in range(50):
+        try:
+            action()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+    action()

@@ -1,0 +1,121 @@
+"""The status report: agents, changed sets and overlaps, as plain data."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gitwarden.git.changes import WorktreeChanges, many_worktree_changes
+from gitwarden.git.worktrees import operation_in_progress
+from gitwarden.overlaps.detect import find_overlaps
+
+if TYPE_CHECKING:
+    from gitwarden.agents.model import Agent
+    from gitwarden.agents.workspace import Workspace
+
+
+def collect_status(workspace: Workspace) -> dict[str, Any]:
+    """Everything `gitwarden status --json` prints."""
+    repo = workspace.repo
+    base_commit = workspace.base_commit()
+    agents = workspace.agents
+    present = [a for a in agents if a.exists]
+    changes = dict(zip((a.name for a in present),
+                       many_worktree_changes([(a.path, a.head) for a in present], base_commit),
+                       strict=True))
+    overlaps = find_overlaps({name: c.changed for name, c in changes.items()})
+    by_agent: dict[str, list[str]] = {}
+    for path, names in overlaps.items():
+        for name in names:
+            by_agent.setdefault(name, []).append(path)
+    report = {
+        "repository": str(repo.common_dir),
+        "main_worktree": str(repo.main_worktree),
+        "base": {"branch": workspace.base_branch, "commit": base_commit},
+        "agents": [_agent_entry(a, changes.get(a.name), by_agent.get(a.name, []))
+                   for a in agents],
+        "overlaps": [{"path": path, "agents": list(names)} for path, names in overlaps.items()],
+    }
+    _add_recorded_state(workspace, report)
+    return report
+
+
+def _daemon_state(workspace: Workspace) -> dict[str, Any]:
+    """Whether a `gitwarden watch` daemon guards this repository right now."""
+    from gitwarden.control.socket import lock_held, request
+    from gitwarden.errors import GitwardenError
+
+    if not lock_held(workspace.repo.state_dir):
+        return {"running": False, "pid": None}
+    try:
+        answer = request(workspace.repo, "ping", timeout=2.0)
+    except GitwardenError:
+        return {"running": False, "pid": None}
+    return {"running": bool(answer.get("ok")), "pid": answer.get("pid")}
+
+
+def _add_recorded_state(workspace: Workspace, report: dict[str, Any]) -> None:
+    """Health, pause and lock fields from the state store (when gitwarden has state here)."""
+    from gitwarden.coordination.completion import completions
+    from gitwarden.coordination.locks import list_locks
+    from gitwarden.coordination.pauses import kill_switch
+    from gitwarden.health.service import status_fields
+    from gitwarden.store.db import DB_NAME, Store
+
+    report["kill_switch"] = None
+    report["daemon"] = _daemon_state(workspace)
+    if not (workspace.repo.state_dir / DB_NAME).exists():
+        for entry in report["agents"]:
+            entry.update({"health": "unknown", "health_checks": {}, "health_results": {},
+                          "health_stale": False, "culprit": None,
+                          "paused": False, "pause_reason": None, "locks": [], "done": None})
+        return
+    with Store.open(workspace.repo) as store:
+        switch = kill_switch(store)
+        if switch is not None:
+            report["kill_switch"] = {"reason": switch.reason, "by": switch.by,
+                                     "since": switch.since}
+        finished = completions(store)
+        held: dict[str, list[str]] = {}
+        for lock in list_locks(store, include_expired=False):
+            held.setdefault(lock.agent, []).append(lock.pattern)
+        for entry in report["agents"]:
+            entry.update(status_fields(store, entry["name"], workspace))
+            entry["locks"] = sorted(held.get(entry["name"], []))
+            done = finished.get(entry["name"])
+            entry["done"] = {"summary": done.summary, "at": done.ts} if done else None
+            if entry["paused"] and entry["state"] == "ok":
+                entry["state"] = "paused"
+            elif done and entry["state"] == "ok":
+                entry["state"] = "done"
+
+
+def _agent_entry(agent: Agent, changes: WorktreeChanges | None,
+                 overlaps: list[str]) -> dict[str, Any]:
+    state = agent.worktree_state
+    operation = operation_in_progress(agent.git_dir) if agent.exists else None
+    if changes is not None and changes.error:
+        state = "error"
+    elif operation:
+        state = operation
+    entry: dict[str, Any] = {
+        "name": agent.name,
+        "path": str(agent.path),
+        "branch": agent.branch,
+        "head": agent.head,
+        "state": state,
+        "detached": agent.branch is None,
+        "operation": operation,
+        "scope": list(agent.settings.scope),
+        "policy": agent.settings.policy,
+        "merge_base": changes.merge_base if changes else None,
+        "ahead": changes.ahead if changes else 0,
+        "behind": changes.behind if changes else 0,
+        "changed": list(changes.changed) if changes else [],
+        "committed": list(changes.committed) if changes else [],
+        "uncommitted": list(changes.uncommitted) if changes else [],
+        "untracked": list(changes.untracked) if changes else [],
+        "overlaps": overlaps,
+    }
+    if changes is not None and changes.error:
+        entry["error"] = changes.error
+    return entry
