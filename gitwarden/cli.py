@@ -56,6 +56,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _command_modules(command: str | None = None) -> list[ModuleType]:
+    # lazy: one run imports only the module of the command it runs
     from gitwarden.commands import COMMAND_MODULES
 
     if command in COMMAND_MODULES:

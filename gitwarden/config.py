@@ -484,7 +484,7 @@ def _syntax_message(path: Path, message: str) -> str:
 
 def render_agent_table(agent: AgentConfig) -> str:
     """The TOML text of one [agents.NAME] table, for appending to a commented file."""
-    import tomli_w
+    import tomli_w  # lazy: the agent hook reads config and never writes it
 
     body: dict[str, Any] = {}
     if agent.path:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+# Lone surrogates: bytes of a file name that are not UTF-8, decoded with surrogateescape.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _COLORS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "bold": "1", "dim": "2"}
 
 
@@ -42,3 +45,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def short(commit: str | None) -> str:
     return commit[:10] if commit else "-"
+
+
+def printable(text: str) -> str:
+    """`text` with the undecodable bytes of file names (surrogate escapes) shown as `\\xNN`,
+    so it can be written as UTF-8 and read by anyone."""
+    return _SURROGATE.sub(_escape_surrogate, text)
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"

@@ -7,11 +7,12 @@ import os
 from pathlib import Path
 
 from gitwarden.agents.workspace import Workspace
-from gitwarden.coordination.actions import check_paths, refresh_context_files
 from gitwarden.coordination.locks import acquire
+from gitwarden.coordination.violations import check_paths
 from gitwarden.git.repository import locate_repo
 from gitwarden.store.db import Store
 from gitwarden.store.events import list_events
+from gitwarden.views.context_refresh import refresh_context_files
 from tests.gitrepo import git, make_repo, make_repo_with_agents, run_gitwarden, write
 
 

@@ -12,7 +12,7 @@ import pytest
 from gitwarden.agents.workspace import Workspace
 from gitwarden.health import service as health_service
 from gitwarden.health import table as health_state
-from gitwarden.health.runner import build_slot, is_scratch_path
+from gitwarden.health.runner import build_slot, scratch_root
 from gitwarden.store.db import Store
 from gitwarden.store.events import list_events
 from tests.gitrepo import (
@@ -309,7 +309,7 @@ def test_scratch_worktree_is_reused_and_slots_are_exclusive(tmp_path: Path) -> N
         (commit,) = agent_commits(alpha, {f"n{number}.txt": "x"})
         health_service.on_agent_commit(workspace, "alpha", None, commit)
     scratch = workspace.repo.state_dir / "scratch" / "0"
-    assert is_scratch_path(workspace.repo, scratch)
+    assert scratch.parent == Path(scratch_root(workspace.repo))
     listed = git(repo.main, "worktree", "list", "--porcelain")
     assert listed.count("/gitwarden/scratch/") == 1
     assert git(scratch, "rev-parse", "HEAD").strip() == head(alpha)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from gitwarden.agents.model import Agent
 from gitwarden.agents.workspace import Workspace
+from gitwarden.checkpoints.take import safety_checkpoint
 from gitwarden.config import AgentConfig, load_config, render_agent_table
 from gitwarden.errors import UsageError
 from gitwarden.git.runner import run_git
+from gitwarden.store.db import Store
+from gitwarden.views.context_refresh import refresh_context_files
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -55,8 +59,6 @@ def add_agent(workspace: Workspace, name: str, *, scope: list[str], start: str |
 
 def _write_context_files(workspace: Workspace) -> None:
     """Give the new agent its ASSIGNMENT.md and STATE.md right away."""
-    from gitwarden.coordination.actions import refresh_context_files
-    from gitwarden.store.db import Store
 
     with Store.open(workspace.repo) as store:
         refresh_context_files(workspace, store)
@@ -115,7 +117,6 @@ def _check_branch_deletable(workspace: Workspace, agent: Agent, *, force: bool) 
 
 def _delete_branch(workspace: Workspace, agent: Agent, *, force: bool) -> str:
     """Delete the agent's branch, keeping its tip under refs/gitwarden/backups/."""
-    import time
 
     assert agent.branch is not None
     main = workspace.repo.main_worktree
@@ -129,7 +130,6 @@ def _delete_branch(workspace: Workspace, agent: Agent, *, force: bool) -> str:
 
 
 def _checkpoint_before_removal(workspace: Workspace, agent: Agent) -> str:
-    from gitwarden.checkpoints.take import safety_checkpoint
 
     commit = safety_checkpoint(workspace, agent, reason=f"before removing agent {agent.name}")
     return f"checkpointed uncommitted work as {commit[:10]} (refs/gitwarden/checkpoints/" \

@@ -7,8 +7,9 @@ from functools import cached_property
 from pathlib import Path
 
 from gitwarden.agents.model import Agent, build_agents, find_agent
-from gitwarden.config import Config, load_config
-from gitwarden.errors import UsageError
+from gitwarden.config import Config, load_config, location_of
+from gitwarden.errors import ConfigError, UsageError
+from gitwarden.git.changes import resolve_base
 from gitwarden.git.repository import Repo, locate_repo
 from gitwarden.git.worktrees import Worktree, list_worktrees
 
@@ -55,9 +56,6 @@ class Workspace:
 
     def base_commit(self) -> str:
         """The commit the base branch points at now; a located config error if it is wrong."""
-        from gitwarden.config import location_of
-        from gitwarden.errors import ConfigError
-        from gitwarden.git.changes import resolve_base
 
         try:
             return resolve_base(self.repo.main_worktree, self.base_branch)

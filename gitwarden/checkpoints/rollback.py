@@ -18,6 +18,7 @@ from gitwarden.checkpoints.chain import (
     CheckpointInfo,
     RefConflict,
     checkpoint_ref,
+    delete_ref_cas,
     info_from_commit,
     read_chain,
     update_ref_cas,
@@ -29,6 +30,13 @@ from gitwarden.checkpoints.rollback_plan import (
     plan_rollback,
     refuse_if_busy,
     restore_index,
+)
+from gitwarden.checkpoints.table import (
+    mark_completed,
+    protected_commits,
+    record_rollback,
+    remap_commits,
+    rollbacks,
 )
 from gitwarden.checkpoints.take import (
     backup_index_tree,
@@ -42,6 +50,7 @@ from gitwarden.checkpoints.take import (
 )
 from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.store.db import Store
+from gitwarden.store.events import record_event
 
 if TYPE_CHECKING:
     from gitwarden.checkpoints.table import RollbackRecord
@@ -170,8 +179,6 @@ def _rollback_locked(workspace: Workspace, store: Store, resolved: Agent,
                      target: CheckpointInfo, *, lock_fd: int,
                      undoes: int | None = None,
                      index_tree: str | None = None) -> RollbackOutcome:
-    from gitwarden.checkpoints.table import mark_completed, record_rollback
-    from gitwarden.store.events import record_event
 
     is_undo = undoes is not None
     if not resolved.exists:
@@ -209,7 +216,6 @@ def _rollback_locked(workspace: Workspace, store: Store, resolved: Agent,
 def undo_target(workspace: Workspace, store: Store,
                 agent: Agent) -> tuple[RollbackRecord, CheckpointInfo]:
     """The state right before the last rollback not undone (an interrupted one counts)."""
-    from gitwarden.checkpoints.table import rollbacks
 
     record = next((r for r in rollbacks(store, agent.name) if not r.undone), None)
     if record is None:
@@ -244,7 +250,6 @@ def prune(workspace: Workspace, store: Store, agent: Agent, *, keep: int | None 
           keep_clean_days: float | None = None, dry_run: bool = False,
           now: float | None = None) -> PruneResult:
     """Apply retention to one agent's chain (compare-and-swap on the chain ref)."""
-    from gitwarden.checkpoints.table import protected_commits, remap_commits
 
     settings = workspace.config.checkpoints
     policy = RetentionPolicy(keep=keep if keep is not None else settings.keep,
@@ -266,7 +271,6 @@ def prune(workspace: Workspace, store: Store, agent: Agent, *, keep: int | None 
         ref = checkpoint_ref(agent.name)
         try:
             if new_tip is None:
-                from gitwarden.checkpoints.chain import delete_ref_cas
 
                 delete_ref_cas(workspace.repo.common_dir, ref, chain[0].commit)
             else:

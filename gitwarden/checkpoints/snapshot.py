@@ -13,9 +13,12 @@ import os
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pygit2
 from pygit2.enums import FileStatus
+
+from gitwarden.checkpoints.snapshot_git import git_tree_snapshot
 
 MODE_TREE = 0o040000
 MODE_BLOB = 0o100644
@@ -166,9 +169,7 @@ def full_snapshot(repo: pygit2.Repository, *, max_untracked_size: int) -> Snapsh
 
 def snapshot_by_git(repo: pygit2.Repository, *, max_untracked_size: int) -> Snapshot:
     """The same tree made by git itself: pygit2 cannot write names that are not UTF-8."""
-    from pathlib import Path
 
-    from gitwarden.checkpoints.snapshot_git import git_tree_snapshot
 
     scratch = Path(_common_dir(repo.path)) / "gitwarden" / "tmp"
     tree, left_out = git_tree_snapshot(Path(repo.workdir), Path(repo.path), scratch,

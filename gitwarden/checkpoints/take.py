@@ -45,10 +45,12 @@ from gitwarden.checkpoints.snapshot import (
     snapshot_by_git,
     snapshot_from_status,
 )
+from gitwarden.checkpoints.table import KIND_CHECKPOINT, KIND_COMMIT, add_clean_mark, clean_marks
 from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.git.status_scan import StatusScan, Unmerged
 from gitwarden.git.worktrees import operation_in_progress
 from gitwarden.store.db import Store
+from gitwarden.store.events import record_event
 
 CAS_ATTEMPTS = 8
 
@@ -248,7 +250,6 @@ def _base_commit(workspace: Workspace, repo: pygit2.Repository, head: str | None
 
 
 def _report_left_out(store: Store, agent_name: str, result: CheckpointResult) -> None:
-    from gitwarden.store.events import record_event
 
     shown = ", ".join(result.left_out[:5]) + (" ..." if len(result.left_out) > 5 else "")
     record_event(store, "checkpoint.left_out",
@@ -335,7 +336,6 @@ def backup_index_tree(repo: pygit2.Repository, backup_ref: str) -> str | None:
 def mark_clean(workspace: Workspace, agent_name: str, commit: str, store: Store | None = None,
                *, source: str = "user") -> None:
     """Record that `commit` (a checkpoint of the agent, or a commit of its branch) is clean."""
-    from gitwarden.checkpoints.table import KIND_CHECKPOINT, KIND_COMMIT, add_clean_mark
 
     repo = pygit2.Repository(str(workspace.repo.common_dir))
     resolved = _resolve_commit(repo, commit)
@@ -370,7 +370,6 @@ class CleanSet:
 
 
 def clean_set(repo: pygit2.Repository, store: Store, agent_name: str) -> CleanSet:
-    from gitwarden.checkpoints.table import KIND_COMMIT, clean_marks
 
     marks = clean_marks(store, agent_name)
     trees: set[str] = set()
@@ -393,7 +392,6 @@ def clean_commit_target(repo: pygit2.Repository, store: Store, agent_name: str,
 
     None when `commit` is not marked clean for the agent. `time` is when it was marked.
     """
-    from gitwarden.checkpoints.table import KIND_COMMIT, clean_marks
 
     marked = [m for m in clean_marks(store, agent_name)
               if m.kind == KIND_COMMIT and m.commit == commit]
@@ -414,7 +412,6 @@ def last_clean_commit(workspace: Workspace, agent_name: str,
     Among marked commits, those on the agent's current history win, and of those the one
     that descends from all the others (the most recent on the line); otherwise the newest mark.
     """
-    from gitwarden.checkpoints.table import clean_marks
 
     with _store_for(workspace, store) as opened:
         marks = clean_marks(opened, agent_name)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gitwarden.admin.agents import add_agent, remove_agent
+from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
+from gitwarden.output import print_json, short, table
 
 ORDER = 5
 
@@ -49,8 +52,6 @@ def register(subparsers: Any) -> None:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from gitwarden.admin.agents import add_agent
-    from gitwarden.agents.workspace import Workspace
 
     workspace = Workspace.load(args.cwd)
     agent = add_agent(workspace, args.name, scope=args.scope, start=args.start, path=args.path,
@@ -60,8 +61,6 @@ def run_add(args: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from gitwarden.admin.agents import remove_agent
-    from gitwarden.agents.workspace import Workspace
 
     workspace = Workspace.load(args.cwd)
     for line in remove_agent(workspace, args.name, force=args.force,
@@ -71,8 +70,6 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from gitwarden.agents.workspace import Workspace
-    from gitwarden.output import print_json, short, table
 
     workspace = Workspace.load(args.cwd)
     items: list[dict[str, Any]] = [

@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitwarden.agents.model import agent_for_path
+from gitwarden.agents.workspace import Workspace
+from gitwarden.checkpoints.rollback import (
+    find_checkpoint,
+    list_checkpoints,
+    preview_rollback,
+    prune,
+    rollback,
+    undo_rollback,
+    undo_target,
+)
+from gitwarden.checkpoints.take import take_checkpoint
 from gitwarden.commands import add_command
+from gitwarden.errors import UsageError
+from gitwarden.git.status_scan import StatusScan, worktree_top
+from gitwarden.output import print_json, short, table
+from gitwarden.store.db import Store
 
 if TYPE_CHECKING:
     from gitwarden.agents.model import Agent
@@ -81,10 +100,7 @@ def register(subparsers: Any) -> None:
 
 
 def _selected_agents(workspace: Workspace, names: list[str], all_agents: bool) -> list[Agent]:
-    from pathlib import Path
 
-    from gitwarden.agents.model import agent_for_path
-    from gitwarden.errors import UsageError
 
     if names and all_agents:
         raise UsageError("name agents or use --all, not both")
@@ -105,9 +121,7 @@ def _early_scan(args: argparse.Namespace) -> StatusScan | None:
 
     Started before anything heavy is imported, so that git and Python work side by side.
     """
-    import os
 
-    from gitwarden.git.status_scan import StatusScan, worktree_top
 
     if args.all or len(args.agents) > 1:
         return None
@@ -119,10 +133,6 @@ def _early_scan(args: argparse.Namespace) -> StatusScan | None:
 
 def run_checkpoint(args: argparse.Namespace) -> int:
     early = _early_scan(args)
-    from gitwarden.agents.workspace import Workspace
-    from gitwarden.errors import UsageError
-    from gitwarden.git.status_scan import StatusScan
-    from gitwarden.output import print_json, short
 
     try:
         workspace = Workspace.load(args.cwd)
@@ -143,7 +153,6 @@ def run_checkpoint(args: argparse.Namespace) -> int:
             scans[agent.name] = StatusScan(agent.path, one_thread=True)
     if early is not None:
         early.cancel()
-    from gitwarden.checkpoints.take import take_checkpoint
 
     results = [take_checkpoint(workspace, agent, message=args.message, clean=args.clean,
                                kind="manual", scan=scans.get(agent.name)) for agent in agents]
@@ -167,13 +176,7 @@ def run_checkpoint(args: argparse.Namespace) -> int:
 
 
 def run_checkpoints(args: argparse.Namespace) -> int:
-    import time
 
-    from gitwarden.agents.workspace import Workspace
-    from gitwarden.checkpoints.rollback import list_checkpoints
-    from gitwarden.errors import UsageError
-    from gitwarden.output import print_json, short, table
-    from gitwarden.store.db import Store
 
     if args.limit is not None and args.limit < 1:
         raise UsageError("-n/--limit must be at least 1")
@@ -197,17 +200,6 @@ def run_checkpoints(args: argparse.Namespace) -> int:
 
 
 def run_rollback(args: argparse.Namespace) -> int:
-    from gitwarden.agents.workspace import Workspace
-    from gitwarden.checkpoints.rollback import (
-        find_checkpoint,
-        preview_rollback,
-        rollback,
-        undo_rollback,
-        undo_target,
-    )
-    from gitwarden.errors import UsageError
-    from gitwarden.output import print_json, short
-    from gitwarden.store.db import Store
 
     if args.undo and args.to:
         raise UsageError("--undo and --to cannot be combined")
@@ -270,11 +262,6 @@ def _print_plan(plan: Any, what: str, short: Any) -> None:
 
 
 def run_prune(args: argparse.Namespace) -> int:
-    from gitwarden.agents.workspace import Workspace
-    from gitwarden.checkpoints.rollback import prune
-    from gitwarden.errors import UsageError
-    from gitwarden.output import print_json
-    from gitwarden.store.db import Store
 
     if args.keep is not None and args.keep < 1:
         raise UsageError("--keep must be at least 1")

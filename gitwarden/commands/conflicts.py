@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
+from gitwarden.output import paint, print_json, table
+from gitwarden.overlaps.report import collect_conflicts
+from gitwarden.units import format_duration
 
 ORDER = 31
 
@@ -23,10 +27,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitwarden.agents.workspace import Workspace
-    from gitwarden.output import paint, print_json, table
-    from gitwarden.overlaps.report import collect_conflicts
-    from gitwarden.units import format_duration
 
     workspace = Workspace.load(args.cwd)
     report = collect_conflicts(workspace)

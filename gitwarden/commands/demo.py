@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 from gitwarden.commands import add_command
+from gitwarden.demo.scenario import run_demo
+from gitwarden.output import print_json
 
 ORDER = 1
 
@@ -27,17 +31,13 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-    from pathlib import Path
 
-    from gitwarden.demo.scenario import run_demo
 
     directory = Path(args.directory) if args.directory else None
     if directory is not None and args.cwd is not None and not directory.is_absolute():
         directory = args.cwd / directory
     result = run_demo(directory, sys.stdout)
     if args.json:
-        from gitwarden.output import print_json
 
         print_json(result.as_json())
     return 0

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
+from gitwarden.agents.caller import require_agent
 from gitwarden.commands import add_command
+from gitwarden.coordination import completion
+from gitwarden.coordination.arguments import open_context, parse_duration_arg
+from gitwarden.store.events import record_event
+from gitwarden.views.context_refresh import refresh_context_files
 
 ORDER = 45
 
@@ -35,10 +41,6 @@ def register(subparsers: Any) -> None:
 
 
 def run_done(args: argparse.Namespace) -> int:
-    from gitwarden.coordination import completion
-    from gitwarden.coordination.actions import refresh_context_files, require_agent
-    from gitwarden.coordination.arguments import open_context
-    from gitwarden.store.events import record_event
 
     workspace, store = open_context(args)
     with store:
@@ -61,10 +63,7 @@ def run_done(args: argparse.Namespace) -> int:
 
 
 def run_wait(args: argparse.Namespace) -> int:
-    import time
 
-    from gitwarden.coordination import completion
-    from gitwarden.coordination.arguments import open_context, parse_duration_arg
 
     workspace, store = open_context(args)
     timeout = parse_duration_arg(args.timeout, "--timeout")

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import select
+import sys
+import time
 from typing import Any
 
+from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
+from gitwarden.errors import UsageError
+from gitwarden.output import paint, print_json
+from gitwarden.store.db import Store
+from gitwarden.store.events import list_events
+from gitwarden.units import parse_duration
 
 ORDER = 34
 
@@ -32,10 +43,7 @@ def register(subparsers: Any) -> None:
 
 def parse_since(text: str | None) -> float | None:
     """A --since value ("10m", "2h") as a timestamp."""
-    import time
 
-    from gitwarden.errors import UsageError
-    from gitwarden.units import parse_duration
 
     if text is None:
         return None
@@ -46,13 +54,7 @@ def parse_since(text: str | None) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
 
-    from gitwarden.agents.workspace import Workspace
-    from gitwarden.errors import UsageError
-    from gitwarden.output import print_json
-    from gitwarden.store.db import Store
-    from gitwarden.store.events import list_events
 
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
@@ -96,9 +98,6 @@ def _reader_present(timeout: float) -> bool:
     Polling stdout for no event at all reports only errors and hang-ups: a pipe whose reader
     exited, a closed terminal. A quiet --follow would otherwise notice only at its next write.
     """
-    import select
-    import sys
-    import time
 
     try:
         fd = sys.stdout.fileno()
@@ -111,8 +110,6 @@ def _reader_present(timeout: float) -> bool:
 
 
 def _silence_stdout() -> None:
-    import os
-    import sys
 
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -123,17 +120,13 @@ def _silence_stdout() -> None:
 
 
 def _newest_id(store: Any) -> int:
-    from gitwarden.store.events import list_events
 
     newest = list_events(store, limit=1)
     return newest[-1].id if newest else 0
 
 
 def _print(event: Any, as_json: bool) -> None:
-    import json
-    import time
 
-    from gitwarden.output import paint
 
     if as_json:
         print(json.dumps(event.as_json(), ensure_ascii=False))

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
+from gitwarden.errors import UsageError
+from gitwarden.health.service import INTEGRATION, run_health, status_fields
+from gitwarden.health.table import latest_verdicts
+from gitwarden.output import paint, print_json, short, table
+from gitwarden.store.db import Store
+from gitwarden.views.context_refresh import refresh_context_files
 
 ORDER = 40
 
@@ -29,9 +36,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitwarden.agents.workspace import Workspace
-    from gitwarden.errors import UsageError
-    from gitwarden.store.db import Store
 
     if args.integration and not args.run:
         raise UsageError("--integration needs --run")
@@ -42,18 +46,15 @@ def run(args: argparse.Namespace) -> int:
             if not workspace.config.health.checks:
                 raise UsageError("no health checks configured: add [health.checks] to "
                                  f"{workspace.repo.config_path}")
-            from gitwarden.health.service import run_health
 
             ran = run_health(workspace, agents, store=store,
                              integration=True if args.integration else None)
+            refresh_context_files(workspace, store)  # a culprit may have been paused
             return _print_run(ran, as_json=args.json)
         return _print_results(workspace, store, [a.name for a in agents], as_json=args.json)
 
 
 def _print_results(workspace: Any, store: Any, names: list[str], *, as_json: bool) -> int:
-    from gitwarden.health.service import INTEGRATION, status_fields
-    from gitwarden.health.table import latest_verdicts
-    from gitwarden.output import paint, print_json, short, table
 
     configured = {check.name for check in workspace.config.health.checks}
     everything = [v for v in latest_verdicts(store) if v.check in configured]
@@ -112,7 +113,6 @@ def _integration_summary(verdicts: list[Any]) -> dict[str, Any] | None:
 
 
 def _print_run(report: dict[str, Any], *, as_json: bool) -> int:
-    from gitwarden.output import print_json
 
     results = report["agents"]
     integration = report.get("integration")

@@ -37,6 +37,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_claude(args: argparse.Namespace) -> int:
+    # lazy: hooks run on every agent edit and commit; each loads only its own integration
     from gitwarden.integrations.claude_hook import main
 
     return main()

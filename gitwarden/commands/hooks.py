@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
+from gitwarden.errors import UsageError
+from gitwarden.integrations import claude_settings, git_hooks
+from gitwarden.views.context_refresh import CONTEXT_EXCLUDES, ensure_excluded
 
 ORDER = 81
 CREATED_LOG = "claude-settings-created"
@@ -32,10 +36,6 @@ def register(subparsers: Any) -> None:
 
 
 def run_hooks(args: argparse.Namespace) -> int:
-    from gitwarden.agents.workspace import Workspace
-    from gitwarden.coordination.actions import CONTEXT_EXCLUDES, ensure_excluded
-    from gitwarden.errors import UsageError
-    from gitwarden.integrations import claude_settings, git_hooks
 
     workspace = Workspace.load(args.cwd)
     both = not args.claude and not args.git

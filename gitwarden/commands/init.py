@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
+from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
+from gitwarden.config import Config
+from gitwarden.errors import UsageError
+from gitwarden.git.changes import resolve_base
+from gitwarden.git.repository import locate_repo
 
 ORDER = 1
 
@@ -67,11 +73,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitwarden.agents.workspace import Workspace
-    from gitwarden.config import Config
-    from gitwarden.errors import UsageError
-    from gitwarden.git.changes import resolve_base
-    from gitwarden.git.repository import locate_repo
 
     repo = locate_repo(args.cwd)
     path = repo.config_path
@@ -86,7 +87,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def render_starter(base: str, agent_names: list[str]) -> str:
-    import json
 
     agents = "".join(AGENT_TEMPLATE.format(name=name) + "\n" for name in agent_names)
     if not agents:

@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
+from gitwarden.agents.caller import current_agent, require_agent
 from gitwarden.commands import add_command
+from gitwarden.coordination import locks
+from gitwarden.coordination.arguments import (
+    known_agent_names,
+    lock_patterns,
+    open_context,
+    parse_duration_arg,
+)
+from gitwarden.coordination.lock_rules import describe_holder, describe_until
+from gitwarden.errors import UsageError
+from gitwarden.output import print_json, table
+from gitwarden.store.events import record_event
+from gitwarden.units import format_duration
+from gitwarden.views.context_refresh import refresh_context_files
 
 ORDER = 30
 
@@ -55,17 +70,6 @@ def register(subparsers: Any) -> None:
 
 
 def run_lock(args: argparse.Namespace) -> int:
-    from gitwarden.coordination import locks
-    from gitwarden.coordination.actions import refresh_context_files, require_agent
-    from gitwarden.coordination.arguments import (
-        known_agent_names,
-        lock_patterns,
-        open_context,
-        parse_duration_arg,
-    )
-    from gitwarden.coordination.lock_rules import describe_holder, describe_until
-    from gitwarden.errors import UsageError
-    from gitwarden.output import print_json
 
     workspace, store = open_context(args)
     with store:
@@ -115,11 +119,6 @@ def run_lock(args: argparse.Namespace) -> int:
 
 
 def run_unlock(args: argparse.Namespace) -> int:
-    from gitwarden.coordination import locks
-    from gitwarden.coordination.actions import current_agent, refresh_context_files
-    from gitwarden.coordination.arguments import lock_patterns, open_context
-    from gitwarden.errors import UsageError
-    from gitwarden.store.events import record_event
 
     workspace, store = open_context(args)
     with store:
@@ -159,12 +158,7 @@ def run_unlock(args: argparse.Namespace) -> int:
 
 
 def run_locks(args: argparse.Namespace) -> int:
-    import time
 
-    from gitwarden.coordination import locks
-    from gitwarden.coordination.arguments import open_context
-    from gitwarden.output import print_json, table
-    from gitwarden.units import format_duration
 
     _, store = open_context(args)
     with store:
@@ -190,11 +184,9 @@ def run_locks(args: argparse.Namespace) -> int:
 
 
 def _ttl(text: str | None, default: float) -> float | None:
-    from gitwarden.coordination.arguments import parse_duration_arg
 
     if text is None:
         return default
-    from gitwarden.errors import UsageError
 
     if text.strip().lower() in ("none", "never"):
         return None

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
+import time
+from pathlib import Path
 from typing import Any
 
+from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
+from gitwarden.commands.events import parse_since
+from gitwarden.errors import UsageError
+from gitwarden.output import print_json, table
+from gitwarden.store.activity import list_activity
+from gitwarden.store.db import Store
 
 ORDER = 32
 
@@ -28,14 +37,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
 
-    from gitwarden.agents.workspace import Workspace
-    from gitwarden.commands.events import parse_since
-    from gitwarden.errors import UsageError
-    from gitwarden.output import print_json, table
-    from gitwarden.store.activity import list_activity
-    from gitwarden.store.db import Store
 
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
@@ -61,8 +63,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _relative_path(workspace: Any, path: str) -> str:
     """A path given relative to the repo root, or absolute inside any agent worktree."""
-    import os
-    from pathlib import Path
 
     candidate = Path(path)
     if candidate.is_absolute():

@@ -6,6 +6,11 @@ import argparse
 from typing import Any
 
 from gitwarden.commands import add_command
+from gitwarden.coordination.arguments import open_context
+from gitwarden.coordination.pauses import kill_switch
+from gitwarden.coordination.pausing import apply_pause, apply_resume, apply_resume_all, apply_stop
+from gitwarden.errors import UsageError
+from gitwarden.views.context_refresh import refresh_context_files
 
 ORDER = 35
 
@@ -46,8 +51,6 @@ def register(subparsers: Any) -> None:
 
 
 def run_pause(args: argparse.Namespace) -> int:
-    from gitwarden.coordination.actions import apply_pause
-    from gitwarden.coordination.arguments import open_context
 
     workspace, store = open_context(args)
     with store:
@@ -55,13 +58,11 @@ def run_pause(args: argparse.Namespace) -> int:
         for agent in agents:
             apply_pause(workspace, store, agent.name, args.reason, by="user")
             print(f"paused {agent.name}")
+        refresh_context_files(workspace, store)
     return 0
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    from gitwarden.coordination.actions import apply_resume, apply_resume_all
-    from gitwarden.coordination.arguments import open_context
-    from gitwarden.coordination.pauses import kill_switch
 
     workspace, store = open_context(args)
     with store:
@@ -69,12 +70,14 @@ def run_resume(args: argparse.Namespace) -> int:
             if args.agents:
                 raise _usage("give agent names or --all, not both")
             names = apply_resume_all(workspace, store)
+            refresh_context_files(workspace, store)
             print(f"resumed {', '.join(names)}" if names else "no agent was paused")
             return 0
         agents = _selected(workspace, args)
         for agent in agents:
             was = apply_resume(workspace, store, agent.name)
             print(f"resumed {agent.name}" if was else f"{agent.name} was not paused")
+        refresh_context_files(workspace, store)
         if kill_switch(store):
             print("note: the kill switch is still engaged: automatic actions wait until "
                   "`gitwarden resume --all`")
@@ -82,12 +85,11 @@ def run_resume(args: argparse.Namespace) -> int:
 
 
 def run_stop(args: argparse.Namespace) -> int:
-    from gitwarden.coordination.actions import apply_stop
-    from gitwarden.coordination.arguments import open_context
 
     workspace, store = open_context(args)
     with store:
         names = apply_stop(workspace, store, args.reason)
+        refresh_context_files(workspace, store)
     print(f"kill switch engaged: paused {len(names)} agents"
           + (f" ({', '.join(names)})" if names else "")
           + "; `gitwarden resume --all` to continue")
@@ -103,6 +105,5 @@ def _selected(workspace: Any, args: argparse.Namespace) -> list[Any]:
 
 
 def _usage(message: str) -> Exception:
-    from gitwarden.errors import UsageError
 
     return UsageError(message)

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
+from gitwarden.agents.caller import current_agent, require_agent
 from gitwarden.commands import add_command
+from gitwarden.coordination import requests
+from gitwarden.coordination.arguments import open_context
+from gitwarden.errors import GitwardenError, UsageError
+from gitwarden.output import print_json
+from gitwarden.store.events import record_event
+from gitwarden.views.context_refresh import refresh_context_files
 
 ORDER = 40
 
@@ -36,13 +44,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_request(args: argparse.Namespace) -> int:
-    import time
 
-    from gitwarden.coordination import requests
-    from gitwarden.coordination.actions import current_agent, refresh_context_files
-    from gitwarden.coordination.arguments import open_context
-    from gitwarden.errors import GitwardenError, UsageError
-    from gitwarden.store.events import record_event
 
     workspace, store = open_context(args)
     with store:
@@ -75,12 +77,7 @@ def run_request(args: argparse.Namespace) -> int:
 
 
 def run_inbox(args: argparse.Namespace) -> int:
-    import time
 
-    from gitwarden.coordination import requests
-    from gitwarden.coordination.actions import require_agent
-    from gitwarden.coordination.arguments import open_context
-    from gitwarden.output import print_json
 
     workspace, store = open_context(args)
     with store:

@@ -7,6 +7,10 @@ import argparse
 from typing import Any
 
 from gitwarden.commands import add_command
+from gitwarden.coordination.arguments import open_context
+from gitwarden.coordination.run import run_command
+from gitwarden.errors import UsageError
+from gitwarden.views.context_refresh import refresh_context_files
 
 ORDER = 50
 
@@ -31,9 +35,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitwarden.coordination.arguments import open_context
-    from gitwarden.coordination.run import run_command
-    from gitwarden.errors import UsageError
 
     command = list(args.command)
     if command and command[0] == "--":
@@ -46,4 +47,5 @@ def run(args: argparse.Namespace) -> int:
     workspace, store = open_context(args)
     with store:
         return run_command(workspace, store, command, agent_name=args.agent,
-                           lock_names=args.lock, wait=args.wait)
+                           lock_names=args.lock, wait=args.wait,
+                           locks_changed=lambda: refresh_context_files(workspace, store))

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitwarden.commands import add_command
+from gitwarden.errors import GitwardenError, UsageError
+from gitwarden.git.repository import locate_repo
+from gitwarden.integrations.service_manager import (
+    ServiceManagerUnavailable,
+    execute,
+    manager_for,
+)
+from gitwarden.output import paint, print_json
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -73,9 +84,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _repository(args: argparse.Namespace) -> Path:
-    from pathlib import Path
 
-    from gitwarden.git.repository import locate_repo
 
     start = Path(args.repo).expanduser() if args.repo else args.cwd
     if start is not None and args.cwd is not None and not start.is_absolute():
@@ -84,7 +93,6 @@ def _repository(args: argparse.Namespace) -> Path:
 
 
 def run_install(args: argparse.Namespace) -> int:
-    from gitwarden.integrations.service_manager import execute, manager_for
 
     repository = _repository(args)
     manager = manager_for(args.manager)
@@ -106,14 +114,7 @@ def run_install(args: argparse.Namespace) -> int:
 
 
 def run_uninstall(args: argparse.Namespace) -> int:
-    import sys
 
-    from gitwarden.errors import GitwardenError
-    from gitwarden.integrations.service_manager import (
-        ServiceManagerUnavailable,
-        execute,
-        manager_for,
-    )
 
     repository = _repository(args)
     manager = manager_for(args.manager)
@@ -136,9 +137,6 @@ def run_uninstall(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from gitwarden.errors import UsageError
-    from gitwarden.integrations.service_manager import manager_for
-    from gitwarden.output import paint, print_json
 
     if args.lines < 0:
         raise UsageError("--lines must not be negative")
@@ -183,7 +181,6 @@ def render_dry_run(plan: Plan) -> str:
 
 
 def _start_hint(manager: str, service: str, path: Path) -> str:
-    import shlex
 
     if manager == "launchd":
         return f"launchctl bootstrap gui/$UID {shlex.quote(str(path))}"

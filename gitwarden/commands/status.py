@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
 from gitwarden.output import paint, print_json, short, table
+from gitwarden.views.status import collect_status
 
 ORDER = 10
 
@@ -25,8 +27,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitwarden.agents.workspace import Workspace
-    from gitwarden.views.status import collect_status
 
     workspace = Workspace.load(args.cwd)
     report = collect_status(workspace)

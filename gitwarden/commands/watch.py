@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from gitwarden.commands import add_command
+from gitwarden.daemon.service import run_daemon
 
 ORDER = 30
 
@@ -24,8 +26,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
-    from gitwarden.daemon.service import run_daemon
 
     return run_daemon(args.cwd or Path.cwd(), json_log=args.json_log)

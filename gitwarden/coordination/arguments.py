@@ -10,9 +10,9 @@ from gitwarden.agents.workspace import Workspace
 from gitwarden.coordination.scope import OutsideRepository, inside, normalize_pattern
 from gitwarden.coordination.wildmatch import has_glob
 from gitwarden.errors import UsageError
+from gitwarden.output import printable
 from gitwarden.store.db import Store
 from gitwarden.units import parse_duration
-from gitwarden.views.context_files import printable
 
 # Free-text options stored in the state database, which holds UTF-8 text only.
 _FREE_TEXT = ("reason", "text", "message")

@@ -8,6 +8,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from gitwarden.coordination.scope import matches, patterns_overlap
+from gitwarden.units import format_duration
 
 PATH = "path"
 RESOURCE = "resource"
@@ -107,6 +108,5 @@ def describe_holder(lock: Lock, now: float | None = None) -> str:
 
 
 def _fmt(seconds: float) -> str:
-    from gitwarden.units import format_duration
 
     return format_duration(seconds)

@@ -6,6 +6,7 @@ request finds the runner's pid dead and takes the lock back."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shlex
 import signal
@@ -15,10 +16,10 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from gitwarden.agents.caller import current_agent
 from gitwarden.agents.identity import AGENT_ENV
 from gitwarden.agents.workspace import Workspace
 from gitwarden.coordination import locks, pauses
-from gitwarden.coordination.actions import current_agent, refresh_context_files
 from gitwarden.coordination.arguments import known_agent_names, parse_duration_arg
 from gitwarden.coordination.lock_rules import RESOURCE, describe_holder
 from gitwarden.coordination.processes import process_start_time
@@ -29,7 +30,10 @@ _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def run_command(workspace: Workspace, store: Store, command: list[str], *,
-                agent_name: str | None, lock_names: list[str], wait: str) -> int:
+                agent_name: str | None, lock_names: list[str], wait: str,
+                locks_changed: Callable[[], object] = lambda: None) -> int:
+    """Run `command` for an agent (or the user) holding `lock_names`; `locks_changed` is
+    called after the locks are taken and again after they are released."""
     agent = current_agent(workspace, agent_name)
     holder = agent.name if agent else "user"
     cwd = str(agent.path) if agent_name and agent is not None else None
@@ -42,6 +46,7 @@ def run_command(workspace: Workspace, store: Store, command: list[str], *,
     if lock_names:
         _take_locks(workspace, store, holder, lock_names, parse_duration_arg(wait, "--wait"),
                     me, my_start)
+        locks_changed()
     registration: int | None = None
     try:
         env = dict(os.environ)
@@ -72,7 +77,7 @@ def run_command(workspace: Workspace, store: Store, command: list[str], *,
             pauses.unregister_process(store, registration)
         if lock_names:
             locks.release(store, holder, lock_names, kind=RESOURCE)
-            refresh_context_files(workspace, store)
+            locks_changed()
 
 
 def _take_locks(workspace: Workspace, store: Store, holder: str, names: list[str],
@@ -90,13 +95,11 @@ def _take_locks(workspace: Workspace, store: Store, holder: str, names: list[str
     if not result.granted:
         held = ", ".join(f"'{n}' ({describe_holder(lock)})" for n, lock in result.conflicts)
         raise GitwardenError(f"timed out waiting for {held}")
-    refresh_context_files(workspace, store)
 
 
 def _die_with_parent() -> Callable[[], None] | None:
     if not sys.platform.startswith("linux"):
         return None
-    import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
     pr_set_pdeathsig = 1

@@ -1,47 +1,37 @@
-"""Calls from the daemon into the other parts of gitwarden, off the pipeline thread.
-
-Checkpoints (checkpointing), health checks (health_service) and coordination (scope and
-lock checks, context files) are optional at import time: a part that is not installed is
-skipped, and a part that fails is logged without taking the daemon down.
-"""
+"""The daemon's jobs: calls into checkpoints, health and coordination, run off the pipeline
+thread on a small pool. A job that fails is logged without taking the daemon down."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from types import ModuleType
 from typing import Any
 
+from gitwarden.agents.workspace import Workspace
+from gitwarden.checkpoints.take import take_checkpoint
 from gitwarden.config import Config
+from gitwarden.coordination import locks, pauses
+from gitwarden.coordination.pausing import apply_pause
+from gitwarden.coordination.violations import check_paths
 from gitwarden.errors import GitwardenError
 from gitwarden.git.repository import Repo
 from gitwarden.git.worktrees import operation_in_progress
+from gitwarden.health import runner as health_runner
+from gitwarden.health import service as health_service
+from gitwarden.health import table as health_table
 from gitwarden.store.db import Store
 from gitwarden.store.events import record_event
+from gitwarden.views.context_refresh import refresh_context_files
 
-log = logging.getLogger("gitwarden.hooks")
+log = logging.getLogger("gitwarden.jobs")
 
 HEALTH_KILL_GRACE = 1.0
 
 
-class _Never(Exception):
-    """Stands for an exception type that is not available."""
-
-
-def optional_module(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        if exc.name is not None and name.startswith(exc.name):
-            return None
-        raise
-
-
-class Hooks:
-    """The daemon's calls into checkpointing, health and coordination."""
+class Jobs:
+    """The daemon's calls into checkpoints, health and coordination."""
 
     def __init__(self, repo: Repo, config: Callable[[], Config],
                  take_pending: Callable[[str], set[str] | None],
@@ -54,7 +44,6 @@ class Hooks:
         self._local = threading.local()
         self._full_due: set[str] = set()
         self._lock = threading.Lock()
-        self._warned: set[str] = set()
         self._reported: set[tuple[str, str, str]] = set()
         self._context_due = False
         self._futures: set[Future[None]] = set()
@@ -77,24 +66,18 @@ class Hooks:
     def _kill_health_checks(self) -> int:
         """Kill the process groups of running health checks: abandoned work must not leave
         children behind."""
-        runner = self._module("gitwarden.health.runner")
-        if runner is None or not hasattr(runner, "terminate_all"):
-            return 0
-        killed: int = runner.terminate_all(grace=HEALTH_KILL_GRACE)
+        killed = health_runner.terminate_all(grace=HEALTH_KILL_GRACE)
         if killed:
             log.warning("killed %d running health check(s) at shutdown", killed)
         return killed
 
     # --- called on the pipeline thread (must not block) --------------------------------------
 
-    def check_paths(self, workspace: Any, store: Store, agent: str,
+    def check_paths(self, workspace: Workspace, store: Store, agent: str,
                     paths: Sequence[str]) -> None:
         """Record each new scope or lock violation among `paths` (once per agent and path)."""
-        coordination = self._module("gitwarden.coordination.actions")
-        if coordination is None or not hasattr(coordination, "check_paths"):
-            return
         try:
-            violations = coordination.check_paths(workspace, store, agent, list(paths))
+            violations = check_paths(workspace, store, agent, list(paths))
         except Exception:
             log.exception("coordination check of %s failed", agent)
             return
@@ -127,11 +110,8 @@ class Hooks:
     def _refresh_context_files(self) -> None:
         with self._lock:
             self._context_due = False
-        coordination = self._module("gitwarden.coordination.actions")
-        if coordination is None or not hasattr(coordination, "refresh_context_files"):
-            return
         try:
-            coordination.refresh_context_files(self._workspace(), self._store())
+            refresh_context_files(self._workspace(), self._store())
         except Exception:
             log.exception("refreshing context files failed")
 
@@ -168,9 +148,6 @@ class Hooks:
     def release_stale_locks(self) -> int:
         """Free expired or abandoned locks and tell their holders, even when nobody asks for
         them; returns how many were released."""
-        locks = self._module("gitwarden.coordination.locks")
-        if locks is None or not hasattr(locks, "release_stale"):
-            return 0
         if not locks.list_locks(self._store()):
             return 0  # the idle case: no git call, no write transaction
         workspace = self._workspace()
@@ -198,19 +175,16 @@ class Hooks:
         self._submit(self._pause_for_violation, agent, message)
 
     def _pause_for_violation(self, agent: str, message: str) -> None:
-        coordination = self._module("gitwarden.coordination.actions")
-        pauses = self._module("gitwarden.coordination.pauses")
-        if coordination is None or pauses is None or not hasattr(coordination, "apply_pause"):
-            return
         store = self._store()
         if not pauses.auto_actions_allowed(store, agent):
             return  # the kill switch or an earlier pause already holds the agent
         try:
-            coordination.apply_pause(self._workspace(), store, agent, message, by="daemon")
+            apply_pause(self._workspace(), store, agent, message, by="daemon")
         except Exception:
             log.exception("cannot pause %s after a violation", agent)
             return
         log.warning("paused agent %s: %s", agent, message)
+        self.refresh_context_files()
 
     def checkpoint(self, agent: str) -> None:
         """A checkpoint of `agent`: full when one is due, else of the pending paths only."""
@@ -219,9 +193,6 @@ class Hooks:
             self._full_due.discard(agent)
         paths = self._take_pending(agent)
         if not full and not paths:
-            return
-        checkpointing = self._module("gitwarden.checkpoints.take")
-        if checkpointing is None:
             return
         workspace = self._workspace()
         try:
@@ -233,7 +204,7 @@ class Hooks:
                 self._give_back(agent, paths)
             return
         try:
-            result = checkpointing.take_checkpoint(
+            result = take_checkpoint(
                 workspace, agent, changed_paths=None if full else sorted(paths or ()),
                 store=self._store())
         except Exception as exc:
@@ -241,9 +212,8 @@ class Hooks:
                 self._give_back(agent, paths)
             log.warning("checkpoint of %s failed: %s", agent, exc)
             return
-        status = getattr(result, "status", None)
-        commit = getattr(result, "commit", None)
-        if status == "created":
+        commit = result.commit
+        if result.status == "created":
             scope = "full" if full else f"{len(paths or ())} path(s)"
             log.info("checkpoint of %s: %s (%s)", agent, (commit or "")[:10], scope)
             record_event(self._store(), "checkpoint", f"checkpoint {(commit or '')[:10]} of "
@@ -252,15 +222,12 @@ class Hooks:
                                "paths": sorted(paths or ())[:50]})
             health = self._config().health
             if commit and health.checks and health.on_checkpoint:
-                self._health_call("on_checkpoint", workspace, agent, commit)
+                self._health_call(health_service.on_checkpoint, workspace, agent, commit)
 
     def _catch_up_health(self, agent: str, head: str) -> None:
-        health_state = self._module("gitwarden.health.table")
-        if health_state is None:
-            return
         wanted = {check.name for check in self._config().health.checks}
         try:
-            checked = health_state.checks_with_verdict(self._store(), agent, head)
+            checked = health_table.checks_with_verdict(self._store(), agent, head)
         except Exception:
             log.exception("cannot read the health verdicts of %s", agent)
             return
@@ -271,20 +238,18 @@ class Hooks:
         self._on_commit(agent, None, head)
 
     def _on_commit(self, agent: str, old_head: str | None, new_head: str) -> None:
-        self._health_call("on_agent_commit", self._workspace(), agent, old_head, new_head)
+        self._health_call(health_service.on_agent_commit, self._workspace(), agent, old_head,
+                          new_head)
 
-    def _health_call(self, function: str, *args: Any) -> None:
-        health_service = self._module("gitwarden.health.service")
-        if health_service is None or not hasattr(health_service, function):
-            return
-        runner = self._module("gitwarden.health.runner")
-        aborted: type[BaseException] = getattr(runner, "HealthRunAborted", _Never)
+    def _health_call(self, function: Callable[..., None], *args: Any) -> None:
+        """Run a health entry point; it may pause an agent, so the context files follow."""
         try:
-            getattr(health_service, function)(*args)
-        except aborted as exc:
+            function(*args)
+        except health_runner.HealthRunAborted as exc:
             log.info("%s", exc)
         except Exception:
-            log.exception("health check hook %s failed", function)
+            log.exception("health check %s failed", function.__name__)
+        self.refresh_context_files()
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -302,9 +267,7 @@ class Hooks:
         with self._lock:
             self._futures.discard(future)
 
-    def _workspace(self) -> Any:
-        from gitwarden.agents.workspace import Workspace
-
+    def _workspace(self) -> Workspace:
         return Workspace(repo=self.repo, config=self._config())
 
     def _store(self) -> Store:
@@ -313,13 +276,3 @@ class Hooks:
             store = Store.open(self.repo)
             self._local.store = store
         return store
-
-    def _module(self, name: str) -> ModuleType | None:
-        try:
-            module = optional_module(name)
-        except Exception as exc:
-            if name not in self._warned:
-                self._warned.add(name)
-                log.error("cannot import %s: %s", name, exc)
-            return None
-        return module

@@ -22,7 +22,7 @@ from gitwarden.agents.model import Agent
 from gitwarden.agents.workspace import Workspace
 from gitwarden.config import Config
 from gitwarden.daemon import gitscan
-from gitwarden.daemon.jobs import Hooks
+from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.watcher import DirectoryWatcher, FsEvent, WatchLimitError
 from gitwarden.errors import GitwardenError
 from gitwarden.git.changes import resolve_base, worktree_changes
@@ -66,11 +66,11 @@ class _AgentView:
 
 
 class Pipeline:
-    def __init__(self, workspace: Workspace, hooks: Hooks,
+    def __init__(self, workspace: Workspace, jobs: Jobs,
                  on_polling: Callable[[str, bool], None] | None = None,
                  on_event_recorded: Callable[[], None] | None = None) -> None:
         self.workspace = workspace
-        self.hooks = hooks
+        self.jobs = jobs
         self.queue: queue.Queue[FsEvent | Command] = queue.Queue()
         self.watcher = DirectoryWatcher(self.queue.put)
         self.tracker = ChangeTracker()
@@ -333,9 +333,9 @@ class Pipeline:
                 self._watch_agent_tree(name)
                 self._full_agent(name, now)
                 recomputed.add(name)
-                self.hooks.request_full_checkpoint(name)
+                self.jobs.request_full_checkpoint(name)
                 if agent.head and agent.branch is not None:
-                    self.hooks.catch_up_health(name, agent.head)
+                    self.jobs.catch_up_health(name, agent.head)
                 continue
             self._agents[name] = _AgentView(agent)
             if previous.head != agent.head or previous.branch != agent.branch or base_moved:
@@ -343,7 +343,7 @@ class Pipeline:
                 recomputed.add(name)
             if previous.head != agent.head and agent.head and previous.branch == agent.branch \
                     and agent.branch is not None:
-                self.hooks.agent_committed(name, previous.head, agent.head)
+                self.jobs.agent_committed(name, previous.head, agent.head)
         return recomputed
 
     def _drop_agent(self, name: str, why: str) -> None:
@@ -395,7 +395,7 @@ class Pipeline:
             if self._full_agent(name, now) and not initial:
                 repaired.append(name)
         for name in repaired:
-            self.hooks.request_full_checkpoint(name)
+            self.jobs.request_full_checkpoint(name)
         self.last_reconcile = now
         if full:
             self._last_full_reconcile = now
@@ -476,9 +476,9 @@ class Pipeline:
         with self._pending_lock:
             self._pending.setdefault(name, set()).update(relevant)
         if before - after:
-            self.hooks.forget_violations(name, before - after)
+            self.jobs.forget_violations(name, before - after)
         if relevant:
-            self.hooks.check_paths(self.workspace, self._store(), name, sorted(relevant))
+            self.jobs.check_paths(self.workspace, self._store(), name, sorted(relevant))
 
     # --- overlaps ----------------------------------------------------------------------------
 
@@ -493,7 +493,7 @@ class Pipeline:
         if delta:
             self._record_delta(delta, now)
         if delta or reclassified:
-            self.hooks.refresh_context_files()
+            self.jobs.refresh_context_files()
         self._update_snapshot()
 
     def _predict(self, overlap: Overlap) -> Prediction:

@@ -13,14 +13,16 @@ from types import FrameType
 from typing import Any
 
 from gitwarden.agents.workspace import Workspace
+from gitwarden.checkpoints.rollback import prune
 from gitwarden.config import Config, load_config
 from gitwarden.control.socket import ControlServer, DaemonLock
 from gitwarden.daemon.delivery import NotificationDispatcher
-from gitwarden.daemon.jobs import Hooks
+from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.logs import setup_logging
 from gitwarden.daemon.notify import NotificationGate, SafeSender, default_notifier
 from gitwarden.daemon.pipeline import PERIODIC, Pipeline
 from gitwarden.daemon.scheduler import JobScheduler
+from gitwarden.daemon.sdnotify import SdNotifier
 from gitwarden.errors import ConfigError, GitwardenError
 from gitwarden.store.activity import prune_activity
 from gitwarden.store.db import Store
@@ -33,21 +35,7 @@ STALE_LOCKS_INTERVAL = 30.0
 PRUNE_CHECKPOINTS_INTERVAL = 600.0
 
 
-class _NoSdNotify:
-    watchdog_interval: float | None = None
-
-    def ready(self) -> None: ...
-    def status(self, text: str) -> None: ...
-    def watchdog(self) -> None: ...
-    def stopping(self) -> None: ...
-    def reloading(self) -> None: ...
-
-
-def _sd_notifier() -> Any:
-    try:
-        from gitwarden.daemon.sdnotify import SdNotifier
-    except ImportError:
-        return _NoSdNotify()
+def _sd_notifier() -> SdNotifier:
     return SdNotifier.from_environ()
 
 
@@ -110,11 +98,11 @@ class Daemon:
         self.gate = NotificationGate(self.config.notifications)
         self.sender = SafeSender(default_notifier())
         self.dispatcher = NotificationDispatcher(self.repo, self.gate, self.sender)
-        self.pipeline = Pipeline(workspace, Hooks(self.repo, lambda: self.config,
+        self.pipeline = Pipeline(workspace, Jobs(self.repo, lambda: self.config,
                                                   self._take_pending, self._give_back),
                                  on_polling=self._polling_changed,
                                  on_event_recorded=self.dispatcher.wake)
-        self.hooks = self.pipeline.hooks
+        self.jobs = self.pipeline.jobs
         self.control = ControlServer(self.repo.state_dir, self._request)
         self._wake = Wakeup()
         self._stop_signal: int | None = None
@@ -166,7 +154,7 @@ class Daemon:
         self.scheduler.stop()
         self.control.stop()
         self.pipeline.stop()
-        self.abandoned_work = not self.hooks.close()
+        self.abandoned_work = not self.jobs.close()
         self._record("daemon-stopped", f"stopped by {name}")
         self.dispatcher.stop()
         self.sender.close()
@@ -229,7 +217,7 @@ class Daemon:
         # Both also run right away: locks of holders killed and checkpoints piled up while
         # the daemon was down are dealt with at start, not one interval later.
         self.scheduler.every("release-stale-locks", STALE_LOCKS_INTERVAL,
-                             self.hooks.release_stale_locks, now=True)
+                             self.jobs.release_stale_locks, now=True)
         self.scheduler.every("prune-checkpoints", PRUNE_CHECKPOINTS_INTERVAL,
                              self._prune_checkpoints_job, now=True)
         self._schedule_checkpoints(replace=True)
@@ -243,7 +231,7 @@ class Daemon:
             job_id = f"checkpoint:{name}"
             wanted.add(job_id)
             if replace or job_id not in self.scheduler.job_ids():
-                self.scheduler.every(job_id, interval, self.hooks.checkpoint, name)
+                self.scheduler.every(job_id, interval, self.jobs.checkpoint, name)
         self.scheduler.keep_only(wanted, "checkpoint:")
 
     def _reconcile_job(self) -> None:
@@ -261,10 +249,6 @@ class Daemon:
 
     def _prune_checkpoints_job(self) -> None:
         """Apply checkpoint retention (checkpoints.keep, keep_clean_days) to every agent."""
-        try:
-            from gitwarden.checkpoints.rollback import prune
-        except ImportError:
-            return
         workspace = Workspace(repo=self.repo, config=self.config)
         try:
             agents = workspace.agents
@@ -323,7 +307,7 @@ class Daemon:
             return {"ok": self.reload()}
         if command == "checkpoint":
             for agent in self.pipeline.snapshot()["agents"]:
-                self.hooks.checkpoint(agent["name"])
+                self.jobs.checkpoint(agent["name"])
             return {"ok": True}
         if command == "stop":
             self._stop_signal = signal.SIGTERM

@@ -8,6 +8,7 @@ within its time limit fails the demo instead of being printed.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -23,7 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from gitwarden.agents.workspace import Workspace
+from gitwarden.coordination.pauses import paused_agents
 from gitwarden.errors import GitwardenError, UsageError
+from gitwarden.git.repository import locate_repo
+from gitwarden.git.runner import git_text
+from gitwarden.store.db import Store
+from gitwarden.store.events import list_events
 
 T = TypeVar("T")
 AGENTS = ("alpha", "beta", "gamma")
@@ -159,7 +166,6 @@ class Demo:
         return proc.stdout
 
     def git(self, cwd: Path, *args: str, show: bool = True) -> str:
-        from gitwarden.git.runner import git_text
 
         text = git_text(list(args), cwd)
         if show:
@@ -247,9 +253,6 @@ class Demo:
     # --- state --------------------------------------------------------------------------
 
     def events(self, kinds: Sequence[str] = (), agent: str | None = None) -> list[Any]:
-        from gitwarden.git.repository import locate_repo
-        from gitwarden.store.db import Store
-        from gitwarden.store.events import list_events
 
         with Store.open(locate_repo(self.repository)) as store:
             return list_events(store, kinds=kinds, agent=agent)
@@ -311,7 +314,6 @@ def setup(demo: Demo) -> None:
     for name in AGENTS:
         demo.gitwarden("agent", "add", name)
     demo.gitwarden("status", show=False)
-    from gitwarden.agents.workspace import Workspace
 
     workspace = Workspace.load(repo)
     demo.agents = {agent.name: agent.path for agent in workspace.agents}
@@ -337,7 +339,6 @@ def _config(python: str) -> str:
 
 
 def _toml_string(text: str) -> str:
-    import json
 
     return json.dumps(text)
 
@@ -459,9 +460,6 @@ def _event_with(demo: Demo, kind: str, agent: str, commit: str, key: str = "comm
 
 
 def _paused(demo: Demo, agent: str) -> str | None:
-    from gitwarden.coordination.pauses import paused_agents
-    from gitwarden.git.repository import locate_repo
-    from gitwarden.store.db import Store
 
     with Store.open(locate_repo(demo.repository)) as store:
         info = paused_agents(store).get(agent)

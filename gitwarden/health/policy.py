@@ -17,10 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pygit2
+
+from gitwarden.checkpoints.table import mark_undone, record_rollback
+from gitwarden.checkpoints.take import create_backup_ref
+from gitwarden.coordination.pauses import auto_actions_allowed
+from gitwarden.coordination.pausing import apply_pause
 from gitwarden.errors import GitError, GitwardenError
 from gitwarden.git.runner import run_git
 from gitwarden.git.worktrees import operation_in_progress
+from gitwarden.health import table as health_state
 from gitwarden.health.revert_plan import RevertError, RevertPlan, create_revert_commit, plan_revert
+from gitwarden.health.table import reverts_since, was_reverted
 from gitwarden.store.events import record_event
 
 if TYPE_CHECKING:
@@ -52,35 +60,18 @@ def notify(store: Store, kind: str, title: str, body: str, *, agent: str | None,
 def kill_switch_engaged(store: Store) -> bool:
     """While the kill switch is engaged, automatic actions wait for the user. (The agent's
     own pause does not block its revert: health paused it first, on purpose.)"""
-    from gitwarden.coordination.pauses import auto_actions_allowed
 
     return not auto_actions_allowed(store)
 
 
 def pause(workspace: Workspace, store: Store, agent: str, reason: str) -> None:
-    """Pause through coordination (deny hooks, SIGSTOP processes) when it is available."""
-    try:
-        from gitwarden.coordination.actions import apply_pause
-    except ImportError:
-        pass
-    else:
-        apply_pause(workspace, store, agent, reason, ACTOR)
-        return
-    try:
-        from gitwarden.coordination.pauses import pause_agent
-    except ImportError:
-        record_event(store, "pause", f"{agent} should be paused: {reason}", agent=agent,
-                     severity="warning", data={"by": ACTOR, "reason": reason})
-        return
-    pause_agent(store, agent, reason, ACTOR)
-    record_event(store, "pause", f"{agent} paused: {reason}", agent=agent, severity="warning",
-                 data={"by": ACTOR, "reason": reason})
+    """Pause the agent (hooks deny, processes stop); the caller refreshes the context files."""
+    apply_pause(workspace, store, agent, reason, ACTOR)
 
 
 def revert_refusal(workspace: Workspace, store: Store, agent: Agent, culprit_time: float, *,
                    culprit: str | None = None, now: float | None = None) -> str | None:
     """Why an automatic revert must not happen now (None: it may)."""
-    from gitwarden.health.table import reverts_since, was_reverted
 
     health = workspace.config.health
     moment = now if now is not None else time.time()
@@ -117,9 +108,7 @@ def revert_culprit(workspace: Workspace, store: Store, agent: Agent, culprit: st
     agent changed a reverted path meanwhile, the paths already written and the branch are put
     back and RevertAborted is raised.
     """
-    import pygit2
 
-    from gitwarden.health import table as health_state
 
     if agent.branch is None:
         raise RevertError(f"{agent.name} has a detached HEAD")
@@ -185,11 +174,9 @@ def resume_command(agent_name: str) -> str:
 
 def _abandon(store: Store, rollback_id: int | None, revert_id: int) -> None:
     """Nothing of the revert is left: it is neither undoable nor counted as done."""
-    from gitwarden.health import table as health_state
 
     health_state.set_revert_status(store, revert_id, "aborted")
     if rollback_id is not None:
-        from gitwarden.checkpoints.table import mark_undone
 
         mark_undone(store, rollback_id)
 
@@ -198,7 +185,6 @@ def _record_as_rollback(store: Store, agent: Agent, safety: str, backup: str,
                         head: str, revert_commit: str) -> int:
     """Make `gitwarden rollback AGENT --undo` bring back the pre-revert state (recorded before
     the branch moves, so that a kill at any later point is undoable)."""
-    from gitwarden.checkpoints.table import record_rollback
 
     return record_rollback(store, agent=agent.name, target=revert_commit, safety=safety,
                            backup_ref=backup, old_head=head, new_head=revert_commit,
@@ -241,7 +227,6 @@ def _put_back(agent: Agent, head: str, revert_commit: str, written: list[str], r
               backup: str) -> list[str]:
     """Undo a stopped revert: the paths written go back to HEAD's content (unless the agent
     changed them too), the branch goes back by compare-and-swap. Returns what failed."""
-    import pygit2
 
     problems: list[str] = []
     revert_tree = pygit2.Repository(str(agent.path))[revert_commit].tree
@@ -273,7 +258,6 @@ def _entry(tree: Any, path: str) -> tuple[str, int] | None:
 
 def _disk_matches(worktree: Path, path: str, blob: str | None) -> bool:
     """Whether the file on disk holds `blob` (None: there is no file)."""
-    import pygit2
 
     full = worktree / path
     if full.is_symlink():
@@ -311,7 +295,6 @@ def _nul(paths: tuple[str, ...]) -> bytes:
 
 def _protect(workspace: Workspace, agent: Agent, head: str, culprit: str) -> tuple[str, str]:
     """Safety checkpoint + backup ref, before anything touches the agent: (safety, backup)."""
-    from gitwarden.checkpoints.take import create_backup_ref
 
     try:
         backup = create_backup_ref(workspace, agent.name, f"pre-revert-{culprit[:10]}")

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pygit2
+
 from gitwarden.errors import GitwardenError
 
 REVERT_AUTHOR = ("gitwarden", "gitwarden@localhost")
@@ -40,7 +42,6 @@ def plan_revert(repo: Any, head: str, culprits: Sequence[str], *,
                 trailers: Sequence[tuple[str, str]] = ()) -> RevertPlan:
     """The tree of HEAD with `culprits` reverted, or RevertError (conflict, revert of a
     revert, culprit not in HEAD's history)."""
-    import pygit2
 
     head_commit = repo.get(head)
     if head_commit is None:
@@ -96,7 +97,6 @@ def revert_message(repo: Any, culprits: Sequence[str],
 
 def create_revert_commit(repo: Any, plan: RevertPlan, *, now: float | None = None) -> str:
     """Write the revert commit object (parent: the planned HEAD); no ref is touched."""
-    import pygit2
 
     when = int(now if now is not None else time.time())
     offset = -time.timezone // 60 if not time.daylight else -time.altzone // 60

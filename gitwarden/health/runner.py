@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -63,12 +64,6 @@ def scratch_root(repo: Repo) -> Path:
     return repo.state_dir / SCRATCH_DIR
 
 
-def is_scratch_path(repo: Repo, path: Path) -> bool:
-    root = os.path.normpath(scratch_root(repo))
-    target = os.path.normpath(path)
-    return target == root or target.startswith(root + os.sep)
-
-
 @contextlib.contextmanager
 def build_slot(repo: Repo, parallel: int, *, poll: float = 0.05) -> Iterator[Slot]:
     """Hold one of `parallel` build slots (flock on a lock file per slot) while running."""
@@ -105,7 +100,6 @@ def _create_scratch(repo: Repo, scratch: Path, commit: str) -> None:
     scratch.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
     run_git(["worktree", "prune"], repo.main_worktree)
     if scratch.exists():
-        import shutil
 
         shutil.rmtree(scratch)
     run_git(["worktree", "add", "--quiet", "--detach", str(scratch), commit], repo.main_worktree)

@@ -13,13 +13,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pygit2
+
+from gitwarden.checkpoints.take import last_clean_commit, mark_clean
 from gitwarden.config import HealthCheck
+from gitwarden.coordination.pauses import is_paused, pause_info
 from gitwarden.errors import GitError, GitwardenError
 from gitwarden.git.repository import CONFIG_FILE_NAME
 from gitwarden.git.runner import run_git
 from gitwarden.health import table as health_state
 from gitwarden.health.culprit import Investigation, find_failing_set, investigate
 from gitwarden.health.outcomes import Outcome, Verdict
+from gitwarden.health.policy import (
+    notify,
+    pause,
+    resume_command,
+    revert_culprit,
+    revert_refusal,
+    undo_command,
+)
+from gitwarden.health.revert_plan import RevertError
 from gitwarden.health.runner import CheckRun, run_on_commit
 from gitwarden.store.db import Store
 from gitwarden.store.events import record_event
@@ -146,10 +159,6 @@ def status_fields(store: Store, agent_name: str,
         "paused": False,
         "pause_reason": None,
     }
-    try:
-        from gitwarden.coordination.pauses import pause_info
-    except ImportError:
-        return fields
     info = pause_info(store, agent_name)
     if info is not None:
         fields["paused"] = True
@@ -360,7 +369,6 @@ class _BlameCheck:
 
 def _report_not_the_agents(store: Store, result: AgentHealth, verdict: str,
                            failing: str) -> None:
-    from gitwarden.health.policy import notify
 
     result.action = "notify"
     if verdict == "base-broken":
@@ -390,7 +398,6 @@ def _from_investigation(agent: str, head: str, check: HealthCheck, found: Invest
 
 
 def _report_flaky(store: Store, result: AgentHealth) -> None:
-    from gitwarden.health.policy import notify
 
     result.action = "none"
     notify(store, "health.flaky", f"gitwarden: flaky check {result.check}",
@@ -403,7 +410,6 @@ def _report_flaky(store: Store, result: AgentHealth) -> None:
 def _act(workspace: Workspace, store: Store, agent: Agent, result: AgentHealth,
          found: Investigation[str]) -> None:
     """Notify, pause or revert, as the agent's policy says: once per (agent, culprit)."""
-    from gitwarden.health.policy import notify, pause, resume_command
 
     culprit = result.culprit or result.commit or ""
     policy = agent.settings.policy
@@ -437,14 +443,13 @@ def _report_known_culprit(workspace: Workspace, store: Store, agent: Agent,
                           result: AgentHealth, culprit: str) -> None:
     """The culprit was already acted on for this agent: never act again automatically; tell
     the user once (and again only if the situation changes, e.g. a revert was undone)."""
-    from gitwarden.health.policy import notify, resume_command
 
     previous = health_state.acted_on(store, agent.name, culprit)
     done = previous.action if previous is not None else "an action"
     result.action = "none"
     result.detail = (f"{culprit[:10]} was already handled ({done}); gitwarden does not act "
                      "twice on the same culprit")
-    paused = _is_paused(store, agent.name)
+    paused = is_paused(store, agent.name)
     state = (f"{agent.name} stays paused: fix it, then run `{resume_command(agent.name)}`"
              if paused else f"{agent.name} is not paused")
     if _revert_undone(workspace, store, agent.name, culprit, result.commit):
@@ -482,24 +487,8 @@ def _revert_undone(workspace: Workspace, store: Store, agent_name: str, culprit:
                    if row["culprit"] == culprit and row["status"] == "done")
 
 
-def _is_paused(store: Store, agent_name: str) -> bool:
-    try:
-        from gitwarden.coordination.pauses import is_paused
-    except ImportError:
-        return False
-    return is_paused(store, agent_name)
-
-
 def _auto_revert(workspace: Workspace, store: Store, agent: Agent, result: AgentHealth,
                  found: Investigation[str]) -> None:
-    from gitwarden.health.policy import (
-        notify,
-        resume_command,
-        revert_culprit,
-        revert_refusal,
-        undo_command,
-    )
-    from gitwarden.health.revert_plan import RevertError
 
     culprit = result.culprit
     refusal: str | None = None
@@ -556,7 +545,6 @@ def _verify_revert(workspace: Workspace, store: Store, agent: Agent, revert_comm
 def run_integration(workspace: Workspace, store: Store) -> IntegrationHealth:
     """The base merged with every agent head (in memory); a failure is narrowed down to the
     smallest combination of agents that fails."""
-    import pygit2
 
     checks = workspace.config.health.checks
     if not checks:
@@ -628,7 +616,6 @@ def _report_integration(store: Store, result: IntegrationHealth, commit: str,
     """Record the verdict; tell the user once per finding: the same check failing with the
     same combination on the same base and agent heads (`inputs`) is one event, however many
     agent commits (or concurrent workers) ran into it."""
-    from gitwarden.health.policy import notify
 
     check = result.check or ""
     finding = f"{result.verdict} {check} {'+'.join(result.culprits)} @ {inputs}"
@@ -672,7 +659,6 @@ def _merged_tree(repo: Any, base: str, heads: Sequence[str]) -> str | None:
 
 
 def _integration_commit(repo: Any, base: str, tree: str, members: list[str]) -> str:
-    import pygit2
 
     signature = pygit2.Signature("gitwarden", "gitwarden@localhost", int(time.time()), 0)
     message = f"gitwarden integration: {base[:10]} + {', '.join(members)}\n"
@@ -690,24 +676,11 @@ def _rev(workspace: Workspace, revision: str) -> str:
 def _clean_point(workspace: Workspace, agent: Agent, head: str) -> str | None:
     """The newest commit known clean in head's history, else merge-base(base, head)."""
     cwd = workspace.repo.main_worktree
-    try:
-        from gitwarden.checkpoints.take import last_clean_commit
-    except ImportError:
-        clean = _last_clean_from_verdicts(workspace, agent.name)
-    else:
-        clean = last_clean_commit(workspace, agent.name)
+    clean = last_clean_commit(workspace, agent.name)
     if clean is not None and _is_ancestor(cwd, clean, head):
         return clean
     proc = run_git(["merge-base", workspace.base_branch, head], cwd, check=False)
     return proc.stdout.decode().strip() or None
-
-
-def _last_clean_from_verdicts(workspace: Workspace, agent: str) -> str | None:
-    with Store.open(workspace.repo) as store:
-        for verdict in health_state.verdict_history(store, agent, limit=200):
-            if verdict.verdict == "pass" and verdict.trigger != "checkpoint":
-                return verdict.commit
-    return None
 
 
 def _is_ancestor(cwd: Any, ancestor: str, descendant: str) -> bool:
@@ -750,10 +723,6 @@ def _subject(workspace: Workspace, commit: str) -> str:
 
 def _mark_clean(workspace: Workspace, store: Store, agent: str, commit: str) -> None:
     try:
-        from gitwarden.checkpoints.take import mark_clean
-    except ImportError:
-        return
-    try:
         mark_clean(workspace, agent, commit, store=store)
     except GitwardenError as exc:
         record_event(store, "health.error", f"cannot mark {commit[:10]} clean: {exc.message}",
@@ -780,7 +749,6 @@ def report_health_config_edit(workspace: Workspace, store: Store, agent: Agent,
     new = _health_table(cwd, new_head)
     if old == new:
         return False
-    from gitwarden.health.policy import notify
 
     notify(store, "health.config-edited", f"gitwarden: {agent.name} edited the health checks",
            f"commit {new_head[:10]} on {agent.branch or 'a detached HEAD'} changes [health] in "

@@ -55,6 +55,8 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
 
 def resolve_context(payload: dict[str, Any]) -> HookContext | None:
     """The agent making this tool call, or None when it is not one gitwarden guards."""
+    # Imports in this module are lazy: the hook runs on every agent tool call and loads only
+    # what the decision at hand needs.
     from gitwarden.agents.identity import agent_from_env, find_worktree
 
     cwd = str(payload.get("cwd") or os.getcwd())

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gitwarden.errors import GitwardenError
+from gitwarden.git.runner import run_git
 
 SETTINGS = Path(".claude") / "settings.local.json"
 MATCHER = "Edit|Write|MultiEdit|NotebookEdit|Bash"
@@ -30,7 +31,6 @@ def _is_ours(command: object) -> bool:
 
 def is_tracked(worktree: Path) -> bool:
     """Whether the settings file is committed in this worktree (then it is not ours to edit)."""
-    from gitwarden.git.runner import run_git
 
     proc = run_git(["ls-files", "--error-unmatch", "--", SETTINGS.as_posix()], worktree,
                    check=False)

@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gitwarden.agents.caller import current_agent
+from gitwarden.agents.workspace import Workspace
+from gitwarden.coordination.pauses import pause_info
+from gitwarden.coordination.violations import check_paths
+from gitwarden.errors import GitwardenError
 from gitwarden.integrations.git_hooks import BYPASS_ENV, pushed_paths, staged_paths
+from gitwarden.store.db import Store
+from gitwarden.store.events import record_event
 
 if TYPE_CHECKING:
     from gitwarden.agents.workspace import Workspace
@@ -15,11 +22,6 @@ if TYPE_CHECKING:
 
 def run_guard(kind: str, cwd: Path | None) -> int:
     """0 to let git go on, 1 to refuse; problems are printed to stderr for the committer."""
-    from gitwarden.agents.workspace import Workspace
-    from gitwarden.coordination.actions import check_paths, current_agent
-    from gitwarden.coordination.pauses import pause_info
-    from gitwarden.store.db import Store
-    from gitwarden.store.events import record_event
 
     workspace = Workspace.load(cwd)
     root = workspace.repo.current_worktree or Path.cwd()
@@ -62,7 +64,6 @@ def run_guard(kind: str, cwd: Path | None) -> int:
 
 
 def _base(workspace: Workspace) -> str | None:
-    from gitwarden.errors import GitwardenError
 
     try:
         return workspace.base_branch

@@ -5,12 +5,18 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from gitwarden.control.socket import daemon_running
+from gitwarden.git.changes import many_worktree_changes, resolve_base
+from gitwarden.overlaps.detect import find_overlaps
+from gitwarden.overlaps.predict import MergePredictor, Side
+from gitwarden.overlaps.table import open_overlaps
+from gitwarden.store.db import Store
+
 if TYPE_CHECKING:
     from gitwarden.agents.workspace import Workspace
 
 
 def collect_conflicts(workspace: Workspace) -> dict[str, Any]:
-    from gitwarden.control.socket import daemon_running
 
     if daemon_running(workspace.repo):
         return _from_daemon_state(workspace)
@@ -18,8 +24,6 @@ def collect_conflicts(workspace: Workspace) -> dict[str, Any]:
 
 
 def _from_daemon_state(workspace: Workspace) -> dict[str, Any]:
-    from gitwarden.overlaps.table import open_overlaps
-    from gitwarden.store.db import Store
 
     now = time.time()
     with Store.open(workspace.repo) as store:
@@ -28,9 +32,6 @@ def _from_daemon_state(workspace: Workspace) -> dict[str, Any]:
 
 
 def _from_git(workspace: Workspace) -> dict[str, Any]:
-    from gitwarden.git.changes import many_worktree_changes, resolve_base
-    from gitwarden.overlaps.detect import find_overlaps
-    from gitwarden.overlaps.predict import MergePredictor, Side
 
     base_commit = resolve_base(workspace.repo.main_worktree, workspace.base_branch)
     agents = {a.name: a for a in workspace.agents if a.exists}

@@ -8,14 +8,13 @@ rendering, so an unchanged state renders byte-identical files and nothing is rew
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from gitwarden.output import printable
+
 MAX_LISTED_FILES = 40
-# Lone surrogates: bytes of a file name that are not UTF-8, decoded with surrogateescape.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 LOCK_PROTOCOL = """\
 - Before editing a file another agent may touch, lock it:
@@ -151,17 +150,6 @@ def render_requests(agent: str, requests: Sequence[RequestLine]) -> str:
         lines.pop()
     lines.append("")
     return printable("\n".join(lines))
-
-
-def printable(text: str) -> str:
-    """`text` with the undecodable bytes of file names (surrogate escapes) shown as `\\xNN`,
-    so it can be written as UTF-8 and read by anyone."""
-    return _SURROGATE.sub(_escape_surrogate, text)
-
-
-def _escape_surrogate(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
 
 
 def _file_list(paths: Sequence[str]) -> str:

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gitwarden.control.socket import lock_held, request
+from gitwarden.coordination.completion import completions
+from gitwarden.coordination.locks import list_locks
+from gitwarden.coordination.pauses import kill_switch
+from gitwarden.errors import GitwardenError
 from gitwarden.git.changes import WorktreeChanges, many_worktree_changes
 from gitwarden.git.worktrees import operation_in_progress
+from gitwarden.health.service import status_fields
 from gitwarden.overlaps.detect import find_overlaps
+from gitwarden.store.db import DB_NAME, Store
 
 if TYPE_CHECKING:
     from gitwarden.agents.model import Agent
@@ -41,8 +48,6 @@ def collect_status(workspace: Workspace) -> dict[str, Any]:
 
 def _daemon_state(workspace: Workspace) -> dict[str, Any]:
     """Whether a `gitwarden watch` daemon guards this repository right now."""
-    from gitwarden.control.socket import lock_held, request
-    from gitwarden.errors import GitwardenError
 
     if not lock_held(workspace.repo.state_dir):
         return {"running": False, "pid": None}
@@ -55,11 +60,6 @@ def _daemon_state(workspace: Workspace) -> dict[str, Any]:
 
 def _add_recorded_state(workspace: Workspace, report: dict[str, Any]) -> None:
     """Health, pause and lock fields from the state store (when gitwarden has state here)."""
-    from gitwarden.coordination.completion import completions
-    from gitwarden.coordination.locks import list_locks
-    from gitwarden.coordination.pauses import kill_switch
-    from gitwarden.health.service import status_fields
-    from gitwarden.store.db import DB_NAME, Store
 
     report["kill_switch"] = None
     report["daemon"] = _daemon_state(workspace)
