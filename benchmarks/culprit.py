@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gitwarden.agents.workspace import Workspace
+from gitwarden.health import integration as health_integration
 from gitwarden.health import service as health_service
 from gitwarden.health import table as health_state
 from gitwarden.health.runner import run_on_commit
@@ -122,7 +123,7 @@ def bench_agents(root: Path, check: str, n: int, bad_index: int) -> None:
     workspace = Workspace.load(main)
     with Store.open(workspace.repo) as store:
         started = time.perf_counter()
-        result = health_service.run_integration(workspace, store)
+        result = health_integration.run_integration(workspace, store)
         ours = time.perf_counter() - started
     assert result.culprits == (names[bad_index],), result
     import pygit2
@@ -133,9 +134,9 @@ def bench_agents(root: Path, check: str, n: int, bad_index: int) -> None:
     started = time.perf_counter()
     for name in names:  # each agent merged onto the base alone
         head = git(main, "rev-parse", name).strip()
-        tree = health_service._merged_tree(repo, base, [head])
+        tree = health_integration._merged_tree(repo, base, [head])
         assert tree is not None
-        single = health_service._integration_commit(repo, base, tree, [name])
+        single = health_integration._integration_commit(repo, base, tree, [name])
         run_on_commit(workspace.repo, workspace.config.health, check_config, single, "each")
     every = time.perf_counter() - started
     bound = math.ceil(math.log2(n)) + 2

@@ -170,13 +170,14 @@ def test_pause_for_violation_is_opt_in_and_respects_pauses_and_the_kill_switch(
         resume_all,
     )
     from gitwarden.daemon.jobs import Jobs
+    from gitwarden.daemon.pending import PendingPaths
     from gitwarden.store.events import list_events
     from tests.gitrepo import make_repo_with_agents
 
     agents = make_repo_with_agents(tmp_path, ("alpha", "beta"))
     repo = locate_repo(agents.main)
     config = Config()
-    hooks = Jobs(repo, lambda: config, lambda _name: None, lambda _name, _paths: None)
+    hooks = Jobs(repo, lambda: config, PendingPaths())
     store = Store.open(repo)
     try:
         hooks.pause_for_violation("alpha", "alpha changed x outside its scope")

@@ -12,6 +12,7 @@ import pytest
 from gitwarden.agents.workspace import Workspace
 from gitwarden.health import service as health_service
 from gitwarden.health import table as health_state
+from gitwarden.health.results import status_fields
 from gitwarden.health.runner import build_slot, scratch_root
 from gitwarden.store.db import Store
 from gitwarden.store.events import list_events
@@ -146,7 +147,7 @@ def test_pause_policy_names_culprit_and_leaves_the_agent_alone(tmp_path: Path) -
         (verdict,) = health_state.latest_verdicts(store, "alpha")
         from gitwarden.coordination.pauses import is_paused
         assert is_paused(store, "alpha")
-        fields = health_service.status_fields(store, "alpha")
+        fields = status_fields(store, "alpha")
     assert verdict.culprit == commits[5] and verdict.action == "pause"
     # detect + confirm + bisect of 10 commits
     assert verdict.runs <= 2 + 4

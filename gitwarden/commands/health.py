@@ -8,7 +8,8 @@ from typing import Any
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
 from gitwarden.errors import UsageError
-from gitwarden.health.service import INTEGRATION, run_health, status_fields
+from gitwarden.health.results import INTEGRATION, status_fields
+from gitwarden.health.service import run_health
 from gitwarden.health.table import latest_verdicts
 from gitwarden.output import paint, print_json, short, table
 from gitwarden.store.db import Store

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from gitwarden.agents.model import Agent
 from gitwarden.git.changes import parse_status_z
 from gitwarden.git.runner import run_git, split_z
 
@@ -85,3 +86,21 @@ def watchable_dirs(worktree: Path, start: str, ignored: set[str],
                 continue  # a nested repository or another worktree: a boundary
             stack.append(entry.path)
     return result
+
+
+def stat_key(path: Path) -> tuple[object, ...]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def agent_signature(agent: Agent) -> tuple[object, ...]:
+    """What changes when git commands (not file edits) may change an agent's changed set."""
+    return (agent.head, agent.branch, stat_key(agent.git_dir / "index"))
+
+
+def repo_signature(common_dir: Path) -> tuple[object, ...]:
+    """Repository-wide settings that change which files count as untracked."""
+    return (stat_key(common_dir / "info" / "exclude"), stat_key(common_dir / "config"))

@@ -15,6 +15,7 @@ from gitwarden.config import Config
 from gitwarden.coordination import locks, pauses
 from gitwarden.coordination.pausing import apply_pause
 from gitwarden.coordination.violations import check_paths
+from gitwarden.daemon.pending import PendingPaths
 from gitwarden.errors import GitwardenError
 from gitwarden.git.repository import Repo
 from gitwarden.git.worktrees import operation_in_progress
@@ -34,12 +35,10 @@ class Jobs:
     """The daemon's calls into checkpoints, health and coordination."""
 
     def __init__(self, repo: Repo, config: Callable[[], Config],
-                 take_pending: Callable[[str], set[str] | None],
-                 give_back: Callable[[str, set[str]], None]) -> None:
+                 pending: PendingPaths) -> None:
         self.repo = repo
         self._config = config
-        self._take_pending = take_pending
-        self._give_back = give_back
+        self._pending = pending
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gitwarden-worker")
         self._local = threading.local()
         self._full_due: set[str] = set()
@@ -191,7 +190,7 @@ class Jobs:
         with self._lock:
             full = agent in self._full_due
             self._full_due.discard(agent)
-        paths = self._take_pending(agent)
+        paths = self._pending.take(agent)
         if not full and not paths:
             return
         workspace = self._workspace()
@@ -201,7 +200,7 @@ class Jobs:
             return
         if not target.exists or operation_in_progress(target.git_dir):
             if paths:
-                self._give_back(agent, paths)
+                self._pending.add(agent, paths)
             return
         try:
             result = take_checkpoint(
@@ -209,7 +208,7 @@ class Jobs:
                 store=self._store())
         except Exception as exc:
             if paths:
-                self._give_back(agent, paths)
+                self._pending.add(agent, paths)
             log.warning("checkpoint of %s failed: %s", agent, exc)
             return
         commit = result.commit

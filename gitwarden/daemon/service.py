@@ -20,6 +20,7 @@ from gitwarden.daemon.delivery import NotificationDispatcher
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.logs import setup_logging
 from gitwarden.daemon.notify import NotificationGate, SafeSender, default_notifier
+from gitwarden.daemon.pending import PendingPaths
 from gitwarden.daemon.pipeline import PERIODIC, Pipeline
 from gitwarden.daemon.scheduler import JobScheduler
 from gitwarden.daemon.sdnotify import SdNotifier
@@ -98,8 +99,9 @@ class Daemon:
         self.gate = NotificationGate(self.config.notifications)
         self.sender = SafeSender(default_notifier())
         self.dispatcher = NotificationDispatcher(self.repo, self.gate, self.sender)
-        self.pipeline = Pipeline(workspace, Jobs(self.repo, lambda: self.config,
-                                                  self._take_pending, self._give_back),
+        pending = PendingPaths()
+        self.pipeline = Pipeline(workspace, Jobs(self.repo, lambda: self.config, pending),
+                                 pending,
                                  on_polling=self._polling_changed,
                                  on_event_recorded=self.dispatcher.wake)
         self.jobs = self.pipeline.jobs
@@ -278,12 +280,6 @@ class Daemon:
                                  self.pipeline.post, "poll", agent)
         else:
             self.scheduler.remove(job_id)
-
-    def _take_pending(self, agent: str) -> set[str] | None:
-        return self.pipeline.take_pending(agent)
-
-    def _give_back(self, agent: str, paths: set[str]) -> None:
-        self.pipeline.give_back_pending(agent, paths)
 
     # --- control socket and status -----------------------------------------------------------
 

@@ -11,7 +11,7 @@ from gitwarden.coordination.pauses import kill_switch
 from gitwarden.errors import GitwardenError
 from gitwarden.git.changes import WorktreeChanges, many_worktree_changes
 from gitwarden.git.worktrees import operation_in_progress
-from gitwarden.health.service import status_fields
+from gitwarden.health.results import status_fields
 from gitwarden.overlaps.detect import find_overlaps
 from gitwarden.store.db import DB_NAME, Store
 

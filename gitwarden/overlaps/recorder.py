@@ -1,0 +1,128 @@
+"""Recording overlaps as they open, change, resolve and flip between a clean merge and a
+conflict: the table of open overlaps, one event (and one notification) per finding.
+
+Owned by the daemon's pipeline thread; nothing here is thread-safe."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from gitwarden.agents.model import Agent
+from gitwarden.overlaps import table as overlap_table
+from gitwarden.overlaps.predict import CONFLICT, MergePredictor, Prediction, Side
+from gitwarden.overlaps.tracker import Overlap, OverlapDelta
+from gitwarden.overlaps.wording import overlap_key, overlap_message, reclassified_message
+from gitwarden.store.db import Store
+
+log = logging.getLogger("gitwarden.pipeline")
+
+Emit = Callable[..., None]
+
+
+class OverlapRecorder:
+    """Turns overlap deltas into table rows and events, predicting each merge in memory."""
+
+    def __init__(self, store: Store, predictor: MergePredictor,
+                 agents: Callable[[], Mapping[str, Agent]],
+                 overlaps: Callable[[], Mapping[str, Overlap]], emit: Emit) -> None:
+        self._store = store
+        self.predictor = predictor
+        self._agents = agents
+        self._overlaps = overlaps
+        self._emit = emit
+        self.classification: dict[str, Prediction] = {}
+        self._told_conflict: set[str] = set()  # overlap keys already notified as conflicts
+
+    def predict(self, overlap: Overlap) -> Prediction:
+        sides = []
+        for name in overlap.agents:
+            agent = self._agents().get(name)
+            if agent is not None:
+                sides.append(Side(name, agent.path, agent.head))
+        try:
+            return self.predictor.predict(overlap.path, sides)
+        except Exception as exc:
+            log.warning("cannot predict the merge of %s: %s", overlap.path, exc)
+            return Prediction(CONFLICT, reason=f"prediction failed: {exc}")
+
+    def record(self, delta: OverlapDelta, now: float) -> None:
+        store = self._store
+        for overlap in delta.resolved:
+            self.classification.pop(overlap.path, None)
+            self._told_conflict.discard(overlap_key(overlap))
+            overlap_table.resolve_overlap(store, overlap.path, now)
+            self._emit("overlap-resolved",
+                        f"{overlap.path} is no longer changed by several agents "
+                        f"(was {', '.join(overlap.agents)})",
+                        path=overlap.path, data={"agents": list(overlap.agents)})
+        for overlap in delta.opened:
+            prediction = self.predict(overlap)
+            self.classification[overlap.path] = prediction
+            overlap_table.open_overlap(store, overlap.path, overlap.agents, overlap.first_agent,
+                                       now, prediction.classification, prediction.as_json())
+            title, body = overlap_message(overlap, prediction)
+            if prediction.classification == CONFLICT:
+                self._told_conflict.add(overlap_key(overlap))
+            log.warning("overlap: %s (%s)", title, prediction.classification)
+            self._emit("overlap", f"{title}: {body}", path=overlap.path,
+                        agent=overlap.first_agent, severity="warning",
+                        data={"agents": list(overlap.agents), "first": overlap.first_agent,
+                              "classification": prediction.classification,
+                              "hunks": [h.as_json() for h in prediction.hunks],
+                              "notify": True, "title": title, "body": body,
+                              "dedup": f"overlap:{overlap_key(overlap)}"})
+        for overlap in delta.changed:
+            prediction = self.predict(overlap)
+            self.classification[overlap.path] = prediction
+            overlap_table.update_overlap(store, overlap.path, ts=now, agents=overlap.agents,
+                                         classification=prediction.classification,
+                                         detail=prediction.as_json())
+            self._emit("overlap-changed",
+                        f"{overlap.path} is now changed by {', '.join(overlap.agents)} "
+                        f"({prediction.classification})", path=overlap.path,
+                        data={"agents": list(overlap.agents),
+                              "classification": prediction.classification})
+
+    def reclassify(self, now: float, touched: set[str], full: bool,
+                    delta: OverlapDelta) -> bool:
+        fresh = {o.path for o in (*delta.opened, *delta.changed)}
+        changed = False
+        for path, overlap in self._overlaps().items():
+            if path in fresh:
+                continue
+            if not full and path in self.classification and \
+                    not any(t.endswith(os.sep + path) for t in touched):
+                continue
+            prediction = self.predict(overlap)
+            old = self.classification.get(path)
+            self.classification[path] = prediction
+            if old is not None and old.classification == prediction.classification and \
+                    old.hunks == prediction.hunks:
+                continue
+            overlap_table.update_overlap(self._store, path, ts=now,
+                                         classification=prediction.classification,
+                                         detail=prediction.as_json())
+            if old is not None and old.classification != prediction.classification:
+                changed = True
+                data: dict[str, Any] = {"agents": list(overlap.agents),
+                                        "classification": prediction.classification,
+                                        "previous": old.classification}
+                severity = "info"
+                key = overlap_key(overlap)
+                if prediction.classification == CONFLICT and key not in self._told_conflict:
+                    # Told once per overlap that it now conflicts, however often it flips.
+                    self._told_conflict.add(key)
+                    title, body = reclassified_message(overlap, prediction)
+                    log.warning("overlap now conflicts: %s", title)
+                    severity = "warning"
+                    data.update({"hunks": [h.as_json() for h in prediction.hunks],
+                                 "notify": True, "title": title, "body": body,
+                                 "dedup": f"overlap-conflict:{key}"})
+                self._emit("overlap-reclassified",
+                            f"{path} ({', '.join(overlap.agents)}) is now "
+                            f"{prediction.classification}", path=path, severity=severity,
+                            data=data)
+        return changed
