@@ -120,7 +120,7 @@ def test_failing_context_refresh_keeps_the_state_change(tmp_path: Path) -> None:
     assert "Traceback" not in paused.stderr
     with Store.open(locate_repo(repo.main)) as store:
         kinds = [event.kind for event in list_events(store, limit=50)]
-    assert "agent.paused" in kinds and "context.refresh_failed" in kinds
+    assert "agent.paused" in kinds and "context.refresh-failed" in kinds
     assert (repo.agents["a2"] / ".gitwarden" / "STATE.md").exists()  # the others still written
     assert "PAUSED" in (repo.agents["a2"] / ".gitwarden" / "STATE.md").read_text()
 

@@ -57,7 +57,7 @@ def test_same_file_in_two_worktrees_notifies_once_over_dbus_and_resolves(
         try:
             write(repo.agents["alpha"], {"src/app.py": BASE.replace("line 7\n", "alpha\n")})
             write(repo.agents["gamma"], {"README.md": "gamma only\n"})
-            wait_until(lambda: _events(repo.main, "overlap") == [] and
+            wait_until(lambda: _events(repo.main, "overlap.opened") == [] and
                        daemon.request("status")["agents"][0]["changed"] == 1, 10,
                        "alpha's edit not tracked", daemon)
             write(repo.agents["beta"], {"src/app.py": BASE.replace("line 7\n", "beta\n")})
@@ -90,7 +90,7 @@ def test_same_file_in_two_worktrees_notifies_once_over_dbus_and_resolves(
             git(repo.agents["beta"], "checkout", "--", "src/app.py")
             wait_until(lambda: not _conflicts(repo.main)["overlaps"], 10,
                        "overlap not resolved", daemon)
-            resolved = _events(repo.main, "overlap-resolved")
+            resolved = _events(repo.main, "overlap.resolved")
             assert [e.path for e in resolved] == ["src/app.py"]
             assert len(server.notifications()) == 2
             log = run_gitwarden("log", "--path", "src/app.py", "--json", cwd=repo.main)
@@ -114,7 +114,7 @@ def test_clean_merge_overlap_and_conflicts_without_daemon(tmp_path: Path) -> Non
     try:
         live = wait_until(lambda: _conflicts(repo.main)["overlaps"], 10, "no overlap", daemon)
         assert live[0]["classification"] == "clean-merge"
-        assert _events(repo.main, "overlap")[0].data["body"].startswith("Clean merge")
+        assert _events(repo.main, "overlap.opened")[0].data["body"].startswith("Clean merge")
         # the classification follows the edits
         write(repo.agents["beta"], {"f.txt": BASE.replace("line 2\n", "B\n")})
         wait_until(lambda: _conflicts(repo.main)["overlaps"][0]["classification"] ==
@@ -174,7 +174,7 @@ def test_watch_limit_falls_back_to_polling(tmp_path: Path) -> None:
     # the adapter refuses the 20th watch with ENOSPC, like a full fs.inotify.max_user_watches
     daemon = DaemonProcess(repo.main, env={"GITWARDEN_WATCH_LIMIT": "20"})
     try:
-        limit_events = wait_until(lambda: _events(repo.main, "watch-limit"), 10,
+        limit_events = wait_until(lambda: _events(repo.main, "watch.limit"), 10,
                                   "no watch-limit event", daemon)
         assert "max_user_watches" in limit_events[0].message
         assert "fs.inotify.max_user_watches" in daemon.log()  # the hint, where it is needed
@@ -234,12 +234,12 @@ def test_survives_worktree_moves_deletes_renames_rebase_and_bad_config(
         # a config edited into an invalid state: the last good one stays
         write(repo.main, {"gitwarden.toml": "[watch]\ndebounce = \"soon\"\n"})
         daemon.proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: _events(repo.main, "config-error"), 10, "no config error", daemon)
-        assert "debounce" in _events(repo.main, "config-error")[0].message
+        wait_until(lambda: _events(repo.main, "config.error"), 10, "no config error", daemon)
+        assert "debounce" in _events(repo.main, "config.error")[0].message
         assert daemon.alive_and_answering()
         write(repo.main, {"gitwarden.toml": FAST})
         daemon.proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: _events(repo.main, "config-reloaded"), 10, "no reload", daemon)
+        wait_until(lambda: _events(repo.main, "config.reloaded"), 10, "no reload", daemon)
         # branch renamed
         git(repo.agents["alpha"], "branch", "-m", "alpha", "alpha-renamed")
         # worktree moved with git
@@ -360,13 +360,13 @@ def test_edit_outside_scope_through_the_shell_is_recorded_once(tmp_path: Path) -
     daemon = DaemonProcess(repo.main)
     try:
         write(repo.agents["alpha"], {"src/a.py": "in scope\n", "docs/x.md": "outside\n"})
-        found = wait_until(lambda: _events(repo.main, "scope-violation"), 10,
+        found = wait_until(lambda: _events(repo.main, "violation.scope"), 10,
                            "no scope violation", daemon)
         write(repo.agents["alpha"], {"docs/x.md": "outside again\n"})
         wait_until(lambda: len(json.loads(run_gitwarden(
             "log", "--path", "docs/x.md", "--json", cwd=repo.main).stdout)) >= 2, 10,
             "second write not logged", daemon)
-        assert [(e.agent, e.path) for e in _events(repo.main, "scope-violation")] == \
+        assert [(e.agent, e.path) for e in _events(repo.main, "violation.scope")] == \
             [("alpha", "docs/x.md")]
         assert found[0].data["notify"] is True
         assert _events(repo.main, "agent.paused") == []  # pausing is opt-in
@@ -379,11 +379,11 @@ def test_scheduled_checkpoints_use_the_changed_paths(tmp_path: Path) -> None:
     write(repo.main, {"gitwarden.toml": FAST + "[agents.alpha]\ncheckpoint_interval = \"1s\"\n"})
     daemon = DaemonProcess(repo.main)
     try:
-        start = wait_until(lambda: [e for e in _events(repo.main, "checkpoint")
+        start = wait_until(lambda: [e for e in _events(repo.main, "checkpoint.created")
                                     if e.agent == "alpha"], 10, "no start checkpoint", daemon)
         assert start[0].data["full"] is True
         write(repo.agents["alpha"], {"f.txt": "edited\n", "new.txt": "new\n"})
-        scheduled = wait_until(lambda: [e for e in _events(repo.main, "checkpoint")
+        scheduled = wait_until(lambda: [e for e in _events(repo.main, "checkpoint.created")
                                         if e.agent == "alpha" and not e.data["full"]], 15,
                                "no scheduled checkpoint", daemon)
         assert scheduled[0].data["paths"] == ["f.txt", "new.txt"]
@@ -414,7 +414,7 @@ def test_notification_failures_never_stop_the_daemon(tmp_path: Path) -> None:
                    "failure not logged", daemon)
         assert daemon.alive_and_answering()
         assert daemon.log().count("cannot deliver desktop notifications") == 1
-        assert len(_events(repo.main, "overlap")) == 2
+        assert len(_events(repo.main, "overlap.opened")) == 2
     finally:
         assert daemon.stop() == 0
     assert "Traceback" not in daemon.log()
@@ -530,7 +530,7 @@ def test_merging_an_agent_branch_into_the_base_resolves_its_overlaps(tmp_path: P
         wait_until(lambda: _conflicts(repo.main)["overlaps"], 10, "no overlap", daemon)
         git(repo.main, "merge", "-q", "--ff-only", "alpha")
         wait_until(lambda: not _conflicts(repo.main)["overlaps"], 10, "not resolved", daemon)
-        assert [e.path for e in _events(repo.main, "overlap-resolved")] == ["f.txt"]
+        assert [e.path for e in _events(repo.main, "overlap.resolved")] == ["f.txt"]
     finally:
         assert daemon.stop() == 0
 
@@ -557,7 +557,7 @@ def test_stale_locks_are_released_right_after_start_and_their_holders_told(
                 return [lock.pattern for lock in list_locks(store)]
 
         wait_until(lambda: remaining() == ["keep/**"], 10, "stale locks kept", daemon)
-        released = {e.agent: e for e in _events(repo.main, "lock.stale_released")}
+        released = {e.agent: e for e in _events(repo.main, "lock.stale-released")}
         assert "time-to-live expired" in released["alpha"].message
         assert "notify" not in released["alpha"].data  # a TTL running out is the normal end
         assert f"process {gone.pid} is gone" in released["beta"].message
@@ -587,7 +587,7 @@ def test_violation_pauses_the_agent_only_when_opted_in(tmp_path: Path) -> None:
 
         pid = wait_until(registered, 15, "process not registered", daemon)
         write(repo.agents["beta"], {"docs/x.md": "beta, outside\n"})
-        wait_until(lambda: _events(repo.main, "scope-violation"), 10, "no violation", daemon)
+        wait_until(lambda: _events(repo.main, "violation.scope"), 10, "no violation", daemon)
         write(repo.agents["alpha"], {"docs/x.md": "alpha, outside\n"})
         wait_until(lambda: process_state(pid) == "T", 10, "alpha's process not stopped",
                    daemon)
@@ -692,10 +692,10 @@ def test_checkpoint_retention_is_applied_at_start(tmp_path: Path) -> None:
     assert _checkpoint_count(repo.main, "alpha") == 5
     daemon = DaemonProcess(repo.main)
     try:
-        wait_until(lambda: _events(repo.main, "checkpoints-pruned"), 20,
+        wait_until(lambda: _events(repo.main, "checkpoint.pruned"), 20,
                    "retention was not applied at start", daemon)
         assert _checkpoint_count(repo.main, "alpha") == 2
-        pruned = _events(repo.main, "checkpoints-pruned")
+        pruned = _events(repo.main, "checkpoint.pruned")
         assert [(e.agent, e.data["dropped"], e.data["kept"]) for e in pruned] == \
             [("alpha", 3, 2)]
         assert "pruned 3 checkpoint(s) of alpha, kept 2" in daemon.log()
@@ -740,7 +740,7 @@ def test_overlap_turning_into_a_conflict_notifies_once(tmp_path: Path) -> None:
             daemon.request("flush")
             time.sleep(1.5)  # the dispatcher polls the event log every second
             assert len(server.notifications()) == 2
-            kinds = [e.data["classification"] for e in _events(repo.main, "overlap-reclassified")]
+            kinds = [e.data["classification"] for e in _events(repo.main, "overlap.reclassified")]
             assert kinds == ["conflict", "clean-merge", "conflict"]
         finally:
             assert daemon.stop() == 0

@@ -59,7 +59,7 @@ def test_overlap_claim(demo_run: tuple[str, dict[str, Any], float]) -> None:
     _, result, _ = demo_run
     repository = Path(result["repository"])
     claim = result["facts"]["overlap"]
-    recorded = [e for e in _events(repository, "overlap") if e.path == "pricing.py"]
+    recorded = [e for e in _events(repository, "overlap.opened") if e.path == "pricing.py"]
     assert recorded and recorded[0].id == claim["event"]
     assert recorded[0].data["classification"] == "conflict"
     assert sorted(recorded[0].data["agents"]) == ["alpha", "beta"]
@@ -106,7 +106,7 @@ def test_culprit_pause_and_rollback_claims(demo_run: tuple[str, dict[str, Any], 
     backup = result["facts"]["rollback"]["backup_ref"]
     assert backup.startswith("refs/gitwarden/backups/gamma/")
     assert git(repository, "rev-parse", backup).strip() == bad
-    rollbacks = [e for e in _events(repository, "rollback") if e.agent == "gamma"]
+    rollbacks = [e for e in _events(repository, "rollback.applied") if e.agent == "gamma"]
     assert rollbacks and rollbacks[-1].data["backup_ref"] == backup
     # ... and resumed.
     with Store.open(locate_repo(repository)) as store:

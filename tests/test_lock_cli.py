@@ -58,7 +58,7 @@ def test_force_release_is_recorded_and_notified(repo: RepoWithAgents) -> None:
     forced = run_gitwarden("unlock", "src/app.py", "--force", cwd=beta)
     assert forced.returncode == 0, forced.stderr
     with _store(repo) as store:
-        events = list_events(store, kinds=["lock.force_released"])
+        events = list_events(store, kinds=["lock.force-released"])
     assert len(events) == 1
     assert events[0].agent == "alpha" and events[0].data["notify"] is True
     assert "force-released by beta" in events[0].message
@@ -97,7 +97,7 @@ def test_wait_until_released_and_renew(repo: RepoWithAgents) -> None:
         (lock,) = list_locks(store)
         assert lock.agent == "beta" and lock.expires_at is not None
         assert lock.expires_at - time.time() > 3600
-        told = list_events(store, kinds=["lock.stale_released"])
+        told = list_events(store, kinds=["lock.stale-released"])
         assert told and told[-1].agent == "alpha" and told[-1].data["notify"] is True
 
 

@@ -8,7 +8,6 @@ base. Ref updates are compare-and-swap through `git update-ref REF NEW OLD`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +15,11 @@ from pathlib import Path
 import pygit2
 
 from gitwarden.errors import GitError
+from gitwarden.git.objects import MODE_LINK, MODE_TREE, ZERO_OID, gitwarden_signature
 from gitwarden.git.runner import run_git
 
 CHECKPOINT_REF_PREFIX = "refs/gitwarden/checkpoints/"
 BACKUP_REF_PREFIX = "refs/gitwarden/backups/"
-ZERO = "0" * 40
-_MODE_TREE = 0o040000
-_MODE_LINK = 0o120000
 MAX_LISTED_FILES = 50
 
 TRAILER_AGENT = "Gitwarden-Agent"
@@ -71,10 +68,6 @@ class CheckpointInfo:
                 "kind": self.kind, "tree": self.tree, "original": self.original}
 
 
-def gitwarden_signature() -> pygit2.Signature:
-    return pygit2.Signature("gitwarden", "gitwarden@localhost", int(time.time()), 0)
-
-
 def tree_changes(repo: pygit2.Repository, old_tree: pygit2.Oid | None,
                  new_tree: pygit2.Oid) -> list[FileChange]:
     """Files that differ between two trees (no rename detection: a rename is D + A).
@@ -105,8 +98,8 @@ def _diff_trees(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tr
         if before == after:
             continue
         path = prefix + name
-        old_is_tree = before is not None and before[1] == _MODE_TREE
-        new_is_tree = after is not None and after[1] == _MODE_TREE
+        old_is_tree = before is not None and before[1] == MODE_TREE
+        new_is_tree = after is not None and after[1] == MODE_TREE
         if old_is_tree or new_is_tree:
             _diff_trees(repo, _sub(repo, before) if old_is_tree else None,
                         _sub(repo, after) if new_is_tree else None, path + "/", out)
@@ -119,7 +112,7 @@ def _diff_trees(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tr
         elif after is None:
             out.append(FileChange("D", path))
         else:
-            kind = "T" if (before[1] == _MODE_LINK) != (after[1] == _MODE_LINK) else "M"
+            kind = "T" if (before[1] == MODE_LINK) != (after[1] == MODE_LINK) else "M"
             out.append(FileChange(kind, path))
 
 
@@ -248,7 +241,7 @@ class RefConflict(Exception):
 def update_ref_cas(cwd: Path, ref: str, new: str, old: str | None, *,
                    message: str = "gitwarden") -> None:
     """Point `ref` at `new` only if it still points at `old` (None: must not exist)."""
-    proc = run_git(["update-ref", "-m", message, ref, new, old or ZERO], cwd, check=False)
+    proc = run_git(["update-ref", "-m", message, ref, new, old or ZERO_OID], cwd, check=False)
     if proc.returncode == 0:
         return
     stderr = proc.stderr.decode("utf-8", "replace")

@@ -50,7 +50,7 @@ from gitwarden.checkpoints.take import (
 )
 from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.store.db import Store
-from gitwarden.store.events import record_event
+from gitwarden.store.events import EventKind, record_event
 
 if TYPE_CHECKING:
     from gitwarden.checkpoints.table import RollbackRecord
@@ -205,7 +205,8 @@ def _rollback_locked(workspace: Workspace, store: Store, resolved: Agent,
         restore_index(resolved.path, index_tree, pass_fds=(lock_fd,))
     mark_completed(store, rollback_id)
     verb = "undid the last rollback of" if is_undo else "rolled back"
-    record_event(store, "rollback", f"{verb} {resolved.name} to checkpoint {target.commit[:10]} "
+    record_event(store, EventKind.ROLLBACK_APPLIED,
+                 f"{verb} {resolved.name} to checkpoint {target.commit[:10]} "
                  f"(safety checkpoint {safety[:10]}, backup {backup})", agent=resolved.name,
                  severity="warning",
                  data={"target": target.commit, "safety": safety, "backup_ref": backup,

@@ -18,8 +18,9 @@ from pathlib import Path
 import pygit2
 
 from gitwarden.checkpoints.chain import CheckpointInfo, FileChange, tree_changes
-from gitwarden.checkpoints.snapshot import MODE_GITLINK, SnapshotSkipped, full_snapshot
+from gitwarden.checkpoints.snapshot import SnapshotSkipped, full_snapshot
 from gitwarden.errors import GitwardenError
+from gitwarden.git.objects import MODE_GITLINK
 from gitwarden.git.runner import run_git
 from gitwarden.git.worktrees import operation_in_progress
 

@@ -19,12 +19,7 @@ import pygit2
 from pygit2.enums import FileStatus
 
 from gitwarden.checkpoints.snapshot_git import git_tree_snapshot
-
-MODE_TREE = 0o040000
-MODE_BLOB = 0o100644
-MODE_EXEC = 0o100755
-MODE_LINK = 0o120000
-MODE_GITLINK = 0o160000
+from gitwarden.git.objects import MODE_BLOB, MODE_EXEC, MODE_GITLINK, MODE_LINK, MODE_TREE
 
 _WORKTREE_CHANGES = (FileStatus.WT_NEW | FileStatus.WT_MODIFIED | FileStatus.WT_DELETED
                      | FileStatus.WT_TYPECHANGE | FileStatus.WT_RENAMED)

@@ -30,7 +30,6 @@ from gitwarden.checkpoints.chain import (
     chain_tip,
     checkpoint_ref,
     create_checkpoint_commit,
-    gitwarden_signature,
     info_from_commit,
     tree_changes,
     update_ref_cas,
@@ -47,10 +46,11 @@ from gitwarden.checkpoints.snapshot import (
 )
 from gitwarden.checkpoints.table import KIND_CHECKPOINT, KIND_COMMIT, add_clean_mark, clean_marks
 from gitwarden.errors import GitwardenError, UsageError
+from gitwarden.git.objects import gitwarden_signature
 from gitwarden.git.status_scan import StatusScan, Unmerged
 from gitwarden.git.worktrees import operation_in_progress
 from gitwarden.store.db import Store
-from gitwarden.store.events import record_event
+from gitwarden.store.events import EventKind, record_event
 
 CAS_ATTEMPTS = 8
 
@@ -252,7 +252,7 @@ def _base_commit(workspace: Workspace, repo: pygit2.Repository, head: str | None
 def _report_left_out(store: Store, agent_name: str, result: CheckpointResult) -> None:
 
     shown = ", ".join(result.left_out[:5]) + (" ..." if len(result.left_out) > 5 else "")
-    record_event(store, "checkpoint.left_out",
+    record_event(store, EventKind.CHECKPOINT_LEFT_OUT,
                  f"checkpoint of {agent_name} left out {len(result.left_out)} untracked "
                  f"file(s) over the size cap: {shown}",
                  agent=agent_name, severity="warning",

@@ -10,7 +10,7 @@ from gitwarden.agents.caller import require_agent
 from gitwarden.commands import add_command
 from gitwarden.coordination import completion
 from gitwarden.coordination.arguments import open_context, parse_duration_arg
-from gitwarden.store.events import record_event
+from gitwarden.store.events import EventKind, record_event, record_notice
 from gitwarden.views.context_refresh import refresh_context_files
 
 ORDER = 45
@@ -47,16 +47,16 @@ def run_done(args: argparse.Namespace) -> int:
         agent = require_agent(workspace, args.agent, how="name the agent: gitwarden done AGENT")
         if args.undo:
             completion.clear_done(store, agent.name)
-            record_event(store, "agent.undone", f"{agent.name} is back to work",
+            record_event(store, EventKind.AGENT_UNDONE, f"{agent.name} is back to work",
                          agent=agent.name)
             print(f"{agent.name} marked not done")
         else:
             completion.mark_done(store, agent.name, args.message)
             message = f"agent {agent.name} is done" + (f": {args.message}" if args.message
                                                          else "")
-            record_event(store, "agent.done", message, agent=agent.name, severity="warning",
-                         data={"summary": args.message, "notify": True,
-                               "title": f"gitwarden: {agent.name} is done", "body": message})
+            record_notice(store, EventKind.AGENT_DONE, message,
+                          title=f"gitwarden: {agent.name} is done", agent=agent.name,
+                          data={"summary": args.message})
             print(message)
         refresh_context_files(workspace, store)
     return 0

@@ -18,7 +18,7 @@ from gitwarden.coordination.arguments import (
 from gitwarden.coordination.lock_rules import describe_holder, describe_until
 from gitwarden.errors import UsageError
 from gitwarden.output import print_json, table
-from gitwarden.store.events import record_event
+from gitwarden.store.events import EventKind, record_event, record_notice
 from gitwarden.units import format_duration
 from gitwarden.views.context_refresh import refresh_context_files
 
@@ -145,14 +145,13 @@ def run_unlock(args: argparse.Namespace) -> int:
             if lock.agent != me:
                 message = (f"lock '{lock.pattern}' of agent {lock.agent} was force-released by "
                            f"{me or 'the user'}")
-                record_event(store, "lock.force_released", message, agent=lock.agent,
-                             path=lock.pattern, severity="warning",
-                             data={"lock": lock.as_json(), "by": me, "notify": True,
-                                   "title": f"gitwarden: {lock.agent} lost a lock",
-                                   "body": message})
+                record_notice(store, EventKind.LOCK_FORCE_RELEASED, message,
+                              title=f"gitwarden: {lock.agent} lost a lock", agent=lock.agent,
+                              path=lock.pattern, data={"lock": lock.as_json(), "by": me})
             else:
-                record_event(store, "lock.released", f"{lock.agent} released '{lock.pattern}'",
-                             agent=lock.agent, path=lock.pattern)
+                record_event(store, EventKind.LOCK_RELEASED,
+                             f"{lock.agent} released '{lock.pattern}'", agent=lock.agent,
+                             path=lock.pattern)
         refresh_context_files(workspace, store)
     return 0
 

@@ -12,7 +12,7 @@ from gitwarden.coordination import requests
 from gitwarden.coordination.arguments import open_context
 from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.output import print_json
-from gitwarden.store.events import record_event
+from gitwarden.store.events import EventKind, record_event
 from gitwarden.views.context_refresh import refresh_context_files
 
 ORDER = 40
@@ -69,7 +69,7 @@ def run_request(args: argparse.Namespace) -> int:
             if target == sender:
                 raise UsageError(f"agent {sender} cannot send a request to itself")
             made = requests.add_request(store, sender, target, args.text.strip())
-            record_event(store, "request.sent", f"{sender} -> {target}: {made.text}",
+            record_event(store, EventKind.REQUEST_SENT, f"{sender} -> {target}: {made.text}",
                          agent=target, data={"request": made.as_json()})
             print(f"request #{made.id} sent to {target}")
         refresh_context_files(workspace, store)

@@ -21,6 +21,7 @@ from gitwarden.coordination.processes import is_alive
 from gitwarden.errors import GitwardenError
 from gitwarden.store import events
 from gitwarden.store.db import Store
+from gitwarden.store.events import EventKind
 
 MIGRATIONS = [
     """
@@ -220,6 +221,6 @@ def tell_stale_holders(store: Store, released: Iterable[Released], *,
         if loud:
             data.update(notify=True, title=f"gitwarden: {lock.agent} lost a lock",
                         body=message)
-        events.record_event(store, "lock.stale_released", message, agent=lock.agent,
+        events.record_event(store, EventKind.LOCK_STALE_RELEASED, message, agent=lock.agent,
                             path=lock.pattern if lock.kind == PATH else None,
                             severity="warning" if loud else "info", data=data)

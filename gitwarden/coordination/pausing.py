@@ -10,7 +10,7 @@ from gitwarden.agents.workspace import Workspace
 from gitwarden.coordination import pauses
 from gitwarden.coordination.processes import signal_group
 from gitwarden.store.db import Store
-from gitwarden.store.events import record_event
+from gitwarden.store.events import EventKind, record_event, record_notice
 
 
 def apply_pause(workspace: Workspace, store: Store, agent_name: str, reason: str,
@@ -20,10 +20,9 @@ def apply_pause(workspace: Workspace, store: Store, agent_name: str, reason: str
     stopped = _signal_processes(store, [agent_name], signal.SIGSTOP)
     if newly:
         message = f"paused agent {agent_name}: {reason} (by {by})"
-        record_event(store, "agent.paused", message, agent=agent_name, severity="warning",
-                     data={"reason": reason, "by": by, "stopped_processes": stopped,
-                           "notify": True, "title": f"gitwarden: paused {agent_name}",
-                           "body": message})
+        record_notice(store, EventKind.AGENT_PAUSED, message,
+                      title=f"gitwarden: paused {agent_name}", agent=agent_name,
+                      data={"reason": reason, "by": by, "stopped_processes": stopped})
 
 
 def apply_resume(workspace: Workspace, store: Store, agent_name: str,
@@ -32,7 +31,7 @@ def apply_resume(workspace: Workspace, store: Store, agent_name: str,
     was = pauses.resume_agent(store, agent_name)
     continued = _signal_processes(store, [agent_name], signal.SIGCONT)
     if was:
-        record_event(store, "agent.resumed", f"resumed agent {agent_name} (by {by})",
+        record_event(store, EventKind.AGENT_RESUMED, f"resumed agent {agent_name} (by {by})",
                      agent=agent_name, data={"by": by, "continued_processes": continued})
     return was
 
@@ -43,10 +42,10 @@ def apply_stop(workspace: Workspace, store: Store, reason: str, by: str = "user"
     pauses.engage_kill_switch(store, names, reason, by)
     stopped = _signal_processes(store, None, signal.SIGSTOP)
     message = f"kill switch: paused all {len(names)} agents: {reason}"
-    record_event(store, "killswitch.engaged", message, severity="error",
-                 data={"agents": names, "reason": reason, "by": by,
-                       "stopped_processes": stopped, "notify": True,
-                       "title": "gitwarden: all agents stopped", "body": message})
+    record_notice(store, EventKind.KILLSWITCH_ENGAGED, message,
+                  title="gitwarden: all agents stopped", severity="error",
+                  data={"agents": names, "reason": reason, "by": by,
+                        "stopped_processes": stopped})
     return names
 
 
@@ -54,7 +53,8 @@ def apply_resume_all(workspace: Workspace, store: Store, by: str = "user") -> li
     """Lift every pause and the kill switch. Returns the agents that were paused."""
     names = pauses.resume_all(store)
     continued = _signal_processes(store, None, signal.SIGCONT)
-    record_event(store, "agent.resumed_all", f"resumed all agents ({len(names)} were paused)",
+    record_event(store, EventKind.AGENT_RESUMED_ALL,
+                 f"resumed all agents ({len(names)} were paused)",
                  data={"agents": names, "by": by, "continued_processes": continued})
     return names
 

@@ -23,7 +23,7 @@ from gitwarden.health import runner as health_runner
 from gitwarden.health import service as health_service
 from gitwarden.health import table as health_table
 from gitwarden.store.db import Store
-from gitwarden.store.events import record_event
+from gitwarden.store.events import EventKind, record_event, record_notice
 from gitwarden.views.context_refresh import refresh_context_files
 
 log = logging.getLogger("gitwarden.jobs")
@@ -87,11 +87,10 @@ class Jobs:
             self._reported.add(key)
             log.warning("%s", violation.message)
             what = "a locked file" if violation.kind == "locked" else "outside its scope"
-            record_event(store, f"{violation.kind}-violation", violation.message,
-                         agent=violation.agent, path=violation.path, severity="warning",
-                         data={**violation.as_json(), "notify": True,
-                               "title": f"{violation.agent} changed {what}",
-                               "body": violation.message})
+            kind = (EventKind.VIOLATION_LOCKED if violation.kind == "locked"
+                    else EventKind.VIOLATION_SCOPE)
+            record_notice(store, kind, violation.message, title=f"{violation.agent} changed {what}",
+                          agent=violation.agent, path=violation.path, data=violation.as_json())
             self.pause_for_violation(violation.agent, violation.message)
 
     def forget_violations(self, agent: str, paths: set[str]) -> None:
@@ -215,7 +214,8 @@ class Jobs:
         if result.status == "created":
             scope = "full" if full else f"{len(paths or ())} path(s)"
             log.info("checkpoint of %s: %s (%s)", agent, (commit or "")[:10], scope)
-            record_event(self._store(), "checkpoint", f"checkpoint {(commit or '')[:10]} of "
+            record_event(self._store(), EventKind.CHECKPOINT_CREATED,
+                                     f"checkpoint {(commit or '')[:10]} of "
                          f"{agent} ({scope})", agent=agent,
                          data={"commit": commit, "full": full,
                                "paths": sorted(paths or ())[:50]})

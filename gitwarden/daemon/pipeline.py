@@ -32,7 +32,7 @@ from gitwarden.overlaps.recorder import OverlapRecorder
 from gitwarden.overlaps.tracker import ChangeTracker, Overlap
 from gitwarden.store.activity import record_activity
 from gitwarden.store.db import Store
-from gitwarden.store.events import record_event
+from gitwarden.store.events import EventKind, is_notice, notice, record_event
 
 log = logging.getLogger("gitwarden.pipeline")
 
@@ -200,9 +200,9 @@ class Pipeline:
                                        watch.poll_interval)
 
     def _watch_limit_reached(self, agent: str, message: str, body: str) -> None:
-        self._event("watch-limit", message, agent=agent, severity="warning",
-                    data={"notify": True, "dedup": "watch-limit",
-                          "title": "gitwarden: file watch limit reached", "body": body})
+        self._event(EventKind.WATCH_LIMIT, message, agent=agent, severity="warning",
+                    data=notice(None, "gitwarden: file watch limit reached", body,
+                                dedup="watch-limit"))
 
     def _refresh_git_state(self, now: float) -> set[str]:
         """Re-read worktrees, branches and HEADs; recompute new agents and agents whose HEAD
@@ -422,10 +422,10 @@ class Pipeline:
         assert self.store is not None
         return self.store
 
-    def _event(self, kind: str, message: str, *, agent: str | None = None,
+    def _event(self, kind: EventKind, message: str, *, agent: str | None = None,
                path: str | None = None, severity: str = "info",
                data: dict[str, Any] | None = None) -> None:
         record_event(self._store(), kind, message, agent=agent, path=path, severity=severity,
                      data=data)
-        if data and data.get("notify"):
+        if data and is_notice(data):
             self._on_event_recorded()

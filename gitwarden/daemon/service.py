@@ -27,7 +27,7 @@ from gitwarden.daemon.sdnotify import SdNotifier
 from gitwarden.errors import ConfigError, GitwardenError
 from gitwarden.store.activity import prune_activity
 from gitwarden.store.db import Store
-from gitwarden.store.events import record_event
+from gitwarden.store.events import EventKind, record_event
 
 log = logging.getLogger("gitwarden.daemon")
 
@@ -125,7 +125,8 @@ class Daemon:
         self.control.start()
         self.scheduler.start()
         self._schedule_jobs()
-        self._record("daemon-started", f"watching {len(self.pipeline.snapshot()['agents'])} "
+        self._record(EventKind.DAEMON_STARTED,
+                     f"watching {len(self.pipeline.snapshot()['agents'])} "
                      f"agent(s), pid {os.getpid()}")
         log.info("gitwarden daemon ready (pid %d, %d inotify watches)", os.getpid(),
                  self.pipeline.watcher.count)
@@ -157,7 +158,7 @@ class Daemon:
         self.control.stop()
         self.pipeline.stop()
         self.abandoned_work = not self.jobs.close()
-        self._record("daemon-stopped", f"stopped by {name}")
+        self._record(EventKind.DAEMON_STOPPED, f"stopped by {name}")
         self.dispatcher.stop()
         self.sender.close()
         self._wake.close()
@@ -185,7 +186,7 @@ class Daemon:
             config = load_config(self.repo.config_path)
         except ConfigError as exc:
             log.error("config not reloaded, keeping the last good one: %s", exc.message)
-            self._record("config-error", f"config not reloaded: {exc.message}",
+            self._record(EventKind.CONFIG_ERROR, f"config not reloaded: {exc.message}",
                          severity="error")
             self.sd.ready()
             return False
@@ -194,12 +195,12 @@ class Daemon:
             self._apply_config(config)
         except Exception as exc:  # the daemon must outlive any config it cannot apply
             log.exception("config could not be applied, keeping the last good one")
-            self._record("config-error", f"config not applied: {exc}", severity="error")
+            self._record(EventKind.CONFIG_ERROR, f"config not applied: {exc}", severity="error")
             self._apply_config(previous)
             self.sd.ready()
             return False
         log.info("config reloaded")
-        self._record("config-reloaded", "configuration reloaded")
+        self._record(EventKind.CONFIG_RELOADED, "configuration reloaded")
         self.sd.ready()
         self._publish_status()
         return True
@@ -267,7 +268,7 @@ class Daemon:
                 if result.dropped:
                     log.info("pruned %d checkpoint(s) of %s, kept %d", result.dropped,
                              agent.name, result.kept)
-                    record_event(store, "checkpoints-pruned",
+                    record_event(store, EventKind.CHECKPOINT_PRUNED,
                                  f"dropped {result.dropped} old checkpoint(s) of {agent.name}, "
                                  f"kept {result.kept}", agent=agent.name,
                                  data={"dropped": result.dropped, "kept": result.kept,
@@ -317,7 +318,7 @@ class Daemon:
         self.sd.status(f"{len(snapshot['agents'])} agents, {len(snapshot['overlaps'])} "
                        f"overlaps ({conflicts} conflicting)")
 
-    def _record(self, kind: str, message: str, severity: str = "info") -> None:
+    def _record(self, kind: EventKind, message: str, severity: str = "info") -> None:
         try:
             with Store.open(self.repo) as store:
                 record_event(store, kind, message, severity=severity)

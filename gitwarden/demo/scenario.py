@@ -148,7 +148,7 @@ def overlap(demo: Demo) -> None:
               "return sum(p for p in prices if p > 0)")
     event = demo.wait_until(
         "the daemon to report the overlap on pricing.py",
-        lambda: next(iter(e for e in demo.events(kinds=["overlap"])
+        lambda: next(iter(e for e in demo.events(kinds=["overlap.opened"])
                           if e.path == "pricing.py"), None))
     classification = event.data.get("classification")
     demo.narrator.fact(f"the daemon noticed: {event.message}")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from gitwarden.git.objects import ZERO_OID
 from gitwarden.git.runner import git_env
 
 STATUS_ARGS = ("status", "--porcelain=v2", "-z", "--branch", "--untracked-files=all",
@@ -18,7 +19,7 @@ STATUS_ARGS = ("status", "--porcelain=v2", "-z", "--branch", "--untracked-files=
 # One thread: the other core is left to the Python that is starting meanwhile.
 _ONE_THREAD = ("-c", "core.preloadIndex=false")
 
-_NO_OBJECT = "0" * 40
+_NO_OBJECT = ZERO_OID
 
 
 class Unmerged(Exception):

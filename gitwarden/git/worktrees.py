@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitwarden.git.objects import ZERO_OID
 from gitwarden.git.repository import Repo
 from gitwarden.git.runner import run_git
 
@@ -56,7 +57,7 @@ def list_worktrees(repo: Repo) -> list[Worktree]:
         branch = block.get("branch")
         result.append(Worktree(
             path=path,
-            head=block.get("HEAD") if block.get("HEAD", "0" * 40).strip("0") else None,
+            head=block.get("HEAD") if block.get("HEAD", ZERO_OID).strip("0") else None,
             branch=branch.removeprefix("refs/heads/") if branch else None,
             is_main=is_main,
             name=name,

@@ -29,7 +29,7 @@ from gitwarden.health.results import (
 )
 from gitwarden.health.revert_plan import RevertError
 from gitwarden.store.db import Store
-from gitwarden.store.events import record_event
+from gitwarden.store.events import EventKind, record_event
 
 if TYPE_CHECKING:
     from gitwarden.agents.model import Agent
@@ -59,7 +59,7 @@ def act_on_culprit(workspace: Workspace, store: Store, agent: Agent, result: Age
     data = {"check": result.check, "commit": result.commit, "culprit": result.culprit,
             "candidates": list(found.candidates), "log": result.log_path,
             "runs": result.runs, "policy": policy}
-    notify(store, "health.culprit", title, body, agent=agent.name, data=data)
+    notify(store, EventKind.HEALTH_CULPRIT, title, body, agent=agent.name, data=data)
     result.action = "notify"
     if policy == "notify":
         return
@@ -101,10 +101,10 @@ def _report_known_culprit(workspace: Workspace, store: Store, agent: Agent,
     data = {"check": result.check, "commit": result.commit, "culprit": culprit,
             "log": result.log_path, "previous_action": done, "paused": paused}
     if health_state.note_repeat(store, agent.name, culprit, notice):
-        notify(store, "health.culprit-known", title, body, agent=agent.name,
+        notify(store, EventKind.HEALTH_CULPRIT_KNOWN, title, body, agent=agent.name,
                severity="warning", data=data)
     else:
-        record_event(store, "health.culprit-known", f"{title}: {body}", agent=agent.name,
+        record_event(store, EventKind.HEALTH_CULPRIT_KNOWN, f"{title}: {body}", agent=agent.name,
                      severity="warning", data=data)
 
 
@@ -147,7 +147,8 @@ def _auto_revert(workspace: Workspace, store: Store, agent: Agent, result: Agent
         else:
             result.action = "revert"
             result.revert_commit = done.revert_commit
-            notify(store, "health.revert", f"gitwarden: reverted {culprit[:10]} on {agent.name}",
+            notify(store, EventKind.HEALTH_REVERT,
+                   f"gitwarden: reverted {culprit[:10]} on {agent.name}",
                    f"added revert commit {done.revert_commit[:10]} on {agent.branch} "
                    f"({len(done.paths)} path(s)); previous state kept in {done.backup_ref}. "
                    f"{agent.name} stays paused: review the revert, then run "
@@ -160,7 +161,7 @@ def _auto_revert(workspace: Workspace, store: Store, agent: Agent, result: Agent
                          "paths": list(done.paths), "resume": resume_command(agent.name),
                          "undo": undo_command(agent.name)})
             return
-    notify(store, "health.revert-refused", f"gitwarden: not reverting {agent.name}",
+    notify(store, EventKind.HEALTH_REVERT_REFUSED, f"gitwarden: not reverting {agent.name}",
            f"{refusal}; {agent.name} stays paused: fix it, then run "
            f"`{resume_command(agent.name)}`", agent=agent.name, severity="warning",
            data={"culprit": culprit, "reason": refusal, "resume": resume_command(agent.name)})

@@ -12,6 +12,7 @@ from gitwarden.health.policy import (
     notify,
 )
 from gitwarden.store.db import Store
+from gitwarden.store.events import EventKind
 
 if TYPE_CHECKING:
     from gitwarden.agents.model import Agent
@@ -31,7 +32,8 @@ def report_health_config_edit(workspace: Workspace, store: Store, agent: Agent,
     if old == new:
         return False
 
-    notify(store, "health.config-edited", f"gitwarden: {agent.name} edited the health checks",
+    notify(store, EventKind.HEALTH_CONFIG_EDITED,
+           f"gitwarden: {agent.name} edited the health checks",
            f"commit {new_head[:10]} on {agent.branch or 'a detached HEAD'} changes [health] in "
            f"{CONFIG_FILE_NAME}; gitwarden keeps using the main worktree's checks",
            agent=agent.name, severity="warning", data={"commit": new_head},

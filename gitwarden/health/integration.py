@@ -4,7 +4,6 @@ breaks it."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +12,7 @@ import pygit2
 from gitwarden.git.commits import (
     rev_parse_commit,
 )
+from gitwarden.git.objects import gitwarden_signature
 from gitwarden.health import table as health_state
 from gitwarden.health.culprit import find_failing_set
 from gitwarden.health.outcomes import Outcome
@@ -25,6 +25,7 @@ from gitwarden.health.results import (
 )
 from gitwarden.health.tester import CommitTester
 from gitwarden.store.db import Store
+from gitwarden.store.events import EventKind
 
 if TYPE_CHECKING:
     from gitwarden.agents.workspace import Workspace
@@ -120,7 +121,7 @@ def _report_integration(store: Store, result: IntegrationHealth, commit: str,
     if result.verdict == "broken":
         who = " + ".join(result.culprits)
         together = "together " if len(result.culprits) > 1 else ""
-        notify(store, "health.integration",
+        notify(store, EventKind.HEALTH_INTEGRATION,
                f"gitwarden: {who} {together}break {check}",
                f"the base merged with {who} fails {check}"
                f"{' although each passes alone' if len(result.culprits) > 1 else ''}; "
@@ -129,7 +130,7 @@ def _report_integration(store: Store, result: IntegrationHealth, commit: str,
                data={"agents": list(result.culprits), "check": check,
                      "log": result.log_path, "commit": commit})
     else:
-        notify(store, "health.flaky", f"gitwarden: flaky integration check {check}",
+        notify(store, EventKind.HEALTH_FLAKY, f"gitwarden: flaky integration check {check}",
                "the merged agents failed once but no combination failed again",
                agent=None, severity="warning", data={"check": check, "log": result.log_path})
 
@@ -148,7 +149,7 @@ def _merged_tree(repo: Any, base: str, heads: Sequence[str]) -> str | None:
 
 def _integration_commit(repo: Any, base: str, tree: str, members: list[str]) -> str:
 
-    signature = pygit2.Signature("gitwarden", "gitwarden@localhost", int(time.time()), 0)
+    signature = gitwarden_signature()
     message = f"gitwarden integration: {base[:10]} + {', '.join(members)}\n"
     return str(repo.create_commit(None, signature, signature, message, pygit2.Oid(hex=tree),
                                   [pygit2.Oid(hex=base)]))

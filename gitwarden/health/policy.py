@@ -24,12 +24,13 @@ from gitwarden.checkpoints.take import create_backup_ref
 from gitwarden.coordination.pauses import auto_actions_allowed
 from gitwarden.coordination.pausing import apply_pause
 from gitwarden.errors import GitError, GitwardenError
+from gitwarden.git.objects import MODE_GITLINK
 from gitwarden.git.runner import run_git
 from gitwarden.git.worktrees import operation_in_progress
 from gitwarden.health import table as health_state
 from gitwarden.health.revert_plan import RevertError, RevertPlan, create_revert_commit, plan_revert
 from gitwarden.health.table import reverts_since, was_reverted
-from gitwarden.store.events import record_event
+from gitwarden.store.events import EventKind, record_notice
 
 if TYPE_CHECKING:
     from gitwarden.agents.model import Agent
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 DAY = 86400.0
 ACTOR = "health"
-GITLINK = 0o160000
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,11 @@ class RevertDone:
     safety_checkpoint: str | None
 
 
-def notify(store: Store, kind: str, title: str, body: str, *, agent: str | None,
+def notify(store: Store, kind: EventKind, title: str, body: str, *, agent: str | None,
            severity: str = "error", data: Mapping[str, Any] | None = None) -> None:
-    """An event the daemon also delivers as a desktop notification."""
-    record_event(store, kind, f"{title}: {body}", agent=agent, severity=severity,
-                 data={**dict(data or {}), "notify": True, "title": title, "body": body})
+    """A health finding, recorded and delivered as a desktop notification."""
+    record_notice(store, kind, f"{title}: {body}", title=title, body=body, agent=agent,
+                  severity=severity, data=data)
 
 
 def kill_switch_engaged(store: Store) -> bool:
@@ -208,7 +208,7 @@ def _rewrite_paths_checked(agent: Agent, repo: Any, plan: RevertPlan, head: str,
     written: list[str] = []
     for path in plan.paths:
         expected = _entry(head_tree, path)
-        if expected is not None and expected[1] == GITLINK:
+        if expected is not None and expected[1] == MODE_GITLINK:
             continue  # a submodule is a boundary: its pointer changes in the commit only
         if not _disk_matches(agent.path, path, expected[0] if expected else None):
             raise _PathChanged(path, written)

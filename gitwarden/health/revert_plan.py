@@ -15,8 +15,7 @@ from typing import Any
 import pygit2
 
 from gitwarden.errors import GitwardenError
-
-REVERT_AUTHOR = ("gitwarden", "gitwarden@localhost")
+from gitwarden.git.objects import gitwarden_signature
 
 
 class RevertError(GitwardenError):
@@ -100,7 +99,7 @@ def create_revert_commit(repo: Any, plan: RevertPlan, *, now: float | None = Non
 
     when = int(now if now is not None else time.time())
     offset = -time.timezone // 60 if not time.daylight else -time.altzone // 60
-    author = pygit2.Signature(REVERT_AUTHOR[0], REVERT_AUTHOR[1], when, offset)
+    author = gitwarden_signature(when, offset)
     oid = repo.create_commit(None, author, author, plan.message, pygit2.Oid(hex=plan.tree),
                              [pygit2.Oid(hex=plan.head)])
     return str(oid)

@@ -36,7 +36,7 @@ from gitwarden.health.results import (
 )
 from gitwarden.health.tester import CommitTester
 from gitwarden.store.db import Store
-from gitwarden.store.events import record_event
+from gitwarden.store.events import EventKind, record_event
 
 if TYPE_CHECKING:
     from gitwarden.agents.model import Agent
@@ -140,11 +140,11 @@ def check_agent_commit(workspace: Workspace, store: Store, agent: Agent, head: s
         health_state.set_action(store, verdict_id, result.action or "none")
         return result
     if skipped:
-        record_event(store, "health.skip", f"{agent.name}: {', '.join(skipped)} could not "
+        record_event(store, EventKind.HEALTH_SKIP, f"{agent.name}: {', '.join(skipped)} could not "
                      f"decide at {head[:10]} (exit 125)", agent=agent.name,
                      data={"commit": head, "checks": skipped})
         return AgentHealth(agent=agent.name, commit=head, verdict="skip", check=skipped[0])
-    record_event(store, "health.pass", f"{agent.name}: health checks pass at {head[:10]}",
+    record_event(store, EventKind.HEALTH_PASS, f"{agent.name}: health checks pass at {head[:10]}",
                  agent=agent.name, data={"commit": head, "trigger": trigger})
     _mark_clean(workspace, store, agent.name, head)
     return AgentHealth(agent=agent.name, commit=head, verdict="pass",
@@ -163,7 +163,7 @@ def check_checkpoint(workspace: Workspace, store: Store, agent: Agent,
                                     verdict=found.verdict, runs=found.runs,
                                     log_path=result.log_path, detail=found.reason)
         if found.verdict == "broken":
-            record_event(store, "health.fail",
+            record_event(store, EventKind.HEALTH_FAIL,
                          f"{agent.name}: {check.name} fails on its work in progress "
                          f"(checkpoint {checkpoint[:10]})", agent=agent.name,
                          severity="warning", path=result.log_path,
@@ -251,9 +251,9 @@ def _report_not_the_agents(store: Store, result: AgentHealth, verdict: str,
 
     result.action = "notify"
     if verdict == "base-broken":
-        kind, title = "health.base-broken", f"gitwarden: the base breaks {result.check}"
+        kind, title = EventKind.HEALTH_BASE_BROKEN, f"gitwarden: the base breaks {result.check}"
     else:
-        kind, title = "health.preexisting", f"gitwarden: {result.check} was already failing"
+        kind, title = EventKind.HEALTH_PREEXISTING, f"gitwarden: {result.check} was already failing"
     body = (f"{result.agent} is not blamed, paused or reverted: {result.detail}. "
             f"Log: {result.log_path}")
     data = {"check": result.check, "commit": result.commit, "log": result.log_path,
@@ -279,7 +279,7 @@ def _from_investigation(agent: str, head: str, check: HealthCheck, found: Invest
 def _report_flaky(store: Store, result: AgentHealth) -> None:
 
     result.action = "none"
-    notify(store, "health.flaky", f"gitwarden: flaky check {result.check}",
+    notify(store, EventKind.HEALTH_FLAKY, f"gitwarden: flaky check {result.check}",
            f"{result.check} gave different results on {result.agent}'s commits; nobody is "
            f"blamed ({result.detail or 'the failure did not reproduce'}). Log: "
            f"{result.log_path}", agent=result.agent, severity="warning",
@@ -306,7 +306,8 @@ def _mark_clean(workspace: Workspace, store: Store, agent: str, commit: str) -> 
     try:
         mark_clean(workspace, agent, commit, store=store)
     except GitwardenError as exc:
-        record_event(store, "health.error", f"cannot mark {commit[:10]} clean: {exc.message}",
+        record_event(store, EventKind.HEALTH_ERROR,
+                     f"cannot mark {commit[:10]} clean: {exc.message}",
                      agent=agent, severity="warning")
 
 

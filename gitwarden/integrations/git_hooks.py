@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from gitwarden.errors import GitwardenError, UsageError
+from gitwarden.git.objects import ZERO_OID
 from gitwarden.git.runner import run_git, split_z
 
 HOOK_KINDS = ("pre-commit", "pre-push")
@@ -132,7 +133,7 @@ def staged_paths(worktree: Path) -> list[str]:
 
 def pushed_paths(worktree: Path, push_lines: Iterable[str], base: str | None) -> list[str]:
     """Paths changed by the commits a push would send (pre-push stdin lines)."""
-    zero = "0" * 40
+    zero = ZERO_OID
     paths: dict[str, None] = {}
     for line in push_lines:
         parts = line.split()

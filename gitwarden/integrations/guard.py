@@ -14,7 +14,7 @@ from gitwarden.coordination.violations import check_paths
 from gitwarden.errors import GitwardenError
 from gitwarden.integrations.git_hooks import BYPASS_ENV, pushed_paths, staged_paths
 from gitwarden.store.db import Store
-from gitwarden.store.events import record_event
+from gitwarden.store.events import EventKind, record_event
 
 if TYPE_CHECKING:
     from gitwarden.agents.workspace import Workspace
@@ -30,7 +30,7 @@ def run_guard(kind: str, cwd: Path | None) -> int:
         return 0
     with Store.open(workspace.repo) as store:
         if os.environ.get(BYPASS_ENV) == "1":
-            record_event(store, "guard.bypassed",
+            record_event(store, EventKind.GUARD_BYPASSED,
                          f"{kind} guard bypassed with {BYPASS_ENV}=1 by agent {agent.name}",
                          agent=agent.name, severity="warning", data={"hook": kind})
             print(f"gitwarden: {kind} guard bypassed ({BYPASS_ENV}=1); this is logged",
@@ -51,7 +51,8 @@ def run_guard(kind: str, cwd: Path | None) -> int:
         if not problems:
             return 0
         what = "commit" if kind == "pre-commit" else "push"
-        record_event(store, "guard.rejected", f"{kind} guard refused a {what} by {agent.name}: "
+        record_event(store, EventKind.GUARD_REJECTED,
+                     f"{kind} guard refused a {what} by {agent.name}: "
                      + "; ".join(problems), agent=agent.name, severity="warning",
                      data={"hook": kind, "problems": problems,
                            "violations": [v.as_json() for v in violations]})

@@ -19,12 +19,11 @@ from typing import Any
 import pygit2
 from pygit2.enums import FileMode
 
+from gitwarden.git.objects import MODE_BLOB, MODE_EXEC, MODE_LINK
+
 CONFLICT = "conflict"
 CLEAN_MERGE = "clean-merge"
 
-_MODE_FILE = 0o100644
-_MODE_EXEC = 0o100755
-_MODE_LINK = 0o120000
 _CACHE_LIMIT = 4096
 
 
@@ -145,7 +144,7 @@ class MergePredictor:
 
     def _ancestor(self, left: str | None, right: str | None, path: str) -> _Version:
         if left is None or right is None:
-            return _Version(None, None, _MODE_FILE)
+            return _Version(None, None, MODE_BLOB)
         try:
             base = self.repo.merge_base(left, right)
         except (pygit2.GitError, KeyError, ValueError):
@@ -154,13 +153,13 @@ class MergePredictor:
 
     def _in_commit(self, commit_id: str | None, path: str) -> _Version:
         if commit_id is None:
-            return _Version(None, None, _MODE_FILE)
+            return _Version(None, None, MODE_BLOB)
         try:
             entry = self.repo[commit_id].peel(pygit2.Tree)[path]
         except (KeyError, ValueError, pygit2.GitError):
-            return _Version(None, None, _MODE_FILE)
+            return _Version(None, None, MODE_BLOB)
         if entry.type_str != "blob":
-            return _Version(None, None, _MODE_FILE)
+            return _Version(None, None, MODE_BLOB)
         return _Version(str(entry.id), None, int(entry.filemode))
 
 
@@ -168,14 +167,14 @@ def _read_worktree_file(file_path: Path) -> _Version:
     try:
         if file_path.is_symlink():
             data = os.readlink(file_path).encode("utf-8", "surrogateescape")
-            mode = _MODE_LINK
+            mode = MODE_LINK
         else:
             data = file_path.read_bytes()
-            mode = _MODE_EXEC if os.access(file_path, os.X_OK) else _MODE_FILE
+            mode = MODE_EXEC if os.access(file_path, os.X_OK) else MODE_BLOB
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return _Version(None, None, _MODE_FILE)
+        return _Version(None, None, MODE_BLOB)
     except OSError:
-        return _Version(None, None, _MODE_FILE)
+        return _Version(None, None, MODE_BLOB)
     return _Version(str(pygit2.hash(data)), data, mode)
 
 

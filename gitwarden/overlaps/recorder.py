@@ -16,6 +16,7 @@ from gitwarden.overlaps.predict import CONFLICT, MergePredictor, Prediction, Sid
 from gitwarden.overlaps.tracker import Overlap, OverlapDelta
 from gitwarden.overlaps.wording import overlap_key, overlap_message, reclassified_message
 from gitwarden.store.db import Store
+from gitwarden.store.events import EventKind, notice
 
 log = logging.getLogger("gitwarden.pipeline")
 
@@ -54,7 +55,7 @@ class OverlapRecorder:
             self.classification.pop(overlap.path, None)
             self._told_conflict.discard(overlap_key(overlap))
             overlap_table.resolve_overlap(store, overlap.path, now)
-            self._emit("overlap-resolved",
+            self._emit(EventKind.OVERLAP_RESOLVED,
                         f"{overlap.path} is no longer changed by several agents "
                         f"(was {', '.join(overlap.agents)})",
                         path=overlap.path, data={"agents": list(overlap.agents)})
@@ -67,20 +68,20 @@ class OverlapRecorder:
             if prediction.classification == CONFLICT:
                 self._told_conflict.add(overlap_key(overlap))
             log.warning("overlap: %s (%s)", title, prediction.classification)
-            self._emit("overlap", f"{title}: {body}", path=overlap.path,
+            self._emit(EventKind.OVERLAP_OPENED, f"{title}: {body}", path=overlap.path,
                         agent=overlap.first_agent, severity="warning",
-                        data={"agents": list(overlap.agents), "first": overlap.first_agent,
-                              "classification": prediction.classification,
-                              "hunks": [h.as_json() for h in prediction.hunks],
-                              "notify": True, "title": title, "body": body,
-                              "dedup": f"overlap:{overlap_key(overlap)}"})
+                        data=notice({"agents": list(overlap.agents),
+                                     "first": overlap.first_agent,
+                                     "classification": prediction.classification,
+                                     "hunks": [h.as_json() for h in prediction.hunks]},
+                                    title, body, dedup=f"overlap:{overlap_key(overlap)}"))
         for overlap in delta.changed:
             prediction = self.predict(overlap)
             self.classification[overlap.path] = prediction
             overlap_table.update_overlap(store, overlap.path, ts=now, agents=overlap.agents,
                                          classification=prediction.classification,
                                          detail=prediction.as_json())
-            self._emit("overlap-changed",
+            self._emit(EventKind.OVERLAP_CHANGED,
                         f"{overlap.path} is now changed by {', '.join(overlap.agents)} "
                         f"({prediction.classification})", path=overlap.path,
                         data={"agents": list(overlap.agents),
@@ -118,10 +119,9 @@ class OverlapRecorder:
                     title, body = reclassified_message(overlap, prediction)
                     log.warning("overlap now conflicts: %s", title)
                     severity = "warning"
-                    data.update({"hunks": [h.as_json() for h in prediction.hunks],
-                                 "notify": True, "title": title, "body": body,
-                                 "dedup": f"overlap-conflict:{key}"})
-                self._emit("overlap-reclassified",
+                    data = notice({**data, "hunks": [h.as_json() for h in prediction.hunks]},
+                                  title, body, dedup=f"overlap-conflict:{key}")
+                self._emit(EventKind.OVERLAP_RECLASSIFIED,
                             f"{path} ({', '.join(overlap.agents)}) is now "
                             f"{prediction.classification}", path=path, severity=severity,
                             data=data)

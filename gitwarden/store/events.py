@@ -6,9 +6,57 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from gitwarden.store.db import Store
+
+
+class EventKind(StrEnum):
+    """Every kind of event gitwarden records, in one spelling: `area.what-happened`."""
+
+    AGENT_PAUSED = "agent.paused"
+    AGENT_RESUMED = "agent.resumed"
+    AGENT_RESUMED_ALL = "agent.resumed-all"
+    AGENT_DONE = "agent.done"
+    AGENT_UNDONE = "agent.undone"
+    KILLSWITCH_ENGAGED = "killswitch.engaged"
+    LOCK_RELEASED = "lock.released"
+    LOCK_FORCE_RELEASED = "lock.force-released"
+    LOCK_STALE_RELEASED = "lock.stale-released"
+    REQUEST_SENT = "request.sent"
+    VIOLATION_LOCKED = "violation.locked"
+    VIOLATION_SCOPE = "violation.scope"
+    GUARD_BYPASSED = "guard.bypassed"
+    GUARD_REJECTED = "guard.rejected"
+    CONTEXT_REFRESH_FAILED = "context.refresh-failed"
+    OVERLAP_OPENED = "overlap.opened"
+    OVERLAP_CHANGED = "overlap.changed"
+    OVERLAP_RECLASSIFIED = "overlap.reclassified"
+    OVERLAP_RESOLVED = "overlap.resolved"
+    CHECKPOINT_CREATED = "checkpoint.created"
+    CHECKPOINT_LEFT_OUT = "checkpoint.left-out"
+    CHECKPOINT_PRUNED = "checkpoint.pruned"
+    ROLLBACK_APPLIED = "rollback.applied"
+    HEALTH_PASS = "health.pass"
+    HEALTH_FAIL = "health.fail"
+    HEALTH_SKIP = "health.skip"
+    HEALTH_FLAKY = "health.flaky"
+    HEALTH_ERROR = "health.error"
+    HEALTH_CULPRIT = "health.culprit"
+    HEALTH_CULPRIT_KNOWN = "health.culprit-known"
+    HEALTH_BASE_BROKEN = "health.base-broken"
+    HEALTH_PREEXISTING = "health.preexisting"
+    HEALTH_REVERT = "health.revert"
+    HEALTH_REVERT_REFUSED = "health.revert-refused"
+    HEALTH_INTEGRATION = "health.integration"
+    HEALTH_CONFIG_EDITED = "health.config-edited"
+    WATCH_LIMIT = "watch.limit"
+    DAEMON_STARTED = "daemon.started"
+    DAEMON_STOPPED = "daemon.stopped"
+    CONFIG_ERROR = "config.error"
+    CONFIG_RELOADED = "config.reloaded"
+
 
 MIGRATIONS = [
     """
@@ -52,7 +100,7 @@ def _ready(store: Store) -> Store:
 
 def record_event(
     store: Store,
-    kind: str,
+    kind: EventKind,
     message: str,
     *,
     agent: str | None = None,
@@ -103,3 +151,27 @@ def list_events(
     ).fetchall()
     return [Event(id=r[0], ts=r[1], kind=r[2], severity=r[3], agent=r[4], path=r[5],
                   message=r[6], data=json.loads(r[7] or "{}")) for r in reversed(rows)]
+
+
+def record_notice(store: Store, kind: EventKind, message: str, *, title: str,
+                  body: str | None = None, agent: str | None = None, path: str | None = None,
+                  severity: str = "warning", data: Mapping[str, Any] | None = None,
+                  dedup: str | None = None) -> int:
+    """Record an event that also becomes a desktop notification (`title`, and `body`,
+    which defaults to the message); `dedup` keys notifications that must be sent once."""
+    return record_event(store, kind, message, agent=agent, path=path, severity=severity,
+                        data=notice(data, title, message if body is None else body, dedup))
+
+
+def notice(data: Mapping[str, Any] | None, title: str, body: str,
+           dedup: str | None = None) -> dict[str, Any]:
+    """Event data that asks the daemon for a desktop notification."""
+    payload: dict[str, Any] = {**dict(data or {}), "notify": True, "title": title, "body": body}
+    if dedup is not None:
+        payload["dedup"] = dedup
+    return payload
+
+
+def is_notice(data: Mapping[str, Any]) -> bool:
+    """Whether an event's data asks for a notification."""
+    return bool(data.get("notify"))

@@ -15,7 +15,7 @@ from gitwarden.coordination import completion, locks, pauses, requests
 from gitwarden.coordination.scope import GITWARDEN_DIR
 from gitwarden.errors import GitwardenError
 from gitwarden.store.db import Store
-from gitwarden.store.events import list_events, record_event
+from gitwarden.store.events import EventKind, list_events, record_event
 from gitwarden.views.context_files import (
     AgentSummary,
     LockLine,
@@ -75,7 +75,7 @@ def _refresh_failed(store: Store, detail: str) -> None:
     message = f"could not refresh the context files: {detail}"
     _log.warning("gitwarden: warning: %s", message)
     with contextlib.suppress(Exception):
-        record_event(store, "context.refresh_failed", message, severity="error",
+        record_event(store, EventKind.CONTEXT_REFRESH_FAILED, message, severity="error",
                      data={"error": detail})
 
 
@@ -132,8 +132,7 @@ def _last_health(store: Store) -> dict[str, str]:
     return result
 
 
-_HEALTH_KINDS = ("health.pass", "health.fail", "health.passed", "health.failed",
-                 "health.culprit", "health.result")
+_HEALTH_KINDS = (EventKind.HEALTH_PASS, EventKind.HEALTH_FAIL, EventKind.HEALTH_CULPRIT)
 
 
 def _write_if_changed(path: Path, text: str) -> bool:

@@ -1,0 +1,30 @@
+"""Facts about git objects that several parts of gitwarden use: file modes, the null object
+id, and the identity gitwarden writes its own commits under (checkpoints, index backups,
+integration candidates, reverts)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pygit2
+
+MODE_TREE = 0o040000
+MODE_BLOB = 0o100644
+MODE_EXEC = 0o100755
+MODE_LINK = 0o120000
+MODE_GITLINK = 0o160000  # a submodule (or nested repository) recorded by its commit
+
+ZERO_OID = "0" * 40
+
+GITWARDEN_NAME = "gitwarden"
+GITWARDEN_EMAIL = "gitwarden@localhost"
+
+
+def gitwarden_signature(when: int | None = None, offset: int = 0) -> pygit2.Signature:
+    """The author and committer of every commit gitwarden creates."""
+    import pygit2  # lazy: the agent hook imports this package and must not load pygit2
+
+    return pygit2.Signature(GITWARDEN_NAME, GITWARDEN_EMAIL,
+                            int(time.time()) if when is None else when, offset)
