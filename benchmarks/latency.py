@@ -110,7 +110,7 @@ def _measure_latencies(agents: list[Path], db: Path, writes: int) -> list[float]
         start = time.perf_counter()
         (second / rel).write_text(f"# second edit {n}\n")
         while True:
-            row = conn.execute("SELECT 1 FROM events WHERE id > ? AND kind = 'overlap' "
+            row = conn.execute("SELECT 1 FROM events WHERE id > ? AND kind = 'overlap.opened' "
                                "AND path = ?", (last_id, rel)).fetchone()
             if row:
                 latencies.append(time.perf_counter() - start)

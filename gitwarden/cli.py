@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import pkgutil
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -65,12 +64,10 @@ def _command_modules(command: str | None = None) -> list[ModuleType]:
 
 
 def all_command_modules() -> list[ModuleType]:
-    from gitwarden import commands
+    from gitwarden.commands import COMMAND_MODULES
 
-    modules = [importlib.import_module(f"gitwarden.commands.{info.name}")
-               for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_")]
-    modules.sort(key=lambda m: (getattr(m, "ORDER", 50), m.__name__))
-    return modules
+    return [importlib.import_module(f"gitwarden.commands.{name}")
+            for name in dict.fromkeys(COMMAND_MODULES.values())]
 
 
 def _command_word(words: Sequence[str]) -> str | None:

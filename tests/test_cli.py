@@ -1,38 +1,105 @@
-"""The CLI shell: command table, help with examples, lazy command loading."""
+"""Bad input: one line on stderr, a meaningful exit code, never a traceback."""
 
 from __future__ import annotations
 
-import argparse
+from pathlib import Path
 
-from gitwarden.cli import _command_word, all_command_modules
-from gitwarden.commands import COMMAND_MODULES
+import pytest
 
-
-def _registered() -> dict[str, str]:
-    found: dict[str, str] = {}
-    for module in all_command_modules():
-        parser = argparse.ArgumentParser()
-        module.register(parser.add_subparsers())
-        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        for name in actions[0].choices:
-            found[name] = module.__name__.rsplit(".", 1)[1]
-    return found
+from tests.helpers.gitrepo import git, make_repo, make_repo_with_agents, run_gitwarden, write
 
 
-def test_command_table_matches_the_modules() -> None:
-    assert _registered() == COMMAND_MODULES
+def _one_line_error(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    assert lines[0].startswith("gitwarden: error: ")
+    return lines[0]
 
 
-def test_every_command_has_help_with_examples() -> None:
-    for module in all_command_modules():
-        parser = argparse.ArgumentParser()
-        module.register(parser.add_subparsers())
-        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        for name, sub in actions[0].choices.items():
-            assert "examples:" in (sub.epilog or ""), name
+def test_not_a_git_repository(tmp_path: Path) -> None:
+    (tmp_path / "plain").mkdir()
+    proc = run_gitwarden("status", cwd=tmp_path / "plain",
+                         env={"GIT_CEILING_DIRECTORIES": str(tmp_path)})
+    assert proc.returncode == 2
+    assert "not a git repository" in _one_line_error(proc.stderr)
 
 
-def test_command_word_skips_global_options() -> None:
-    assert _command_word(["-C", "status", "checkpoint", "x"]) == "checkpoint"
-    assert _command_word(["--debug", "status"]) == "status"
-    assert _command_word(["--help"]) is None
+def test_bare_repository(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q", "--bare", "bare.git")
+    proc = run_gitwarden("status", cwd=tmp_path / "bare.git")
+    assert proc.returncode == 2
+    assert "bare repository" in _one_line_error(proc.stderr)
+
+
+def test_reftable_repository_is_refused(tmp_path: Path) -> None:
+    main = make_repo(tmp_path)
+    git(main, "config", "core.repositoryformatversion", "1")
+    git(main, "config", "extensions.refStorage", "reftable")
+    proc = run_gitwarden("status", cwd=main)
+    assert proc.returncode == 2
+    line = _one_line_error(proc.stderr)
+    assert "unsupported repository" in line and "refstorage" in line.lower()
+
+
+def test_inside_git_dir(tmp_path: Path) -> None:
+    main = make_repo(tmp_path)
+    proc = run_gitwarden("status", cwd=main / ".git")
+    assert proc.returncode == 2
+    _one_line_error(proc.stderr)
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ('base = "main"\nbroken = = 1\n', "gitwarden.toml:2: invalid TOML"),
+    ('base = "main"\n[agents.x]\nscop = ["a"]\n',
+     "gitwarden.toml:3: agents.x.scop: unknown key (did you mean 'scope'?)"),
+    ('[agents.x]\npolicy = "explode"\n', "gitwarden.toml:2: agents.x.policy: expected one of"),
+    ('[checkpoints]\ninterval = "soon"\n', "gitwarden.toml:2: checkpoints.interval: not a"),
+    ('[health.checks]\ntest = 3\n', "gitwarden.toml:2: health.checks.test"),
+    ('bsae = "main"\n', "gitwarden.toml:1: bsae: unknown key (did you mean 'base'?)"),
+    ('[checkpoints]\ninterval = "99999999999999h"\n',
+     "gitwarden.toml:2: checkpoints.interval: duration '99999999999999h' is too long"),
+    ('[watch]\nreconcile_interval = "0s"\n',
+     "gitwarden.toml:2: watch.reconcile_interval: must be at least 1s"),
+    ('[agents.a]\npath = "../w"\n[agents.b]\npath = "../w"\n',
+     "gitwarden.toml:4: agents.b.path: agents 'a' and 'b' name the same worktree"),
+])
+def test_invalid_config_names_the_line(tmp_path: Path, content: str, expected: str) -> None:
+    repo = make_repo_with_agents(tmp_path, names=["x"])
+    write(repo.main, {"gitwarden.toml": content})
+    proc = run_gitwarden("status", cwd=repo.main)
+    assert proc.returncode == 2
+    assert _one_line_error(proc.stderr).startswith(f"gitwarden: error: {expected}")
+
+
+def test_unknown_base_branch(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=["x"])
+    write(repo.main, {"gitwarden.toml": 'base = "develop"\n'})
+    proc = run_gitwarden("status", cwd=repo.main)
+    assert proc.returncode == 2
+    assert _one_line_error(proc.stderr) == ("gitwarden: error: gitwarden.toml:1: base: 'develop' "
+                                            "is not a branch or commit in this repository")
+
+
+def test_unreadable_config(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=["x"])
+    (repo.main / "gitwarden.toml").mkdir()
+    proc = run_gitwarden("status", cwd=repo.main)
+    assert proc.returncode == 2
+    assert "cannot read" in _one_line_error(proc.stderr)
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    proc = run_gitwarden("status", "--bogus", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "unrecognized arguments" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    from gitwarden import __version__
+
+    proc = run_gitwarden("--version", cwd=tmp_path)
+    assert proc.stdout.strip() == f"gitwarden {__version__}"
+    help_text = run_gitwarden("status", "--help", cwd=tmp_path).stdout
+    assert "examples:" in help_text

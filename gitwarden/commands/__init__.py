@@ -8,18 +8,19 @@ from typing import Any
 
 HELP_FORMATTER = argparse.RawDescriptionHelpFormatter
 
-# Which module defines each command, so that one run imports only the module it needs.
-# tests/test_cli.py checks this table against what the modules register.
+# The one registry of commands: each command and the module that defines it, in the order
+# `gitwarden --help` lists them. One run imports only the module of the command it runs;
+# tests/commands/test_registry.py checks this table against what the modules register.
 COMMAND_MODULES = {
-    "init": "init", "agent": "agent", "status": "status",
+    "demo": "demo", "init": "init", "agent": "agent", "status": "status",
     "checkpoint": "checkpoint", "checkpoints": "checkpoint", "rollback": "checkpoint",
     "prune": "checkpoint",
-    "watch": "watch", "conflicts": "conflicts", "events": "events", "log": "log",
-    "health": "health",
-    "lock": "lock", "unlock": "lock", "locks": "lock", "hook": "hook", "hooks": "hooks",
-    "pause": "pause", "resume": "pause", "stop": "pause", "run": "run",
-    "request": "request", "inbox": "request", "done": "done", "wait": "done",
-    "service": "service", "demo": "demo",
+    "watch": "watch", "lock": "lock", "unlock": "lock", "locks": "lock",
+    "conflicts": "conflicts", "log": "log", "events": "events",
+    "pause": "pause", "resume": "pause", "stop": "pause",
+    "health": "health", "request": "request", "inbox": "request",
+    "done": "done", "wait": "done", "run": "run",
+    "service": "service", "hook": "hook", "hooks": "hooks",
 }
 
 

@@ -10,8 +10,6 @@ from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
 from gitwarden.output import print_json, short, table
 
-ORDER = 5
-
 
 def register(subparsers: Any) -> None:
     parser = add_command(

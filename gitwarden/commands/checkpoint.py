@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from gitwarden.agents.workspace import Workspace
     from gitwarden.git.status_scan import StatusScan
 
-ORDER = 20
 
 
 def register(subparsers: Any) -> None:

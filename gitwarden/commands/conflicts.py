@@ -11,8 +11,6 @@ from gitwarden.output import paint, print_json, table
 from gitwarden.overlaps.report import collect_conflicts
 from gitwarden.units import format_duration
 
-ORDER = 31
-
 
 def register(subparsers: Any) -> None:
     parser = add_command(

@@ -11,8 +11,6 @@ from gitwarden.commands import add_command
 from gitwarden.demo.scenario import run_demo
 from gitwarden.output import print_json
 
-ORDER = 1
-
 
 def register(subparsers: Any) -> None:
     parser = add_command(

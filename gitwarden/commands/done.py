@@ -13,8 +13,6 @@ from gitwarden.coordination.arguments import open_context, parse_duration_arg
 from gitwarden.store.events import EventKind, record_event, record_notice
 from gitwarden.views.context_refresh import refresh_context_files
 
-ORDER = 45
-
 
 def register(subparsers: Any) -> None:
     done = add_command(

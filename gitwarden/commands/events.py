@@ -18,8 +18,6 @@ from gitwarden.store.db import Store
 from gitwarden.store.events import list_events
 from gitwarden.units import parse_duration
 
-ORDER = 34
-
 
 def register(subparsers: Any) -> None:
     parser = add_command(

@@ -15,8 +15,6 @@ from gitwarden.output import paint, print_json, short, table
 from gitwarden.store.db import Store
 from gitwarden.views.context_refresh import refresh_context_files
 
-ORDER = 40
-
 
 def register(subparsers: Any) -> None:
     parser = add_command(

@@ -7,8 +7,6 @@ from typing import Any
 
 from gitwarden.commands import add_command
 
-ORDER = 80
-
 
 def register(subparsers: Any) -> None:
     parser = add_command(

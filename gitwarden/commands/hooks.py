@@ -11,7 +11,6 @@ from gitwarden.errors import UsageError
 from gitwarden.integrations import claude_settings, git_hooks
 from gitwarden.views.context_refresh import CONTEXT_EXCLUDES, ensure_excluded
 
-ORDER = 81
 CREATED_LOG = "claude-settings-created"
 
 

@@ -13,8 +13,6 @@ from gitwarden.errors import UsageError
 from gitwarden.git.changes import resolve_base
 from gitwarden.git.repository import locate_repo
 
-ORDER = 1
-
 TEMPLATE = """\
 # gitwarden configuration. Reference: README.md, section "Configuration".
 # Durations are strings such as "30s", "5m", "1h"; sizes such as "1MiB".

@@ -22,8 +22,6 @@ from gitwarden.store.events import EventKind, record_event, record_notice
 from gitwarden.units import format_duration
 from gitwarden.views.context_refresh import refresh_context_files
 
-ORDER = 30
-
 
 def register(subparsers: Any) -> None:
     lock = add_command(

@@ -16,8 +16,6 @@ from gitwarden.output import print_json, table
 from gitwarden.store.activity import list_activity
 from gitwarden.store.db import Store
 
-ORDER = 32
-
 
 def register(subparsers: Any) -> None:
     parser = add_command(

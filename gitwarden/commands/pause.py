@@ -12,8 +12,6 @@ from gitwarden.coordination.pausing import apply_pause, apply_resume, apply_resu
 from gitwarden.errors import UsageError
 from gitwarden.views.context_refresh import refresh_context_files
 
-ORDER = 35
-
 
 def register(subparsers: Any) -> None:
     pause = add_command(

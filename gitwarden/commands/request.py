@@ -15,8 +15,6 @@ from gitwarden.output import print_json
 from gitwarden.store.events import EventKind, record_event
 from gitwarden.views.context_refresh import refresh_context_files
 
-ORDER = 40
-
 
 def register(subparsers: Any) -> None:
     request = add_command(

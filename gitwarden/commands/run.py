@@ -12,8 +12,6 @@ from gitwarden.coordination.run import run_command
 from gitwarden.errors import UsageError
 from gitwarden.views.context_refresh import refresh_context_files
 
-ORDER = 50
-
 
 def register(subparsers: Any) -> None:
     parser = add_command(

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
     from gitwarden.integrations.service_manager import Plan
 
-ORDER = 80
 RULE = "-" * 72
 
 

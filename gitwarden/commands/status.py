@@ -10,8 +10,6 @@ from gitwarden.commands import add_command
 from gitwarden.output import paint, print_json, short, table
 from gitwarden.views.status import collect_status
 
-ORDER = 10
-
 
 def register(subparsers: Any) -> None:
     parser = add_command(

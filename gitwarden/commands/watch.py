@@ -9,8 +9,6 @@ from typing import Any
 from gitwarden.commands import add_command
 from gitwarden.daemon.service import run_daemon
 
-ORDER = 30
-
 
 def register(subparsers: Any) -> None:
     parser = add_command(

@@ -1,0 +1,198 @@
+"""`gitwarden checkpoint|checkpoints|prune`, clean marks and the facade used by others."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from gitwarden.agents.workspace import Workspace
+from gitwarden.checkpoints.chain import read_chain
+from gitwarden.checkpoints.rollback import prune
+from gitwarden.checkpoints.take import (
+    create_backup_ref,
+    last_clean_commit,
+    mark_clean,
+    safety_checkpoint,
+    take_checkpoint,
+)
+from gitwarden.store.db import Store
+from tests.helpers.gitrepo import RepoWithAgents, git, make_repo_with_agents, run_gitwarden, write
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> RepoWithAgents:
+    return make_repo_with_agents(tmp_path / "r", ["alpha", "beta"])
+
+
+def chain_ids(worktree: Path, agent: str) -> list[str]:
+    out = git(worktree, "rev-list", "--first-parent", f"refs/gitwarden/checkpoints/{agent}")
+    return out.split()
+
+
+def test_cli_checkpoint_prints_id_then_unchanged(repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    write(alpha, {"new.txt": "new\n"})
+    first = run_gitwarden("checkpoint", "alpha", cwd=repo.main)
+    assert first.returncode == 0, first.stderr
+    commit = first.stdout.strip().removeprefix("alpha: ")
+    assert git(alpha, "rev-parse", "refs/gitwarden/checkpoints/alpha").strip() == commit
+    second = run_gitwarden("checkpoint", cwd=alpha)  # the agent of the current worktree
+    assert second.stdout.strip() == f"alpha: unchanged ({commit[:10]})"
+    both = run_gitwarden("checkpoint", "--all", "-m", "before refactor", "--json", cwd=repo.main)
+    data = json.loads(both.stdout)
+    assert [c["agent"] for c in data["checkpoints"]] == ["alpha", "beta"]
+    assert data["checkpoints"][0]["status"] == "unchanged"
+    assert data["checkpoints"][1]["status"] == "created"
+    assert "before refactor" in git(repo.main, "log", "-1", "--format=%s",
+                                    "refs/gitwarden/checkpoints/beta")
+    assert git(repo.main, "branch", "--list").count("\n") == 3  # no branch clutter
+
+
+def test_cli_listing_newest_first_with_clean_flag(repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    write(alpha, {"a.txt": "1\n"})
+    run_gitwarden("checkpoint", "alpha", "--clean", cwd=repo.main)
+    write(alpha, {"a.txt": "2\n", "b.txt": "b\n"})
+    run_gitwarden("checkpoint", "alpha", "-m", "second", cwd=repo.main)
+    listing = run_gitwarden("checkpoints", "alpha", "--json", cwd=repo.main)
+    items = json.loads(listing.stdout)["checkpoints"]
+    assert [i["clean"] for i in items] == [False, True]
+    assert items[0]["message"] == "checkpoint alpha: second"
+    assert items[0]["files_changed"] == 2 and items[1]["files_changed"] == 1
+    assert items[0]["head"] == git(alpha, "rev-parse", "HEAD").strip()
+    text = run_gitwarden("checkpoints", cwd=repo.main).stdout
+    assert text.splitlines()[0].split()[:7] == ["ID", "TIME", "AGENT", "HEAD", "FILES", "CLEAN",
+                                                "MESSAGE"]
+    assert "yes" in text.splitlines()[2]
+
+
+@pytest.mark.parametrize("args", [
+    ["checkpoint", "nosuch"],
+    ["checkpoint", "alpha", "--all"],
+    ["checkpoint", "--all", "--clean"],
+    ["checkpoints", "nosuch"],
+    ["checkpoints", "-n", "0"],
+    ["rollback", "alpha", "--to", "deadbeef", "--dry-run"],
+    ["rollback", "alpha", "--dry-run"],
+    ["rollback", "alpha", "--undo", "--yes"],
+    ["prune", "--keep", "0"],
+])
+def test_bad_input_is_one_line_and_non_zero(repo: RepoWithAgents, args: list[str]) -> None:
+    proc = run_gitwarden(*args, cwd=repo.main)
+    assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_mark_clean_and_last_clean_commit(repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    workspace = Workspace.load(repo.main)
+    assert last_clean_commit(workspace, "alpha") is None
+    write(alpha, {"a.txt": "a\n"})
+    checkpoint = take_checkpoint(workspace, "alpha")
+    assert checkpoint.commit is not None
+    head1 = git(alpha, "rev-parse", "HEAD").strip()
+    mark_clean(workspace, "alpha", checkpoint.commit)
+    assert last_clean_commit(workspace, "alpha") == head1  # the HEAD the checkpoint recorded
+    c2 = _commit(alpha, "b.txt")
+    c3 = _commit(alpha, "c.txt")
+    mark_clean(workspace, "alpha", c3, source="health")
+    mark_clean(workspace, "alpha", c2, source="health")  # an older commit marked later
+    workspace = Workspace.load(repo.main)
+    assert last_clean_commit(workspace, "alpha") == c3
+    git(alpha, "reset", "-q", "--hard", c2)  # c3 is no longer on the branch
+    workspace = Workspace.load(repo.main)
+    assert last_clean_commit(workspace, "alpha") == c2
+    assert last_clean_commit(workspace, "beta") is None
+
+
+def _commit(worktree: Path, name: str) -> str:
+    write(worktree, {name: name})
+    git(worktree, "add", name)
+    git(worktree, "commit", "-qm", name)
+    return git(worktree, "rev-parse", "HEAD").strip()
+
+
+def test_safety_checkpoint_and_backup_ref(repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    workspace = Workspace.load(repo.main)
+    write(alpha, {"wip.txt": "work in progress\n"})
+    safety = safety_checkpoint(workspace, "alpha", reason="test")
+    assert safety_checkpoint(workspace, "alpha", reason="again") == safety  # nothing new
+    ref = create_backup_ref(workspace, "alpha", "before something")
+    assert ref.startswith("refs/gitwarden/backups/alpha/")
+    assert git(alpha, "rev-parse", ref).strip() == git(alpha, "rev-parse", "HEAD").strip()
+    assert git(alpha, "rev-parse", ref + "-worktree").strip() == safety
+    assert "wip.txt" in git(alpha, "ls-tree", "--name-only", safety)
+
+
+def test_agent_remove_force_checkpoints_uncommitted_work(repo: RepoWithAgents) -> None:
+    beta = repo.agents["beta"]
+    write(beta, {"unsaved.txt": "precious\n"})
+    refused = run_gitwarden("agent", "remove", "beta", cwd=repo.main)
+    assert refused.returncode == 2 and beta.exists()
+    proc = run_gitwarden("agent", "remove", "beta", "--force", cwd=repo.main)
+    assert proc.returncode == 0, proc.stderr
+    assert not beta.exists()
+    assert "checkpointed uncommitted work" in proc.stdout
+    assert git(repo.main, "show", "refs/gitwarden/checkpoints/beta:unsaved.txt") == "precious\n"
+
+
+def test_concurrent_writers_never_lose_a_checkpoint(repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    created: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            workspace = Workspace.load(repo.main)
+            for round_ in range(4):
+                write(alpha, {f"w{index}-{round_}.txt": f"{index} {round_}\n"})
+                result = take_checkpoint(workspace, "alpha", message=f"w{index}")
+                if result.status == "created" and result.commit:
+                    created.append(result.commit)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and created
+    chain = chain_ids(alpha, "alpha")
+    assert set(created) <= set(chain)  # every created checkpoint is on the one chain
+
+
+def test_prune_keeps_newest_and_clean_and_remaps(repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    workspace = Workspace.load(repo.main)
+    commits = []
+    for i in range(6):
+        write(alpha, {"f.txt": f"{i}\n"})
+        result = take_checkpoint(workspace, "alpha", message=f"n{i}")
+        assert result.commit
+        commits.append(result.commit)
+    mark_clean(workspace, "alpha", commits[0])
+    with Store.open(workspace.repo) as store:
+        dry = prune(workspace, store, workspace.agent("alpha"), keep=2, dry_run=True)
+        assert (dry.kept, dry.dropped) == (3, 3)
+        assert chain_ids(alpha, "alpha")[0] == commits[-1]
+        result = prune(workspace, store, workspace.agent("alpha"), keep=2)
+    assert (result.kept, result.dropped) == (3, 3)
+    subjects = git(alpha, "log", "--first-parent", "--format=%s",
+                   "refs/gitwarden/checkpoints/alpha").splitlines()
+    assert subjects == ["checkpoint alpha: n5", "checkpoint alpha: n4", "checkpoint alpha: n0",
+                        "initial"]
+    import pygit2
+
+    chain = read_chain(pygit2.Repository(str(alpha)), "alpha")
+    assert chain[-1].commit == commits[0]  # older than every dropped one: id unchanged
+    assert chain[0].original == commits[5] and chain[0].commit != commits[5]
+    listing = json.loads(run_gitwarden("checkpoints", "alpha", "--json", cwd=repo.main).stdout)
+    assert [i["clean"] for i in listing["checkpoints"]] == [False, False, True]
+    assert git(alpha, "show", "refs/gitwarden/checkpoints/alpha:f.txt") == "5\n"
+    cli = run_gitwarden("prune", "--keep", "1", "--keep-clean-days", "0", cwd=repo.main)
+    assert cli.returncode == 0 and "alpha: kept 1, dropped 2" in cli.stdout

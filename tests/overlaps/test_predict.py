@@ -1,0 +1,82 @@
+"""Merge prediction on real repositories and worktrees, uncommitted work included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gitwarden.overlaps.predict import CLEAN_MERGE, CONFLICT, MergePredictor, Side, conflict_ranges
+from tests.helpers.gitrepo import commit_all, git, make_repo_with_agents, write
+
+BASE = "".join(f"line {i}\n" for i in range(1, 21))
+
+
+def _sides(repo_agents: dict[str, Path]) -> list[Side]:
+    return [Side(name, path, git(path, "rev-parse", "HEAD").strip())
+            for name, path in sorted(repo_agents.items())]
+
+
+def test_same_line_edits_conflict_with_line_ranges(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    write(repo.agents["alpha"], {"f.txt": BASE.replace("line 5\n", "alpha five\n")})
+    write(repo.agents["beta"], {"f.txt": BASE.replace("line 5\n", "beta 5\nbeta 5b\n")})
+    status_before = git(repo.agents["alpha"], "status", "--porcelain")
+    prediction = MergePredictor(repo.main).predict("f.txt", _sides(repo.agents))
+    assert prediction.classification == CONFLICT
+    assert len(prediction.hunks) == 1
+    hunk = prediction.hunks[0]
+    assert hunk.agents == ("alpha", "beta")
+    assert hunk.ours_lines == (5, 5)
+    assert hunk.theirs_lines == (5, 6)
+    # read-only: the agent's index and worktree are untouched
+    assert git(repo.agents["alpha"], "status", "--porcelain") == status_before
+
+
+def test_distant_edits_merge_cleanly_including_committed_work(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    write(repo.agents["alpha"], {"f.txt": BASE.replace("line 2\n", "alpha 2\n")})
+    commit_all(repo.agents["alpha"], "alpha edit")
+    write(repo.agents["beta"], {"f.txt": BASE.replace("line 18\n", "beta 18\n")})
+    prediction = MergePredictor(repo.main).predict("f.txt", _sides(repo.agents))
+    assert prediction.classification == CLEAN_MERGE
+    assert prediction.hunks == ()
+
+
+def test_delete_against_modify_conflicts_and_identical_edits_do_not(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta", "gamma"), files={"f.txt": BASE})
+    (repo.agents["alpha"] / "f.txt").unlink()
+    write(repo.agents["beta"], {"f.txt": BASE + "more\n"})
+    write(repo.agents["gamma"], {"f.txt": BASE + "more\n"})
+    predictor = MergePredictor(repo.main)
+    sides = {s.agent: s for s in _sides(repo.agents)}
+    both_added = predictor.predict("f.txt", [sides["beta"], sides["gamma"]])
+    assert both_added.classification == CLEAN_MERGE
+    deleted = predictor.predict("f.txt", [sides["alpha"], sides["beta"]])
+    assert deleted.classification == CONFLICT
+    assert "deleted" in (deleted.reason or "")
+
+
+def test_new_file_added_differently_by_two_agents_conflicts(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"))
+    write(repo.agents["alpha"], {"new.py": "a = 1\n"})
+    write(repo.agents["beta"], {"new.py": "a = 2\n"})
+    prediction = MergePredictor(repo.main).predict("new.py", _sides(repo.agents))
+    assert prediction.classification == CONFLICT
+
+
+def test_results_are_cached_by_object_ids(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    write(repo.agents["alpha"], {"f.txt": BASE.replace("line 5\n", "A\n")})
+    write(repo.agents["beta"], {"f.txt": BASE.replace("line 5\n", "B\n")})
+    predictor = MergePredictor(repo.main)
+    first = predictor.predict("f.txt", _sides(repo.agents))
+    assert len(predictor._cache) == 1
+    assert predictor.predict("f.txt", _sides(repo.agents)) == first
+    assert len(predictor._cache) == 1
+    write(repo.agents["beta"], {"f.txt": BASE.replace("line 9\n", "B\n")})
+    assert predictor.predict("f.txt", _sides(repo.agents)).classification == CLEAN_MERGE
+    assert len(predictor._cache) == 2
+
+
+def test_conflict_ranges_parses_diff3_markers() -> None:
+    merged = "a\n<<<<<<< ours\nx\ny\n||||||| base\nb\n=======\nz\n>>>>>>> theirs\nc\n"
+    assert conflict_ranges(merged) == [((2, 3), (2, 2))]
