@@ -22,8 +22,9 @@ from gitwarden.daemon import gitscan
 from gitwarden.daemon.batching import Command, collect_batch
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.pending import PendingPaths
-from gitwarden.daemon.watcher import DirectoryWatcher, FsEvent
-from gitwarden.daemon.watches import AgentWatches, files_in
+from gitwarden.daemon.watcher import FsEvent, PollingWatcher, WatchLimitError
+from gitwarden.daemon.watcher_choice import WATCHER_ENV, choose_watcher
+from gitwarden.daemon.watches import AgentWatches, files_in, limit_advice
 from gitwarden.errors import GitwardenError
 from gitwarden.git.changes import resolve_base, worktree_changes
 from gitwarden.overlaps import table as overlap_store
@@ -52,7 +53,7 @@ class Pipeline:
         self.workspace = workspace
         self.jobs = jobs
         self.queue: queue.Queue[FsEvent | Command] = queue.Queue()
-        self.watcher = DirectoryWatcher(self.queue.put)
+        self.watcher = choose_watcher(self.queue.put, os.environ.get(WATCHER_ENV))
         self.watches = AgentWatches(self.watcher, workspace.repo.common_dir,
                                     on_polling or (lambda _name, _on: None),
                                     self._watch_limit_reached)
@@ -78,7 +79,12 @@ class Pipeline:
     # --- public, thread-safe -----------------------------------------------------------------
 
     def start(self) -> None:
-        self.watcher.start()
+        try:
+            self.watcher.start()
+        except WatchLimitError as exc:
+            log.warning("cannot start the %s watcher (%s): polling every agent instead; %s",
+                        self.watcher.kind, exc.strerror, limit_advice(self.watcher.kind))
+            self.watcher = self.watches.watcher = PollingWatcher()
         self._thread = threading.Thread(target=self._run, name="gitwarden-pipeline",
                                         daemon=True)
         self._thread.start()
@@ -166,6 +172,8 @@ class Pipeline:
                 reconcile = True
             elif command.name == "poll":
                 self._full_agent(command.arg, now)
+            elif command.name == "poll-git":
+                meta = True  # no watches on the git metadata: poll it
             elif command.name == "unwatch" and command.arg in self._agents:
                 # Drops an agent's watches as a lost inotify queue would; reconcile repairs.
                 self.watcher.remove_tree(str(self._agents[command.arg].path))
@@ -400,7 +408,8 @@ class Pipeline:
             "pid": os.getpid(),
             "agents": [{"name": name, "path": str(view.path),
                         "changed": len(self.tracker.changed(name)),
-                        "watching": "polling" if name in self.watches.polling else "inotify"}
+                        "watching": "polling" if name in self.watches.polling
+                        else self.watcher.kind}
                        for name, view in sorted(self._agents.items())],
             "overlaps": [{"path": path, "agents": list(o.agents),
                           "classification": getattr(self._classification(path),

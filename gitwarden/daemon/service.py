@@ -128,8 +128,8 @@ class Daemon:
         self._record(EventKind.DAEMON_STARTED,
                      f"watching {len(self.pipeline.snapshot()['agents'])} "
                      f"agent(s), pid {os.getpid()}")
-        log.info("gitwarden daemon ready (pid %d, %d inotify watches)", os.getpid(),
-                 self.pipeline.watcher.count)
+        log.info("gitwarden daemon ready (pid %d, %d %s watches)", os.getpid(),
+                 self.pipeline.watcher.count, self.pipeline.watcher.kind)
         self.sd.ready()
         self._publish_status()
         try:
@@ -223,6 +223,8 @@ class Daemon:
                              self.jobs.release_stale_locks, now=True)
         self.scheduler.every("prune-checkpoints", PRUNE_CHECKPOINTS_INTERVAL,
                              self._prune_checkpoints_job, now=True)
+        if self.pipeline.watcher.kind == "polling":
+            self.scheduler.every("poll:git", watch.poll_interval, self.pipeline.post, "poll-git")
         self._schedule_checkpoints(replace=True)
 
     def _schedule_checkpoints(self, *, replace: bool = False) -> None:

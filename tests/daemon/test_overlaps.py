@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from gitwarden.store.db import Store
 from gitwarden.store.events import record_event
 from tests.helpers.daemon_state import BASE, FAST, conflicts_json, events_of
@@ -19,9 +21,11 @@ from tests.helpers.gitrepo import (
     write,
 )
 
+pytestmark = pytest.mark.usefixtures("each_watcher")
+
 
 def test_same_file_in_two_worktrees_notifies_once_over_dbus_and_resolves(
-        tmp_path: Path) -> None:
+        tmp_path: Path, each_watcher: str) -> None:
     repo = make_repo_with_agents(tmp_path, ("alpha", "beta", "gamma"),
                                  files={"src/app.py": BASE, "README.md": "hi\n"})
     write(repo.main, {"gitwarden.toml": FAST})
@@ -29,6 +33,8 @@ def test_same_file_in_two_worktrees_notifies_once_over_dbus_and_resolves(
         daemon = DaemonProcess(repo.main, env={"DBUS_SESSION_BUS_ADDRESS": address,
                                                "GITWARDEN_NO_NOTIFY": ""})
         try:
+            watching = {a["watching"] for a in daemon.request("status")["agents"]}
+            assert watching == {"inotify" if each_watcher == "inotify" else "observer:inotify"}
             write(repo.agents["alpha"], {"src/app.py": BASE.replace("line 7\n", "alpha\n")})
             write(repo.agents["gamma"], {"README.md": "gamma only\n"})
             wait_until(lambda: events_of(repo.main, "overlap.opened") == [] and
