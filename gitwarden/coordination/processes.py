@@ -22,7 +22,8 @@ def process_start_time(pid: int) -> int | None:
     import psutil  # lazy: see the module docstring
 
     try:
-        return int(round(psutil.Process(pid).create_time() * 100))
+        created: float = psutil.Process(pid).create_time()
+        return round(created * 100)
     except (psutil.Error, ValueError):
         return None
 
