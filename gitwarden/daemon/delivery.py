@@ -1,4 +1,5 @@
-"""Delivering notifications for events that ask for one (data.notify = true).
+"""Delivering notifications for events that ask for one (data.notify = true), and logging
+every event of severity warning or above once (action_log.py).
 
 Any process may record such an event (the daemon itself, a hook, a health run); this thread
 picks them up from the events table, so the event is the log and delivery is best effort.
@@ -10,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from gitwarden.daemon.action_log import log_event
 from gitwarden.daemon.notify import NotificationGate, SafeSender
 from gitwarden.git.repository import Repo
 from gitwarden.store.db import Store
@@ -69,6 +71,7 @@ class NotificationDispatcher:
                     continue
                 for event in events:
                     last_id = max(last_id, event.id)
+                    log_event(event)
                     if event.data.get("notify") is True:
                         self._deliver(event)
 

@@ -67,7 +67,7 @@ class OverlapRecorder:
             title, body = overlap_message(overlap, prediction)
             if prediction.classification == CONFLICT:
                 self._told_conflict.add(overlap_key(overlap))
-            log.warning("overlap: %s (%s)", title, prediction.classification)
+            log.debug("overlap: %s (%s)", title, prediction.classification)
             self._emit(EventKind.OVERLAP_OPENED, f"{title}: {body}", path=overlap.path,
                         agent=overlap.first_agent, severity="warning",
                         data=notice({"agents": list(overlap.agents),
@@ -117,7 +117,7 @@ class OverlapRecorder:
                     # Told once per overlap that it now conflicts, however often it flips.
                     self._told_conflict.add(key)
                     title, body = reclassified_message(overlap, prediction)
-                    log.warning("overlap now conflicts: %s", title)
+                    log.debug("overlap now conflicts: %s", title)
                     severity = "warning"
                     data = notice({**data, "hunks": [h.as_json() for h in prediction.hunks]},
                                   title, body, dedup=f"overlap-conflict:{key}")
