@@ -60,17 +60,25 @@ class NotificationDispatcher:
             return
         with store:
             last_id = newest[-1].id if newest else 0
+            last_ts = newest[-1].ts if newest else 0.0
             self._started.set()
             while not self._stopping.is_set():
                 self._wake.wait(POLL_INTERVAL)
                 self._wake.clear()
                 try:
+                    if store.reopen_if_replaced() is not None:
+                        # Another database file: go on from the time, not the id, last seen
+                        # (a recreated one starts at id 1, a restored backup holds the past).
+                        last_id = 0
                     events = list_events(store, after_id=last_id, limit=500)
                 except Exception:
                     log.exception("cannot read the event log")
                     continue
                 for event in events:
                     last_id = max(last_id, event.id)
+                    if event.ts < last_ts:
+                        continue
+                    last_ts = event.ts
                     log_event(event)
                     if event.data.get("notify") is True:
                         self._deliver(event)

@@ -274,4 +274,6 @@ class Jobs:
         if store is None:
             store = Store.open(self.repo)
             self._local.store = store
+        elif (reopened := store.reopen_if_replaced()) is not None:
+            log.info("%s (background tasks)", reopened)  # the pipeline records the event
         return store

@@ -133,6 +133,7 @@ class Pipeline:
             running = not any(isinstance(i, Command) and i.name == "stop" for i in batch)
             started = time.monotonic()
             try:
+                self._reopen_store_if_replaced()
                 self._handle(batch)
                 log.debug("handled %d item(s) in %.0f ms", len(batch),
                           (time.monotonic() - started) * 1000)
@@ -430,6 +431,14 @@ class Pipeline:
     def _store(self) -> Store:
         assert self.store is not None
         return self.store
+
+    def _reopen_store_if_replaced(self) -> None:
+        """One stat per batch: a removed or replaced state.db is reopened (or recreated) and
+        the overlaps open right now are written to it again."""
+        reopened = self._store().reopen_if_replaced()
+        if reopened is not None and self.overlaps is not None:
+            self.overlaps.rewrite_open()
+            self._event(EventKind.STORE_REOPENED, reopened, severity="warning")
 
     def _event(self, kind: EventKind, message: str, *, agent: str | None = None,
                path: str | None = None, severity: str = "info",

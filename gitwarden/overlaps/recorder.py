@@ -37,6 +37,19 @@ class OverlapRecorder:
         self.classification: dict[str, Prediction] = {}
         self._told_conflict: set[str] = set()  # overlap keys already notified as conflicts
 
+    def rewrite_open(self) -> None:
+        """Write the overlaps open right now into a state database that lost them (removed or
+        replaced under the daemon); no events, no notifications: nothing new happened."""
+        present = {record.path for record in overlap_table.open_overlaps(self._store)}
+        for path, overlap in self._overlaps().items():
+            if path in present:
+                continue
+            prediction = self.classification.get(path)
+            overlap_table.open_overlap(
+                self._store, path, overlap.agents, overlap.first_agent, overlap.opened_at,
+                prediction.classification if prediction else None,
+                prediction.as_json() if prediction else None)
+
     def predict(self, overlap: Overlap) -> Prediction:
         sides = []
         for name in overlap.agents:

@@ -56,6 +56,7 @@ class EventKind(StrEnum):
     DAEMON_STOPPED = "daemon.stopped"
     CONFIG_ERROR = "config.error"
     CONFIG_RELOADED = "config.reloaded"
+    STORE_REOPENED = "store.reopened"
 
 
 MIGRATIONS = [

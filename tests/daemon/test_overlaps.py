@@ -184,3 +184,29 @@ def test_conflicts_table_shows_every_agents_conflicting_lines(tmp_path: Path) ->
         assert (hunk["alpha"], hunk["beta"]) == ([7, 8], [7, 9])
     finally:
         assert daemon.stop() == 0
+
+
+def test_state_db_removed_while_running_is_recreated_and_the_next_overlap_shows(
+        tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta", "gamma"),
+                                 files={"f.txt": BASE, "g.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST})
+    daemon = DaemonProcess(repo.main)
+    try:
+        write(repo.agents["alpha"], {"f.txt": BASE.replace("line 2\n", "alpha\n")})
+        write(repo.agents["beta"], {"f.txt": BASE.replace("line 9\n", "beta\n")})
+        wait_until(lambda: conflicts_json(repo.main)["overlaps"], 10, "no first overlap", daemon)
+        for leftover in daemon.repo.state_dir.glob("state.db*"):
+            leftover.unlink()
+        write(repo.agents["gamma"], {"g.txt": BASE.replace("line 3\n", "gamma\n")})
+        write(repo.agents["alpha"], {"g.txt": BASE.replace("line 3\n", "alpha\n")})
+        overlaps = wait_until(lambda: len(conflicts_json(repo.main)["overlaps"]) == 2 and
+                              conflicts_json(repo.main)["overlaps"], 10,
+                              "the overlap after the removal is not visible", daemon)
+        assert [o["path"] for o in overlaps] == ["f.txt", "g.txt"]  # the open one rewritten
+        (reopened,) = events_of(repo.main, "store.reopened")
+        # removed, then created again by `gitwarden conflicts` before the daemon looked
+        assert "while in use; reopened it" in reopened.message
+        wait_until(lambda: "store.reopened" in daemon.log(), 10, "reopen not logged", daemon)
+    finally:
+        assert daemon.stop() == 0, daemon.log()
