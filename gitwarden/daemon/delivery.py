@@ -90,7 +90,7 @@ class NotificationDispatcher:
         if not self.gate.allow(key, event.severity):
             log.debug("notification suppressed (duplicate, rate limit or settings): %s", title)
             return
-        ok = self.sender.send(title, body)
+        ok = self.sender.send(title, body, event.severity)
         if ok:
             self.delivered += 1
             log.info("notified: %s", title)

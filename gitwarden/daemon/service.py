@@ -16,10 +16,11 @@ from gitwarden.agents.workspace import Workspace
 from gitwarden.checkpoints.rollback import prune
 from gitwarden.config import Config, load_config
 from gitwarden.control.socket import ControlServer, DaemonLock
+from gitwarden.daemon.channels import channels_for
 from gitwarden.daemon.delivery import NotificationDispatcher
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.logs import setup_logging
-from gitwarden.daemon.notify import NotificationGate, SafeSender, default_notifier
+from gitwarden.daemon.notify import NotificationGate, SafeSender
 from gitwarden.daemon.pending import PendingPaths
 from gitwarden.daemon.pipeline import PERIODIC, Pipeline
 from gitwarden.daemon.scheduler import JobScheduler
@@ -97,7 +98,8 @@ class Daemon:
         self.sd = _sd_notifier()
         self.scheduler = JobScheduler()
         self.gate = NotificationGate(self.config.notifications)
-        self.sender = SafeSender(default_notifier())
+        self.sender = SafeSender(channels_for(self.config.notifications.command,
+                                              self.config.notifications.desktop))
         self.dispatcher = NotificationDispatcher(self.repo, self.gate, self.sender)
         pending = PendingPaths()
         self.pipeline = Pipeline(workspace, Jobs(self.repo, lambda: self.config, pending),
@@ -208,6 +210,8 @@ class Daemon:
     def _apply_config(self, config: Config) -> None:
         self.config = config
         self.gate.config = config.notifications
+        self.sender.channels = channels_for(config.notifications.command,
+                                            config.notifications.desktop)
         self.pipeline.call("reload", config, timeout=600)
         self._schedule_jobs()
 

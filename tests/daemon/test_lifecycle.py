@@ -160,6 +160,27 @@ def test_notification_failures_never_stop_the_daemon(tmp_path: Path) -> None:
     assert "Traceback" not in daemon.log()
 
 
+
+def test_without_a_session_bus_the_command_channel_still_tells_the_user(
+        tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    received = tmp_path / "received"
+    command = f'printf "%s|%s\\n" "$GITWARDEN_SEVERITY" "$GITWARDEN_TITLE" >> {received}'
+    write(repo.main, {"gitwarden.toml": FAST + f"[notifications]\ncommand = '{command}'\n"})
+    daemon = DaemonProcess(repo.main, env={"GITWARDEN_NO_NOTIFY": "",
+                                           "DBUS_SESSION_BUS_ADDRESS": "",
+                                           "PATH": os.path.dirname(sys.executable) + ":/bin"})
+    try:
+        write(repo.agents["alpha"], {"f.txt": BASE.replace("line 1\n", "alpha\n")})
+        write(repo.agents["beta"], {"f.txt": BASE.replace("line 1\n", "beta\n")})
+        wait_until(lambda: received.exists() and received.read_text(), 15,
+                   "the command channel got nothing", daemon)
+        assert received.read_text().startswith("warning|f.txt: edited by alpha and beta")
+        wait_until(lambda: "cannot deliver desktop notifications (no session bus" in
+                   daemon.log(), 15, "the missing bus is not named", daemon)
+    finally:
+        assert daemon.stop() == 0
+
 def _processes_running(needle: str) -> bool:
     for pid in os.listdir("/proc"):
         if pid.isdigit():
