@@ -26,6 +26,7 @@ from gitwarden.daemon.pipeline import PERIODIC, Pipeline
 from gitwarden.daemon.scheduler import JobScheduler
 from gitwarden.daemon.sdnotify import SdNotifier
 from gitwarden.errors import ConfigError, GitwardenError
+from gitwarden.git import lockfiles
 from gitwarden.store.activity import prune_activity
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event
@@ -227,6 +228,8 @@ class Daemon:
                              self.jobs.release_stale_locks, now=True)
         self.scheduler.every("prune-checkpoints", PRUNE_CHECKPOINTS_INTERVAL,
                              self._prune_checkpoints_job, now=True)
+        self.scheduler.every("remove-stale-ref-locks", STALE_LOCKS_INTERVAL,
+                             self._stale_ref_locks_job, now=True)
         if self.pipeline.watcher.kind == "polling":
             self.scheduler.every("poll:git", watch.poll_interval, self.pipeline.post, "poll-git")
         self._schedule_checkpoints(replace=True)
@@ -279,6 +282,15 @@ class Daemon:
                                  f"kept {result.kept}", agent=agent.name,
                                  data={"dropped": result.dropped, "kept": result.kept,
                                        "tip": result.tip})
+
+    def _stale_ref_locks_job(self) -> None:
+        """Lock files of gitwarden's own refs (refs/gitwarden/) that a killed writer left:
+        older than a minute and open in no process. Other git locks are the user's call."""
+        stale = lockfiles.stale_lock_files(self.repo.common_dir, own_refs_only=True)
+        for path in lockfiles.remove(stale):
+            self._record(EventKind.LOCKFILE_REMOVED,
+                         f"removed stale ref lock {path} (held by no process)")
+            log.info("removed stale ref lock %s (held by no process)", path)
 
     def _polling_changed(self, agent: str, polling: bool) -> None:
         job_id = f"poll:{agent}"

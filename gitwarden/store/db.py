@@ -183,15 +183,26 @@ def _companions(path: Path) -> tuple[Path, ...]:
     return (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
 
 
-def _repair_read_only(path: Path) -> None:
-    """A -shm or -wal made while the database was read-only stays read-only and makes every
-    later write fail: give our own files their owner's write bit back."""
+def read_only_files(path: Path) -> list[tuple[Path, bool]]:
+    """The database's files (main, -wal, -shm) that a write would fail on, each with whether
+    it is ours to repair (owned by this user: only its write bit is missing)."""
+    found = []
     for candidate in _companions(path):
         try:
             st = candidate.stat()
         except OSError:
             continue
-        if st.st_uid == os.getuid() and not st.st_mode & 0o200:
+        ours = st.st_uid == os.getuid()
+        if not st.st_mode & 0o200 or not os.access(candidate, os.W_OK):
+            found.append((candidate, ours))
+    return found
+
+
+def _repair_read_only(path: Path) -> None:
+    """A -shm or -wal made while the database was read-only stays read-only and makes every
+    later write fail: give our own files their owner's write bit back."""
+    for candidate, ours in read_only_files(path):
+        if ours:
             with contextlib.suppress(OSError):
                 os.chmod(candidate, 0o600)
 

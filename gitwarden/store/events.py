@@ -57,6 +57,8 @@ class EventKind(StrEnum):
     CONFIG_ERROR = "config.error"
     CONFIG_RELOADED = "config.reloaded"
     STORE_REOPENED = "store.reopened"
+    LOCKFILE_REMOVED = "lockfile.removed"
+    DOCTOR_FIXED = "doctor.fixed"
 
 
 MIGRATIONS = [
