@@ -118,7 +118,9 @@ def check_socket(setup: Setup) -> list[Finding]:
         path = socket_path(setup.repo.state_dir)
     except GitwardenError as exc:
         return [Finding("socket", FAIL, exc.message)]
-    problem = private_dir(path.parent, create=False) if path.parent.exists() else None
+    # The state directory's own mode is the state check's finding.
+    problem = private_dir(path.parent, create=False) \
+        if path.parent.exists() and path.parent != setup.repo.state_dir else None
     if problem is not None:
         return [Finding("socket", FAIL, f"the control socket's directory: {problem}",
                         fix=f"chmod 700 {path.parent}" if "open to" in problem else

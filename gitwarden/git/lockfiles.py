@@ -84,18 +84,27 @@ def holders(paths: Iterable[Path]) -> dict[Path, list[int]]:
     """Which processes (of this user; all of them for root) have each path open."""
     import psutil  # costs ~15 ms: only when there is a lock file to ask about
 
-    wanted = {os.path.realpath(p): p for p in paths}
+    wanted: dict[tuple[int, int], Path] = {}
+    for path in paths:
+        with contextlib.suppress(OSError):
+            st = path.stat()
+            wanted[(st.st_dev, st.st_ino)] = path
     result: dict[Path, list[int]] = {}
     if not wanted:
         return result
     for process in psutil.process_iter():
         try:
-            for handle in process.open_files():
-                path = wanted.get(os.path.realpath(handle.path))
-                if path is not None:
-                    result.setdefault(path, []).append(process.pid)
+            handles = [h.path for h in process.open_files() if h.path.endswith(".lock")]
         except (psutil.Error, OSError):
             continue
+        for handle in handles:  # by inode: the same file under another name is the same lock
+            try:
+                st = os.stat(handle)
+            except OSError:
+                continue
+            match = wanted.get((st.st_dev, st.st_ino))
+            if match is not None:
+                result.setdefault(match, []).append(process.pid)
     return result
 
 

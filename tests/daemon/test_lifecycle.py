@@ -282,3 +282,25 @@ def test_events_follow_ends_cleanly_on_ctrl_c_and_when_the_reader_goes(tmp_path:
     assert err == ""
 
 
+
+
+def test_stale_locks_of_gitwarden_refs_are_removed_at_start(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha",), files={"f.txt": BASE})
+    common = locate_repo(repo.main).common_dir
+    stale = common / "refs" / "gitwarden" / "checkpoints" / "alpha.lock"
+    young = common / "refs" / "gitwarden" / "checkpoints" / "beta.lock"
+    theirs = common / "refs" / "heads" / "alpha.lock"  # the user's branch: not ours to clear
+    for path in (stale, young, theirs):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    old = time.time() - 300
+    os.utime(stale, (old, old))
+    os.utime(theirs, (old, old))
+    daemon = DaemonProcess(repo.main)
+    try:
+        wait_until(lambda: not stale.exists(), 15, "stale ref lock kept", daemon)
+        assert young.exists() and theirs.exists()
+        (removed,) = events_of(repo.main, "lockfile.removed")
+        assert str(stale) in removed.message
+    finally:
+        assert daemon.stop() == 0
