@@ -62,8 +62,9 @@ class DirectoryWatcher:
         with self._lock:
             return set(self._wd_by_path)
 
-    def add(self, directory: str) -> bool:
-        """Watch one directory; False when it vanished. Raises WatchLimitError at a limit."""
+    def add(self, directory: str, *, tree: bool = True) -> bool:
+        """Watch one directory; False when it vanished. Raises WatchLimitError at a limit.
+        Every inotify watch is per directory: `tree` makes no difference here."""
         if self._fd is None:
             raise WatchLimitError(errno.EMFILE, "the watcher is not running")
         with self._lock:

@@ -46,7 +46,8 @@ class ObserverWatcher(FileSystemEventHandler):
         self._observer: Any = None
         self._lock = threading.Lock()
         self._dirs: set[str] = set()
-        self._roots: dict[str, Any] = {}  # tree top -> its ObservedWatch
+        self._roots: dict[str, Any] = {}  # tree top -> its recursive ObservedWatch
+        self._flat: dict[str, Any] = {}  # a directory watched on its own -> its watch
         self._aliases: dict[str, str] = {}  # real path of a tree top -> the path it was added as
         self._limit = watch_limit()
         wanted: list[type[FileSystemEvent]] = [
@@ -81,8 +82,10 @@ class ObserverWatcher(FileSystemEventHandler):
         with self._lock:
             return set(self._dirs)
 
-    def add(self, directory: str) -> bool:
-        """Watch one directory; False when it vanished. Raises WatchLimitError at a limit."""
+    def add(self, directory: str, *, tree: bool = True) -> bool:
+        """Watch one directory; False when it vanished. Raises WatchLimitError at a limit.
+        `tree=False`: its subdirectories will not be asked for (git metadata), so it gets a
+        watch of its own instead of a recursive one."""
         if self._observer is None:
             raise WatchLimitError(errno.EMFILE, "the watcher is not running")
         with self._lock:
@@ -94,28 +97,35 @@ class ObserverWatcher(FileSystemEventHandler):
         if not os.path.isdir(directory):
             return False
         if not covered:
-            self._schedule(directory)
+            self._schedule(directory, tree)
         with self._lock:
             self._dirs.add(directory)
         return True
 
-    def _schedule(self, directory: str) -> None:
+    def _schedule(self, directory: str, recursive: bool) -> None:
+        # The real path is watched (inotify does not follow a symlinked directory, FSEvents
+        # reports real paths anyway); events are mapped back to the name it was added as.
+        real = os.path.realpath(directory)
         try:
-            watch = self._observer.schedule(self, directory, recursive=True,
+            watch = self._observer.schedule(self, real, recursive=recursive,
                                             event_filter=self._event_filter)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EMFILE, errno.ENFILE):
                 raise WatchLimitError(exc.errno, str(exc)) from exc
             raise
         with self._lock:
+            if real != directory:
+                self._aliases[real] = directory
+        if not recursive:
+            with self._lock:
+                self._flat[directory] = watch
+            return
+        with self._lock:
             subsumed = [root for root in self._roots if _under(root, directory)]
             for root in subsumed:
                 self._aliases.pop(os.path.realpath(root), None)
             old = [self._roots.pop(root) for root in subsumed]
             self._roots[directory] = watch
-            real = os.path.realpath(directory)
-            if real != directory:
-                self._aliases[real] = directory
         for previous in old:
             self._unschedule(previous)
 
@@ -126,8 +136,10 @@ class ObserverWatcher(FileSystemEventHandler):
             self._dirs -= doomed
             tops = [top for top in self._roots if _under(top, root)]
             watches = [self._roots.pop(top) for top in tops]
-            for top in tops:
-                self._aliases.pop(os.path.realpath(top), None)
+            flat = [d for d in self._flat if _under(d, root)]
+            watches += [self._flat.pop(d) for d in flat]
+            for gone in (*tops, *flat):
+                self._aliases.pop(os.path.realpath(gone), None)
         for watch in watches:
             self._unschedule(watch)
         return len(doomed)
@@ -157,7 +169,7 @@ class ObserverWatcher(FileSystemEventHandler):
             self._sink(FsEvent(path=path, kind=kind, is_dir=is_dir))
 
     def _as_added(self, path: str) -> str:
-        """FSEvents reports real paths (/private/var/... for /var/...): map them back."""
+        """Events name real paths (/private/var/... for /var/... on macOS): map them back."""
         if not self._aliases:
             return path
         with self._lock:

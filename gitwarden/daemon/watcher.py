@@ -53,7 +53,7 @@ class Watcher(Protocol):
 
     def watched(self) -> set[str]: ...
 
-    def add(self, directory: str) -> bool: ...
+    def add(self, directory: str, *, tree: bool = True) -> bool: ...
 
     def remove_tree(self, root: str) -> int: ...
 
@@ -77,7 +77,7 @@ class PollingWatcher:
     def watched(self) -> set[str]:
         return set()
 
-    def add(self, directory: str) -> bool:
+    def add(self, directory: str, *, tree: bool = True) -> bool:
         return True
 
     def remove_tree(self, root: str) -> int:

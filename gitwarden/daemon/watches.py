@@ -60,7 +60,7 @@ class AgentWatches:
             dirs += [entry.path for entry in os.scandir(common / "worktrees") if entry.is_dir()]
         for directory in dirs:
             try:
-                self.watcher.add(directory)
+                self.watcher.add(directory, tree=False)
             except WatchLimitError:
                 log.warning("no watch left for git metadata %s; relying on reconcile",
                             directory)
