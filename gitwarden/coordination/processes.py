@@ -52,9 +52,27 @@ def is_alive(pid: int, start_time: int | None) -> bool:
         except PermissionError:
             return True
         return start_time is None
-    if start_time is not None and current != start_time:
+    if start_time is not None and current != start_time and \
+            not _same_legacy_start(pid, start_time):
         return False
     return process_state(pid) != "Z"
+
+
+# Start times recorded before psutil were clock ticks since boot: far below any time in
+# hundredths of a second since the epoch. Compared within a tick either way.
+_LEGACY_BELOW = 10**10
+
+
+def _same_legacy_start(pid: int, start_time: int) -> bool:
+    import psutil  # lazy: see the module docstring
+
+    if start_time >= _LEGACY_BELOW:
+        return False
+    try:
+        since_boot: float = psutil.Process(pid).create_time() - psutil.boot_time()
+    except (psutil.Error, ValueError):
+        return False
+    return abs(since_boot * os.sysconf("SC_CLK_TCK") - start_time) <= 2
 
 
 def signal_group(pgid: int, leader_start: int | None, signum: signal.Signals) -> bool:
