@@ -49,8 +49,11 @@ def test_one_daemon_per_repository_and_stale_socket_cleanup(tmp_path: Path) -> N
         time.sleep(0.5)
         with Store.open(again.repo) as store:
             record_event(store, "custom", "hello from a test")
+            record_event(store, "agent.paused", "paused agent alpha: by a test",
+                         agent="alpha", severity="warning")
         assert follow.stdout is not None
         assert json.loads(follow.stdout.readline())["message"] == "hello from a test"
+        wait_until(lambda: '"kind": "agent.paused"' in again.log(), 10, "no action line", again)
     finally:
         follow.send_signal(signal.SIGINT)
         follow.wait(timeout=10)
@@ -59,6 +62,9 @@ def test_one_daemon_per_repository_and_stale_socket_cleanup(tmp_path: Path) -> N
     lines = [json.loads(line) for line in again.log().splitlines() if line.startswith("{")]
     assert {"time", "level", "logger", "message"} <= set(lines[0])
     assert any(line["message"].startswith("stopping (SIGTERM)") for line in lines)
+    (paused,) = [line for line in lines if line.get("kind") == "agent.paused"]
+    assert (paused["level"], paused["agent"], paused["undo"]) == (
+        "warning", "alpha", "gitwarden resume alpha")
 
 
 def test_survives_worktree_moves_deletes_renames_rebase_and_bad_config(
