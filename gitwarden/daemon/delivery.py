@@ -61,6 +61,7 @@ class NotificationDispatcher:
         with store:
             last_id = newest[-1].id if newest else 0
             last_ts = newest[-1].ts if newest else 0.0
+            reopened_at: float | None = None
             self._started.set()
             while not self._stopping.is_set():
                 self._wake.wait(POLL_INTERVAL)
@@ -69,19 +70,21 @@ class NotificationDispatcher:
                     if store.reopen_if_replaced() is not None:
                         # Another database file: go on from the time, not the id, last seen
                         # (a recreated one starts at id 1, a restored backup holds the past).
-                        last_id = 0
+                        last_id, reopened_at = 0, last_ts
                     events = list_events(store, after_id=last_id, limit=500)
                 except Exception:
                     log.exception("cannot read the event log")
                     continue
                 for event in events:
                     last_id = max(last_id, event.id)
-                    if event.ts < last_ts:
+                    last_ts = max(last_ts, event.ts)
+                    if reopened_at is not None and event.ts < reopened_at:
                         continue
-                    last_ts = event.ts
                     log_event(event)
                     if event.data.get("notify") is True:
                         self._deliver(event)
+                if events:
+                    reopened_at = None
 
     def _deliver(self, event: Event) -> None:
         title = str(event.data.get("title") or f"gitwarden: {event.kind}")

@@ -7,6 +7,7 @@ process holds, a file mode, a service file gitwarden wrote, a hook gitwarden ins
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,8 @@ from gitwarden.agents.workspace import Workspace
 from gitwarden.config import Config, load_config
 from gitwarden.errors import ConfigError, GitwardenError
 from gitwarden.git.repository import Repo, locate_repo
+from gitwarden.store.db import Store
+from gitwarden.store.events import EventKind, record_event
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -68,6 +71,7 @@ def run_checks(setup: Setup, checks: Sequence[Check], *, fix: bool = False) -> l
     """Every check's findings; with `fix`, the safe fixes are applied and their check is run
     again so that the report shows the state after the fix."""
     findings: list[Finding] = []
+    applied: list[str] = []
     for check in checks:
         found = _guarded(check, setup)
         if fix and any(f.apply is not None and f.status != OK for f in found):
@@ -82,8 +86,23 @@ def run_checks(setup: Setup, checks: Sequence[Check], *, fix: bool = False) -> l
             for finding in again:
                 finding.fixed = "; ".join(done) or None
             found = again if done else found
+            applied += done
         findings.extend(found)
+    if applied:
+        _record(setup, applied)
     return findings
+
+
+def _record(setup: Setup, applied: list[str]) -> None:
+    """What --fix changed goes into the event log like any other action of gitwarden."""
+    if not setup.repo.state_dir.is_dir():
+        return
+    try:
+        with Store.open(setup.repo) as store:
+            record_event(store, EventKind.DOCTOR_FIXED, "doctor --fix: " + "; ".join(applied),
+                         data={"fixes": applied})
+    except (GitwardenError, OSError, sqlite3.Error):
+        return  # the report says what was fixed; an unwritable state is its own finding
 
 
 def _guarded(check: Check, setup: Setup) -> list[Finding]:

@@ -20,7 +20,7 @@ import pytest
 from gitwarden.git.repository import locate_repo
 from gitwarden.integrations.service_files import render_systemd_unit
 from gitwarden.store.db import Store
-from gitwarden.store.events import record_event
+from gitwarden.store.events import list_events, record_event
 from tests.helpers.gitrepo import RepoWithAgents, make_repo, make_repo_with_agents, run_gitwarden
 
 OLD = time.time() - 600
@@ -130,6 +130,9 @@ def test_doctor_finds_every_planted_fault_and_fixes_the_safe_ones(
     assert stat.S_IMODE(locate_repo(repo.main).state_dir.stat().st_mode) == 0o700
     assert not (locate_repo(repo.main).state_dir / "daemon.sock").exists()
     assert "/usr/bin/python3.9" not in planted["unit"].read_text()
+    with Store.open(locate_repo(repo.main)) as store:
+        (fixed_event,) = list_events(store, kinds=["doctor.fixed"])
+    assert f"removed {planted['index']}" in fixed_event.message
     for check in ("service-file", "hooks", "state", "socket"):
         assert _statuses(fixed, check) == ["ok"], fixed[check]
     assert [f["status"] for f in fixed["lock-files"]] == ["warn"]  # only the held one
