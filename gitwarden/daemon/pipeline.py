@@ -22,9 +22,9 @@ from gitwarden.daemon import gitscan
 from gitwarden.daemon.batching import Command, collect_batch
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.pending import PendingPaths
-from gitwarden.daemon.watcher import FsEvent, PollingWatcher, WatchLimitError
-from gitwarden.daemon.watcher_choice import WATCHER_ENV, choose_watcher
-from gitwarden.daemon.watches import AgentWatches, files_in, limit_advice
+from gitwarden.daemon.watcher import FsEvent
+from gitwarden.daemon.watcher_choice import WATCHER_ENV, choose_watcher, start_or_poll
+from gitwarden.daemon.watches import AgentWatches, files_in
 from gitwarden.errors import GitwardenError
 from gitwarden.git.changes import resolve_base, worktree_changes
 from gitwarden.overlaps import table as overlap_store
@@ -79,12 +79,7 @@ class Pipeline:
     # --- public, thread-safe -----------------------------------------------------------------
 
     def start(self) -> None:
-        try:
-            self.watcher.start()
-        except WatchLimitError as exc:
-            log.warning("cannot start the %s watcher (%s): polling every agent instead; %s",
-                        self.watcher.kind, exc.strerror, limit_advice(self.watcher.kind))
-            self.watcher = self.watches.watcher = PollingWatcher()
+        self.watcher = self.watches.watcher = start_or_poll(self.watcher)
         self._thread = threading.Thread(target=self._run, name="gitwarden-pipeline",
                                         daemon=True)
         self._thread.start()

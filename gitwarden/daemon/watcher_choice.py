@@ -14,7 +14,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from gitwarden.daemon.watcher import FsEvent, PollingWatcher, Watcher
+from gitwarden.daemon.watcher import FsEvent, PollingWatcher, Watcher, WatchLimitError
+from gitwarden.daemon.watches import limit_advice
 from gitwarden.errors import ConfigError
 
 log = logging.getLogger("gitwarden.watcher")
@@ -41,6 +42,18 @@ def choose_watcher(sink: Callable[[FsEvent], None], forced: str | None = None,
             return watcher
     log.warning("no native file watcher on this platform (%s): polling every agent", platform)
     return PollingWatcher()
+
+
+def start_or_poll(watcher: Watcher) -> Watcher:
+    """Start `watcher`; when the platform refuses (no inotify instance left, no descriptors),
+    the polling watcher instead."""
+    try:
+        watcher.start()
+    except WatchLimitError as exc:
+        log.warning("cannot start the %s watcher (%s): polling every agent instead; %s",
+                    watcher.kind, exc.strerror, limit_advice(watcher.kind))
+        return PollingWatcher()
+    return watcher
 
 
 def _build(kind: str, sink: Callable[[FsEvent], None]) -> Watcher | None:

@@ -5,6 +5,7 @@ and BSD (kqueue) cannot run here: a platform without inotify is simulated by mak
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gitwarden.daemon.watcher_choice import choose_watcher
+from gitwarden.daemon.observer_watcher import ObserverWatcher
+from gitwarden.daemon.watcher_choice import choose_watcher, start_or_poll
 from gitwarden.errors import ConfigError
 from tests.helpers.daemon_state import BASE, conflicts_json
 from tests.helpers.daemonproc import DaemonProcess, wait_until
@@ -86,3 +88,11 @@ def test_an_unknown_forced_watcher_is_a_one_line_error(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "GITWARDEN_WATCHER='fsevent' is not one of inotify, observer, polling" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_watcher_the_platform_refuses_to_start_falls_back_to_polling() -> None:
+    def no_instances() -> None:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    refused = ObserverWatcher(print, no_instances, "observer:kqueue")
+    assert start_or_poll(refused).kind == "polling"
