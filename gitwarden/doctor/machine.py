@@ -56,6 +56,8 @@ def check_notifications(setup: Setup) -> list[Finding]:
             findings.append(Finding("notifications", WARN,
                                     f"desktop notifications cannot reach you: {problem}",
                                     fix="run `gitwarden notify --test` after fixing it"))
+    if config.desktop and not os.environ.get(NO_NOTIFY_ENV):
+        findings += _service_bus()
     if config.command:
         findings.append(Finding("notifications", OK, f"command channel: {config.command}"))
     if not findings:
@@ -63,6 +65,32 @@ def check_notifications(setup: Setup) -> list[Finding]:
                                 "false and no command", fix='set [notifications] command = '
                                 '"..." or desktop = true'))
     return findings
+
+
+def _service_bus() -> list[Finding]:
+    """The installed systemd service gets the user manager's environment, not this shell's:
+    without the session bus address there, its desktop notifications go nowhere."""
+    if sys.platform == "darwin" or not SystemdUser().template_file.is_file() or \
+            shutil.which("systemctl") is None:
+        return []
+    proc = run_command(("systemctl", "--user", "show-environment"))
+    if proc.returncode != 0 or "DBUS_SESSION_BUS_ADDRESS=" in proc.stdout:
+        return []
+    mine = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+
+    def import_bus() -> str:
+        done = run_command(("systemctl", "--user", "import-environment",
+                            "DBUS_SESSION_BUS_ADDRESS"))
+        if done.returncode != 0:
+            raise GitwardenError(f"systemctl --user import-environment failed: {done.stderr}")
+        return "imported DBUS_SESSION_BUS_ADDRESS into the systemd user manager (restart the "\
+               "service to use it)"
+
+    return [Finding("notifications", WARN, "the service's environment has no "
+                    "DBUS_SESSION_BUS_ADDRESS: the running daemon cannot reach your desktop",
+                    fix="from your desktop session run `systemctl --user import-environment "
+                        "DBUS_SESSION_BUS_ADDRESS`, then restart the service",
+                    apply=import_bus if mine else None)]
 
 
 def check_watch_limits(setup: Setup) -> list[Finding]:

@@ -153,3 +153,28 @@ def test_invalid_config_is_a_failure_with_its_line(tmp_path: Path) -> None:
     code, _ = _doctor(repo, "--fix", env={})
     assert code == 1  # never "fixed" by guessing
     assert "soon" in (repo / "gitwarden.toml").read_text()
+
+
+def test_a_service_without_the_session_bus_is_found_and_imported(
+        tmp_path: Path, hermetic: Path) -> None:
+    """A stand-in systemctl (no systemd user instance runs here) whose manager environment
+    lacks the bus; --fix imports it from the desktop session doctor runs in."""
+    repo = make_repo(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    systemctl = bin_dir / "systemctl"
+    systemctl.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n'
+                         'if [ "$2" = show-environment ]; then echo PATH=/usr/bin; fi\n')
+    systemctl.chmod(0o755)
+    unit = hermetic / ".config" / "systemd" / "user" / "gitwarden@.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text(render_systemd_unit())
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "GITWARDEN_NO_NOTIFY": "",
+           "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path / 'bus'}"}
+    (tmp_path / "bus").touch()
+    _, found = _doctor(repo, env=env)
+    assert any("service's environment has no DBUS_SESSION_BUS_ADDRESS" in f["message"]
+               for f in found["notifications"])
+    _doctor(repo, "--fix", env=env)
+    assert "--user import-environment DBUS_SESSION_BUS_ADDRESS" in calls.read_text()
