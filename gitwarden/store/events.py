@@ -56,6 +56,9 @@ class EventKind(StrEnum):
     DAEMON_STOPPED = "daemon.stopped"
     CONFIG_ERROR = "config.error"
     CONFIG_RELOADED = "config.reloaded"
+    STORE_REOPENED = "store.reopened"
+    LOCKFILE_REMOVED = "lockfile.removed"
+    DOCTOR_FIXED = "doctor.fixed"
 
 
 MIGRATIONS = [
