@@ -132,7 +132,13 @@ def _error(message: str, args: argparse.Namespace) -> None:
         import traceback
 
         traceback.print_exc()
-    print(f"gitwarden: error: {message}", file=sys.stderr)
+    print(f"gitwarden: error: {one_line(message)}", file=sys.stderr)
+
+
+def one_line(message: str) -> str:
+    """An error message as the one line the README promises: a multi-line message (git's
+    stderr, a wrapped reason) has its lines joined with "; "."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def _silence_stdout() -> None:

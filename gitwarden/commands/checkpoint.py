@@ -163,6 +163,9 @@ def run_checkpoint(args: argparse.Namespace) -> int:
                 line = f"{result.agent}: {result.commit}"
             elif result.status == "unchanged":
                 line = f"{result.agent}: unchanged ({short(result.commit)})"
+                if args.message:
+                    line += (f"; message {args.message!r} not recorded: nothing changed since "
+                             "that checkpoint")
             else:
                 line = f"{result.agent}: skipped: {result.reason}"
             if args.clean and result.status != "skipped":
@@ -225,7 +228,7 @@ def run_rollback(args: argparse.Namespace) -> int:
             answer = input("Proceed? A safety checkpoint and a backup ref are taken first "
                            "[y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
-                print("aborted")
+                print("rollback aborted: nothing was changed")
                 return 1
         outcome = undo_rollback(workspace, store, agent) if args.undo else \
             rollback(workspace, store, agent, target)
@@ -243,8 +246,11 @@ def run_rollback(args: argparse.Namespace) -> int:
 
 def _print_plan(plan: Any, what: str, short: Any) -> None:
     noun = "clean commit" if plan.target.kind == "commit" else "checkpoint"
-    print(f"would {what} {plan.agent} to {noun} {short(plan.target.commit)}: "
-          f"{plan.target.summary}")
+    summary = plan.target.summary
+    if plan.target.kind == "commit":
+        # A clean commit's summary reads "clean commit <id>: <subject>": say that once.
+        summary = summary.partition(": ")[2] or summary
+    print(f"would {what} {plan.agent} to {noun} {short(plan.target.commit)}: {summary}")
     if plan.moves_head:
         where = f"branch {plan.branch}" if plan.branch else "detached HEAD"
         print(f"  {where}: {short(plan.current_head)} -> {short(plan.target.head)}")

@@ -7,6 +7,7 @@ import json
 import os
 import select
 import sys
+import textwrap
 import time
 from typing import Any
 
@@ -15,7 +16,7 @@ from gitwarden.commands import add_command
 from gitwarden.errors import UsageError
 from gitwarden.output import paint, print_json
 from gitwarden.store.db import Store
-from gitwarden.store.events import list_events
+from gitwarden.store.events import EventKind, kinds_by_area, list_events, match_kinds
 from gitwarden.units import parse_duration
 
 
@@ -26,10 +27,15 @@ def register(subparsers: Any) -> None:
   gitwarden events                      the last 50 events
   gitwarden events --follow             keep printing new events (Ctrl-C to stop)
   gitwarden events --kind overlap --since 1h --json
-""")
+  gitwarden events --kind health        every health.* kind
+  gitwarden events --kinds              list the event kinds
+
+""" + kinds_help())
     parser.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     parser.add_argument("--kind", action="append", default=[],
-                        help="only events of this kind (repeatable)")
+                        help="only events of this kind, or of every kind starting with it "
+                        "(`health` is health.*; repeatable)")
+    parser.add_argument("--kinds", action="store_true", help="list the event kinds and exit")
     parser.add_argument("--agent", help="only events about this agent")
     parser.add_argument("--since", help="only events newer than this (e.g. 10m, 2h)")
     parser.add_argument("-n", "--limit", type=int, default=50,
@@ -51,15 +57,30 @@ def parse_since(text: str | None) -> float | None:
         raise UsageError(f"--since: {exc}") from exc
 
 
+def kinds_help() -> str:
+    """The event kinds, one line per area, for `events --help` and `events --kinds`."""
+    lines = ["event kinds (--kind takes a kind or an area):"]
+    for area, kinds in kinds_by_area().items():
+        lines.extend(textwrap.wrap(", ".join(k.partition(".")[2] for k in kinds), width=90,
+                                   initial_indent=f"  {area + ':':<12} ",
+                                   subsequent_indent=" " * 15))
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
-
-
+    if args.kinds:
+        if args.json:
+            print_json(kinds_by_area())
+        else:
+            print("\n".join(kind.value for kind in EventKind))
+        return 0
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
     since = parse_since(args.since)
+    kinds = match_kinds(args.kind) if args.kind else []
     workspace = Workspace.load(args.cwd)
     with Store.open(workspace.repo) as store:
-        events = list_events(store, since=since, kinds=args.kind, agent=args.agent,
+        events = list_events(store, since=since, kinds=kinds, agent=args.agent,
                              limit=args.limit)
         if args.json and not args.follow:
             print_json([e.as_json() for e in events])
@@ -76,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
                 _print(event, args.json)
             sys.stdout.flush()
             while _reader_present(0.5):
-                new = list_events(store, after_id=last_id, kinds=args.kind, agent=args.agent)
+                new = list_events(store, after_id=last_id, kinds=kinds, agent=args.agent)
                 for event in new:
                     _print(event, args.json)
                     last_id = event.id
