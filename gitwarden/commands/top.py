@@ -31,15 +31,15 @@ keys: enter detail, p pause, r resume, c checkpoint, b rollback (dry run first),
 def run(args: argparse.Namespace) -> int:
     if args.interval <= 0:
         raise UsageError("--interval must be more than 0")
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise UsageError("gitwarden top needs a terminal (use `gitwarden status` or "
-                         "`gitwarden events --follow` in scripts)")
     try:
         # Textual is an optional extra: imported only by the command that needs it.
         from gitwarden.tui.app import TopApp
     except ImportError as exc:
-        raise GitwardenError(f"gitwarden top needs Textual ({exc.name} is not installed): "
+        raise GitwardenError(f"gitwarden top needs Textual, which is not installed: "
                              f"{INSTALL_HINT}") from exc
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("gitwarden top needs a terminal (use `gitwarden status` or "
+                         "`gitwarden events --follow` in scripts)")
     workspace = Workspace.load(args.cwd)
     TopApp(workspace, poll_interval=args.interval).run()
     return 0
