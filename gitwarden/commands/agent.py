@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
     remove = add_command(verbs, "remove", "remove an agent's worktree (keeps its branch)",
                          "  gitwarden agent remove payments\n"
                          "  gitwarden agent remove payments --force --delete-branch\n")
-    remove.add_argument("name")
+    remove.add_argument("name", metavar="AGENT")
     remove.add_argument("--force", action="store_true",
                         help="remove even with uncommitted work (checkpointed first)")
     remove.add_argument("--delete-branch", action="store_true", help="also delete the branch")
