@@ -34,6 +34,25 @@ AGENT_COLUMNS = ("agent", "state", "branch", "ahead/behind", "health", "last wri
                  "paused", "locks")
 
 
+class ActivityStrip(Static):
+    """The sparklines, as many minutes as fit the widget's width (newest on the right)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.names: list[str] = []
+        self.counts: dict[str, list[int]] = {}
+
+    def show(self, names: list[str], counts: dict[str, list[int]]) -> None:
+        self.names, self.counts = names, counts
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        self.update(activity_strip(self.names, self.counts, self.content_region.width))
+
+
 class TopApp(App[None]):
     """The live view. `data` is the last reading shown."""
 
@@ -44,7 +63,7 @@ class TopApp(App[None]):
     #middle { height: auto; max-height: 14; }
     #matrix, #activity { height: auto; border: round $primary; padding: 0 1; }
     #matrix { width: auto; min-width: 40; }
-    #activity { width: 1fr; }
+    #activity { width: 1fr; text-wrap: nowrap; text-overflow: clip; }
     #events { height: 1fr; border: round $primary; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -80,8 +99,8 @@ class TopApp(App[None]):
             matrix = Static("", id="matrix", markup=False)
             matrix.border_title = "overlaps between agents"
             yield matrix
-            activity = Static("", id="activity", markup=False)
-            activity.border_title = "writes per minute, last hour"
+            activity = ActivityStrip("", id="activity", markup=False)
+            activity.border_title = "writes per minute, newest on the right"
             yield activity
         with Vertical():
             events = RichLog(id="events", max_lines=500, markup=False, wrap=False)
@@ -138,7 +157,7 @@ class TopApp(App[None]):
         self._show_agents(data)
         names = [a["name"] for a in data.agents]
         self.query_one("#matrix", Static).update(overlap_matrix(names, data.overlaps))
-        self.query_one("#activity", Static).update(activity_strip(names, data.activity))
+        self.query_one("#activity", ActivityStrip).show(names, data.activity)
         log = self.query_one("#events", RichLog)
         for event in data.events:
             if event.id > self._shown_event:

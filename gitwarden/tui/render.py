@@ -66,17 +66,22 @@ def overlap_matrix(names: Sequence[str], overlaps: Sequence[dict[str, Any]]) -> 
     return text
 
 
-def activity_strip(names: Sequence[str], activity: dict[str, list[int]]) -> Text:
-    """Per agent, writes per minute over the last hour, oldest on the left."""
-    width = max((display_width(n) for n in names), default=4)
+def activity_strip(names: Sequence[str], activity: dict[str, list[int]],
+                   width: int = 0) -> Text:
+    """Per agent, writes per minute, oldest on the left, newest minute last: the last hour,
+    or as many of its minutes as fit in `width` columns."""
+    name_width = max((display_width(n) for n in names), default=4)
     text = Text(no_wrap=True, overflow="crop")
     for i, name in enumerate(names):
         counts = activity.get(name, [])
+        total = sum(counts)
+        if width:
+            counts = counts[-max(width - name_width - 2 - len(f"  {total}"), 5):]
         if i:
             text.append("\n")
-        text.append(pad(name, width) + "  ", style="bold")
+        text.append(pad(name, name_width) + "  ", style="bold")
         text.append(sparkline(counts) if counts else "", style="cyan")
-        text.append(f"  {sum(counts)}", style="dim")
+        text.append(f"  {total}", style="dim")
     if not names:
         text.append("no agents", style="dim")
     return text
