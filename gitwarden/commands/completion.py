@@ -40,7 +40,11 @@ def register(subparsers: Any) -> None:
     man.set_defaults(handler=run_man)
 
     # Hidden (no help): what the completion scripts run on TAB.
-    hidden = subparsers.add_parser("__complete", prog="gitwarden __complete")
+    hidden = subparsers.add_parser(
+        "__complete", prog="gitwarden __complete",
+        description="print what may complete the last word (used by the completion scripts)",
+        epilog="examples:\n  gitwarden __complete -- pause ''      the agent names\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     hidden.add_argument("words", nargs="*")
     hidden.set_defaults(handler=run_complete)
 

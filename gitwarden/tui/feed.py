@@ -1,8 +1,10 @@
 """What `gitwarden top` shows, as plain data, and when it must be read again.
 
 Read-only: nothing here writes the store, a ref or a worktree. With a daemon, a poll is one
-request on the control socket plus two indexed `max(id)` queries; the full report (git status
-of every worktree) is rebuilt only when one of those changed, or every FULL_REFRESH seconds.
+request on the control socket plus two indexed `max(id)` queries; when one of those changed,
+overlaps, events and activity are read from the store at once, and the status report (git
+status of every worktree) at most every MIN_STATUS_GAP seconds while agents keep writing,
+and every FULL_REFRESH seconds in any case.
 Without a daemon, nothing records file events, so the report is rebuilt from git every
 POLL_WITHOUT_DAEMON seconds and the screen says so.
 """
@@ -26,6 +28,7 @@ from gitwarden.store.events import Event, list_events
 from gitwarden.views.status import collect_status
 
 FULL_REFRESH = 30.0
+MIN_STATUS_GAP = 2.0
 POLL_WITHOUT_DAEMON = 5.0
 ACTIVITY_MINUTES = 60
 EVENTS_KEPT = 200
@@ -54,7 +57,10 @@ class TopFeed:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self._signature: object = None
-        self._full_at = 0.0
+        self._status: dict[str, Any] | None = None
+        self._status_at = 0.0
+        self._status_stale = True
+        self._overlaps: list[dict[str, Any]] = []
 
     def daemon_snapshot(self) -> dict[str, Any] | None:
         """The daemon's answer to `status`, or None when no daemon guards the repository."""
@@ -72,18 +78,30 @@ class TopFeed:
         now = time.monotonic()
         every = FULL_REFRESH if snapshot is not None else POLL_WITHOUT_DAEMON
         signature = (self._daemon_signature(snapshot), self._store_ids())
-        if not force and signature == self._signature and now - self._full_at < every:
-            return None
+        changed = signature != self._signature
         self._signature = signature
-        self._full_at = now
-        return self.read(snapshot)
+        self._status_stale = self._status_stale or changed
+        since = now - self._status_at
+        full = (force or self._status is None or since >= every
+                or (self._status_stale and since >= MIN_STATUS_GAP))
+        if not (changed or full):
+            return None
+        return self.read(snapshot, full=full)
 
-    def read(self, snapshot: dict[str, Any] | None) -> TopData:
-        """Everything on the screen, read now."""
-        self.workspace.refresh()
-        report = collect_status(self.workspace)
-        overlaps = collect_conflicts(self.workspace)["overlaps"]
+    def read(self, snapshot: dict[str, Any] | None, *, full: bool = True) -> TopData:
+        """Everything on the screen. The status report (git status of every worktree) and,
+        without a daemon, the overlaps (merges computed from git) are read again only when
+        `full`; the rest are store reads."""
+        if full or self._status is None:
+            self.workspace.refresh()
+            self._status = collect_status(self.workspace)
+            self._status_at = time.monotonic()
+            self._status_stale = False
+            if snapshot is None:
+                self._overlaps = collect_conflicts(self.workspace)["overlaps"]
+        report = self._status
         if snapshot is not None:
+            self._overlaps = collect_conflicts(self.workspace)["overlaps"]
             source = f"live from the daemon (pid {snapshot.get('pid')})"
         else:
             source = (f"no daemon: reading the store and git every {POLL_WITHOUT_DAEMON:.0f}s "
@@ -102,7 +120,7 @@ class TopFeed:
         return TopData(
             source=source, daemon_pid=snapshot.get("pid") if snapshot else None,
             base=f"{base['branch']} at {(base['commit'] or '-')[:10]}",
-            agents=report["agents"], overlaps=overlaps, activity=activity,
+            agents=report["agents"], overlaps=self._overlaps, activity=activity,
             last_write=last_write, events=events, locks=held,
             kill_switch=switch["reason"] if switch else None)
 
