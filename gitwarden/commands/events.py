@@ -14,10 +14,12 @@ from typing import Any
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
 from gitwarden.errors import UsageError
-from gitwarden.output import paint, print_json
+from gitwarden.output import pad, paint, print_json
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, kinds_by_area, list_events, match_kinds
 from gitwarden.units import parse_duration
+
+KIND_WIDTH = max(len(kind.value) for kind in EventKind)
 
 
 def register(subparsers: Any) -> None:
@@ -153,5 +155,6 @@ def _print(event: Any, as_json: bool) -> None:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.ts))
     color = {"warning": "yellow", "error": "red"}.get(event.severity)
     kind = paint(event.kind, color) if color else event.kind
-    agent = f" [{event.agent}]" if event.agent else ""
-    print(f"{stamp} {kind}{agent} {event.message}")
+    agent = f"[{event.agent}] " if event.agent else ""
+    # The kind column has the width of the longest kind, in past and followed events alike.
+    print(f"{stamp} {pad(kind, KIND_WIDTH)} {agent}{event.message}")

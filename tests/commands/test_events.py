@@ -4,12 +4,15 @@ events that were missing (lock.acquired, request.closed, agent.added, agent.remo
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from gitwarden.agents.workspace import Workspace
 from gitwarden.store.db import Store
-from gitwarden.store.events import EventKind, list_events
+from gitwarden.store.events import EventKind, list_events, record_event
 from tests.helpers.gitrepo import make_repo_with_agents, run_gitwarden
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _kinds(main: Path) -> list[str]:
@@ -57,3 +60,15 @@ def test_agent_added_and_removed_are_recorded(tmp_path: Path) -> None:
     assert [(e.kind, e.agent) for e in events] == [("agent.added", "docs"),
                                                    ("agent.removed", "docs")]
     assert events[0].message.endswith("on branch agent/docs")
+
+
+def test_event_lines_line_up_with_colour_forced_on(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=("alpha",))
+    with Store.open(Workspace.load(repo.main).repo) as store:
+        record_event(store, EventKind.LOCK_ACQUIRED, "first", agent="alpha")
+        record_event(store, EventKind.HEALTH_CULPRIT_KNOWN, "second", severity="warning")
+    proc = run_gitwarden("events", cwd=repo.main, env={"FORCE_COLOR": "1"})
+    assert "\x1b[33mhealth.culprit-known\x1b[0m" in proc.stdout
+    plain = [ANSI.sub("", line) for line in proc.stdout.splitlines()]
+    assert [line.index(word) for line, word in zip(plain, ("[alpha]", "second"), strict=True)] \
+        == [20 + max(len(k.value) for k in EventKind) + 1] * 2
