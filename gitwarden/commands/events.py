@@ -13,10 +13,16 @@ from typing import Any
 
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
-from gitwarden.errors import UsageError
+from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.output import pad, paint, print_json
 from gitwarden.store.db import Store
-from gitwarden.store.events import EventKind, kinds_by_area, list_events, match_kinds
+from gitwarden.store.events import (
+    EventKind,
+    kinds_by_area,
+    list_events,
+    match_kinds,
+    recorded_kinds,
+)
 from gitwarden.units import parse_duration
 
 KIND_WIDTH = max(len(kind.value) for kind in EventKind)
@@ -79,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
     since = parse_since(args.since)
-    kinds = match_kinds(args.kind) if args.kind else []
+    kinds = _kinds(args.kind, args.cwd) if args.kind else []
     workspace = Workspace.load(args.cwd)
     with Store.open(workspace.repo) as store:
         events = list_events(store, since=since, kinds=kinds, agent=args.agent,
@@ -111,6 +117,19 @@ def run(args: argparse.Namespace) -> int:
             pass
         _silence_stdout()  # the reader is gone (`| head -1`): a quiet, successful end
         return 0
+
+
+def _kinds(words: list[str], cwd: Any) -> list[str]:
+    """The kinds `--kind` names: known to this version, else found in the log."""
+    try:
+        return match_kinds(words)
+    except UsageError:
+        try:
+            with Store.open(Workspace.load(cwd).repo) as store:
+                found = recorded_kinds(store)
+        except GitwardenError:
+            found = []
+        return match_kinds(words, also=found)
 
 
 def _reader_present(timeout: float) -> bool:

@@ -72,11 +72,13 @@ def kinds_by_area() -> dict[str, list[str]]:
     return areas
 
 
-def match_kinds(words: Sequence[str]) -> list[str]:
+def match_kinds(words: Sequence[str], also: Sequence[str] = ()) -> list[str]:
     """The event kinds that `--kind` words name: a whole kind (`health.culprit`), an area
     (`health`, `health.*`: every `health.` kind) or the start of a kind (`lock.force`).
-    A word naming none is a UsageError suggesting the nearest area or kind."""
+    `also`: further kinds to accept (kinds found in the log). A word naming none is a
+    UsageError suggesting the nearest area or kind."""
     known = [kind.value for kind in EventKind]
+    known += [kind for kind in also if kind not in known]
     matched: list[str] = []
     for word in words:
         text = word.strip().lower().rstrip(".*")
@@ -189,6 +191,12 @@ def list_events(
     ).fetchall()
     return [Event(id=r[0], ts=r[1], kind=r[2], severity=r[3], agent=r[4], path=r[5],
                   message=r[6], data=json.loads(r[7] or "{}")) for r in reversed(rows)]
+
+
+def recorded_kinds(store: Store) -> list[str]:
+    """Every kind the log holds, whether or not this version knows it."""
+    _ready(store)
+    return [row[0] for row in store.conn.execute("SELECT DISTINCT kind FROM events")]
 
 
 def record_notice(store: Store, kind: EventKind, message: str, *, title: str,

@@ -72,3 +72,12 @@ def test_event_lines_line_up_with_colour_forced_on(tmp_path: Path) -> None:
     plain = [ANSI.sub("", line) for line in proc.stdout.splitlines()]
     assert [line.index(word) for line, word in zip(plain, ("[alpha]", "second"), strict=True)] \
         == [20 + max(len(k.value) for k in EventKind) + 1] * 2
+
+
+def test_kinds_found_in_the_log_are_accepted(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=("alpha",))
+    with Store.open(Workspace.load(repo.main).repo) as store:
+        record_event(store, "legacy.renamed", "written by an older version")  # type: ignore[arg-type]
+    proc = run_gitwarden("events", "--kind", "legacy", "--json", cwd=repo.main)
+    assert proc.returncode == 0, proc.stderr
+    assert [e["kind"] for e in json.loads(proc.stdout)] == ["legacy.renamed"]
