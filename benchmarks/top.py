@@ -118,7 +118,7 @@ def main() -> int:
     print(f"gitwarden top, fed by the daemon:        {top_cpu:5.2f} % of one core "
           "(goal <= 2 %)")
     print(f"  the daemon itself, same window:        {daemon_cpu:5.2f} %")
-    print(f"gitwarden top without a daemon (polls git every 5s): {alone_cpu:5.2f} %")
+    print(f"gitwarden top without a daemon (polls git every 10s): {alone_cpu:5.2f} %")
     return 0
 
 

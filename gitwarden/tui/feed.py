@@ -29,7 +29,7 @@ from gitwarden.views.status import collect_status
 
 FULL_REFRESH = 30.0
 MIN_STATUS_GAP = 2.0
-POLL_WITHOUT_DAEMON = 5.0
+POLL_WITHOUT_DAEMON = 10.0
 ACTIVITY_MINUTES = 60
 EVENTS_KEPT = 200
 
