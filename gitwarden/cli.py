@@ -1,73 +1,20 @@
-"""The `gitwarden` command: argparse parser, dispatch, and one-line errors.
-
-Each module in gitwarden.commands registers its subcommands with `register(subparsers)` and
-sets `handler` on its parsers; handlers take the parsed arguments and return an exit code.
-Command modules must import nothing heavy at module level: `gitwarden hook` runs on every edit.
-"""
+"""The `gitwarden` command: dispatch and one-line errors. The parser is built in
+gitwarden.commands from its registry: each command module registers its subcommands with
+`register(subparsers)` and sets `handler` on its parsers; handlers take the parsed arguments
+and return an exit code."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sqlite3
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from types import ModuleType
 
-from gitwarden import __version__
+from gitwarden.commands import all_command_modules, build_parser
 from gitwarden.errors import EXIT_FAILURE, EXIT_USAGE, GitwardenError
 
-EPILOG = """\
-examples:
-  gitwarden status              agents, their changes and overlapping files
-  gitwarden init                write a starter gitwarden.toml
-  gitwarden agent add payments  new worktree + branch for an agent
-  gitwarden <command> --help    help and examples for one command
-"""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one line and exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"gitwarden: error: {message} (see `{self.prog} --help`)\n")
-
-
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; with `command`, only the module defining that command is imported."""
-    parser = _Parser(
-        prog="gitwarden",
-        description="A git-native guard for coding agents working in parallel worktrees.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"gitwarden {__version__}")
-    parser.add_argument("-C", dest="cwd", metavar="DIR", type=Path, default=None,
-                        help="run as if started in DIR")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    subparsers = parser.add_subparsers(dest="command", metavar="<command>",
-                                       parser_class=_Parser)
-    for module in _command_modules(command):
-        module.register(subparsers)
-    return parser
-
-
-def _command_modules(command: str | None = None) -> list[ModuleType]:
-    # lazy: one run imports only the module of the command it runs
-    from gitwarden.commands import COMMAND_MODULES
-
-    if command in COMMAND_MODULES:
-        return [importlib.import_module(f"gitwarden.commands.{COMMAND_MODULES[command]}")]
-    return all_command_modules()
-
-
-def all_command_modules() -> list[ModuleType]:
-    from gitwarden.commands import COMMAND_MODULES
-
-    return [importlib.import_module(f"gitwarden.commands.{name}")
-            for name in dict.fromkeys(COMMAND_MODULES.values())]
+__all__ = ["all_command_modules", "build_parser", "main"]
 
 
 def _command_word(words: Sequence[str]) -> str | None:
@@ -132,7 +79,13 @@ def _error(message: str, args: argparse.Namespace) -> None:
         import traceback
 
         traceback.print_exc()
-    print(f"gitwarden: error: {message}", file=sys.stderr)
+    print(f"gitwarden: error: {one_line(message)}", file=sys.stderr)
+
+
+def one_line(message: str) -> str:
+    """An error message as the one line the README promises: a multi-line message (git's
+    stderr, a wrapped reason) has its lines joined with "; "."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def _silence_stdout() -> None:

@@ -9,13 +9,22 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from wcwidth import wcswidth
+
 # Lone surrogates: bytes of a file name that are not UTF-8, decoded with surrogateescape.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# SGR and other CSI sequences (colour), and OSC sequences (hyperlinks): zero columns wide.
+_ESCAPE_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 _COLORS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "bold": "1", "dim": "2"}
 
 
 def use_color(stream: TextIO = sys.stdout) -> bool:
-    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+    """Colour on a terminal; `NO_COLOR` turns it off, `FORCE_COLOR` on (NO_COLOR wins)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    if os.environ.get("TERM") == "dumb":
         return False
     return stream.isatty()
 
@@ -31,15 +40,30 @@ def print_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
+def display_width(text: str) -> int:
+    """Columns `text` takes on a terminal: escape sequences take none, wide East Asian
+    characters two, combining marks none."""
+    plain = _ESCAPE_SEQUENCE.sub("", text)
+    width = wcswidth(plain)
+    # wcswidth is -1 for control characters: count those one column each, as printed escaped.
+    return width if width >= 0 else sum(max(wcswidth(ch), 1) for ch in plain)
+
+
+def pad(text: str, width: int) -> str:
+    """`text` padded with spaces to `width` terminal columns."""
+    return text + " " * max(width - display_width(text), 0)
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Left-aligned columns separated by two spaces."""
-    widths = [len(h) for h in headers]
+    """Left-aligned columns separated by two spaces, measured in terminal columns: colour
+    codes and wide characters never shift a column. Every table gitwarden prints is this one."""
+    widths = [display_width(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
-    lines = ["  ".join(h.upper().ljust(widths[i]) for i, h in enumerate(headers)).rstrip()]
+            widths[i] = max(widths[i], display_width(cell))
+    lines = ["  ".join(pad(h.upper(), widths[i]) for i, h in enumerate(headers)).rstrip()]
     for row in rows:
-        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        lines.append("  ".join(pad(cell, widths[i]) for i, cell in enumerate(row)).rstrip())
     return "\n".join(lines)
 
 

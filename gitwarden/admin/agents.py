@@ -13,6 +13,7 @@ from gitwarden.config import AgentConfig, load_config, render_agent_table
 from gitwarden.errors import UsageError
 from gitwarden.git.runner import run_git
 from gitwarden.store.db import Store
+from gitwarden.store.events import EventKind, record_event
 from gitwarden.views.context_refresh import refresh_context_files
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -51,6 +52,10 @@ def add_agent(workspace: Workspace, name: str, *, scope: list[str], start: str |
     workspace.config = load_config(workspace.repo.config_path)
     workspace.refresh()
     _write_context_files(workspace)
+    with Store.open(workspace.repo) as store:
+        record_event(store, EventKind.AGENT_ADDED,
+                     f"agent {name} added: {target} on branch {branch_name}", agent=name,
+                     data={"path": str(target), "branch": branch_name, "from": start_point})
     for agent in workspace.agents:
         if agent.path.resolve() == target.resolve():
             return agent
@@ -92,6 +97,11 @@ def remove_agent(workspace: Workspace, name: str, *, force: bool,
         messages.append(f"kept branch {agent.branch}")
     _remove_agent_table(workspace, name)
     workspace.refresh()
+    with Store.open(workspace.repo) as store:
+        record_event(store, EventKind.AGENT_REMOVED, f"agent {name} removed: "
+                     + "; ".join(messages), agent=name,
+                     data={"path": str(agent.path), "branch": agent.branch,
+                           "branch_deleted": bool(delete_branch and agent.branch)})
     return messages
 
 

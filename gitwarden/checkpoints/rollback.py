@@ -205,8 +205,9 @@ def _rollback_locked(workspace: Workspace, store: Store, resolved: Agent,
         restore_index(resolved.path, index_tree, pass_fds=(lock_fd,))
     mark_completed(store, rollback_id)
     verb = "undid the last rollback of" if is_undo else "rolled back"
+    noun = "clean commit" if target.kind == "commit" else "checkpoint"
     record_event(store, EventKind.ROLLBACK_APPLIED,
-                 f"{verb} {resolved.name} to checkpoint {target.commit[:10]} "
+                 f"{verb} {resolved.name} to {noun} {target.commit[:10]} "
                  f"(safety checkpoint {safety[:10]}, backup {backup})", agent=resolved.name,
                  severity="warning",
                  data={"target": target.commit, "safety": safety, "backup_ref": backup,

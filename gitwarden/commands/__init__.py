@@ -4,7 +4,13 @@ exit code. Modules here are imported on every run: keep module-level imports lig
 from __future__ import annotations
 
 import argparse
+import importlib
+from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+from gitwarden import __version__
+from gitwarden.errors import EXIT_USAGE
 
 HELP_FORMATTER = argparse.RawDescriptionHelpFormatter
 
@@ -21,7 +27,8 @@ COMMAND_MODULES = {
     "health": "health", "request": "request", "inbox": "request",
     "done": "done", "wait": "done", "run": "run",
     "service": "service", "notify": "notify", "doctor": "doctor", "hook": "hook",
-    "hooks": "hooks",
+    "hooks": "hooks", "top": "top",
+    "completion": "completion", "man": "completion", "__complete": "completion",
 }
 
 
@@ -33,3 +40,50 @@ def add_command(subparsers: Any, name: str, help_text: str, examples: str,
         epilog="examples:\n" + examples.rstrip() + "\n",
         formatter_class=HELP_FORMATTER, **kwargs)
     return parser
+
+
+EPILOG = """\
+examples:
+  gitwarden status              agents, their changes and overlapping files
+  gitwarden init                write a starter gitwarden.toml
+  gitwarden agent add payments  new worktree + branch for an agent
+  gitwarden <command> --help    help and examples for one command
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"gitwarden: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `command`, only the module defining that command is imported."""
+    parser = _Parser(
+        prog="gitwarden",
+        description="A git-native guard for coding agents working in parallel worktrees.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"gitwarden {__version__}")
+    parser.add_argument("-C", dest="cwd", metavar="DIR", type=Path, default=None,
+                        help="run as if started in DIR")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="<command>",
+                                       parser_class=_Parser)
+    for module in _command_modules(command):
+        module.register(subparsers)
+    return parser
+
+
+def _command_modules(command: str | None = None) -> list[ModuleType]:
+    """The module defining `command` only (one run imports only what it runs), else all."""
+    if command in COMMAND_MODULES:
+        return [importlib.import_module(f"gitwarden.commands.{COMMAND_MODULES[command]}")]
+    return all_command_modules()
+
+
+def all_command_modules() -> list[ModuleType]:
+    return [importlib.import_module(f"gitwarden.commands.{name}")
+            for name in dict.fromkeys(COMMAND_MODULES.values())]

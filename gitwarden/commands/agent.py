@@ -8,7 +8,9 @@ from typing import Any
 from gitwarden.admin.agents import add_agent, remove_agent
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
-from gitwarden.output import print_json, short, table
+from gitwarden.coordination.pauses import paused_agents
+from gitwarden.output import paint, print_json, short, table
+from gitwarden.store.db import DB_NAME, Store
 
 
 def register(subparsers: Any) -> None:
@@ -38,7 +40,7 @@ def register(subparsers: Any) -> None:
     remove = add_command(verbs, "remove", "remove an agent's worktree (keeps its branch)",
                          "  gitwarden agent remove payments\n"
                          "  gitwarden agent remove payments --force --delete-branch\n")
-    remove.add_argument("name")
+    remove.add_argument("name", metavar="AGENT")
     remove.add_argument("--force", action="store_true",
                         help="remove even with uncommitted work (checkpointed first)")
     remove.add_argument("--delete-branch", action="store_true", help="also delete the branch")
@@ -70,14 +72,31 @@ def run_remove(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
 
     workspace = Workspace.load(args.cwd)
+    paused = _paused(workspace)
     items: list[dict[str, Any]] = [
         {"name": a.name, "path": str(a.path), "branch": a.branch, "head": a.head,
-         "state": a.worktree_state, "scope": list(a.settings.scope)}
+         "state": "paused" if a.name in paused and a.worktree_state == "ok"
+         else a.worktree_state,
+         "paused": paused.get(a.name), "scope": list(a.settings.scope)}
         for a in workspace.agents]
     if args.json:
         print_json({"agents": items})
     else:
         print(table(["agent", "branch", "head", "state", "path"],
-                    [[i["name"], i["branch"] or "(detached)", short(i["head"]), i["state"],
-                      i["path"]] for i in items]))
+                    [[i["name"], i["branch"] or "(detached)", short(i["head"]),
+                      _painted(i["state"]), i["path"]] for i in items]))
     return 0
+
+
+def _paused(workspace: Workspace) -> dict[str, str]:
+    """Paused agents and why, from the state store (none when gitwarden has no state yet)."""
+    if not (workspace.repo.state_dir / DB_NAME).exists():
+        return {}
+    with Store.open(workspace.repo) as store:
+        return {name: info.reason for name, info in paused_agents(store).items()}
+
+
+def _painted(state: str) -> str:
+    if state == "ok":
+        return state
+    return paint(state, "red" if state in ("missing", "paused") else "yellow")

@@ -26,6 +26,7 @@ from gitwarden.errors import UsageError
 from gitwarden.git.status_scan import StatusScan, worktree_top
 from gitwarden.output import print_json, short, table
 from gitwarden.store.db import Store
+from gitwarden.views.plans import describe_plan
 
 if TYPE_CHECKING:
     from gitwarden.agents.model import Agent
@@ -163,6 +164,9 @@ def run_checkpoint(args: argparse.Namespace) -> int:
                 line = f"{result.agent}: {result.commit}"
             elif result.status == "unchanged":
                 line = f"{result.agent}: unchanged ({short(result.commit)})"
+                if args.message:
+                    line += (f"; message {args.message!r} not recorded: nothing changed since "
+                             "that checkpoint")
             else:
                 line = f"{result.agent}: skipped: {result.reason}"
             if args.clean and result.status != "skipped":
@@ -225,7 +229,7 @@ def run_rollback(args: argparse.Namespace) -> int:
             answer = input("Proceed? A safety checkpoint and a backup ref are taken first "
                            "[y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
-                print("aborted")
+                print("rollback aborted: nothing was changed")
                 return 1
         outcome = undo_rollback(workspace, store, agent) if args.undo else \
             rollback(workspace, store, agent, target)
@@ -242,22 +246,7 @@ def run_rollback(args: argparse.Namespace) -> int:
 
 
 def _print_plan(plan: Any, what: str, short: Any) -> None:
-    noun = "clean commit" if plan.target.kind == "commit" else "checkpoint"
-    print(f"would {what} {plan.agent} to {noun} {short(plan.target.commit)}: "
-          f"{plan.target.summary}")
-    if plan.moves_head:
-        where = f"branch {plan.branch}" if plan.branch else "detached HEAD"
-        print(f"  {where}: {short(plan.current_head)} -> {short(plan.target.head)}")
-    writes = [c for c in plan.changes if c.status != "D"]
-    deletes = [c for c in plan.changes if c.status == "D"]
-    for change in writes:
-        print(f"  {'restore' if change.status == 'A' else 'overwrite'} {change.path}")
-    for change in deletes:
-        print(f"  delete {change.path}")
-    for path in getattr(plan, "kept_nested", []):
-        print(f"  keep nested repository {path} (never deleted or replaced)")
-    if not plan.changes:
-        print("  no file changes")
+    print("\n".join(describe_plan(plan, what)))
 
 
 def run_prune(args: argparse.Namespace) -> int:

@@ -7,16 +7,25 @@ import json
 import os
 import select
 import sys
+import textwrap
 import time
 from typing import Any
 
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
-from gitwarden.errors import UsageError
-from gitwarden.output import paint, print_json
+from gitwarden.errors import GitwardenError, UsageError
+from gitwarden.output import pad, paint, print_json
 from gitwarden.store.db import Store
-from gitwarden.store.events import list_events
+from gitwarden.store.events import (
+    EventKind,
+    kinds_by_area,
+    list_events,
+    match_kinds,
+    recorded_kinds,
+)
 from gitwarden.units import parse_duration
+
+KIND_WIDTH = max(len(kind.value) for kind in EventKind)
 
 
 def register(subparsers: Any) -> None:
@@ -26,10 +35,15 @@ def register(subparsers: Any) -> None:
   gitwarden events                      the last 50 events
   gitwarden events --follow             keep printing new events (Ctrl-C to stop)
   gitwarden events --kind overlap --since 1h --json
-""")
+  gitwarden events --kind health        every health.* kind
+  gitwarden events --kinds              list the event kinds
+
+""" + kinds_help())
     parser.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     parser.add_argument("--kind", action="append", default=[],
-                        help="only events of this kind (repeatable)")
+                        help="only events of this kind, or of every kind starting with it "
+                        "(`health` is health.*; repeatable)")
+    parser.add_argument("--kinds", action="store_true", help="list the event kinds and exit")
     parser.add_argument("--agent", help="only events about this agent")
     parser.add_argument("--since", help="only events newer than this (e.g. 10m, 2h)")
     parser.add_argument("-n", "--limit", type=int, default=50,
@@ -51,15 +65,30 @@ def parse_since(text: str | None) -> float | None:
         raise UsageError(f"--since: {exc}") from exc
 
 
+def kinds_help() -> str:
+    """The event kinds, one line per area, for `events --help` and `events --kinds`."""
+    lines = ["event kinds (--kind takes a kind or an area):"]
+    for area, kinds in kinds_by_area().items():
+        lines.extend(textwrap.wrap(", ".join(k.partition(".")[2] for k in kinds), width=90,
+                                   initial_indent=f"  {area + ':':<12} ",
+                                   subsequent_indent=" " * 15))
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
-
-
+    if args.kinds:
+        if args.json:
+            print_json(kinds_by_area())
+        else:
+            print("\n".join(kind.value for kind in EventKind))
+        return 0
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
     since = parse_since(args.since)
+    kinds = _kinds(args.kind, args.cwd) if args.kind else []
     workspace = Workspace.load(args.cwd)
     with Store.open(workspace.repo) as store:
-        events = list_events(store, since=since, kinds=args.kind, agent=args.agent,
+        events = list_events(store, since=since, kinds=kinds, agent=args.agent,
                              limit=args.limit)
         if args.json and not args.follow:
             print_json([e.as_json() for e in events])
@@ -76,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
                 _print(event, args.json)
             sys.stdout.flush()
             while _reader_present(0.5):
-                new = list_events(store, after_id=last_id, kinds=args.kind, agent=args.agent)
+                new = list_events(store, after_id=last_id, kinds=kinds, agent=args.agent)
                 for event in new:
                     _print(event, args.json)
                     last_id = event.id
@@ -88,6 +117,19 @@ def run(args: argparse.Namespace) -> int:
             pass
         _silence_stdout()  # the reader is gone (`| head -1`): a quiet, successful end
         return 0
+
+
+def _kinds(words: list[str], cwd: Any) -> list[str]:
+    """The kinds `--kind` names: known to this version, else found in the log."""
+    try:
+        return match_kinds(words)
+    except UsageError:
+        try:
+            with Store.open(Workspace.load(cwd).repo) as store:
+                found = recorded_kinds(store)
+        except GitwardenError:
+            found = []
+        return match_kinds(words, also=found)
 
 
 def _reader_present(timeout: float) -> bool:
@@ -132,5 +174,6 @@ def _print(event: Any, as_json: bool) -> None:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.ts))
     color = {"warning": "yellow", "error": "red"}.get(event.severity)
     kind = paint(event.kind, color) if color else event.kind
-    agent = f" [{event.agent}]" if event.agent else ""
-    print(f"{stamp} {kind}{agent} {event.message}")
+    agent = f"[{event.agent}] " if event.agent else ""
+    # The kind column has the width of the longest kind, in past and followed events alike.
+    print(f"{stamp} {pad(kind, KIND_WIDTH)} {agent}{event.message}")

@@ -15,8 +15,8 @@ from gitwarden.coordination.arguments import (
     open_context,
     parse_duration_arg,
 )
-from gitwarden.coordination.lock_rules import describe_holder, describe_until
-from gitwarden.errors import UsageError
+from gitwarden.coordination.lock_rules import Lock, describe_holder, describe_until
+from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.output import print_json, table
 from gitwarden.store.events import EventKind, record_event, record_notice
 from gitwarden.units import format_duration
@@ -103,12 +103,9 @@ def run_lock(args: argparse.Namespace) -> int:
                         "conflicts": [{"pattern": p, "lock": lock.as_json()}
                                       for p, lock in result.conflicts]})
         if not result.granted:
-            if not args.json:
-                for pattern, lock in result.conflicts:
-                    print(f"gitwarden: '{pattern}' is {describe_holder(lock)}")
-                print("gitwarden: not locked: wait with --wait DURATION, or ask the holder with "
-                      "`gitwarden request --to AGENT \"...\"`")
-            return 1
+            if args.json:
+                return 1
+            raise GitwardenError(_not_locked_message(result.conflicts, args.wait))
         if not args.json:
             for lock in result.locks:
                 print(f"locked '{lock.pattern}' for {agent.name} {describe_until(lock)}")
@@ -178,6 +175,16 @@ def run_locks(args: argparse.Namespace) -> int:
         rows.append([lock.pattern, lock.kind, lock.agent, left, lock.reason])
     print(table(["pattern", "kind", "agent", "left", "reason"], rows))
     return 0
+
+
+def _not_locked_message(conflicts: list[tuple[str, Lock]], waited: str | None) -> str:
+    """Why a lock was refused and the next step, as one line."""
+    held = "; ".join(f"'{pattern}' is {describe_holder(lock)}" for pattern, lock in conflicts)
+    holders = sorted({lock.agent for _, lock in conflicts})
+    ask = f"`gitwarden request --to {holders[0] if len(holders) == 1 else 'AGENT'} \"...\"`"
+    if waited:
+        return f"not locked after waiting {waited}: {held}; ask the holder with {ask}"
+    return f"not locked: {held}; wait with --wait DURATION, or ask the holder with {ask}"
 
 
 def _ttl(text: str | None, default: float) -> float | None:

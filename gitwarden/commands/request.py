@@ -58,6 +58,10 @@ def run_request(args: argparse.Namespace) -> int:
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(closed.closed_at or 0))
                 raise GitwardenError(f"request #{closed.id} is already closed "
                                      f"(by {closed.closed_by}, {when})")
+            record_event(store, EventKind.REQUEST_CLOSED,
+                         f"{sender} closed request #{closed.id} ({closed.from_agent} -> "
+                         f"{closed.to_agent})", agent=closed.to_agent,
+                         data={"request": closed.as_json()})
             print(f"closed request #{closed.id} ({closed.from_agent} -> {closed.to_agent})")
         else:
             if not args.to or not args.text or not args.text.strip():

@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if args.agent:
         workspace.agent(args.agent)
         report["agents"] = [a for a in report["agents"] if a["name"] == args.agent]
+        report["overlaps"] = [o for o in report["overlaps"] if args.agent in o["agents"]]
     if args.json:
         print_json(report)
     else:

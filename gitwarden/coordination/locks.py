@@ -103,6 +103,7 @@ def acquire(store: Store, agent: str, patterns: Sequence[str], *, ttl: float | N
         now = time.time()
         result.released_stale = _release_stale(store, now, stale_after, known_agents)
         held = _select(store, kind=kind)
+        already = {lock.pattern for lock in held if lock.agent == agent}
         result.conflicts = conflicts(held, agent, patterns, kind)
         if not result.conflicts:
             expires = now + ttl if ttl else None
@@ -119,6 +120,12 @@ def acquire(store: Store, agent: str, patterns: Sequence[str], *, ttl: float | N
             result.locks = [lock for lock in _select(store, kind=kind, agent=agent)
                             if lock.pattern in wanted]
             result.granted = True
+    for lock in result.locks:
+        if lock.pattern not in already:
+            events.record_event(store, EventKind.LOCK_ACQUIRED,
+                                f"{agent} locked '{lock.pattern}'"
+                                + (f": {lock.reason}" if lock.reason else ""),
+                                agent=agent, path=lock.pattern, data={"lock": lock.as_json()})
     if notify_stale:
         tell_stale_holders(store, result.released_stale, taken_by=agent)
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from gitwarden.errors import UsageError
 from gitwarden.store.db import Store
 
 
@@ -59,6 +61,44 @@ class EventKind(StrEnum):
     STORE_REOPENED = "store.reopened"
     LOCKFILE_REMOVED = "lockfile.removed"
     DOCTOR_FIXED = "doctor.fixed"
+    LOCK_ACQUIRED = "lock.acquired"
+    REQUEST_CLOSED = "request.closed"
+    AGENT_ADDED = "agent.added"
+    AGENT_REMOVED = "agent.removed"
+
+
+def kinds_by_area() -> dict[str, list[str]]:
+    """Every event kind, grouped by its area (the part before the dot), in declaration order."""
+    areas: dict[str, list[str]] = {}
+    for kind in EventKind:
+        areas.setdefault(kind.value.partition(".")[0], []).append(kind.value)
+    return areas
+
+
+def match_kinds(words: Sequence[str], also: Sequence[str] = ()) -> list[str]:
+    """The event kinds that `--kind` words name: a whole kind (`health.culprit`), an area
+    (`health`, `health.*`: every `health.` kind) or the start of a kind (`lock.force`).
+    `also`: further kinds to accept (kinds found in the log). A word naming none is a
+    UsageError suggesting the nearest area or kind."""
+    known = [kind.value for kind in EventKind]
+    known += [kind for kind in also if kind not in known]
+    matched: list[str] = []
+    for word in words:
+        text = word.strip().lower().rstrip(".*")
+        if text in known:
+            found = [text]
+        else:
+            prefix = text if "." in text else text + "."
+            found = [k for k in known if k.startswith(prefix)]
+        if not found:
+            areas = sorted(kinds_by_area())
+            close = (difflib.get_close_matches(text, areas, n=2, cutoff=0.6)
+                     or difflib.get_close_matches(text, known, n=2, cutoff=0.6))
+            hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+            raise UsageError(f"--kind {word!r}: no such event kind{hint}; "
+                             "`gitwarden events --kinds` lists them")
+        matched.extend(k for k in found if k not in matched)
+    return matched
 
 
 MIGRATIONS = [
@@ -154,6 +194,12 @@ def list_events(
     ).fetchall()
     return [Event(id=r[0], ts=r[1], kind=r[2], severity=r[3], agent=r[4], path=r[5],
                   message=r[6], data=json.loads(r[7] or "{}")) for r in reversed(rows)]
+
+
+def recorded_kinds(store: Store) -> list[str]:
+    """Every kind the log holds, whether or not this version knows it."""
+    _ready(store)
+    return [row[0] for row in store.conn.execute("SELECT DISTINCT kind FROM events")]
 
 
 def record_notice(store: Store, kind: EventKind, message: str, *, title: str,

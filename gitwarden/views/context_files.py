@@ -100,9 +100,10 @@ def render_state(state: SharedState) -> str:
     if not state.agents:
         lines.append("(none)")
     for agent in state.agents:
-        flags = [agent.state] if agent.state != "ok" else []
-        if agent.paused:
-            flags.append(f"PAUSED: {agent.paused}")
+        # "paused" and "done" are said below, with their reason and summary.
+        flags = [agent.state] if agent.state not in ("ok", "paused", "done") else []
+        if agent.paused is not None or agent.state == "paused":
+            flags.append(f"PAUSED: {agent.paused}" if agent.paused else "PAUSED")
         if agent.done is not None:
             flags.append(f"done: {agent.done}" if agent.done else "done")
         suffix = f" — {'; '.join(flags)}" if flags else ""

@@ -34,7 +34,7 @@ def test_lock_conflict_unlock_and_json(repo: RepoWithAgents) -> None:
     # beta, from a subdirectory: "app.py" there is the same repository path
     second = run_gitwarden("lock", "app.py", cwd=beta / "src")
     assert second.returncode == 1
-    assert "locked by agent alpha" in second.stdout and "refactor" in second.stdout
+    assert "locked by agent alpha" in second.stderr and "refactor" in second.stderr
     listing = json.loads(run_gitwarden("locks", "--json", cwd=repo.main).stdout)
     assert [(x["pattern"], x["agent"]) for x in listing["locks"]] == [("src/app.py", "alpha")]
     # beta cannot release alpha's lock without --force

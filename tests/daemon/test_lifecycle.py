@@ -15,7 +15,7 @@ import pytest
 
 from gitwarden.git.repository import locate_repo
 from gitwarden.store.db import Store
-from gitwarden.store.events import record_event
+from gitwarden.store.events import EventKind, record_event
 from tests.helpers.daemon_state import BASE, FAST, conflicts_json, events_of
 from tests.helpers.daemonproc import DaemonProcess, wait_until
 from tests.helpers.gitrepo import (
@@ -43,13 +43,13 @@ def test_one_daemon_per_repository_and_stale_socket_cleanup(tmp_path: Path) -> N
     assert sock.exists()  # a killed daemon leaves its socket behind
     again = DaemonProcess(repo.main, args=("--json-log",))
     follow = subprocess.Popen([sys.executable, "-m", "gitwarden", "events", "--follow",
-                               "--json", "--kind", "custom"], cwd=repo.main,
+                               "--json", "--kind", "request.sent"], cwd=repo.main,
                               stdout=subprocess.PIPE, text=True)
     try:
         time.sleep(0.5)
         with Store.open(again.repo) as store:
-            record_event(store, "custom", "hello from a test")
-            record_event(store, "agent.paused", "paused agent alpha: by a test",
+            record_event(store, EventKind.REQUEST_SENT, "hello from a test")
+            record_event(store, EventKind.AGENT_PAUSED, "paused agent alpha: by a test",
                          agent="alpha", severity="warning")
         assert follow.stdout is not None
         assert json.loads(follow.stdout.readline())["message"] == "hello from a test"
@@ -264,7 +264,7 @@ def test_events_follow_ends_cleanly_on_ctrl_c_and_when_the_reader_goes(tmp_path:
     repo = make_repo_with_agents(tmp_path, ("alpha",))
     with Store.open(locate_repo(repo.main)) as store:
         for n in range(3):
-            record_event(store, "custom", f"old event {n}")
+            record_event(store, EventKind.REQUEST_SENT, f"old event {n}")
     command = [sys.executable, "-m", "gitwarden", "events", "--follow"]
     # `gitwarden events --follow | head -1`: ends once head has gone, with no new event
     follow = subprocess.Popen(command, cwd=repo.main, stdout=subprocess.PIPE,

@@ -1,0 +1,1 @@
+"""`gitwarden top`: the live terminal view (Textual, the optional `tui` extra)."""

@@ -1,0 +1,150 @@
+"""`gitwarden top` driven headless by Textual's Pilot, on real repositories, with a real
+daemon process where the screen is fed by the daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from gitwarden.agents.workspace import Workspace
+from gitwarden.coordination.pauses import pause_info
+from gitwarden.store.db import Store
+from gitwarden.store.events import list_events
+from gitwarden.tui.app import TopApp
+from gitwarden.tui.screens import ConfirmScreen
+from tests.helpers.daemonproc import DaemonProcess
+from tests.helpers.gitrepo import RepoWithAgents, git, make_repo_with_agents, run_gitwarden, write
+
+SIZE = (140, 45)
+
+
+async def until(pilot: Pilot[None], check: Callable[[], object], what: str,
+                timeout: float = 60) -> float:
+    """Let the app run until `check()` holds; returns how long that took."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{what} (after {timeout}s)")
+        await pilot.pause(0.05)
+    return time.monotonic() - started
+
+
+def _text(app: TopApp, selector: str) -> str:
+    return str(app.query_one(selector, Static).content)
+
+
+def _agent_rows(app: TopApp) -> list[str]:
+    table: DataTable[object] = app.query_one("#agents", DataTable)
+    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+
+@pytest.fixture()
+def watched(tmp_path: Path) -> Iterator[RepoWithAgents]:
+    repo = make_repo_with_agents(tmp_path, names=("alpha", "beta", "gamma"))
+    daemon = DaemonProcess(repo.main)
+    try:
+        yield repo
+    finally:
+        daemon.stop()
+
+
+def test_agents_panel_lists_the_agents_fed_by_the_daemon(watched: RepoWithAgents) -> None:
+    async def scenario() -> None:
+        app = TopApp(Workspace.load(watched.main))
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.data is not None, "no reading")
+            assert _agent_rows(app) == ["alpha", "beta", "gamma"]
+            assert "live from the daemon (pid " in _text(app, "#source")
+            await pilot.press("q")
+        assert app.return_code == 0
+
+    asyncio.run(scenario())
+
+
+def test_an_overlap_made_meanwhile_appears_in_the_matrix(watched: RepoWithAgents) -> None:
+    async def scenario() -> float:
+        app = TopApp(Workspace.load(watched.main))
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.data is not None, "no reading")
+            assert "✗1" not in _text(app, "#matrix")
+            write(watched.agents["alpha"], {"src/app.py": "print('alpha')\n"})
+            write(watched.agents["beta"], {"src/app.py": "print('beta')\n"})
+            # Measured, not asserted (no timed assertions): the figure is in the output.
+            return await until(pilot, lambda: "✗1" in _text(app, "#matrix"),
+                               "the overlap never reached the matrix")
+
+    took = asyncio.run(scenario())
+    print(f"overlap on screen {took:.2f}s after the second write")
+
+
+def test_p_pauses_the_selected_agent(watched: RepoWithAgents) -> None:
+    workspace = Workspace.load(watched.main)
+
+    async def scenario() -> None:
+        app = TopApp(workspace)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.data is not None, "no reading")
+            await pilot.press("down")
+            assert app.selected_agent() == "beta"
+            await pilot.press("p")
+            with Store.open(workspace.repo) as store:
+                await until(pilot, lambda: pause_info(store, "beta") is not None,
+                            "beta was not paused")
+                info = pause_info(store, "beta")
+                assert info is not None and info.by == "user"
+                assert pause_info(store, "alpha") is None
+            await until(pilot, lambda: "paused" in str(
+                app.query_one("#agents", DataTable).get_row_at(1)[1]), "state not shown")
+            await pilot.press("r")
+            with Store.open(workspace.repo) as store:
+                await until(pilot, lambda: pause_info(store, "beta") is None,
+                            "beta was not resumed")
+
+    asyncio.run(scenario())
+
+
+def test_b_shows_the_dry_run_and_changes_nothing_until_confirmed(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=("alpha",))
+    alpha = repo.agents["alpha"]
+    write(alpha, {"src/app.py": "good\n"})
+    assert run_gitwarden("checkpoint", "alpha", "--clean", cwd=repo.main).returncode == 0
+    write(alpha, {"src/app.py": "broken\n", "junk.txt": "junk\n"})
+    head = git(alpha, "rev-parse", "HEAD")
+    workspace = Workspace.load(repo.main)
+
+    def untouched() -> bool:
+        with Store.open(workspace.repo) as store:
+            applied = list_events(store, kinds=["rollback.applied"])
+        return (not applied and (alpha / "src/app.py").read_text() == "broken\n"
+                and (alpha / "junk.txt").exists() and git(alpha, "rev-parse", "HEAD") == head)
+
+    async def scenario() -> None:
+        app = TopApp(workspace)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.data is not None, "no reading")
+            await pilot.press("b")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "no dry run")
+            plan = str(app.screen.query_one("#plan", Static).content)
+            assert plan.splitlines()[0].startswith("would roll back alpha to checkpoint ")
+            assert "  overwrite src/app.py" in plan and "  delete junk.txt" in plan
+            assert plan.endswith("Proceed? y / N")
+            await pilot.pause(0.5)
+            assert untouched()
+            await pilot.press("n")
+            await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "not closed")
+            await pilot.pause(0.5)
+            assert untouched()
+            await pilot.press("b")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "no dry run")
+            await pilot.press("y")
+            await until(pilot, lambda: (alpha / "src/app.py").read_text() == "good\n",
+                        "the confirmed rollback did not happen")
+            assert not (alpha / "junk.txt").exists()
+
+    asyncio.run(scenario())
