@@ -56,6 +56,8 @@ class EventKind(StrEnum):
     DAEMON_STOPPED = "daemon.stopped"
     CONFIG_ERROR = "config.error"
     CONFIG_RELOADED = "config.reloaded"
+    HEALTH_SUPERSEDED = "health.superseded"
+    HEALTH_LOGS_PRUNED = "health.logs-pruned"
 
 
 MIGRATIONS = [
