@@ -120,6 +120,7 @@ def check_agent_commit(workspace: Workspace, store: Store, agent: Agent, head: s
         return AgentHealth(agent=agent.name, commit=head, verdict="none",
                            detail="no health checks configured")
     if not force and _already_passed(store, agent.name, head, checks):
+        health_state.clear_progress(store, agent.name, head)
         return AgentHealth(agent=agent.name, commit=head, verdict="pass",
                            detail="already checked")
     watch = BranchWatch(agent.path, agent.name, head)
