@@ -131,7 +131,8 @@ def _integration_summary(verdicts: list[Any]) -> dict[str, Any] | None:
     if not verdicts:
         return None
     newest = max(verdicts, key=lambda v: v.id)
-    failing = [v for v in verdicts if v.commit == newest.commit and v.verdict != "pass"]
+    failing = [v for v in verdicts
+               if v.commit == newest.commit and v.verdict not in ("pass", "partial")]
     shown = failing[0] if failing else newest
     return {"verdict": shown.verdict, "check": shown.check, "time": shown.ts,
             "commit": shown.commit, "agents": list(shown.candidates),
