@@ -287,14 +287,25 @@ class Jobs:
         self._health_call(health_service.on_agent_commit, self._workspace(), agent, old_head,
                           new_head)
 
-    def _health_call(self, function: Callable[..., None], *args: Any) -> None:
-        """Run a health entry point; it may pause an agent, so the context files follow."""
+    def _health_call(self, function: Callable[..., None], workspace: Workspace, agent: str,
+                     *args: Any) -> None:
+        """Run a health entry point; it may pause an agent, so the context files follow. A
+        failure is a health.error event the user is told about, not only a traceback."""
         try:
-            function(*args)
+            function(workspace, agent, *args)
         except health_runner.HealthRunAborted as exc:
             log.info("%s", exc)
-        except Exception:
+        except Exception as exc:
             log.exception("health check %s failed", function.__name__)
+            try:
+                record_notice(self._store(), EventKind.HEALTH_ERROR,
+                              f"{agent}: health check failed: {exc}",
+                              title=f"gitwarden: cannot check {agent}",
+                              body=f"the health check failed: {exc}", agent=agent,
+                              severity="error", data={"error": str(exc)},
+                              dedup=f"health-error {agent} {type(exc).__name__}")
+            except Exception:
+                log.exception("cannot record the health error of %s", agent)
         self.refresh_context_files()
 
     # --- helpers -----------------------------------------------------------------------------
