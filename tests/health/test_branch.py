@@ -5,13 +5,17 @@ notified about, and status shows the verdict of the agent's HEAD."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from gitwarden.agents.workspace import Workspace
 from gitwarden.git.repository import locate_repo
+from gitwarden.health import service as health_service
 from gitwarden.health import table as health_state
+from gitwarden.health.results import AgentHealth
 from gitwarden.store.db import Store
 from tests.helpers.daemonproc import DaemonProcess, wait_until
 from tests.helpers.gitrepo import RepoWithAgents, commit_all, git, run_gitwarden, write
@@ -137,3 +141,31 @@ def test_a_break_that_stays_on_the_branch_is_still_acted_on(tmp_path: Path) -> N
         assert entry["head"] == top and entry["culprit"] == bad and entry["paused"] is True
     finally:
         assert daemon.stop() == 0
+
+
+def test_a_running_check_of_a_commit_that_left_the_branch_is_killed(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    repo = setup_repo(tmp_path, policy="revert",
+                      check=f"touch {marker}; grep -qx ok status.txt || sleep 600")
+    alpha = repo.agents["alpha"]
+    write(alpha, {"status.txt": "broken\n"})
+    bad = commit_all(alpha, "break the check")
+    found: list[AgentHealth] = []
+
+    def check() -> None:
+        workspace = Workspace.load(repo.main)
+        with Store.open(workspace.repo) as store:
+            found.append(health_service.check_agent_commit(
+                workspace, store, workspace.agent("alpha"), bad, trigger="commit"))
+
+    worker = threading.Thread(target=check)
+    worker.start()
+    wait_until(lambda: marker.exists(), 30, "the check did not start")
+    git(alpha, "reset", "-q", "--hard", "HEAD~1")
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "the check of the reset commit was not killed"
+    (result,) = found
+    assert result.verdict == "superseded" and bad[:10] in result.detail
+    logs = sorted((locate_repo(repo.main).state_dir / "health-logs").glob("*.log"))
+    assert any("killed: the result no longer matters" in log.read_text() for log in logs)
+    assert events(repo, "health.superseded") and not events(repo, "health.culprit")
