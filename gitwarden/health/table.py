@@ -305,15 +305,6 @@ def count_runs(store: Store, agent: str | None = None, trigger: str | None = Non
     return int(row[0])
 
 
-def last_outcome_on_tree(store: Store, check: str, tree: str) -> str | None:
-    """The newest pass/fail of `check` on any commit with this tree (None: never decided)."""
-    ready(store)
-    row = store.conn.execute(
-        "SELECT outcome FROM health_runs WHERE check_name = ? AND tree_id = ?"
-        " AND outcome IN ('pass', 'fail') ORDER BY id DESC LIMIT 1", (check, tree)).fetchone()
-    return str(row[0]) if row is not None else None
-
-
 def flaky_on_record(store: Store, check: str, since: float = 0.0) -> bool:
     """Whether `check` passed and failed on the same tree since `since` (known flaky)."""
     ready(store)

@@ -101,3 +101,12 @@ def test_predictions_create_no_object_in_the_repository(tmp_path: Path) -> None:
     assert {r.classification for rel, r in results.items() if rel != "src/f0.txt"} == \
         {CLEAN_MERGE}
     assert _loose_objects(repo.main) == before
+
+
+def test_binary_files_changed_on_both_sides_conflict_without_merging(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"img.bin": b"\0base\n"})
+    write(repo.agents["alpha"], {"img.bin": b"\0alpha\n"})
+    write(repo.agents["beta"], {"img.bin": b"\0beta\n"})
+    prediction = MergePredictor(repo.main).predict("img.bin", _sides(repo.agents))
+    assert prediction.classification == CONFLICT
+    assert prediction.reason is not None and "binary" in prediction.reason
