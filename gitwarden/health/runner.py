@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -263,11 +264,16 @@ def _kill_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> Non
 
 def run_on_commit(repo: Repo, health: HealthConfig, check: HealthCheck, commit: str,
                   label: str, *, reuse: Callable[[], CheckRun | None] | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> CheckRun:
+                  should_stop: Callable[[], bool] | None = None,
+                  on_result: Callable[[CheckRun], None] | None = None,
+                  same_run_key: str | None = None) -> CheckRun:
     """Take a build slot, materialize `commit` in its scratch worktree, run `check` there.
-    `reuse`, asked once the slot is held, may answer with an earlier run of the same tree
-    (one that finished while this waited for the slot): then nothing runs."""
-    with build_slot(repo, health.parallel) as slot:
+
+    `same_run_key` (check, tree and config) is held locked from `reuse` to `on_result`, across
+    processes and build slots: `reuse`, asked once the locks are held, may answer with a run
+    of the same tree that finished while this one waited (then nothing runs), and `on_result`
+    records a new run before anyone waiting for the same key asks."""
+    with _same_run_lock(repo, same_run_key), build_slot(repo, health.parallel) as slot:
         earlier = reuse() if reuse is not None else None
         if earlier is not None:
             return earlier
@@ -278,6 +284,30 @@ def run_on_commit(repo: Repo, health: HealthConfig, check: HealthCheck, commit: 
         with open(log_path, "ab") as log:
             log.write(f"[gitwarden] {label}: {check.name} on {commit} in {slot.scratch}\n"
                       .encode())
-        return run_check(check, slot.scratch, log_path, default_timeout=health.timeout,
-                         extra_env={"GITWARDEN_HEALTH_COMMIT": commit},
-                         should_stop=should_stop)
+        run = run_check(check, slot.scratch, log_path, default_timeout=health.timeout,
+                        extra_env={"GITWARDEN_HEALTH_COMMIT": commit}, should_stop=should_stop)
+        if on_result is not None:
+            on_result(run)
+        return run
+
+
+# Lock files for same-run keys: a fixed set, so that keys share one now and then (and wait
+# for each other) rather than leaving a lock file per tree behind.
+SAME_RUN_LOCKS = 64
+
+
+@contextlib.contextmanager
+def _same_run_lock(repo: Repo, key: str | None) -> Iterator[None]:
+    if key is None:
+        yield
+        return
+    lock_dir = repo.ensure_state_dir() / LOCK_DIR
+    lock_dir.mkdir(mode=0o700, exist_ok=True)
+    stripe = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % SAME_RUN_LOCKS
+    fd = os.open(lock_dir / f"run-{stripe}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -76,21 +76,25 @@ class CommitTester:
         first = tree is not None and tree not in self._recorded
         run = self._from_record(tree) if tree is not None else None
         if run is None:
-            # a first question may be answered by a run that ends while this one waits
-            # for the build slot
+            # a first question may be answered by a run of the same tree that ends while
+            # this one waits for the same-run lock or the build slot
             again = (lambda: self._reload(tree)) if first and tree is not None else None
+
+            def record(done: CheckRun) -> None:
+                health_state.record_run(
+                    self.store, agent=self.agent, trigger=self.trigger, check=self.check.name,
+                    commit=commit, tree=tree, outcome=done.outcome, exit_code=done.exit_code,
+                    timed_out=done.timed_out, duration=done.duration,
+                    log_path=str(done.log_path), config_hash=self.config_hash)
+
             run = run_on_commit(self.workspace.repo, self.workspace.config.health, self.check,
                                 commit, self.agent or INTEGRATION, reuse=again,
-                                should_stop=self.should_stop)
+                                should_stop=self.should_stop, on_result=record,
+                                same_run_key=f"{self.check.name} {tree} {self.config_hash}"
+                                if tree is not None else None)
         self.runs.append(run)
         if run.outcome == "fail":
             self.last_failure = run
-        if run.reused is None:
-            health_state.record_run(
-                self.store, agent=self.agent, trigger=self.trigger, check=self.check.name,
-                commit=commit, tree=tree, outcome=run.outcome, exit_code=run.exit_code,
-                timed_out=run.timed_out, duration=run.duration, log_path=str(run.log_path),
-                config_hash=self.config_hash)
         return run.outcome
 
     def known(self, commit: str) -> Outcome | None:

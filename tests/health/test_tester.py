@@ -74,3 +74,27 @@ def test_a_changed_check_config_is_a_new_result(tmp_path: Path) -> None:
     write(repo.main, {"gitwarden.toml": config.replace("[health]\n", '[health]\ntimeout = "9m"\n')})
     assert run_gitwarden("health", "--run", cwd=repo.main).returncode == 0
     assert _runs(repo.main) == 2
+
+
+def test_two_workers_on_one_tree_run_it_once_even_with_two_build_slots(tmp_path: Path) -> None:
+    import threading
+
+    repo = setup_repo(tmp_path, agents=("alpha", "beta"), extra="parallel = 2",
+                      check="sleep 0.5; grep -qx ok status.txt")
+    commits = {}
+    for name, path in repo.agents.items():
+        write(path, {"same.txt": "same\n"})
+        commits[name] = commit_all(path, f"{name} adds the same file")
+    assert commits["alpha"] != commits["beta"]  # two commits, one tree
+    workers = [threading.Thread(target=health_service.on_agent_commit,
+                                args=(Workspace.load(repo.main), name, None, commit))
+               for name, commit in commits.items()]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    with Store.open(Workspace.load(repo.main).repo) as store:
+        verdicts = [health_state.verdicts_at(store, name, commit)[0]
+                    for name, commit in commits.items()]
+    assert [v.verdict for v in verdicts] == ["pass", "pass"]
+    assert _runs(repo.main) == 1 and sorted(v.cached for v in verdicts) == [False, True]
