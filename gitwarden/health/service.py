@@ -128,13 +128,15 @@ def check_agent_commit(workspace: Workspace, store: Store, agent: Agent, head: s
     try:
         return _check_agent_commit(workspace, store, agent, head, trigger, watch)
     except Superseded as exc:
-        record_superseded(store, agent.name, head, exc.head, exc.message, trigger=trigger)
+        record_superseded(store, agent.name, head, exc.head, exc.message, trigger=trigger,
+                          checks=[c.name for c in checks])
         return AgentHealth(agent=agent.name, commit=head, verdict="superseded",
                            detail=exc.message)
     except RunCancelled:
         current = watch.current_head()
         message = watch.left_message(head, current, "its running check")
-        record_superseded(store, agent.name, head, current, message, trigger=trigger)
+        record_superseded(store, agent.name, head, current, message, trigger=trigger,
+                          checks=[c.name for c in checks])
         return AgentHealth(agent=agent.name, commit=head, verdict="superseded", detail=message)
     except (ScratchError, GitError) as exc:
         report_error(store, agent.name, head, exc.message, checks=[c.name for c in checks],
@@ -247,8 +249,12 @@ def check_checkpoint(workspace: Workspace, store: Store, agent: Agent,
 
 
 def record_superseded(store: Store, agent: str, commit: str, head: str | None, why: str, *,
-                      trigger: str = "commit") -> None:
+                      trigger: str = "commit", checks: Sequence[str] = ()) -> None:
     """Work for a commit that left the branch: recorded, never acted on or notified."""
+    for check in checks:
+        health_state.record_verdict(store, agent=agent, check=check, trigger=trigger,
+                                    commit=commit, verdict="superseded", detail=why,
+                                    action="none")
     record_event(store, EventKind.HEALTH_SUPERSEDED, f"{agent}: {why}", agent=agent,
                  data={"commit": commit, "head": head, "trigger": trigger})
 
