@@ -20,9 +20,12 @@ def register(subparsers: Any) -> None:
     parser = add_command(
         subparsers, "health", "show health check results; --run checks agents now",
         """\
-  gitwarden health                   last result per agent and check
-  gitwarden health payments --run    check payments' HEAD now (confirm, bisect, act by policy)
+  gitwarden health                   result of each agent's HEAD per check (or running,
+                                     pending, stale: only an older commit was checked)
+  gitwarden health payments --run    check payments' HEAD now (confirm, bisect, act by policy);
+                                     a tree already checked is not run again (cached)
   gitwarden health --run --integration   also check the base merged with every agent
+                                     (partial: some agents left out, and why)
   gitwarden health --json | jq '.results[] | select(.verdict == "broken")'
 """)
     parser.add_argument("agent", nargs="?", help="only this agent")
