@@ -5,6 +5,8 @@
    `git bisect run` on the same history (side by side, same check).
 2. One bad agent among 8: the integration check (base merged with every agent in memory) and
    the combination search, against the bound and against checking each agent merged alone.
+3. N agents on one unchanged base: `health --run` runs each check once (results belong to the
+   tree), against running the check once per agent.
 
 Run: .venv/bin/python benchmarks/culprit.py [--check-sleep SECONDS]
 """
@@ -147,6 +149,31 @@ def bench_agents(root: Path, check: str, n: int, bad_index: int) -> None:
           f"({n} runs, ratio {ours / every:.2f})")
 
 
+def bench_unchanged_base(root: Path, check: str, n: int) -> None:
+    names = [f"agent{i}" for i in range(n)]
+    main = make_repo(root, check, names)
+    workspace = Workspace.load(main)
+    with Store.open(workspace.repo) as store:
+        started = time.perf_counter()
+        report = health_service.run_health(workspace, workspace.agents, store=store,
+                                           integration=False)
+        ours = time.perf_counter() - started
+        runs = health_state.count_runs(store)
+    assert all(r["verdict"] == "pass" for r in report["agents"]), report
+    check_config = workspace.config.health.checks[0]
+    base = git(main, "rev-parse", "main").strip()
+    started = time.perf_counter()
+    for name in names:  # what checking each agent's HEAD on its own costs
+        run_on_commit(workspace.repo, workspace.config.health, check_config, base, name)
+    every = time.perf_counter() - started
+    cached = sum(1 for r in report["agents"] if r["cached"])
+    print(f"{n} agents on one unchanged base:")
+    print(f"  checks run for {n} agents on one unchanged base = {runs} "
+          f"({'OK' if runs == 1 else 'OVER'}; {cached} result(s) reused)")
+    print(f"  wall time: gitwarden {ours:.3f}s, the check once per agent {every:.3f}s "
+          f"({n} runs, ratio {ours / every:.2f})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check-sleep", type=float, default=0.05,
@@ -164,6 +191,9 @@ def main() -> int:
             case = Path(tmp) / f"agents{bad}"
             case.mkdir()
             bench_agents(case, check, 8, bad)
+        case = Path(tmp) / "unchanged"
+        case.mkdir()
+        bench_unchanged_base(case, check, 6)
     return 0
 
 

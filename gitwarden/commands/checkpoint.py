@@ -24,6 +24,7 @@ from gitwarden.checkpoints.take import take_checkpoint
 from gitwarden.commands import add_command
 from gitwarden.errors import UsageError
 from gitwarden.git.status_scan import StatusScan, worktree_top
+from gitwarden.health.logs import prune_logs
 from gitwarden.output import print_json, short, table
 from gitwarden.store.db import Store
 from gitwarden.views.plans import describe_plan
@@ -85,9 +86,11 @@ def register(subparsers: Any) -> None:
 
     prune = add_command(
         subparsers, "prune",
-        "drop old checkpoints: keep the newest N per agent and clean ones for D days",
+        "drop old checkpoints (keep the newest N per agent and clean ones for D days) and "
+        "old health logs ([health] keep_logs)",
         """\
-  gitwarden prune                       apply [checkpoints] keep / keep_clean_days
+  gitwarden prune                       apply [checkpoints] keep / keep_clean_days and
+                                        [health] keep_logs
   gitwarden prune alpha --keep 20 --dry-run
 """)
     prune.add_argument("agents", nargs="*", metavar="AGENT")
@@ -261,12 +264,16 @@ def run_prune(args: argparse.Namespace) -> int:
         results = [prune(workspace, store, agent, keep=args.keep,
                          keep_clean_days=args.keep_clean_days, dry_run=args.dry_run)
                    for agent in agents]
+        health = workspace.config.health
+        logs = prune_logs(workspace.repo, store, keep=health.keep_logs,
+                          max_age=health.keep_logs_age, dry_run=args.dry_run)
     if args.json:
         print_json({"dry_run": args.dry_run, "agents": [
             {"agent": r.agent, "kept": r.kept, "dropped": r.dropped, "tip": r.tip}
-            for r in results]})
+            for r in results], "health_logs": {"kept": logs.kept, "dropped": len(logs.dropped)}})
     else:
         verb = "would drop" if args.dry_run else "dropped"
         for r in results:
             print(f"{r.agent}: kept {r.kept}, {verb} {r.dropped}")
+        print(f"health logs: kept {logs.kept}, {verb} {len(logs.dropped)}")
     return 0

@@ -10,7 +10,7 @@ from gitwarden.commands import add_command
 from gitwarden.errors import UsageError
 from gitwarden.health.results import INTEGRATION, status_fields
 from gitwarden.health.service import run_health
-from gitwarden.health.table import latest_verdicts
+from gitwarden.health.table import latest_verdicts, verdicts_at
 from gitwarden.output import paint, print_json, short, table
 from gitwarden.store.db import Store
 from gitwarden.views.context_refresh import refresh_context_files
@@ -20,9 +20,12 @@ def register(subparsers: Any) -> None:
     parser = add_command(
         subparsers, "health", "show health check results; --run checks agents now",
         """\
-  gitwarden health                   last result per agent and check
-  gitwarden health payments --run    check payments' HEAD now (confirm, bisect, act by policy)
+  gitwarden health                   result of each agent's HEAD per check (or running,
+                                     pending, stale: only an older commit was checked)
+  gitwarden health payments --run    check payments' HEAD now (confirm, bisect, act by policy);
+                                     a tree already checked is not run again (cached)
   gitwarden health --run --integration   also check the base merged with every agent
+                                     (partial: some agents left out, and why)
   gitwarden health --json | jq '.results[] | select(.verdict == "broken")'
 """)
     parser.add_argument("agent", nargs="?", help="only this agent")
@@ -60,42 +63,69 @@ def _print_results(workspace: Any, store: Any, names: list[str], *, as_json: boo
     heads = {agent.name: agent.head for agent in workspace.agents}
     integration = _integration_summary([v for v in everything if v.agent == INTEGRATION])
     shown_integration = integration is not None and (
-        len(names) > 1 or bool(set(integration["agents"]) & set(names)))
-    verdicts = [v for v in everything
-                if v.agent in names or (v.agent == INTEGRATION and shown_integration)]
+        len(names) > 1 or bool(set(integration["agents"]) & set(names)
+                               or set(integration["left_out"]) & set(names)))
+    fields = {name: status_fields(store, name, workspace) for name in names}
+    results = [entry for name in names for entry in _head_results(store, name, heads.get(name),
+                                                                   fields[name])]
+    if shown_integration:
+        results += [v.as_json() for v in everything if v.agent == INTEGRATION]
     if as_json:
         print_json({"checks": [c.name for c in workspace.config.health.checks],
-                    "results": [_result_json(v, heads) for v in verdicts],
-                    "agents": {name: status_fields(store, name, workspace) for name in names},
+                    "results": results, "agents": fields,
                     "integration": integration if shown_integration else None})
         return 0
     if not workspace.config.health.checks:
         print("no health checks configured (add [health.checks] to gitwarden.toml)")
-    if not verdicts:
+    if not results and not shown_integration:
         print("no health results yet: run `gitwarden health --run`")
         return 0
-    colors = {"pass": "green", "broken": "red", "flaky": "yellow", "skip": "yellow",
-              "base-broken": "yellow", "preexisting": "yellow"}
-    rows = [[v.agent, v.check, paint(v.verdict, colors.get(v.verdict, "dim")),
-             short(v.commit) + (" (old)" if _stale(v, heads) else ""),
-             short(v.culprit) if v.agent != INTEGRATION else (v.culprit or "-"),
-             v.action or "-", str(v.runs), v.log_path or "-"] for v in verdicts]
-    print(table(["agent", "check", "result", "commit", "culprit", "action", "runs", "log"],
-                rows))
+    colors = {"pass": "green", "broken": "red", "error": "red", "flaky": "yellow",
+              "skip": "yellow", "base-broken": "yellow", "preexisting": "yellow",
+              "partial": "yellow", "running": "cyan", "pending": "cyan"}
+    rows = [[r["agent"], r["check"], paint(r["verdict"], colors.get(r["verdict"], "dim")),
+             short(r["commit"]),
+             (r.get("culprit") or "-") if r["agent"] == INTEGRATION else short(r.get("culprit")),
+             r.get("action") or "-", str(r.get("runs", 0)),
+             _left_out_note(r) if r["agent"] == INTEGRATION else _note(r),
+             r.get("log") or "-"] for r in results]
+    print(table(["agent", "check", "result", "commit", "culprit", "action", "runs", "note",
+                 "log"], rows))
     return 0
 
 
-def _stale(verdict: Any, heads: dict[str, str | None]) -> bool:
-    """A result for another commit than the agent's current HEAD."""
-    head = heads.get(verdict.agent)
-    return head is not None and verdict.commit != head
-
-
-def _result_json(verdict: Any, heads: dict[str, str | None]) -> dict[str, Any]:
-    found: dict[str, Any] = verdict.as_json()
-    if verdict.agent in heads:
-        found["stale"] = _stale(verdict, heads)
+def _head_results(store: Any, agent: str, head: str | None,
+                  fields: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry per check: the verdict of the agent's HEAD, or its state (running, pending,
+    stale) with the older commit's verdict as `previous`."""
+    at_head = {v.check: v for v in verdicts_at(store, agent, head)} if head else {}
+    found = []
+    for check, shown in fields["health_results"].items():
+        verdict = at_head.get(check)
+        if verdict is not None:
+            entry: dict[str, Any] = {**verdict.as_json(), "stale": False}
+        else:
+            entry = {"agent": agent, "check": check, "commit": shown["commit"],
+                     "verdict": shown["verdict"], "stale": shown["stale"], "cached": False,
+                     "previous": shown.get("previous")}
+        found.append(entry)
     return found
+
+
+def _note(result: dict[str, Any]) -> str:
+    previous = result.get("previous")
+    if previous:
+        return f"previous: {previous['verdict']} at {short(previous['commit'])}"
+    if result.get("cached"):
+        return "cached (same tree checked before)"
+    return "-"
+
+
+def _left_out_note(integration: dict[str, Any]) -> str:
+    left_out = integration.get("left_out") or {}
+    if not left_out:
+        return "-"
+    return "left out: " + "; ".join(f"{name} ({why})" for name, why in sorted(left_out.items()))
 
 
 def _integration_summary(verdicts: list[Any]) -> dict[str, Any] | None:
@@ -104,11 +134,13 @@ def _integration_summary(verdicts: list[Any]) -> dict[str, Any] | None:
     if not verdicts:
         return None
     newest = max(verdicts, key=lambda v: v.id)
-    failing = [v for v in verdicts if v.commit == newest.commit and v.verdict != "pass"]
+    failing = [v for v in verdicts
+               if v.commit == newest.commit and v.verdict not in ("pass", "partial")]
     shown = failing[0] if failing else newest
     return {"verdict": shown.verdict, "check": shown.check, "time": shown.ts,
             "commit": shown.commit, "agents": list(shown.candidates),
-            "merged": list(shown.agents), "runs": shown.runs, "log": shown.log_path}
+            "merged": list(shown.agents), "left_out": dict(shown.left_out),
+            "runs": shown.runs, "log": shown.log_path, "cached": shown.cached}
 
 
 def _print_run(report: dict[str, Any], *, as_json: bool) -> int:
@@ -129,6 +161,8 @@ def _print_run(report: dict[str, Any], *, as_json: bool) -> int:
             line += f", culprit {r['culprit'][:10]}"
         if r["action"]:
             line += f", action {r['action']}"
+        if r.get("cached"):
+            line += ", cached (same tree checked before)"
         if r["detail"]:
             line += f" - {r['detail']}"
         if r["log"] and r["verdict"] != "pass":
@@ -138,5 +172,9 @@ def _print_run(report: dict[str, Any], *, as_json: bool) -> int:
         line = f"integration: {integration['verdict']}"
         if integration["culprits"]:
             line += f" - fails with {' + '.join(integration['culprits'])}"
+        if integration["agents"]:
+            line += f"\n  merged: {', '.join(integration['agents'])}"
+        for name, why in sorted(integration["left_out"].items()):
+            line += f"\n  left out: {name} ({why})"
         print(line)
     return 1 if broken else 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,8 @@ class HealthConfig:
     parallel: int = 1
     max_reverts_per_day: int = 3
     revert_max_age: float = 86400.0
+    keep_logs: int = 500  # health logs kept: the newest this many ...
+    keep_logs_age: float = 14 * 86400.0  # ... and none older than this
 
 
 @dataclass(frozen=True)
@@ -227,8 +229,28 @@ def _health(table: Table) -> HealthConfig:
                                      d.max_reverts_per_day),
         revert_max_age=or_default(table.optional("revert_max_age", duration), d.revert_max_age),
     )
+    keep_logs = table.optional("keep_logs", _keep_logs)
+    if keep_logs is not None:
+        count, age = keep_logs
+        result = replace(result, keep_logs=or_default(count, d.keep_logs),
+                         keep_logs_age=or_default(age, d.keep_logs_age))
     table.finish()
     return result
+
+
+def _keep_logs(value: Any) -> tuple[int | None, float | None]:
+    """`keep_logs = 500` (how many) or `keep_logs = { count = 500, age = "14d" }`."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return positive_int(value), None
+    if not isinstance(value, dict):
+        raise ValueError("expected a number of logs or a table { count = N, age = \"14d\" }, "
+                         f"got {value!r}")
+    unknown = sorted(set(value) - {"count", "age"})
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r} (keep_logs takes count and age)")
+    count = positive_int(value["count"]) if "count" in value else None
+    age = duration(value["age"]) if "age" in value else None
+    return count, age
 
 
 def _health_check(name: str, value: Any, parent: Table) -> HealthCheck:

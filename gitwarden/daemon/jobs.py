@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 from gitwarden.agents.workspace import Workspace
@@ -28,6 +29,15 @@ from gitwarden.views.context_refresh import refresh_context_files
 
 log = logging.getLogger("gitwarden.jobs")
 
+
+@dataclass(frozen=True)
+class _HealthDue:
+    """The HEAD an agent's next health job checks (old_head: before the burst)."""
+
+    old_head: str | None
+    new_head: str
+    catch_up: bool
+
 HEALTH_KILL_GRACE = 1.0
 
 
@@ -47,6 +57,10 @@ class Jobs:
         self._context_due = False
         self._futures: set[Future[None]] = set()
         self._health_heads: set[tuple[str, str]] = set()  # (agent, head) checked or queued
+        # Health checks coalesce per agent: one job per agent at a time, and it checks the
+        # newest HEAD seen (a burst of commits, an amend right after a commit: one check).
+        self._health_due: dict[str, _HealthDue] = {}
+        self._health_active: set[str] = set()  # agents with a health job queued or running
 
     def close(self, timeout: float = 5.0) -> bool:
         """Stop taking work; False when some work (e.g. a health check) is still running."""
@@ -114,12 +128,17 @@ class Jobs:
             log.exception("refreshing context files failed")
 
     def agent_committed(self, agent: str, old_head: str | None, new_head: str) -> None:
+        """The agent's HEAD moved: check the newest HEAD once the agent's running check (if
+        any) is over; heads that come meanwhile replace the one waiting."""
         health = self._config().health
         if not health.checks or not health.on_commit:
             return
         with self._lock:
             self._health_heads.add((agent, new_head))
-        self._submit(self._on_commit, agent, old_head, new_head)
+            waiting = self._health_due.get(agent)
+            since = waiting.old_head if waiting is not None else old_head
+            self._health_due[agent] = _HealthDue(since, new_head, catch_up=False)
+        self._queue_health(agent, new_head)
 
     def catch_up_health(self, agent: str, head: str) -> None:
         """Check an agent's HEAD seen at start (or when the agent appears) unless it already
@@ -129,10 +148,37 @@ class Jobs:
         if not health.checks or not health.on_commit:
             return
         with self._lock:
-            if (agent, head) in self._health_heads:
+            if (agent, head) in self._health_heads or agent in self._health_due:
                 return
             self._health_heads.add((agent, head))
-        self._submit(self._catch_up_health, agent, head)
+            self._health_due[agent] = _HealthDue(None, head, catch_up=True)
+        self._queue_health(agent, head)
+
+    def _queue_health(self, agent: str, head: str) -> None:
+        try:
+            health_table.set_progress(self._store(), agent, head, "pending")
+        except Exception:
+            log.exception("cannot record the pending health check of %s", agent)
+        with self._lock:
+            if agent in self._health_active:
+                return  # the agent's job takes the newest HEAD when its check is over
+            self._health_active.add(agent)
+        if self._submit(self._health_for, agent) is None:
+            with self._lock:
+                self._health_active.discard(agent)
+
+    def _health_for(self, agent: str) -> None:
+        """Check the agent's newest due HEAD, again and again until none is due."""
+        while True:
+            with self._lock:
+                due = self._health_due.pop(agent, None)
+                if due is None:
+                    self._health_active.discard(agent)
+                    return
+            if due.catch_up:
+                self._catch_up_health(agent, due.new_head)
+            else:
+                self._on_commit(agent, due.old_head, due.new_head)
 
     def request_full_checkpoint(self, agent: str) -> None:
         with self._lock:
@@ -231,6 +277,7 @@ class Jobs:
             log.exception("cannot read the health verdicts of %s", agent)
             return
         if wanted <= checked:
+            health_table.clear_progress(self._store(), agent, head)
             return
         log.info("checking %s at %s: no health verdict yet (committed while not watching)",
                  agent, head[:10])
@@ -240,14 +287,25 @@ class Jobs:
         self._health_call(health_service.on_agent_commit, self._workspace(), agent, old_head,
                           new_head)
 
-    def _health_call(self, function: Callable[..., None], *args: Any) -> None:
-        """Run a health entry point; it may pause an agent, so the context files follow."""
+    def _health_call(self, function: Callable[..., None], workspace: Workspace, agent: str,
+                     *args: Any) -> None:
+        """Run a health entry point; it may pause an agent, so the context files follow. A
+        failure is a health.error event the user is told about, not only a traceback."""
         try:
-            function(*args)
+            function(workspace, agent, *args)
         except health_runner.HealthRunAborted as exc:
             log.info("%s", exc)
-        except Exception:
+        except Exception as exc:
             log.exception("health check %s failed", function.__name__)
+            try:
+                record_notice(self._store(), EventKind.HEALTH_ERROR,
+                              f"{agent}: health check failed: {exc}",
+                              title=f"gitwarden: cannot check {agent}",
+                              body=f"the health check failed: {exc}", agent=agent,
+                              severity="error", data={"error": str(exc)},
+                              dedup=f"health-error {agent} {type(exc).__name__}")
+            except Exception:
+                log.exception("cannot record the health error of %s", agent)
         self.refresh_context_files()
 
     # --- helpers -----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from gitwarden.daemon.scheduler import JobScheduler
 from gitwarden.daemon.sdnotify import SdNotifier
 from gitwarden.errors import ConfigError, GitwardenError
 from gitwarden.git import lockfiles
+from gitwarden.health.logs import prune_logs
 from gitwarden.store.activity import prune_activity
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event
@@ -221,9 +222,9 @@ class Daemon:
     def _schedule_jobs(self) -> None:
         watch = self.config.watch
         self.scheduler.every("reconcile", watch.reconcile_interval, self._reconcile_job)
-        self.scheduler.every("prune-activity", PRUNE_INTERVAL, self._prune_job)
-        # Both also run right away: locks of holders killed and checkpoints piled up while
-        # the daemon was down are dealt with at start, not one interval later.
+        # These also run right away: locks of holders killed, checkpoints and health logs
+        # piled up while the daemon was down are dealt with at start, not one interval later.
+        self.scheduler.every("prune-activity", PRUNE_INTERVAL, self._prune_job, now=True)
         self.scheduler.every("release-stale-locks", STALE_LOCKS_INTERVAL,
                              self.jobs.release_stale_locks, now=True)
         self.scheduler.every("prune-checkpoints", PRUNE_CHECKPOINTS_INTERVAL,
@@ -253,11 +254,20 @@ class Daemon:
 
     def _prune_job(self) -> None:
         watch = self.config.watch
+        health = self.config.health
         with Store.open(self.repo) as store:
             removed = prune_activity(store, older_than=time.time() - watch.activity_retention,
                                      max_rows=watch.activity_max_rows)
+            logs = prune_logs(self.repo, store, keep=health.keep_logs,
+                              max_age=health.keep_logs_age)
+            if logs.dropped:
+                record_event(store, EventKind.HEALTH_LOGS_PRUNED,
+                             f"dropped {len(logs.dropped)} old health log(s), kept {logs.kept}",
+                             data={"dropped": len(logs.dropped), "kept": logs.kept})
         if removed:
             log.info("pruned %d activity row(s)", removed)
+        if logs.dropped:
+            log.info("pruned %d health log(s)", len(logs.dropped))
 
     def _prune_checkpoints_job(self) -> None:
         """Apply checkpoint retention (checkpoints.keep, keep_clean_days) to every agent."""

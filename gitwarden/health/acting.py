@@ -15,6 +15,7 @@ from gitwarden.git.commits import (
     subject,
 )
 from gitwarden.health import table as health_state
+from gitwarden.health.branch import BranchWatch
 from gitwarden.health.culprit import Investigation
 from gitwarden.health.policy import (
     notify,
@@ -40,11 +41,16 @@ FLAKY_MEMORY = 7 * 86400.0
 
 
 def act_on_culprit(workspace: Workspace, store: Store, agent: Agent, result: AgentHealth,
-         found: Investigation[str]) -> None:
-    """Notify, pause or revert, as the agent's policy says: once per (agent, culprit)."""
+                   found: Investigation[str], *, watch: BranchWatch | None = None,
+                   head: str | None = None) -> None:
+    """Notify, pause or revert, as the agent's policy says: once per (agent, culprit). With
+    `watch`, each step first checks that the culprit is still on the agent's branch
+    (Superseded otherwise); `head` is the HEAD to revert on (default: the checked commit)."""
 
     culprit = result.culprit or result.commit or ""
     policy = agent.settings.policy
+    if watch is not None:
+        watch.ensure("the notification", culprit)
     if not health_state.claim_action(store, agent.name, culprit, policy):
         _report_known_culprit(workspace, store, agent, result, culprit)
         return
@@ -63,12 +69,16 @@ def act_on_culprit(workspace: Workspace, store: Store, agent: Agent, result: Age
     result.action = "notify"
     if policy == "notify":
         return
+    if watch is not None:
+        watch.ensure("the pause", culprit)
     pause(workspace, store, agent.name, f"{result.check} broken by {named}")
     result.action = "pause"
     health_state.set_acted(store, agent.name, culprit, "pause")
     if policy != "revert":
         return
-    _auto_revert(workspace, store, agent, result, found)
+    if watch is not None:
+        head = watch.ensure("the revert", culprit)
+    _auto_revert(workspace, store, agent, result, found, head or result.commit)
     health_state.set_acted(store, agent.name, culprit, result.action)
 
 
@@ -121,11 +131,11 @@ def _revert_undone(workspace: Workspace, store: Store, agent_name: str, culprit:
 
 
 def _auto_revert(workspace: Workspace, store: Store, agent: Agent, result: AgentHealth,
-                 found: Investigation[str]) -> None:
+                 found: Investigation[str], head: str | None) -> None:
 
     culprit = result.culprit
     refusal: str | None = None
-    if culprit is None or result.commit is None:
+    if culprit is None or head is None:
         refusal = "no culprit commit"
     elif len(parents(workspace.repo.main_worktree, culprit)) > 1:
         refusal = (f"{culprit[:10]} is a merge commit: gitwarden never reverts a merge "
@@ -138,9 +148,9 @@ def _auto_revert(workspace: Workspace, store: Store, agent: Agent, result: Agent
     else:
         when = commit_time(workspace.repo.main_worktree, culprit)
         refusal = revert_refusal(workspace, store, agent, when, culprit=culprit)
-    if refusal is None and culprit is not None and result.commit is not None:
+    if refusal is None and culprit is not None and head is not None:
         try:
-            done = revert_culprit(workspace, store, agent, culprit, result.commit,
+            done = revert_culprit(workspace, store, agent, culprit, head,
                                   check=result.check or "")
         except (RevertError, GitwardenError) as exc:
             refusal = exc.message

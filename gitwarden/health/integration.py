@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pygit2
 
+from gitwarden.coordination.pauses import is_paused
 from gitwarden.git.commits import (
     rev_parse_commit,
 )
@@ -28,6 +29,7 @@ from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind
 
 if TYPE_CHECKING:
+    from gitwarden.agents.model import Agent
     from gitwarden.agents.workspace import Workspace
 
 
@@ -40,17 +42,7 @@ def run_integration(workspace: Workspace, store: Store) -> IntegrationHealth:
         return IntegrationHealth(verdict="none")
     repo = pygit2.Repository(str(workspace.repo.main_worktree))
     base = rev_parse_commit(workspace.repo.main_worktree, workspace.base_branch)
-    heads: dict[str, str] = {}
-    left_out: dict[str, str] = {}
-    for agent in workspace.agents:
-        if agent.head is None or not agent.exists:
-            continue
-        if agent.head == base or repo.descendant_of(base, agent.head):
-            continue  # nothing to bring in
-        if _merged_tree(repo, base, [agent.head]) is None:
-            left_out[agent.name] = "conflicts with the base"
-            continue
-        heads[agent.name] = agent.head
+    heads, left_out = _merge_plan(repo, store, base, workspace.agents)
     names = tuple(sorted(heads))
     if not names:
         return IntegrationHealth(verdict="none", left_out=left_out)
@@ -69,10 +61,12 @@ def run_integration(workspace: Workspace, store: Store) -> IntegrationHealth:
         return IntegrationHealth(verdict="none", agents=names, left_out=left_out,
                                  check=None)
     total_runs = 0
+    reused = True
     for check in checks:
         tester = CommitTester(workspace, store, check, None, INTEGRATION)
         first = tester(full)
-        total_runs += 1
+        total_runs += tester.real_runs
+        reused = reused and tester.real_runs == 0
         if first != "fail":
             continue
 
@@ -80,8 +74,9 @@ def run_integration(workspace: Workspace, store: Store) -> IntegrationHealth:
             commit = commit_for(members)
             return "skip" if commit is None else tester(commit)
 
+        before = tester.real_runs
         search = find_failing_set(names, test_set)
-        total_runs += search.runs
+        total_runs += tester.real_runs - before
         log = str(tester.last_failure.log_path) if tester.last_failure else None
         if search.members is None:
             result = IntegrationHealth(verdict="flaky", check=check.name, agents=names,
@@ -93,11 +88,47 @@ def run_integration(workspace: Workspace, store: Store) -> IntegrationHealth:
         inputs = " ".join([base, *(f"{name}={heads[name]}" for name in names)])
         _report_integration(store, result, full, inputs)
         return result
+    # with agents left out, a pass says nothing about them: partial
+    verdict = "partial" if left_out else "pass"
     for check in checks:
         health_state.record_verdict(store, agent=INTEGRATION, check=check.name,
-                                    trigger=INTEGRATION, commit=full, verdict="pass",
-                                    runs=total_runs, agents=names)
-    return IntegrationHealth(verdict="pass", agents=names, left_out=left_out, runs=total_runs)
+                                    trigger=INTEGRATION, commit=full, verdict=verdict,
+                                    runs=total_runs, agents=names, cached=reused,
+                                    left_out=left_out,
+                                    detail=_left_out_text(left_out))
+    return IntegrationHealth(verdict=verdict, agents=names, left_out=left_out, runs=total_runs,
+                             cached=reused)
+
+
+def _merge_plan(repo: Any, store: Store, base: str,
+                agents: Sequence[Agent]) -> tuple[dict[str, str], dict[str, str]]:
+    """The agent heads merged in ({name: head}) and the agents left out, with why: paused,
+    conflicts with the base, conflicts with an agent merged before it (in name order)."""
+    heads: dict[str, str] = {}
+    left_out: dict[str, str] = {}
+    for agent in sorted(agents, key=lambda a: a.name):
+        if agent.head is None or not agent.exists:
+            continue
+        if agent.head == base or repo.descendant_of(base, agent.head):
+            continue  # nothing to bring in
+        if is_paused(store, agent.name):
+            left_out[agent.name] = "paused"
+            continue
+        if _merged_tree(repo, base, [agent.head]) is None:
+            left_out[agent.name] = "conflicts with the base"
+            continue
+        if heads and _merged_tree(repo, base, [*heads.values(), agent.head]) is None:
+            clash = next((name for name, other in heads.items()
+                          if _merged_tree(repo, base, [other, agent.head]) is None), None)
+            left_out[agent.name] = (f"conflicts with agent {clash}" if clash else
+                                    f"conflicts with agents {', '.join(heads)} together")
+            continue
+        heads[agent.name] = agent.head
+    return heads, left_out
+
+
+def _left_out_text(left_out: dict[str, str]) -> str:
+    return "; ".join(f"{name} left out: {why}" for name, why in sorted(left_out.items()))
 
 
 def _report_integration(store: Store, result: IntegrationHealth, commit: str,
@@ -115,7 +146,8 @@ def _report_integration(store: Store, result: IntegrationHealth, commit: str,
                                 candidates=result.culprits, runs=result.runs,
                                 log_path=result.log_path,
                                 action="notify" if first else "none (already reported)",
-                                agents=result.agents)
+                                agents=result.agents, left_out=result.left_out,
+                                detail=_left_out_text(result.left_out))
     if not first:
         return
     if result.verdict == "broken":

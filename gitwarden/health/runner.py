@@ -5,12 +5,17 @@ Scratch worktrees live under <state dir>/scratch/<slot>. They are made once with
 `git worktree add --detach` and reused: each run checks the snapshot out there with
 `checkout --force --detach` (only ever in the scratch worktree) and removes untracked files
 left by the previous run, keeping ignored build caches. Agent discovery skips them.
+
+A scratch worktree repairs itself: only the holder of its build slot ever runs git there, so
+an `index.lock` found while holding the slot was left by a killed run of gitwarden and is
+removed; a scratch worktree git cannot check out in is made again from scratch.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -18,15 +23,16 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from gitwarden.config import HealthCheck, HealthConfig
-from gitwarden.errors import GitwardenError
+from gitwarden.errors import GitError, GitwardenError
 from gitwarden.git.repository import Repo
 from gitwarden.git.runner import git_env, run_git
 from gitwarden.health.outcomes import Outcome, classify_exit
+from gitwarden.health.table import PastRun
 
 SCRATCH_DIR = "scratch"
 LOG_DIR = "health-logs"
@@ -44,6 +50,19 @@ class HealthRunAborted(GitwardenError):
     """The check was killed because gitwarden is stopping: it has no result."""
 
 
+class RunCancelled(GitwardenError):
+    """The check was killed because its result no longer matters (the commit left the
+    agent's branch): it has no result."""
+
+
+class ScratchError(GitwardenError):
+    """The scratch worktree could not be prepared, even after making it again."""
+
+
+# Seconds between two questions to `should_stop` while a check runs.
+CANCEL_POLL = 0.5
+
+
 @dataclass(frozen=True)
 class CheckRun:
     check: str
@@ -52,6 +71,7 @@ class CheckRun:
     timed_out: bool
     duration: float
     log_path: Path
+    reused: PastRun | None = None  # the earlier run whose result this is (nothing ran)
 
 
 @dataclass(frozen=True)
@@ -88,21 +108,54 @@ def build_slot(repo: Repo, parallel: int, *, poll: float = 0.05) -> Iterator[Slo
 
 
 def materialize(repo: Repo, scratch: Path, commit: str) -> None:
-    """Make `scratch` a worktree checked out at `commit` (detached)."""
-    if not (scratch / ".git").exists():
+    """Make `scratch` a worktree checked out at `commit` (detached); the caller holds its
+    build slot. ScratchError when even a new scratch worktree cannot be made."""
+    if (scratch / ".git").is_file():
+        remove_stale_index_lock(scratch)
+        try:
+            run_git(["checkout", "--quiet", "--force", "--detach", commit], scratch)
+            run_git(["clean", "-q", "-f", "-f", "-d"], scratch)
+            return
+        except GitError:
+            pass  # made again below
+    try:
         _create_scratch(repo, scratch, commit)
-        return
-    run_git(["checkout", "--quiet", "--force", "--detach", commit], scratch)
-    run_git(["clean", "-q", "-f", "-f", "-d"], scratch)
+    except (GitError, OSError) as exc:
+        detail = exc.message if isinstance(exc, GitError) else str(exc)
+        raise ScratchError(f"cannot prepare the scratch worktree {scratch}: {detail}") from exc
+
+
+def remove_stale_index_lock(scratch: Path) -> bool:
+    """Remove the index.lock of a scratch worktree whose build slot the caller holds: nobody
+    else runs git there, so the lock was left by a killed run of gitwarden."""
+    git_dir = scratch_git_dir(scratch)
+    lock = git_dir / "index.lock" if git_dir is not None else None
+    if lock is None or not lock.exists():
+        return False
+    with contextlib.suppress(FileNotFoundError):
+        lock.unlink()
+    return True
+
+
+def scratch_git_dir(scratch: Path) -> Path | None:
+    """The private git dir of a scratch worktree (from its `.git` file)."""
+    try:
+        text = (scratch / ".git").read_text("utf-8", "replace").strip()
+    except OSError:
+        return None
+    if not text.startswith("gitdir:"):
+        return None
+    path = Path(text[len("gitdir:"):].strip())
+    return path if path.is_absolute() else (scratch / path).resolve()
 
 
 def _create_scratch(repo: Repo, scratch: Path, commit: str) -> None:
     scratch.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
-    run_git(["worktree", "prune"], repo.main_worktree)
     if scratch.exists():
-
         shutil.rmtree(scratch)
-    run_git(["worktree", "add", "--quiet", "--detach", str(scratch), commit], repo.main_worktree)
+    run_git(["worktree", "prune"], repo.main_worktree)
+    run_git(["worktree", "add", "--quiet", "--force", "--detach", str(scratch), commit],
+            repo.main_worktree)
 
 
 def log_path_for(repo: Repo, label: str, check: str) -> Path:
@@ -122,8 +175,10 @@ def log_path_for(repo: Repo, label: str, check: str) -> Path:
 
 
 def run_check(check: HealthCheck, cwd: Path, log_path: Path, *, default_timeout: float,
-              extra_env: Mapping[str, str] | None = None) -> CheckRun:
-    """Run one check command in `cwd` (its own process group), output to `log_path`."""
+              extra_env: Mapping[str, str] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> CheckRun:
+    """Run one check command in `cwd` (its own process group), output to `log_path`.
+    `should_stop` is asked every CANCEL_POLL seconds; True kills the check (RunCancelled)."""
     timeout = check.timeout if check.timeout is not None else default_timeout
     env = git_env({"GITWARDEN_HEALTH": "1", **dict(extra_env or {}), **dict(check.env)})
     env.pop("GIT_OPTIONAL_LOCKS", None)  # the check's own git calls behave as usual
@@ -139,8 +194,9 @@ def run_check(check: HealthCheck, cwd: Path, log_path: Path, *, default_timeout:
                                     stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
             _running[proc.pid] = proc
+        cancelled = False
         try:
-            returncode: int | None = proc.wait(timeout=timeout)
+            returncode, cancelled = _wait(proc, timeout, should_stop)
         except subprocess.TimeoutExpired:
             timed_out = True
             _kill_group(proc)
@@ -150,6 +206,9 @@ def run_check(check: HealthCheck, cwd: Path, log_path: Path, *, default_timeout:
         finally:
             with _running_lock:
                 _running.pop(proc.pid, None)
+        if cancelled:
+            log.write(b"\n[gitwarden] killed: the result no longer matters\n")
+            raise RunCancelled(f"health check {check.name} killed: superseded")
         if _stopping.is_set():
             log.write(b"\n[gitwarden] killed: gitwarden is stopping\n")
             raise HealthRunAborted(f"health check {check.name} killed: gitwarden is stopping")
@@ -159,6 +218,26 @@ def run_check(check: HealthCheck, cwd: Path, log_path: Path, *, default_timeout:
     return CheckRun(check=check.name, outcome=classify_exit(returncode, timed_out=timed_out),
                     exit_code=returncode, timed_out=timed_out, duration=duration,
                     log_path=log_path)
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float,
+          should_stop: Callable[[], bool] | None) -> tuple[int | None, bool]:
+    """(exit code, False), or (None, True) after killing a check `should_stop` cancelled;
+    TimeoutExpired after `timeout` seconds."""
+    if should_stop is None:
+        return proc.wait(timeout=timeout), False
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        try:
+            return proc.wait(timeout=min(CANCEL_POLL, left)), False
+        except subprocess.TimeoutExpired:
+            pass
+        if should_stop():
+            _kill_group(proc, grace=0.5)
+            return None, True
 
 
 def terminate_all(grace: float = 1.0) -> int:
@@ -184,13 +263,51 @@ def _kill_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> Non
 
 
 def run_on_commit(repo: Repo, health: HealthConfig, check: HealthCheck, commit: str,
-                  label: str) -> CheckRun:
-    """Take a build slot, materialize `commit` in its scratch worktree, run `check` there."""
-    with build_slot(repo, health.parallel) as slot:
+                  label: str, *, reuse: Callable[[], CheckRun | None] | None = None,
+                  should_stop: Callable[[], bool] | None = None,
+                  on_result: Callable[[CheckRun], None] | None = None,
+                  same_run_key: str | None = None) -> CheckRun:
+    """Take a build slot, materialize `commit` in its scratch worktree, run `check` there.
+
+    `same_run_key` (check, tree and config) is held locked from `reuse` to `on_result`, across
+    processes and build slots: `reuse`, asked once the locks are held, may answer with a run
+    of the same tree that finished while this one waited (then nothing runs), and `on_result`
+    records a new run before anyone waiting for the same key asks."""
+    with _same_run_lock(repo, same_run_key), build_slot(repo, health.parallel) as slot:
+        earlier = reuse() if reuse is not None else None
+        if earlier is not None:
+            return earlier
+        if should_stop is not None and should_stop():
+            raise RunCancelled(f"health check {check.name} not started: superseded")
         materialize(repo, slot.scratch, commit)
         log_path = log_path_for(repo, label, check.name)
         with open(log_path, "ab") as log:
             log.write(f"[gitwarden] {label}: {check.name} on {commit} in {slot.scratch}\n"
                       .encode())
-        return run_check(check, slot.scratch, log_path, default_timeout=health.timeout,
-                         extra_env={"GITWARDEN_HEALTH_COMMIT": commit})
+        run = run_check(check, slot.scratch, log_path, default_timeout=health.timeout,
+                        extra_env={"GITWARDEN_HEALTH_COMMIT": commit}, should_stop=should_stop)
+        if on_result is not None:
+            on_result(run)
+        return run
+
+
+# Lock files for same-run keys: a fixed set, so that keys share one now and then (and wait
+# for each other) rather than leaving a lock file per tree behind.
+SAME_RUN_LOCKS = 64
+
+
+@contextlib.contextmanager
+def _same_run_lock(repo: Repo, key: str | None) -> Iterator[None]:
+    if key is None:
+        yield
+        return
+    lock_dir = repo.ensure_state_dir() / LOCK_DIR
+    lock_dir.mkdir(mode=0o700, exist_ok=True)
+    stripe = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % SAME_RUN_LOCKS
+    fd = os.open(lock_dir / f"run-{stripe}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from gitwarden.checkpoints.take import last_clean_commit, mark_clean
 from gitwarden.config import HealthCheck
-from gitwarden.errors import GitwardenError
+from gitwarden.errors import GitError, GitwardenError
 from gitwarden.git.commits import (
     first_parent_commits_since,
     is_ancestor,
     parents,
-    tree_of,
 )
 from gitwarden.git.runner import run_git
 from gitwarden.health import table as health_state
 from gitwarden.health.acting import act_on_culprit
+from gitwarden.health.branch import BranchWatch, Superseded
 from gitwarden.health.config_guard import report_health_config_edit
 from gitwarden.health.culprit import Investigation, investigate
 from gitwarden.health.integration import (
@@ -34,9 +34,10 @@ from gitwarden.health.policy import (
 from gitwarden.health.results import (
     AgentHealth,
 )
+from gitwarden.health.runner import RunCancelled, ScratchError
 from gitwarden.health.tester import CommitTester
 from gitwarden.store.db import Store
-from gitwarden.store.events import EventKind, record_event
+from gitwarden.store.events import EventKind, record_event, record_notice
 
 if TYPE_CHECKING:
     from gitwarden.agents.model import Agent
@@ -52,10 +53,18 @@ REVERT_CONFIRMATIONS = 4
 
 def on_agent_commit(workspace: Workspace, agent_name: str, old_head: str | None,
                     new_head: str) -> None:
-    """A new commit on an agent's branch: check it, blame and act on a confirmed failure."""
+    """A new commit on an agent's branch: check it, blame and act on a confirmed failure
+    (as long as the commit stays on the branch)."""
     workspace = _fresh(workspace)
     with Store.open(workspace.repo) as store:
         agent = workspace.agent(agent_name)
+        watch = BranchWatch(agent.path, agent.name, new_head)
+        current = watch.current_head()
+        if not watch.holds(new_head, current):
+            health_state.clear_progress(store, agent.name, new_head)
+            record_superseded(store, agent.name, new_head, current,
+                              watch.left_message(new_head, current, "its check"))
+            return
         report_health_config_edit(workspace, store, agent, old_head, new_head)
         result = check_agent_commit(workspace, store, agent, new_head, trigger="commit")
         if result.verdict == "pass" and workspace.config.health.integration:
@@ -67,7 +76,10 @@ def on_checkpoint(workspace: Workspace, agent_name: str, checkpoint_commit: str)
     reported (work in progress: nobody is paused or reverted for it)."""
     workspace = _fresh(workspace)
     with Store.open(workspace.repo) as store:
-        check_checkpoint(workspace, store, workspace.agent(agent_name), checkpoint_commit)
+        try:
+            check_checkpoint(workspace, store, workspace.agent(agent_name), checkpoint_commit)
+        except (ScratchError, GitError) as exc:
+            report_error(store, agent_name, checkpoint_commit, exc.message)
 
 
 def _fresh(workspace: Workspace) -> Workspace:
@@ -78,7 +90,9 @@ def _fresh(workspace: Workspace) -> Workspace:
 
 def run_health(workspace: Workspace, agents: Sequence[Agent], *, store: Store,
                integration: bool | None = None) -> dict[str, Any]:
-    """Check each agent's HEAD now (as if it had just committed), then the integration."""
+    """Check each agent's HEAD now (as if it had just committed), then the integration. A
+    tree already checked with the same check config (another agent's HEAD, the base) is not
+    run again: its result is reused and marked `cached`."""
     results = []
     for agent in agents:
         if agent.head is None or not agent.exists:
@@ -98,13 +112,43 @@ def run_health(workspace: Workspace, agents: Sequence[Agent], *, store: Store,
 
 def check_agent_commit(workspace: Workspace, store: Store, agent: Agent, head: str, *,
                        trigger: str, force: bool = False) -> AgentHealth:
+    """Check `head`, confirm, blame and act; stops as `superseded` the moment `head` leaves
+    the agent's branch, and as `error` (recorded and notified) when the scratch worktree or
+    git fails."""
     checks = workspace.config.health.checks
     if not checks:
         return AgentHealth(agent=agent.name, commit=head, verdict="none",
                            detail="no health checks configured")
     if not force and _already_passed(store, agent.name, head, checks):
+        health_state.clear_progress(store, agent.name, head)
         return AgentHealth(agent=agent.name, commit=head, verdict="pass",
                            detail="already checked")
+    watch = BranchWatch(agent.path, agent.name, head)
+    health_state.set_progress(store, agent.name, head, "running")
+    try:
+        return _check_agent_commit(workspace, store, agent, head, trigger, watch)
+    except Superseded as exc:
+        record_superseded(store, agent.name, head, exc.head, exc.message, trigger=trigger,
+                          checks=[c.name for c in checks])
+        return AgentHealth(agent=agent.name, commit=head, verdict="superseded",
+                           detail=exc.message)
+    except RunCancelled:
+        current = watch.current_head()
+        message = watch.left_message(head, current, "its running check")
+        record_superseded(store, agent.name, head, current, message, trigger=trigger,
+                          checks=[c.name for c in checks])
+        return AgentHealth(agent=agent.name, commit=head, verdict="superseded", detail=message)
+    except (ScratchError, GitError) as exc:
+        report_error(store, agent.name, head, exc.message, checks=[c.name for c in checks],
+                     trigger=trigger)
+        return AgentHealth(agent=agent.name, commit=head, verdict="error", detail=exc.message)
+    finally:
+        health_state.clear_progress(store, agent.name, head)
+
+
+def _check_agent_commit(workspace: Workspace, store: Store, agent: Agent, head: str,
+                        trigger: str, watch: BranchWatch) -> AgentHealth:
+    checks = workspace.config.health.checks
     clean_point = _clean_point(workspace, agent, head)
     commits = first_parent_commits_since(workspace.repo.main_worktree, clean_point, head)
     if not commits:
@@ -113,28 +157,35 @@ def check_agent_commit(workspace: Workspace, store: Store, agent: Agent, head: s
     gate = REVERT_CONFIRMATIONS if policy == "revert" and agent.settings.auto_revert else 0
     result = AgentHealth(agent=agent.name, commit=head, verdict="pass")
     skipped: list[str] = []
+    reused = True
     for check in checks:
-        tester = CommitTester(workspace, store, check, agent.name, trigger)
+        tester = CommitTester(workspace, store, check, agent.name, trigger,
+                              before_run=lambda _commit: watch.ensure("the check"),
+                              should_stop=watch.left)
         verifier = _BlameCheck(workspace, tester, agent.name, head, commits, clean_point)
         found = investigate(commits, tester, clean_point=clean_point, gate_runs=gate,
                             before_blame=verifier)
         result = _from_investigation(agent.name, head, check, found, tester)
         result.verify_runs = verifier.runs
+        reused = reused and result.cached
         verdict_id = health_state.record_verdict(
             store, agent=agent.name, check=check.name, trigger=trigger, commit=head,
             verdict=found.verdict, culprit=found.culprit, candidates=found.candidates,
-            runs=found.runs + found.gate_runs + verifier.runs, log_path=result.log_path,
-            detail=found.reason)
+            runs=tester.real_runs, log_path=result.log_path, detail=found.reason,
+            cached=result.cached)
         if found.verdict == "skip":
             skipped.append(check.name)
         if found.verdict in ("pass", "skip"):
             continue
+        watch.ensure("the report")
         if found.verdict == "flaky":
             _report_flaky(store, result)
         elif found.verdict in ("base-broken", "preexisting"):
             _report_not_the_agents(store, result, found.verdict, verifier.failing or "")
         else:
-            act_on_culprit(workspace, store, agent, result, found)
+            acting_head = _branch_as_it_is(watch, tester, head, found.culprit)
+            act_on_culprit(workspace, store, agent, result, found, watch=watch,
+                           head=acting_head)
             if result.action == "revert" and result.revert_commit:
                 _verify_revert(workspace, store, agent, result.revert_commit)
         health_state.set_action(store, verdict_id, result.action or "none")
@@ -143,12 +194,31 @@ def check_agent_commit(workspace: Workspace, store: Store, agent: Agent, head: s
         record_event(store, EventKind.HEALTH_SKIP, f"{agent.name}: {', '.join(skipped)} could not "
                      f"decide at {head[:10]} (exit 125)", agent=agent.name,
                      data={"commit": head, "checks": skipped})
-        return AgentHealth(agent=agent.name, commit=head, verdict="skip", check=skipped[0])
-    record_event(store, EventKind.HEALTH_PASS, f"{agent.name}: health checks pass at {head[:10]}",
-                 agent=agent.name, data={"commit": head, "trigger": trigger})
+        return AgentHealth(agent=agent.name, commit=head, verdict="skip", check=skipped[0],
+                           cached=reused)
+    cached_note = " (reused results of the same tree)" if reused else ""
+    record_event(store, EventKind.HEALTH_PASS,
+                 f"{agent.name}: health checks pass at {head[:10]}{cached_note}",
+                 agent=agent.name, data={"commit": head, "trigger": trigger, "cached": reused})
     _mark_clean(workspace, store, agent.name, head)
     return AgentHealth(agent=agent.name, commit=head, verdict="pass",
-                       runs=result.runs if len(checks) == 1 else 0)
+                       runs=result.runs if len(checks) == 1 else 0, cached=reused,
+                       cached_from=result.cached_from if reused else None)
+
+
+def _branch_as_it_is(watch: BranchWatch, tester: CommitTester, head: str,
+                     culprit: str | None) -> str:
+    """The agent's HEAD to act on: `head` itself, or a newer HEAD that still holds the
+    culprit and still fails (asked of the record, else run once). Superseded otherwise: a
+    fix committed on top (or an amend, reset, rebase) cancels the action."""
+    current = watch.ensure("the action", culprit or head)
+    if current == head:
+        return head
+    outcome = tester(current)
+    if outcome != "fail":
+        raise Superseded(head, current, f"{watch.agent} moved on to {current[:10]}, where "
+                         f"{tester.check.name} does not fail ({outcome}): action cancelled")
+    return current
 
 
 def check_checkpoint(workspace: Workspace, store: Store, agent: Agent,
@@ -160,8 +230,9 @@ def check_checkpoint(workspace: Workspace, store: Store, agent: Agent,
         result = _from_investigation(agent.name, checkpoint, check, found, tester)
         health_state.record_verdict(store, agent=agent.name, check=check.name,
                                     trigger="checkpoint", commit=checkpoint,
-                                    verdict=found.verdict, runs=found.runs,
-                                    log_path=result.log_path, detail=found.reason)
+                                    verdict=found.verdict, runs=tester.real_runs,
+                                    log_path=result.log_path, detail=found.reason,
+                                    cached=result.cached)
         if found.verdict == "broken":
             record_event(store, EventKind.HEALTH_FAIL,
                          f"{agent.name}: {check.name} fails on its work in progress "
@@ -175,6 +246,32 @@ def check_checkpoint(workspace: Workspace, store: Store, agent: Agent,
             return result
     _mark_clean(workspace, store, agent.name, checkpoint)
     return AgentHealth(agent=agent.name, commit=checkpoint, verdict="pass")
+
+
+def record_superseded(store: Store, agent: str, commit: str, head: str | None, why: str, *,
+                      trigger: str = "commit", checks: Sequence[str] = ()) -> None:
+    """Work for a commit that left the branch: recorded, never acted on or notified."""
+    for check in checks:
+        health_state.record_verdict(store, agent=agent, check=check, trigger=trigger,
+                                    commit=commit, verdict="superseded", detail=why,
+                                    action="none")
+    record_event(store, EventKind.HEALTH_SUPERSEDED, f"{agent}: {why}", agent=agent,
+                 data={"commit": commit, "head": head, "trigger": trigger})
+
+
+def report_error(store: Store, agent: str, commit: str, message: str, *,
+                 checks: Sequence[str] = (), trigger: str = "commit") -> None:
+    """A check that could not run (scratch worktree, git): an `error` verdict for the commit
+    and a notification, so that status never keeps showing an older pass."""
+    for check in checks:
+        health_state.record_verdict(store, agent=agent, check=check, trigger=trigger,
+                                    commit=commit, verdict="error", detail=message)
+    record_notice(store, EventKind.HEALTH_ERROR,
+                  f"{agent}: health check of {commit[:10]} could not run: {message}",
+                  title=f"gitwarden: cannot check {agent}",
+                  body=f"the health check of {commit[:10]} could not run: {message}",
+                  agent=agent, severity="error", data={"commit": commit, "error": message},
+                  dedup=f"health-error {agent} {message}")
 
 
 class _BlameCheck:
@@ -233,10 +330,8 @@ class _BlameCheck:
         return found
 
     def _outcome(self, commit: str) -> str | None:
-        tree = tree_of(self.workspace.repo.main_worktree, commit)
-        known = health_state.last_outcome_on_tree(self.tester.store, self.tester.check.name,
-                                                  tree) if tree else None
-        if known is not None:
+        known = self.tester.known(commit)
+        if known is not None and known != "skip":
             return known
         trigger, self.tester.trigger = self.tester.trigger, "verify"
         try:
@@ -270,10 +365,13 @@ def _report_not_the_agents(store: Store, result: AgentHealth, verdict: str,
 def _from_investigation(agent: str, head: str, check: HealthCheck, found: Investigation[str],
                         tester: CommitTester) -> AgentHealth:
     log = tester.last_failure or (tester.runs[-1] if tester.runs else None)
+    reused = tester.reused
+    cached = bool(reused) and tester.real_runs == 0
     return AgentHealth(agent=agent, commit=head, verdict=found.verdict, check=check.name,
                        culprit=found.culprit, candidates=found.candidates, runs=found.runs,
                        gate_runs=found.gate_runs, log_path=str(log.log_path) if log else None,
-                       detail=found.reason)
+                       detail=found.reason, cached=cached,
+                       cached_from=reused[0].as_json() if cached else None)
 
 
 def _report_flaky(store: Store, result: AgentHealth) -> None:
@@ -312,9 +410,8 @@ def _mark_clean(workspace: Workspace, store: Store, agent: str, commit: str) -> 
 
 
 def _already_passed(store: Store, agent: str, head: str, checks: Sequence[HealthCheck]) -> bool:
-    latest = {v.check: v for v in health_state.latest_verdicts(store, agent)}
-    return all(c.name in latest and latest[c.name].commit == head
-               and latest[c.name].verdict == "pass" for c in checks)
+    at_head = {v.check: v for v in health_state.verdicts_at(store, agent, head)}
+    return all(c.name in at_head and at_head[c.name].verdict == "pass" for c in checks)
 
 
 # --- the health configuration must come from the main worktree -----------------------------

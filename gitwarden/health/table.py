@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from gitwarden.store.db import Store
@@ -70,6 +73,23 @@ MIGRATIONS = [
     );
     ALTER TABLE health_verdicts ADD COLUMN agents TEXT NOT NULL DEFAULT ''
     """,
+    # config_hash: the check's command, env and timeout, hashed: a result is reused for any
+    # commit with the same tree and the same check config (health_runs_cache);
+    # cached: the verdict was reached from reused results only; left_out: integration
+    # verdicts, JSON {agent: why}; health_progress: the commit each agent is being checked at.
+    """
+    ALTER TABLE health_runs ADD COLUMN config_hash TEXT;
+    CREATE INDEX health_runs_cache ON health_runs(check_name, tree_id, config_hash, id);
+    ALTER TABLE health_verdicts ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE health_verdicts ADD COLUMN left_out TEXT NOT NULL DEFAULT '{}';
+    CREATE TABLE health_progress (
+        agent TEXT PRIMARY KEY,
+        commit_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        ts REAL NOT NULL
+    )
+    """,
 ]
 
 
@@ -94,43 +114,78 @@ class Verdict:
     action: str | None
     detail: str
     agents: tuple[str, ...] = ()  # integration verdicts: the agents merged in
+    cached: bool = False  # reached from results reused for the same tree, no run
+    left_out: Mapping[str, str] = field(default_factory=dict)  # integration: agent -> why
 
     def as_json(self) -> dict[str, Any]:
         found = {"agent": self.agent, "check": self.check, "time": self.ts,
                  "trigger": self.trigger, "commit": self.commit, "verdict": self.verdict,
                  "culprit": self.culprit, "candidates": list(self.candidates),
                  "runs": self.runs, "log": self.log_path, "action": self.action,
-                 "detail": self.detail}
-        if self.agents:
+                 "detail": self.detail, "cached": self.cached}
+        if self.agents or self.left_out:
             found["agents"] = list(self.agents)
+            found["left_out"] = dict(self.left_out)
         return found
 
 
 def record_run(store: Store, *, agent: str | None, trigger: str, check: str, commit: str,
                tree: str | None, outcome: str, exit_code: int | None, timed_out: bool,
-               duration: float, log_path: str | None) -> int:
+               duration: float, log_path: str | None, config_hash: str | None = None) -> int:
     ready(store)
     with store.immediate() as conn:
         cursor = conn.execute(
             "INSERT INTO health_runs(ts, agent, trigger, check_name, commit_id, tree_id, outcome,"
-            " exit_code, timed_out, duration, log_path) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " exit_code, timed_out, duration, log_path, config_hash)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (time.time(), agent, trigger, check, commit, tree, outcome, exit_code,
-             int(timed_out), duration, log_path))
+             int(timed_out), duration, log_path, config_hash))
         return int(cursor.lastrowid or 0)
+
+
+@dataclass(frozen=True)
+class PastRun:
+    """A recorded run whose result stands for any commit with the same tree and config."""
+
+    id: int
+    ts: float
+    agent: str | None
+    commit: str
+    outcome: str
+    exit_code: int | None
+    log_path: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"run": self.id, "time": self.ts, "agent": self.agent, "commit": self.commit,
+                "outcome": self.outcome, "log": self.log_path}
+
+
+def past_runs(store: Store, check: str, tree: str, config_hash: str,
+              limit: int = 8) -> list[PastRun]:
+    """Decided runs (pass, fail, skip) of `check` with this config on this tree, newest first."""
+    ready(store)
+    rows = store.conn.execute(
+        "SELECT id, ts, agent, commit_id, outcome, exit_code, log_path FROM health_runs"
+        " WHERE check_name = ? AND tree_id = ? AND config_hash = ?"
+        " AND outcome IN ('pass', 'fail', 'skip') ORDER BY id DESC LIMIT ?",
+        (check, tree, config_hash, limit)).fetchall()
+    return [PastRun(*row) for row in rows]
 
 
 def record_verdict(store: Store, *, agent: str, check: str, trigger: str, commit: str,
                    verdict: str, culprit: str | None = None, candidates: tuple[str, ...] = (),
                    runs: int = 0, log_path: str | None = None, action: str | None = None,
-                   detail: str = "", agents: tuple[str, ...] = ()) -> int:
+                   detail: str = "", agents: tuple[str, ...] = (), cached: bool = False,
+                   left_out: Mapping[str, str] | None = None) -> int:
     ready(store)
     with store.immediate() as conn:
         cursor = conn.execute(
             "INSERT INTO health_verdicts(ts, agent, check_name, trigger, commit_id, verdict,"
-            " culprit, candidates, runs, log_path, action, detail, agents)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " culprit, candidates, runs, log_path, action, detail, agents, cached, left_out)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (time.time(), agent, check, trigger, commit, verdict, culprit, " ".join(candidates),
-             runs, log_path, action, detail, " ".join(agents)))
+             runs, log_path, action, detail, " ".join(agents), int(cached),
+             json.dumps(dict(left_out or {}), sort_keys=True)))
         return int(cursor.lastrowid or 0)
 
 
@@ -141,7 +196,7 @@ def set_action(store: Store, verdict_id: int, action: str) -> None:
 
 
 _VERDICT_COLUMNS = ("id, ts, agent, check_name, trigger, commit_id, verdict, culprit, "
-                    "candidates, runs, log_path, action, detail, agents")
+                    "candidates, runs, log_path, action, detail, agents, cached, left_out")
 
 
 def _verdict(row: tuple[Any, ...]) -> Verdict:
@@ -149,17 +204,32 @@ def _verdict(row: tuple[Any, ...]) -> Verdict:
                    commit=row[5], verdict=row[6], culprit=row[7],
                    candidates=tuple(row[8].split()) if row[8] else (), runs=row[9],
                    log_path=row[10], action=row[11], detail=row[12],
-                   agents=tuple(row[13].split()) if row[13] else ())
+                   agents=tuple(row[13].split()) if row[13] else (), cached=bool(row[14]),
+                   left_out=json.loads(row[15] or "{}"))
 
 
 def latest_verdicts(store: Store, agent: str | None = None) -> list[Verdict]:
-    """The newest verdict per (agent, check), ordered by agent then check."""
+    """The newest verdict per (agent, check), ordered by agent then check (superseded ones
+    left out: they say nothing about any commit)."""
     ready(store)
     where, params = ("WHERE agent = ?", (agent,)) if agent is not None else ("", ())
+    where = f"{where} AND" if where else "WHERE"
     rows = store.conn.execute(
         f"SELECT {_VERDICT_COLUMNS} FROM health_verdicts WHERE id IN ("
-        f" SELECT MAX(id) FROM health_verdicts {where} GROUP BY agent, check_name)"
-        " ORDER BY agent, check_name", params).fetchall()
+        f" SELECT MAX(id) FROM health_verdicts {where} verdict != 'superseded'"
+        " GROUP BY agent, check_name) ORDER BY agent, check_name", params).fetchall()
+    return [_verdict(row) for row in rows]
+
+
+def verdicts_at(store: Store, agent: str, commit: str) -> list[Verdict]:
+    """The newest verdict per check for `agent` at exactly `commit` (superseded ones left
+    out: they say nothing about the commit)."""
+    ready(store)
+    rows = store.conn.execute(
+        f"SELECT {_VERDICT_COLUMNS} FROM health_verdicts WHERE id IN ("
+        " SELECT MAX(id) FROM health_verdicts WHERE agent = ? AND commit_id = ?"
+        " AND verdict != 'superseded' GROUP BY check_name) ORDER BY check_name",
+        (agent, commit)).fetchall()
     return [_verdict(row) for row in rows]
 
 
@@ -173,12 +243,56 @@ def verdict_history(store: Store, agent: str | None = None, limit: int = 50) -> 
 
 
 def checks_with_verdict(store: Store, agent: str, commit: str) -> set[str]:
-    """The checks that have a verdict, of any kind, for `agent` at `commit`."""
+    """The checks that have a verdict (superseded ones aside) for `agent` at `commit`."""
     ready(store)
     rows = store.conn.execute(
-        "SELECT DISTINCT check_name FROM health_verdicts WHERE agent = ? AND commit_id = ?",
-        (agent, commit)).fetchall()
+        "SELECT DISTINCT check_name FROM health_verdicts WHERE agent = ? AND commit_id = ?"
+        " AND verdict != 'superseded'", (agent, commit)).fetchall()
     return {row[0] for row in rows}
+
+
+# --- which commit each agent is being checked at ---------------------------------------------
+
+@dataclass(frozen=True)
+class Progress:
+    agent: str
+    commit: str
+    state: str  # pending (queued by the daemon) | running
+    pid: int
+    ts: float
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process that queued or runs the check still exists."""
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def set_progress(store: Store, agent: str, commit: str, state: str) -> None:
+    ready(store)
+    with store.immediate() as conn:
+        conn.execute("INSERT OR REPLACE INTO health_progress(agent, commit_id, state, pid, ts)"
+                     " VALUES (?,?,?,?,?)", (agent, commit, state, os.getpid(), time.time()))
+
+
+def clear_progress(store: Store, agent: str, commit: str) -> None:
+    """Forget the progress of `agent` at `commit` (a newer commit's entry is kept)."""
+    ready(store)
+    with store.immediate() as conn:
+        conn.execute("DELETE FROM health_progress WHERE agent = ? AND commit_id = ?",
+                     (agent, commit))
+
+
+def progress(store: Store, agent: str) -> Progress | None:
+    ready(store)
+    row = store.conn.execute("SELECT agent, commit_id, state, pid, ts FROM health_progress"
+                             " WHERE agent = ?", (agent,)).fetchone()
+    return Progress(*row) if row is not None else None
 
 
 def count_runs(store: Store, agent: str | None = None, trigger: str | None = None) -> int:
@@ -189,15 +303,6 @@ def count_runs(store: Store, agent: str | None = None, trigger: str | None = Non
     row = store.conn.execute(f"SELECT COUNT(*) FROM health_runs WHERE {where}",
                              tuple(value for _, value in clauses)).fetchone()
     return int(row[0])
-
-
-def last_outcome_on_tree(store: Store, check: str, tree: str) -> str | None:
-    """The newest pass/fail of `check` on any commit with this tree (None: never decided)."""
-    ready(store)
-    row = store.conn.execute(
-        "SELECT outcome FROM health_runs WHERE check_name = ? AND tree_id = ?"
-        " AND outcome IN ('pass', 'fail') ORDER BY id DESC LIMIT 1", (check, tree)).fetchone()
-    return str(row[0]) if row is not None else None
 
 
 def flaky_on_record(store: Store, check: str, since: float = 0.0) -> bool:

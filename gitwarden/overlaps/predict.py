@@ -2,9 +2,10 @@
 
 Each side is what the agent has right now, uncommitted work included: the file in its
 worktree (or in its HEAD tree when the worktree is gone). The ancestor is the file at the
-merge-base of the two agents' HEADs. Nothing is written to any index, HEAD or worktree; blobs
-are only created in the object database (as `git add` would) when a real merge must run, and
-results are cached by the object ids involved, so a repeated question costs three hashes.
+merge-base of the two agents' HEADs. Nothing is written anywhere in the repository: no index,
+HEAD, worktree, nor object (blob contents are merged in a private temporary directory by
+git/merge_file.py), and results are cached by the object ids involved, so a repeated question
+costs three hashes.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pygit2
-from pygit2.enums import FileMode
 
+from gitwarden.git.merge_file import merge_file_contents
 from gitwarden.git.objects import MODE_BLOB, MODE_EXEC, MODE_LINK
 
 CONFLICT = "conflict"
@@ -119,23 +120,30 @@ class MergePredictor:
 
     def _merge_blobs(self, path: str, ancestor: _Version, ours: _Version,
                      theirs: _Version) -> _PairResult:
-        merged = self.repo.merge_file_from_index(self._entry(path, ancestor),
-                                                 self._entry(path, ours),
-                                                 self._entry(path, theirs))
-        if merged.automergeable:
+        if ours.mode == MODE_LINK or theirs.mode == MODE_LINK:
+            return _PairResult(clean=False, reason="symbolic link changed on both sides")
+        merged = merge_file_contents(self._data(ancestor), self._data(ours) or b"",
+                                     self._data(theirs) or b"",
+                                     labels=(f"ours/{path}", f"base/{path}", f"theirs/{path}"))
+        if merged.clean:
             return _PairResult(clean=True)
-        contents = merged.contents if isinstance(merged.contents, str) else ""
-        ranges = conflict_ranges(contents)
+        ranges = conflict_ranges(merged.text or "")
         if not ranges:
             return _PairResult(clean=False, reason="binary or unmergeable content")
         return _PairResult(clean=False, ranges=tuple(ranges))
 
-    def _entry(self, path: str, version: _Version) -> pygit2.IndexEntry | None:
+    def _data(self, version: _Version) -> bytes | None:
+        """The version's bytes: read from the worktree, or from the object database (only
+        read, never written)."""
         if version.oid is None:
             return None
-        if version.data is not None and not self.repo.odb.exists(version.oid):
-            self.repo.create_blob(version.data)
-        return pygit2.IndexEntry(path, pygit2.Oid(hex=version.oid), FileMode(version.mode))
+        if version.data is not None:
+            return version.data
+        try:
+            blob = self.repo[version.oid]
+        except (KeyError, ValueError):
+            return None
+        return bytes(blob.data) if isinstance(blob, pygit2.Blob) else None
 
     def _current(self, side: Side, path: str) -> _Version:
         if side.worktree.is_dir():

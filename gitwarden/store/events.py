@@ -65,6 +65,8 @@ class EventKind(StrEnum):
     REQUEST_CLOSED = "request.closed"
     AGENT_ADDED = "agent.added"
     AGENT_REMOVED = "agent.removed"
+    HEALTH_SUPERSEDED = "health.superseded"
+    HEALTH_LOGS_PRUNED = "health.logs-pruned"
 
 
 def kinds_by_area() -> dict[str, list[str]]:

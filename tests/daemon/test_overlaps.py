@@ -210,3 +210,30 @@ def test_state_db_removed_while_running_is_recreated_and_the_next_overlap_shows(
         wait_until(lambda: "store.reopened" in daemon.log(), 10, "reopen not logged", daemon)
     finally:
         assert daemon.stop() == 0, daemon.log()
+
+
+def test_many_overlapping_files_leave_no_loose_objects(tmp_path: Path) -> None:
+    """Issue 13: predicting 2,000 overlaps x 4 worktrees wrote 8,003 loose objects."""
+    files = {f"src/f{i}.txt": BASE for i in range(300)}
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta", "gamma"), files=files)
+    write(repo.main, {"gitwarden.toml": FAST})
+    git(repo.main, "add", "gitwarden.toml")
+    git(repo.main, "commit", "-q", "-m", "config")
+    daemon = DaemonProcess(repo.main)
+    try:
+        # the start checkpoints are objects of their own (reachable from refs/gitwarden)
+        wait_until(lambda: len(events_of(repo.main, "checkpoint.created")) == 3, 30,
+                   "no start checkpoints", daemon)
+        before = git(repo.main, "count-objects", "-v")
+        for number, name in enumerate(("alpha", "beta", "gamma")):
+            write(repo.agents[name], {rel: BASE.replace(f"line {3 + 8 * number}\n", f"{name}\n")
+                                      for rel in files})
+        report = wait_until(lambda: len(conflicts_json(repo.main)["overlaps"]) == 300 and
+                            conflicts_json(repo.main), 120, "overlaps not all predicted", daemon)
+        assert {o["classification"] for o in report["overlaps"]} == {"clean-merge"}
+    finally:
+        assert daemon.stop() == 0
+    after = git(repo.main, "count-objects", "-v")
+    loose = {text: dict(line.split(": ") for line in text.splitlines())["count"]
+             for text in (before, after)}
+    assert loose[after] == loose[before], (before, after)

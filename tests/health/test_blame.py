@@ -149,17 +149,19 @@ def test_status_counts_only_configured_checks_and_marks_old_results(tmp_path: Pa
     shown = json.loads(run_gitwarden("health", "--json", cwd=repo.main).stdout)
     assert [(r["check"], r["stale"]) for r in shown["results"]] == [("test", False)]
 
-    # a newer commit nobody checked yet: the result shown is for the old one, and says so
+    # a newer commit nobody checked yet: no verdict is shown for it, the old commit's result
+    # is only the `previous` one
     (newer,) = agent_commits(alpha, {"more.txt": "x\n"})
     shown = json.loads(run_gitwarden("health", "--json", cwd=repo.main).stdout)
     (result,) = shown["results"]
-    assert result["commit"] == checked and result["stale"] is True
+    assert (result["commit"], result["verdict"], result["stale"]) == (newer, "stale", True)
+    assert result["previous"]["commit"] == checked
     fields = shown["agents"]["alpha"]
-    assert fields["health_stale"] is True
+    assert fields["health_stale"] is True and fields["health"] == "stale"
     assert fields["health_results"]["test"] == {**fields["health_results"]["test"],
-                                                "commit": checked, "stale": True}
+                                                "commit": newer, "verdict": "stale"}
     text = run_gitwarden("health", cwd=repo.main).stdout
-    assert "(old)" in text and newer[:7] not in text
+    assert "stale" in text and f"previous: pass at {checked[:10]}" in text
 
 
 def test_one_integration_failure_is_reported_once(tmp_path: Path) -> None:

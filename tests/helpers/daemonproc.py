@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -73,3 +74,26 @@ def wait_until(check: Callable[[], T], timeout: float, message: str,
             extra = f"\n--- daemon log ---\n{daemon.log()}" if daemon else ""
             raise AssertionError(f"{message} (after {timeout}s){extra}")
         time.sleep(0.05)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant (as systemd does to a unit's control group):
+    nothing gets to clean up, locks its git children held stay on disk."""
+    doomed = [pid]
+    found = True
+    while found:
+        found = False
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) in doomed:
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent in doomed:
+                doomed.append(int(entry.name))
+                found = True
+    for target in doomed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(target, signal.SIGKILL)

@@ -80,3 +80,33 @@ def test_results_are_cached_by_object_ids(tmp_path: Path) -> None:
 def test_conflict_ranges_parses_diff3_markers() -> None:
     merged = "a\n<<<<<<< ours\nx\ny\n||||||| base\nb\n=======\nz\n>>>>>>> theirs\nc\n"
     assert conflict_ranges(merged) == [((2, 3), (2, 2))]
+
+
+def _loose_objects(repo: Path) -> int:
+    counts = dict(line.split(": ") for line in git(repo, "count-objects", "-v").splitlines())
+    return int(counts["count"])
+
+
+def test_predictions_create_no_object_in_the_repository(tmp_path: Path) -> None:
+    files = {f"src/f{i}.txt": BASE for i in range(60)}
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta", "gamma"), files=files)
+    for number, (name, path) in enumerate(sorted(repo.agents.items())):
+        write(path, {rel: BASE.replace(f"line {3 + 6 * number}\n", f"{name} was here\n")
+                     for rel in files})
+    write(repo.agents["alpha"], {"src/f0.txt": BASE.replace("line 9\n", "alpha clash\n")})
+    before = _loose_objects(repo.main)
+    predictor = MergePredictor(repo.main)
+    results = {rel: predictor.predict(rel, _sides(repo.agents)) for rel in files}
+    assert results["src/f0.txt"].classification == CONFLICT  # alpha and gamma, line 9
+    assert {r.classification for rel, r in results.items() if rel != "src/f0.txt"} == \
+        {CLEAN_MERGE}
+    assert _loose_objects(repo.main) == before
+
+
+def test_binary_files_changed_on_both_sides_conflict_without_merging(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"img.bin": b"\0base\n"})
+    write(repo.agents["alpha"], {"img.bin": b"\0alpha\n"})
+    write(repo.agents["beta"], {"img.bin": b"\0beta\n"})
+    prediction = MergePredictor(repo.main).predict("img.bin", _sides(repo.agents))
+    assert prediction.classification == CONFLICT
+    assert prediction.reason is not None and "binary" in prediction.reason
