@@ -56,6 +56,18 @@ class EventKind(StrEnum):
     DAEMON_STOPPED = "daemon.stopped"
     CONFIG_ERROR = "config.error"
     CONFIG_RELOADED = "config.reloaded"
+    BASE_CONFLICT = "base.conflict"
+    BASE_STALE = "base.stale"
+    BASE_FETCHED = "base.fetched"
+    BASE_FETCH_FAILED = "base.fetch-failed"
+    SYNC_APPLIED = "sync.applied"
+    SYNC_REFUSED = "sync.refused"
+    LAND_QUEUED = "land.queued"
+    LAND_LANDED = "land.landed"
+    LAND_EJECTED = "land.ejected"
+    LAND_RETRIED = "land.retried"
+    LAND_REFUSED = "land.refused"
+    LAND_SNAPSHOT = "land.snapshot"
 
 
 MIGRATIONS = [
