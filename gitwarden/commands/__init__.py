@@ -20,6 +20,7 @@ COMMAND_MODULES = {
     "pause": "pause", "resume": "pause", "stop": "pause",
     "health": "health", "request": "request", "inbox": "request",
     "done": "done", "wait": "done", "run": "run",
+    "sync": "sync", "land": "land", "queue": "land",
     "service": "service", "hook": "hook", "hooks": "hooks",
 }
 
