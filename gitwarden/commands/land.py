@@ -112,7 +112,8 @@ def _dry_run(workspace: Any, agents: list[Any], strategy: str, base: str,
     candidate = build_candidate(workspace.repo.common_dir, base, members,
                                 workspace.base_branch) if members else None
     checks = [c.name for c in workspace.config.health.checks]
-    plan: dict[str, Any] = {"dry_run": True, "base": {"branch": workspace.base_branch, "commit": base},
+    plan: dict[str, Any] = {
+            "dry_run": True, "base": {"branch": workspace.base_branch, "commit": base},
             "strategy": strategy, "order": [m.agent for m in members],
             "candidate": candidate.commit if candidate and candidate.members else None,
             "conflicts": {k: list(v) for k, v in (candidate.ejected if candidate else {}).items()},
