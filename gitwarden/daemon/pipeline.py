@@ -27,6 +27,8 @@ from gitwarden.daemon.watches import AgentWatches, files_in
 from gitwarden.errors import GitwardenError
 from gitwarden.git.changes import resolve_base, worktree_changes
 from gitwarden.overlaps import table as overlap_store
+from gitwarden.overlaps.base import BaseAwareness
+from gitwarden.overlaps.base_recorder import BaseRecorder
 from gitwarden.overlaps.predict import MergePredictor, Prediction
 from gitwarden.overlaps.recorder import OverlapRecorder
 from gitwarden.overlaps.tracker import ChangeTracker, Overlap
@@ -66,6 +68,7 @@ class Pipeline:
         self._thread: threading.Thread | None = None
         self.store: Store | None = None
         self.overlaps: OverlapRecorder | None = None
+        self.base: BaseRecorder | None = None
         self.last_reconcile: float | None = None
         self._last_full_reconcile: float | None = None
         self._full_reconcile_due = True
@@ -108,10 +111,11 @@ class Pipeline:
     def _run(self) -> None:
         try:
             self.store = Store.open(self.workspace.repo)
-            self.overlaps = OverlapRecorder(
-                self.store, MergePredictor(self.workspace.repo.common_dir),
-                lambda: dict(self._agents),
-                lambda: self.tracker.overlaps, self._event)
+            predictor = MergePredictor(self.workspace.repo.common_dir)
+            self.overlaps = OverlapRecorder(self.store, predictor, lambda: dict(self._agents),
+                                            lambda: self.tracker.overlaps, self._event)
+            self.base = BaseRecorder(BaseAwareness(self.workspace.repo.common_dir, predictor),
+                                     self._event)
             self._restore_overlaps()
         except Exception as exc:
             self.startup_error = f"{type(exc).__name__}: {exc}"
@@ -252,6 +256,8 @@ class Pipeline:
 
     def _drop_agent(self, name: str, why: str) -> None:
         view = self._agents.pop(name, None)
+        if self.base is not None:
+            self.base.forget(name)
         if view is not None:
             self.watches.forget(name, view.path)
             log.info("no longer watching agent %s (%s)", name, why)
@@ -268,6 +274,7 @@ class Pipeline:
             log.warning("cannot read changes of %s: %s", name, changes.error)
             return False
         self._unsettled.discard(name)
+        self._base_due(name)
         self._signatures[name] = signature
         before = self.tracker.changed(name)
         self.tracker.set_committed(name, changes.committed, now)
@@ -364,6 +371,7 @@ class Pipeline:
         record_activity(self._store(), ((now, name, path, action)
                                         for path, action in files.items()
                                         if path not in ignored and path not in transient))
+        self._base_due(name)
         before = self.tracker.changed(name)
         if many:
             self.tracker.set_dirty(name, present, now)
@@ -390,9 +398,15 @@ class Pipeline:
         reclassified = self.overlaps.reclassify(now, touched, full, delta)
         if delta:
             self.overlaps.record(delta, now)
-        if delta or reclassified:
+        if self._compare_with_base() or delta or reclassified:
             self.jobs.refresh_context_files()
         self._update_snapshot()
+
+    def _compare_with_base(self) -> bool:
+        if self.base is None or self._base_commit is None:
+            return False
+        return self.base.compare(self.workspace, self._base_commit, self._agents,
+                                 self.tracker.committed, self.tracker.dirty)
 
     def _update_snapshot(self) -> None:
         overlaps = self.tracker.overlaps
@@ -400,6 +414,7 @@ class Pipeline:
             "pid": os.getpid(),
             "agents": [{"name": name, "path": str(view.path),
                         "changed": len(self.tracker.changed(name)),
+                        "base": self.base.json_of(name) if self.base else None,
                         "watching": "polling" if name in self.watches.polling else "inotify"}
                        for name, view in sorted(self._agents.items())],
             "overlaps": [{"path": path, "agents": list(o.agents),
@@ -414,6 +429,10 @@ class Pipeline:
             self._snapshot = snapshot
 
     # --- helpers -----------------------------------------------------------------------------
+
+    def _base_due(self, name: str) -> None:
+        if self.base is not None:
+            self.base.due.add(name)
 
     def _classification(self, path: str) -> Prediction | None:
         return self.overlaps.classification.get(path) if self.overlaps is not None else None
