@@ -32,32 +32,32 @@ def refusal(workspace: Workspace, store: Store, agent: Agent, base_commit: str, 
     name = shlex.quote(agent.name)
     if not agent.exists:
         return f"agent {agent.name}: worktree missing: {agent.path}"
+    operation = operation_in_progress(agent.git_dir)
+    if operation:
+        return (f"agent {agent.name} is in the middle of a {operation}: finish or abort it "
+                f"first (git {operation} --abort)")
     if agent.branch is None or agent.head is None:
         return f"agent {agent.name} has no branch checked out (detached or unborn HEAD)"
     info = pauses.pause_info(store, agent.name)
     if info is not None:
         return (f"agent {agent.name} is paused ({info.reason}): resume it first "
                 f"(gitwarden resume {name})")
-    operation = operation_in_progress(agent.git_dir)
-    if operation:
-        return (f"agent {agent.name} is in the middle of a {operation}: finish or abort it "
-                f"first (git {operation} --abort)")
     broken = [v for v in current_verdicts(store, agent.name, workspace)
               if v.verdict == "broken" and v.commit == agent.head]
     if broken:
         return (f"agent {agent.name} is broken ({broken[0].check} fails at "
                 f"{agent.head[:10]}): fix it first (gitwarden health {name})")
-    if is_ancestor(workspace.repo.common_dir, agent.head, base_commit):
+    state = worktree_changes(agent.path, agent.head, base_commit)
+    if state.error:
+        return f"cannot read the worktree of {agent.name}: {state.error}"
+    dirty = (*state.uncommitted, *state.untracked)
+    if is_ancestor(workspace.repo.common_dir, agent.head, base_commit) and \
+            not (allow_dirty and dirty):
         return f"agent {agent.name} has nothing to land: its branch is already in the base"
-    if not allow_dirty:
-        state = worktree_changes(agent.path, agent.head, base_commit)
-        dirty = (*state.uncommitted, *state.untracked)
-        if state.error:
-            return f"cannot read the worktree of {agent.name}: {state.error}"
-        if dirty:
-            return (f"agent {agent.name} has {len(dirty)} uncommitted file(s) "
-                    f"({', '.join(dirty[:3])}{' ...' if len(dirty) > 3 else ''}): commit them, "
-                    "or land with --include-uncommitted")
+    if dirty and not allow_dirty:
+        return (f"agent {agent.name} has {len(dirty)} uncommitted file(s) "
+                f"({', '.join(dirty[:3])}{' ...' if len(dirty) > 3 else ''}): commit them, "
+                "or land with --include-uncommitted")
     return None
 
 

@@ -90,13 +90,13 @@ def plan_sync(workspace: Workspace, agent: Agent, strategy: str | None = None,
     name = shlex.quote(agent.name)
     if not agent.exists:
         return _refused(plan, f"agent {agent.name}: worktree missing: {agent.path}")
-    if agent.branch is None or agent.head is None:
-        return _refused(plan, f"agent {agent.name} has no branch checked out (detached or "
-                        "unborn HEAD): check out its branch first")
     operation = operation_in_progress(agent.git_dir)
     if operation:
         return _refused(plan, f"agent {agent.name} is in the middle of a {operation}: finish "
                         f"or abort it first (git {operation} --abort)")
+    if agent.branch is None or agent.head is None:
+        return _refused(plan, f"agent {agent.name} has no branch checked out (detached or "
+                        "unborn HEAD): check out its branch first")
     repo = pygit2.Repository(str(workspace.repo.common_dir))
     ahead, behind = repo.ahead_behind(agent.head, base)
     plan = _with(plan, behind=behind)

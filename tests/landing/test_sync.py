@@ -19,7 +19,7 @@ from tests.helpers.gitrepo import (
     run_gitwarden,
     write,
 )
-from tests.helpers.worktree_state import worktree_state
+from tests.helpers.worktree_state import agent_files
 
 LINES = "".join(f"line {i}\n" for i in range(1, 21))
 
@@ -31,8 +31,7 @@ def _repo(tmp_path: Path) -> RepoWithAgents:
 def _snapshot(path: Path) -> tuple[object, ...]:
     """Files byte for byte (gitwarden's own context files aside), HEAD, branch and index:
     everything a sync may touch."""
-    files = {k: v for k, v in worktree_state(path).items() if not k.startswith(".gitwarden/")}
-    return (files, git(path, "rev-parse", "HEAD"),
+    return (agent_files(path), git(path, "rev-parse", "HEAD"),
             git(path, "symbolic-ref", "HEAD"), git(path, "ls-files", "-s"))
 
 
