@@ -93,8 +93,9 @@ class LandingJobs:
         workspace = self._workspace()
         synced = False
         with Store.open(self.repo) as store:
+            landing = {entry.agent for entry in queue.waiting(store)}
             for agent in workspace.agents:
-                if not pauses.auto_actions_allowed(store, agent.name) or \
+                if agent.name in landing or not pauses.auto_actions_allowed(store, agent.name) or \
                         idle_for(store, agent.name) < config.sync.idle:
                     continue
                 plan = plan_sync(workspace, agent)

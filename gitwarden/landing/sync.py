@@ -29,6 +29,7 @@ from gitwarden.git.changes import worktree_changes
 from gitwarden.git.merges import changed_between, update_branch_cas
 from gitwarden.git.runner import run_git
 from gitwarden.git.worktrees import operation_in_progress
+from gitwarden.landing import queue
 from gitwarden.overlaps.replay import merge_commit, replay
 from gitwarden.store.activity import list_activity
 from gitwarden.store.db import Store
@@ -164,6 +165,7 @@ def apply_sync(workspace: Workspace, store: Store, agent: Agent,
                 failure = exc
             else:
                 mark_completed(store, record_id)
+                _follow_in_queue(store, agent.name, plan)
                 record_event(store, EventKind.SYNC_APPLIED,
                              f"synced {agent.name} with the base ({plan.strategy}, "
                              f"{plan.behind} commit(s)): {plan.head[:10]} -> "
@@ -211,6 +213,13 @@ def _move(agent: Agent, plan: SyncPlan, lock_fd: int) -> None:
                           "gitwarden sync: put back")
         raise GitError(f"the worktree could not be updated: {exc.message}") from exc
     run_git(["update-index", "-q", "--refresh"], agent.path, check=False, pass_fds=(lock_fd,))
+
+
+def _follow_in_queue(store: Store, agent: str, plan: SyncPlan) -> None:
+    """An agent waiting to land is queued at its synced head (the old one left its branch)."""
+    for entry in queue.waiting(store):
+        if entry.agent == agent and entry.head == plan.head and plan.new_head:
+            queue.enqueue(store, agent, plan.new_head, entry.strategy, by=entry.by)
 
 
 def _fresh_agent(workspace: Workspace, name: str) -> Agent:
