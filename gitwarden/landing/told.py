@@ -7,6 +7,7 @@ from __future__ import annotations
 import shlex
 
 from gitwarden.agents.workspace import Workspace
+from gitwarden.control.socket import daemon_running
 from gitwarden.git.changes import many_worktree_changes
 from gitwarden.overlaps.base import standings
 from gitwarden.store.db import Store
@@ -14,7 +15,8 @@ from gitwarden.store.events import EventKind, record_notice
 
 
 def tell_conflicting_agents(workspace: Workspace, store: Store) -> list[str]:
-    """Names of the agents told that they now conflict with the base."""
+    """Names of the agents that now conflict with the base. They are told here when no daemon
+    runs; a running daemon sees the base move and tells them itself (once)."""
     fresh = type(workspace)(repo=workspace.repo, config=workspace.config)
     base = fresh.base_commit()
     agents = [a for a in fresh.agents if a.exists and a.head is not None]
@@ -23,8 +25,12 @@ def tell_conflicting_agents(workspace: Workspace, store: Store) -> list[str]:
         (a.name, a.path, a.head, c.committed, (*c.uncommitted, *c.untracked))
         for a, c in zip(agents, changes, strict=True) if not c.error])
     told = []
+    daemon = daemon_running(fresh.repo)
     for name, standing in sorted(found.items()):
         if not standing.conflict:
+            continue
+        told.append(name)
+        if daemon:
             continue
         paths = [c.path for c in standing.conflicts]
         shown = ", ".join(paths[:5]) + (" ..." if len(paths) > 5 else "")
@@ -34,5 +40,4 @@ def tell_conflicting_agents(workspace: Workspace, store: Store) -> list[str]:
                       title=f"gitwarden: {name} conflicts with {fresh.base_branch}",
                       agent=name, data={"base": base, **standing.as_json()},
                       dedup=f"base-conflict:{name}:{base}")
-        told.append(name)
     return told

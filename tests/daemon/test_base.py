@@ -110,12 +110,14 @@ def test_the_daemon_lands_what_was_queued_and_syncs_idle_agents(tmp_path: Path) 
         assert git(repo.main, "status", "--porcelain", "--untracked-files=no") == ""
         # c is idle and behind with a clean rebase: the daemon syncs it
         base = git(repo.main, "rev-parse", "main").strip()
-        wait_until(lambda: git(repo.agents["c"], "rev-parse", "HEAD^").strip() == base, 20,
-                   "idle agent c not synced", daemon)
-        assert (repo.agents["c"] / "a.txt").exists() and (repo.agents["c"] / "c.txt").exists()
         # (a and b, landed, are brought up to the base too: a fast-forward)
+        synced = wait_until(lambda: [e for e in events_of(repo.main, "sync.applied")
+                                     if e.agent == "c" and e.data["base"] == base], 20,
+                            "idle agent c not synced", daemon)
+        assert git(repo.agents["c"], "rev-parse", "HEAD^").strip() == base
+        assert (repo.agents["c"] / "a.txt").exists() and (repo.agents["c"] / "c.txt").exists()
         synced = [e for e in events_of(repo.main, "sync.applied") if e.agent == "c"]
-        assert synced and all(e.data["by"] == "daemon" for e in synced)
+        assert all(e.data["by"] == "daemon" for e in synced)
         assert git(repo.agents["c"], "rev-parse", synced[0].data["backup_ref"]).strip() == c_head
     finally:
         assert daemon.stop() == 0

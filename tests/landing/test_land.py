@@ -208,3 +208,20 @@ def test_land_no_wait_only_queues(tmp_path: Path) -> None:
     queue = json.loads(run_gitwarden("queue", "--json", cwd=repo.main).stdout)["queue"]
     assert [(e["agent"], e["state"]) for e in queue] == [("a", "queued")]
     assert os.path.exists(repo.main / ".git" / "gitwarden" / "state.db")
+
+
+def test_after_a_landing_agents_now_conflicting_with_the_base_are_told(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, ("a", "d"))
+    write(repo.agents["a"], {"f.txt": "one\nTWO from a\nthree\n"})
+    commit_all(repo.agents["a"], "a changes two")
+    write(repo.agents["d"], {"f.txt": "one\ntwo from d, uncommitted\nthree\n"})
+    proc = run_gitwarden("land", "a", cwd=repo.main)
+    assert proc.returncode == 0, proc.stderr
+    assert "d now conflicts with the base: gitwarden sync d" in proc.stdout
+    told = _events(repo, "base.conflict")
+    assert [e["agent"] for e in told] == ["d"]
+    data = told[0]["data"]
+    assert isinstance(data, dict) and data["notify"]
+    assert "gitwarden sync d" in str(told[0]["message"])
+    state = (repo.agents["d"] / ".gitwarden" / "STATE.md").read_text()
+    assert "CONFLICTS with the base in `f.txt`" in state
