@@ -32,6 +32,7 @@ class LandingJobs:
         self._config = config
         self._base_moved = base_moved
         self._last_fetch_error: str | None = None
+        self._last_refusal: str | None = None
 
     def _workspace(self) -> Workspace:
         return Workspace(repo=self.repo, config=self._config())
@@ -77,10 +78,13 @@ class LandingJobs:
             try:
                 report = process_queue(workspace, store, by="daemon")
             except GitwardenError as exc:
-                log.warning("landing stopped: %s", exc.message)
+                level = logging.DEBUG if exc.message == self._last_refusal else logging.WARNING
+                self._last_refusal = exc.message
+                log.log(level, "landing stopped: %s", exc.message)
                 record_notice(store, EventKind.LAND_REFUSED, f"landing stopped: {exc.message}",
                               title="gitwarden: landing stopped", dedup=f"land:{exc.message}")
                 return
+            self._last_refusal = None
             if report.landed or report.ejected:
                 log.info("landing: landed %s, ejected %s", report.landed, list(report.ejected))
             refresh_context_files(workspace, store)

@@ -141,6 +141,9 @@ def apply_sync(workspace: Workspace, store: Store, agent: Agent,
     failure: Exception | None = None
     with rollback_lock(workspace, agent) as lock_fd:
         newly = pauses.pause_agents(store, [agent.name], SYNC_PAUSE_REASON, PAUSED_BY)
+        # A pause of a sync that was killed is this sync's to lift (the lock says none runs).
+        left = pauses.pause_info(store, agent.name)
+        ours = bool(newly) or (left is not None and left.by == PAUSED_BY)
         try:
             current = _fresh_agent(workspace, agent.name)
             plan = plan_sync(workspace, current, strategy)
@@ -174,7 +177,7 @@ def apply_sync(workspace: Workspace, store: Store, agent: Agent,
                                    "safety": safety})
                 return SyncOutcome(plan, safety, backup, record_id)
         finally:
-            if newly:
+            if ours:
                 pauses.resume_agent(store, agent.name)
     # Outside the lock: the undo takes it again and restores the safety checkpoint.
     undo_rollback(workspace, store, _fresh_agent(workspace, agent.name))

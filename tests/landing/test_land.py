@@ -225,3 +225,20 @@ def test_after_a_landing_agents_now_conflicting_with_the_base_are_told(tmp_path:
     assert "gitwarden sync d" in str(told[0]["message"])
     state = (repo.agents["d"] / ".gitwarden" / "STATE.md").read_text()
     assert "CONFLICTS with the base in `f.txt`" in state
+
+
+def test_rebase_strategy_lands_a_linear_history(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    for name in ("a", "b"):
+        for number in range(2):
+            write(repo.agents[name], {f"{name}{number}.txt": f"{name} {number}\n"})
+            commit_all(repo.agents[name], f"{name} {number}")
+    old_base = _head(repo.main)
+    proc = run_gitwarden("land", "a", "b", "--strategy", "rebase", cwd=repo.main)
+    assert proc.returncode == 0, proc.stderr
+    subjects = git(repo.main, "log", "--format=%s", f"{old_base}..main").split("\n")
+    assert subjects[:4] == ["b 1", "b 0", "a 1", "a 0"]
+    assert git(repo.main, "rev-list", "--merges", f"{old_base}..main") == ""
+    assert sorted(p.name for p in repo.main.glob("[ab]?.txt")) == ["a0.txt", "a1.txt",
+                                                                  "b0.txt", "b1.txt"]
+

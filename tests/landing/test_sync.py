@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 from gitwarden.agents.workspace import Workspace
-from gitwarden.landing.sync import plan_sync
+from gitwarden.coordination import pauses
+from gitwarden.landing.sync import PAUSED_BY, SYNC_PAUSE_REASON, plan_sync
 from gitwarden.store.db import Store
 from gitwarden.store.events import list_events
 from tests.helpers.gitrepo import (
@@ -151,3 +152,17 @@ def test_an_agent_may_sync_only_itself(tmp_path: Path) -> None:
     proc = run_gitwarden("sync", "beta", cwd=repo.agents["alpha"])
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "alpha may sync only itself" in proc.stderr
+
+
+def test_a_killed_sync_leaves_no_pause_behind_the_next_sync(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("a",))
+    write(repo.agents["a"], {"a.txt": "a\n"})
+    commit_all(repo.agents["a"], "a")
+    write(repo.main, {"m.txt": "m\n"})
+    commit_all(repo.main, "m")
+    with Store.open(Workspace.load(repo.main).repo) as store:
+        pauses.pause_agents(store, ["a"], SYNC_PAUSE_REASON, PAUSED_BY)  # as a killed sync left
+    assert run_gitwarden("sync", "a", cwd=repo.main).returncode == 0
+    status = json.loads(run_gitwarden("status", "a", "--json", cwd=repo.main).stdout)
+    assert status["agents"][0]["paused"] is False
+    assert (repo.agents["a"] / "m.txt").exists()
