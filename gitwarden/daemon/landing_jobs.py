@@ -48,7 +48,9 @@ class LandingJobs:
         tracking = f"refs/remotes/{remote}/{branch}"
         before = self._ref(tracking)
         try:
-            run_git(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+            # No auto gc or commit-graph writes: nothing but the one ref changes.
+            run_git(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
+                     "--no-write-commit-graph",
                      "--no-recurse-submodules", remote, f"+refs/heads/{branch}:{tracking}"],
                     self.repo.main_worktree)
         except GitwardenError as exc:

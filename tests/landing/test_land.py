@@ -242,3 +242,18 @@ def test_rebase_strategy_lands_a_linear_history(tmp_path: Path) -> None:
     assert sorted(p.name for p in repo.main.glob("[ab]?.txt")) == ["a0.txt", "a1.txt",
                                                                   "b0.txt", "b1.txt"]
 
+
+
+def test_the_last_agent_is_blamed_only_after_a_re_run(tmp_path: Path) -> None:
+    marker = tmp_path / "failed-once"
+    # Fails the first time it sees b's file, passes afterwards: a flaky check.
+    check = (f"if [ -e b.txt ] && [ ! -e {marker} ]; then touch {marker}; exit 1; fi; "
+             "grep -qx ok status.txt")
+    repo = _repo(tmp_path, ("a", "b"), check=check)
+    for name in ("a", "b"):
+        write(repo.agents[name], {f"{name}.txt": name})
+        commit_all(repo.agents[name], name)
+    report = json.loads(run_gitwarden("land", "a", "b", "--json", cwd=repo.main).stdout)
+    assert report["landed"] == ["a"]
+    assert report["ejected"]["b"].startswith("flaky: test failed once b was added")
+    assert report["health_runs"] == 3  # a+b fails, a passes, a+b re-run passes: flaky
