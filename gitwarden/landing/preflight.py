@@ -18,6 +18,7 @@ from gitwarden.git.merges import commit_tree, update_branch_cas
 from gitwarden.git.runner import run_git
 from gitwarden.git.worktrees import operation_in_progress
 from gitwarden.health.results import current_verdicts
+from gitwarden.landing.sync import interrupted_change
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event
 
@@ -38,6 +39,9 @@ def refusal(workspace: Workspace, store: Store, agent: Agent, base_commit: str, 
                 f"first (git {operation} --abort)")
     if agent.branch is None or agent.head is None:
         return f"agent {agent.name} has no branch checked out (detached or unborn HEAD)"
+    interrupted = interrupted_change(store, agent.name)
+    if interrupted:
+        return interrupted
     info = pauses.pause_info(store, agent.name)
     if info is not None:
         return (f"agent {agent.name} is paused ({info.reason}): resume it first "

@@ -145,6 +145,9 @@ def apply_sync(workspace: Workspace, store: Store, agent: Agent,
         left = pauses.pause_info(store, agent.name)
         ours = bool(newly) or (left is not None and left.by == PAUSED_BY)
         try:
+            interrupted = interrupted_change(store, agent.name)
+            if interrupted:
+                raise SyncRefused(interrupted)
             current = _fresh_agent(workspace, agent.name)
             plan = plan_sync(workspace, current, strategy)
             if plan.refusal:
@@ -183,6 +186,15 @@ def apply_sync(workspace: Workspace, store: Store, agent: Agent,
     undo_rollback(workspace, store, _fresh_agent(workspace, agent.name))
     raise SyncRefused(f"sync of {agent.name} stopped and was undone, everything is as it was "
                       f"(backup {backup}): {failure}")
+
+
+def interrupted_change(store: Store, agent: str) -> str | None:
+    """Why nothing new may start: the agent's last sync or rollback was killed half-way."""
+    last = next((r for r in rollbacks(store, agent) if not r.undone), None)
+    if last is None or last.completed:
+        return None
+    return (f"an earlier change of {agent}'s branch (sync, rollback or snapshot) was "
+            f"interrupted; put it back first with `gitwarden sync {shlex.quote(agent)} --undo`")
 
 
 def undo_sync(workspace: Workspace, store: Store, agent: Agent) -> str:

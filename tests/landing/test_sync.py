@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 from gitwarden.agents.workspace import Workspace
+from gitwarden.checkpoints.table import record_rollback
+from gitwarden.checkpoints.take import take_checkpoint
 from gitwarden.coordination import pauses
 from gitwarden.landing.sync import PAUSED_BY, SYNC_PAUSE_REASON, plan_sync
 from gitwarden.store.db import Store
@@ -165,4 +167,25 @@ def test_a_killed_sync_leaves_no_pause_behind_the_next_sync(tmp_path: Path) -> N
     assert run_gitwarden("sync", "a", cwd=repo.main).returncode == 0
     status = json.loads(run_gitwarden("status", "a", "--json", cwd=repo.main).stdout)
     assert status["agents"][0]["paused"] is False
+    assert (repo.agents["a"] / "m.txt").exists()
+
+
+def test_an_interrupted_sync_must_be_put_back_before_anything_else(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("a",))
+    write(repo.agents["a"], {"a.txt": "a\n"})
+    head = commit_all(repo.agents["a"], "a")
+    write(repo.main, {"m.txt": "m\n"})
+    commit_all(repo.main, "m")
+    with Store.open(Workspace.load(repo.main).repo) as store:
+        checkpoint = take_checkpoint(Workspace.load(repo.main), "a", store=store).commit
+        assert checkpoint is not None
+        record_rollback(store, agent="a", target=head, safety=checkpoint, backup_ref=None,
+                        old_head=head, new_head=head, branch="a", is_undo=False,
+                        completed=False)  # as a sync killed half-way leaves it
+    for command in (("sync", "a"), ("land", "a")):
+        proc = run_gitwarden(*command, cwd=repo.main)
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+        assert "was interrupted" in proc.stderr and "gitwarden sync a --undo" in proc.stderr
+    assert run_gitwarden("sync", "a", "--undo", cwd=repo.main).returncode == 0
+    assert run_gitwarden("sync", "a", cwd=repo.main).returncode == 0
     assert (repo.agents["a"] / "m.txt").exists()
