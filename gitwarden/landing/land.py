@@ -165,6 +165,9 @@ def _one_round(workspace: Workspace, store: Store, report: LandReport, by: str) 
                 queue.set_state(store, ids[member.agent], queue.QUEUED)
         return True
     count, commit = landing
+    in_the_way = _untracked_in_the_way(workspace, base, commit)
+    if in_the_way:
+        raise LandRefused(in_the_way)
     names = ", ".join(m.agent for m in candidate.members[:count])
     if not update_branch_cas(workspace.repo.common_dir, base_name, commit, base,
                              f"gitwarden land: {names}"):
@@ -239,6 +242,21 @@ def _eject(store: Store, entry_id: int, agent: str, reason: str, log: str | None
     record_notice(store, EventKind.LAND_EJECTED, f"ejected {agent} from the landing queue: "
                   f"{reason}", title=f"gitwarden: {agent} not landed", agent=agent,
                   data={"reason": reason, "log": log}, dedup=f"land-ejected:{entry_id}")
+
+
+def _untracked_in_the_way(workspace: Workspace, old: str, new: str) -> str | None:
+    """Files of the main worktree (untracked or ignored) that the landing would overwrite."""
+    main = next((w for w in workspace.worktrees if w.is_main), None)
+    if main is None or main.branch != workspace.base_branch:
+        return None
+    added = run_git(["diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", old, new],
+                    main.path).stdout.decode("utf-8", "surrogateescape").split("\0")
+    found = [p for p in added if p and os.path.lexists(main.path / p)]
+    if not found:
+        return None
+    return (f"the main worktree {main.path} has untracked files the landing would overwrite "
+            f"({', '.join(found[:3])}{' ...' if len(found) > 3 else ''}): move them away, "
+            "then land again; nothing was landed")
 
 
 def _follow_main_worktree(workspace: Workspace, old: str, new: str) -> str:

@@ -171,6 +171,14 @@ def test_every_refusal_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1
     assert "main worktree" in proc.stderr and "uncommitted changes (f.txt)" in proc.stderr
     git(repo.main, "checkout", "--", "f.txt")
+    # so does an untracked file of the main worktree the landing would overwrite
+    write(repo.main, {"ok.txt": "the user's own file\n"})
+    base = _head(repo.main)
+    proc = run_gitwarden("land", "ok", cwd=repo.main)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert "untracked files the landing would overwrite (ok.txt)" in proc.stderr
+    assert _head(repo.main) == base and (repo.main / "ok.txt").read_text().startswith("the user")
+    (repo.main / "ok.txt").unlink()
     # land is the user's: an agent cannot land anyone
     proc = run_gitwarden("land", "ok", cwd=repo.agents["ok"])
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
