@@ -180,10 +180,18 @@ def apply_sync(workspace: Workspace, store: Store, agent: Agent,
                                    "safety": safety})
                 return SyncOutcome(plan, safety, backup, record_id)
         finally:
-            if ours:
+            if ours and failure is None:
                 pauses.resume_agent(store, agent.name)
-    # Outside the lock: the undo takes it again and restores the safety checkpoint.
-    undo_rollback(workspace, store, _fresh_agent(workspace, agent.name))
+    # Outside the lock (the undo takes it again), still paused: restore the safety checkpoint.
+    try:
+        undo_rollback(workspace, store, _fresh_agent(workspace, agent.name))
+    except GitwardenError as exc:
+        raise SyncRefused(f"sync of {agent.name} stopped ({failure}) and could not be undone "
+                          f"({exc.message}); the agent stays paused: run `gitwarden sync "
+                          f"{shlex.quote(agent.name)} --undo`, then `gitwarden resume "
+                          f"{shlex.quote(agent.name)}`") from exc
+    if ours:
+        pauses.resume_agent(store, agent.name)
     raise SyncRefused(f"sync of {agent.name} stopped and was undone, everything is as it was "
                       f"(backup {backup}): {failure}")
 
