@@ -26,6 +26,7 @@ COMMAND_MODULES = {
     "pause": "pause", "resume": "pause", "stop": "pause",
     "health": "health", "request": "request", "inbox": "request",
     "done": "done", "wait": "done", "run": "run",
+    "sync": "sync", "land": "land", "queue": "land",
     "service": "service", "notify": "notify", "doctor": "doctor", "hook": "hook",
     "hooks": "hooks", "top": "top",
     "completion": "completion", "man": "completion", "__complete": "completion",

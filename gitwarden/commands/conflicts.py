@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(report)
         return 0
     overlaps = report["overlaps"]
+    _print_base_conflicts(report["base_conflicts"])
     if not overlaps:
         print("no overlapping files")
         return 0
@@ -54,3 +55,17 @@ def run(args: argparse.Namespace) -> int:
 def _hunk_text(hunk: dict[str, Any]) -> str:
     """Every agent's conflicting lines of one hunk: "alpha 3-3, beta 3-4"."""
     return ", ".join(f"{agent} {hunk[agent][0]}-{hunk[agent][1]}" for agent in hunk["agents"])
+
+
+def _print_base_conflicts(conflicts: list[dict[str, Any]]) -> None:
+    if not conflicts:
+        return
+    rows = []
+    for item in conflicts:
+        name = item["agent"]
+        lines = "; ".join(f"base {h['base'][0]}-{h['base'][1]}, {name} {h[name][0]}-{h[name][1]}"
+                          for h in item["hunks"][:3]) or (item["reason"] or "")
+        rows.append([item["path"], paint("conflict", "red"), f"{name} vs {item['base']}",
+                     f"{item['behind']} behind", lines])
+    print(table(["path", "result", "agent vs base", "behind", "conflicting lines"], rows))
+    print("(bring an agent up to date with `gitwarden sync AGENT`)\n")

@@ -10,6 +10,8 @@ from gitwarden.agents.caller import require_agent
 from gitwarden.commands import add_command
 from gitwarden.coordination import completion
 from gitwarden.coordination.arguments import open_context, parse_duration_arg
+from gitwarden.landing import queue
+from gitwarden.landing.preflight import refusal
 from gitwarden.store.events import EventKind, record_event, record_notice
 from gitwarden.views.context_refresh import refresh_context_files
 
@@ -56,8 +58,25 @@ def run_done(args: argparse.Namespace) -> int:
                           title=f"gitwarden: {agent.name} is done", agent=agent.name,
                           data={"summary": args.message})
             print(message)
+            if workspace.config.land.on_done:
+                _enqueue(workspace, store, agent)
         refresh_context_files(workspace, store)
     return 0
+
+
+def _enqueue(workspace: Any, store: Any, agent: Any) -> None:
+    """`[land] on_done`: a finished agent joins the landing queue (the daemon lands it)."""
+    reason = refusal(workspace, store, agent, workspace.base_commit())
+    if reason is not None:
+        record_event(store, EventKind.LAND_REFUSED, reason, agent=agent.name)
+        print(f"not queued for landing: {reason}")
+        return
+    strategy = workspace.config.land.strategy
+    queue.enqueue(store, agent.name, agent.head, strategy, by=agent.name)
+    record_event(store, EventKind.LAND_QUEUED, f"queued {agent.name} for landing at "
+                 f"{agent.head[:10]} ({strategy}) when it was done", agent=agent.name,
+                 data={"head": agent.head, "strategy": strategy})
+    print(f"queued {agent.name} for landing (see `gitwarden queue`)")
 
 
 def run_wait(args: argparse.Namespace) -> int:

@@ -48,6 +48,14 @@ min_severity = "warning"     # info | warning | error
 [watch]
 debounce = "150ms"
 reconcile_interval = "60s"
+
+[sync]
+strategy = "rebase"          # `gitwarden sync`: rebase | merge
+auto = false                 # true: the daemon syncs idle agents whose sync would be clean
+
+[land]
+strategy = "merge"           # `gitwarden land`: merge | squash | rebase
+on_done = false              # true: `gitwarden done` queues the agent for landing
 """
 
 AGENT_TEMPLATE = """\

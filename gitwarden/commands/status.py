@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import Any
 
 from gitwarden.agents.workspace import Workspace
@@ -69,11 +70,12 @@ def render(report: dict[str, Any], *, detailed: bool = False) -> str:
             f"+{agent['ahead']}/-{agent['behind']}",
             str(len(agent["changed"])),
             str(len(agent["overlaps"])),
+            _base_cell(agent.get("base")),
             agent.get("health", "unknown"),
         ])
     lines.append("")
     lines.append(table(["agent", "branch", "head", "state", "ahead/behind", "changed",
-                        "overlaps", "health"], rows))
+                        "overlaps", "base", "health"], rows))
     if detailed:
         for agent in agents:
             if agent.get("pause_reason"):
@@ -84,6 +86,7 @@ def render(report: dict[str, Any], *, detailed: bool = False) -> str:
                 lines.append(f"\nlocks held by {agent['name']}: {', '.join(agent['locks'])}")
             if agent.get("error"):
                 lines.append(f"\n{agent['name']}: {agent['error']}")
+            lines.extend(_base_lines(agent))
             if agent["changed"]:
                 lines.append(f"\nchanged by {agent['name']}:")
                 lines.extend(f"  {path}" for path in agent["changed"])
@@ -94,3 +97,33 @@ def render(report: dict[str, Any], *, detailed: bool = False) -> str:
         for item in overlaps:
             lines.append(f"  {item['path']}  ({', '.join(item['agents'])})")
     return "\n".join(lines)
+
+
+def _base_cell(base: dict[str, Any] | None) -> str:
+    """"ok", "3 behind", "3 behind, conflict", "3 behind, rebase conflict"."""
+    if not base:
+        return "-"
+    if base["behind"] == 0:
+        return "ok"
+    words = f"{base['behind']} behind"
+    if base["conflict"]:
+        return paint(f"{words}, conflict", "red")
+    if base["rebase"] in ("conflict", "blocked"):
+        return paint(f"{words}, rebase {base['rebase']}", "yellow")
+    return words
+
+
+def _base_lines(agent: dict[str, Any]) -> list[str]:
+    base = agent.get("base")
+    if not base or not base["behind"]:
+        return []
+    name = agent["name"]
+    lines = [f"\n{name} is {base['behind']} commit(s) behind the base; rebase: {base['rebase']}"]
+    for conflict in base["conflicts"]:
+        ranges = "; ".join(f"base {h['base'][0]}-{h['base'][1]}, {name} "
+                           f"{h[name][0]}-{h[name][1]}" for h in conflict["hunks"][:3])
+        lines.append(f"  conflicts with the base: {conflict['path']}"
+                     + (f" ({ranges})" if ranges else ""))
+    if not base["conflict"] and base["rebase"] == "clean":
+        lines.append(f"  bring it up to date: gitwarden sync {shlex.quote(name)}")
+    return lines

@@ -33,6 +33,8 @@ from gitwarden.config.toml_table import (
 from gitwarden.errors import ConfigError
 
 POLICIES = ("notify", "pause", "revert")
+SYNC_STRATEGIES = ("rebase", "merge")
+LAND_STRATEGIES = ("merge", "squash", "rebase")
 SEVERITIES = ("info", "warning", "error")
 _AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -109,6 +111,26 @@ class LockConfig:
 
 
 @dataclass(frozen=True)
+class BaseConfig:
+    remote: str | None = None  # fetch the base from this remote (remote-tracking refs only)
+    fetch_interval: float = 300.0
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    strategy: str = "rebase"
+    auto: bool = False
+    idle: float = 600.0
+
+
+@dataclass(frozen=True)
+class LandConfig:
+    strategy: str = "merge"
+    on_done: bool = False
+    retries: int = 3
+
+
+@dataclass(frozen=True)
 class Config:
     base: str | None = None
     main_agent: bool = False
@@ -118,6 +140,9 @@ class Config:
     notifications: NotificationConfig = NotificationConfig()
     watch: WatchConfig = WatchConfig()
     locks: LockConfig = LockConfig()
+    base_sync: BaseConfig = BaseConfig()
+    sync: SyncConfig = SyncConfig()
+    land: LandConfig = LandConfig()
     path: Path | None = None
 
     def agent(self, name: str) -> AgentConfig:
@@ -143,7 +168,14 @@ def load_config(path: Path) -> Config:
 def parse_config(data: Mapping[str, Any], path: Path, text: str = "") -> Config:
     """Validate a parsed TOML document and build a Config."""
     root = Table(data, (), Locator(path, text))
-    base = root.optional("base", string)
+    # `base = "main"`, or a [base] table: its branch and the remote it is fetched from.
+    base_sync = BaseConfig()
+    if isinstance(data.get("base"), dict):
+        base_table = root.table("base")
+        base = base_table.optional("branch", string)
+        base_sync = _base_sync(base_table)
+    else:
+        base = root.optional("base", string)
     main_agent = root.optional("main_agent", boolean) or False
     agents = {name: _agent(name, table) for name, table in root.subtables("agents")}
     _refuse_shared_paths(agents, root)
@@ -156,6 +188,9 @@ def parse_config(data: Mapping[str, Any], path: Path, text: str = "") -> Config:
         notifications=_notifications(root.table("notifications")),
         watch=_watch(root.table("watch")),
         locks=_locks(root.table("locks")),
+        base_sync=base_sync,
+        sync=_sync(root.table("sync")),
+        land=_land(root.table("land")),
         path=path,
     )
     root.finish()
@@ -311,6 +346,39 @@ def _locks(table: Table) -> LockConfig:
     result = LockConfig(
         default_ttl=or_default(table.optional("default_ttl", duration), d.default_ttl),
         stale_after=or_default(table.optional("stale_after", duration), d.stale_after),
+    )
+    table.finish()
+    return result
+
+
+def _base_sync(table: Table) -> BaseConfig:
+    d = BaseConfig()
+    result = BaseConfig(
+        remote=table.optional("remote", string),
+        fetch_interval=or_default(table.optional("fetch_interval", interval(5.0)),
+                                  d.fetch_interval),
+    )
+    table.finish()
+    return result
+
+
+def _sync(table: Table) -> SyncConfig:
+    d = SyncConfig()
+    result = SyncConfig(
+        strategy=or_default(table.optional("strategy", choice(SYNC_STRATEGIES)), d.strategy),
+        auto=or_default(table.optional("auto", boolean), d.auto),
+        idle=or_default(table.optional("idle", interval(1.0)), d.idle),
+    )
+    table.finish()
+    return result
+
+
+def _land(table: Table) -> LandConfig:
+    d = LandConfig()
+    result = LandConfig(
+        strategy=or_default(table.optional("strategy", choice(LAND_STRATEGIES)), d.strategy),
+        on_done=or_default(table.optional("on_done", boolean), d.on_done),
+        retries=or_default(table.optional("retries", non_negative_int), d.retries),
     )
     table.finish()
     return result

@@ -41,3 +41,14 @@ def collect_batch(items: queue.Queue[FsEvent | Command],
         except queue.Empty:
             break
     return batch
+
+
+def answer_until_stop(items: queue.Queue[FsEvent | Command]) -> None:
+    """For a pipeline that could not start: answer every command, so that nobody waits
+    forever, until asked to stop."""
+    while True:
+        item = items.get()
+        if isinstance(item, Command):
+            item.done.set()
+            if item.name == "stop":
+                return

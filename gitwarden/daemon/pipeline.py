@@ -19,7 +19,7 @@ from gitwarden.agents.model import Agent
 from gitwarden.agents.workspace import Workspace
 from gitwarden.config import Config
 from gitwarden.daemon import gitscan
-from gitwarden.daemon.batching import Command, collect_batch
+from gitwarden.daemon.batching import Command, answer_until_stop, collect_batch
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.pending import PendingPaths
 from gitwarden.daemon.watcher import FsEvent
@@ -27,13 +27,14 @@ from gitwarden.daemon.watcher_choice import WATCHER_ENV, choose_watcher, start_o
 from gitwarden.daemon.watches import AgentWatches, files_in
 from gitwarden.errors import GitwardenError
 from gitwarden.git.changes import resolve_base, worktree_changes
-from gitwarden.overlaps import table as overlap_store
+from gitwarden.overlaps.base import BaseAwareness
+from gitwarden.overlaps.base_recorder import BaseRecorder
 from gitwarden.overlaps.predict import MergePredictor, Prediction
 from gitwarden.overlaps.recorder import OverlapRecorder
-from gitwarden.overlaps.tracker import ChangeTracker, Overlap
+from gitwarden.overlaps.tracker import ChangeTracker
 from gitwarden.store.activity import record_activity
 from gitwarden.store.db import Store
-from gitwarden.store.events import EventKind, is_notice, notice, record_event
+from gitwarden.store.events import EventKind, is_notice, record_event
 
 log = logging.getLogger("gitwarden.pipeline")
 
@@ -56,7 +57,7 @@ class Pipeline:
         self.watcher = choose_watcher(self.queue.put, os.environ.get(WATCHER_ENV))
         self.watches = AgentWatches(self.watcher, workspace.repo.common_dir,
                                     on_polling or (lambda _name, _on: None),
-                                    self._watch_limit_reached)
+                                    self._event)
         self.tracker = ChangeTracker()
         self._on_event_recorded = on_event_recorded or (lambda: None)
         self._agents: dict[str, Agent] = {}
@@ -67,6 +68,7 @@ class Pipeline:
         self._thread: threading.Thread | None = None
         self.store: Store | None = None
         self.overlaps: OverlapRecorder | None = None
+        self.base: BaseRecorder | None = None
         self.last_reconcile: float | None = None
         self._last_full_reconcile: float | None = None
         self._full_reconcile_due = True
@@ -109,19 +111,16 @@ class Pipeline:
     def _run(self) -> None:
         try:
             self.store = Store.open(self.workspace.repo)
-            self.overlaps = OverlapRecorder(
-                self.store, MergePredictor(self.workspace.repo.common_dir),
-                lambda: dict(self._agents),
-                lambda: self.tracker.overlaps, self._event)
-            self._restore_overlaps()
+            predictor = MergePredictor(self.workspace.repo.common_dir)
+            self.overlaps = OverlapRecorder(self.store, predictor, lambda: dict(self._agents),
+                                            lambda: self.tracker.overlaps, self._event)
+            self.base = BaseRecorder(BaseAwareness(self.workspace.repo.common_dir, predictor),
+                                     self._event)
+            self.overlaps.restore_into(self.tracker)
         except Exception as exc:
             self.startup_error = f"{type(exc).__name__}: {exc}"
-            while True:  # answer every command so that nobody waits forever
-                item = self.queue.get()
-                if isinstance(item, Command):
-                    item.done.set()
-                    if item.name == "stop":
-                        return
+            answer_until_stop(self.queue)
+            return
         running = True
         while running:
             batch = collect_batch(self.queue, self.workspace.config.watch.debounce)
@@ -203,11 +202,6 @@ class Pipeline:
         return self.watches.watch_tree(name, self._agents[name].path, start, watch.ignore,
                                        watch.poll_interval)
 
-    def _watch_limit_reached(self, agent: str, message: str, body: str) -> None:
-        self._event(EventKind.WATCH_LIMIT, message, agent=agent, severity="warning",
-                    data=notice(None, "gitwarden: file watch limit reached", body,
-                                dedup="watch-limit"))
-
     def _refresh_git_state(self, now: float) -> set[str]:
         """Re-read worktrees, branches and HEADs; recompute new agents and agents whose HEAD
         moved, and return their names."""
@@ -256,6 +250,8 @@ class Pipeline:
 
     def _drop_agent(self, name: str, why: str) -> None:
         view = self._agents.pop(name, None)
+        if self.base is not None:
+            self.base.forget(name)
         if view is not None:
             self.watches.forget(name, view.path)
             log.info("no longer watching agent %s (%s)", name, why)
@@ -272,6 +268,8 @@ class Pipeline:
             log.warning("cannot read changes of %s: %s", name, changes.error)
             return False
         self._unsettled.discard(name)
+        if self.base is not None:
+            self.base.due.add(name)
         self._signatures[name] = signature
         before = self.tracker.changed(name)
         self.tracker.set_committed(name, changes.committed, now)
@@ -368,6 +366,8 @@ class Pipeline:
         record_activity(self._store(), ((now, name, path, action)
                                         for path, action in files.items()
                                         if path not in ignored and path not in transient))
+        if self.base is not None:
+            self.base.due.add(name)
         before = self.tracker.changed(name)
         if many:
             self.tracker.set_dirty(name, present, now)
@@ -383,20 +383,21 @@ class Pipeline:
 
     # --- overlaps ----------------------------------------------------------------------------
 
-    def _restore_overlaps(self) -> None:
-        for record in overlap_store.open_overlaps(self._store()):
-            self.tracker.restore_overlap(Overlap(record.path, record.agents, record.first_agent,
-                                                 record.opened_ts))
-
     def _after_changes(self, now: float, *, full: bool, touched: set[str]) -> None:
         delta = self.tracker.diff_overlaps(now, full=full)
         assert self.overlaps is not None
         reclassified = self.overlaps.reclassify(now, touched, full, delta)
         if delta:
             self.overlaps.record(delta, now)
-        if delta or reclassified:
+        if self._compare_with_base() or delta or reclassified:
             self.jobs.refresh_context_files()
         self._update_snapshot()
+
+    def _compare_with_base(self) -> bool:
+        if self.base is None or self._base_commit is None:
+            return False
+        return self.base.compare(self.workspace, self._base_commit, self._agents,
+                                 self.tracker.committed, self.tracker.dirty)
 
     def _update_snapshot(self) -> None:
         overlaps = self.tracker.overlaps
@@ -404,6 +405,7 @@ class Pipeline:
             "pid": os.getpid(),
             "agents": [{"name": name, "path": str(view.path),
                         "changed": len(self.tracker.changed(name)),
+                        "base": self.base.json_of(name) if self.base else None,
                         "watching": "polling" if name in self.watches.polling
                         else self.watcher.kind}
                        for name, view in sorted(self._agents.items())],

@@ -19,6 +19,7 @@ from gitwarden.control.socket import ControlServer, DaemonLock
 from gitwarden.daemon.channels import channels_for
 from gitwarden.daemon.delivery import NotificationDispatcher
 from gitwarden.daemon.jobs import Jobs
+from gitwarden.daemon.landing_jobs import LAND_QUEUE_INTERVAL, LandingJobs
 from gitwarden.daemon.logs import setup_logging
 from gitwarden.daemon.notify import NotificationGate, SafeSender
 from gitwarden.daemon.pending import PendingPaths
@@ -109,6 +110,8 @@ class Daemon:
                                  on_polling=self._polling_changed,
                                  on_event_recorded=self.dispatcher.wake)
         self.jobs = self.pipeline.jobs
+        self.landing = LandingJobs(self.repo, lambda: self.config,
+                                   lambda: self.pipeline.post("reconcile"))
         self.control = ControlServer(self.repo.state_dir, self._request)
         self._wake = Wakeup()
         self._stop_signal: int | None = None
@@ -234,6 +237,14 @@ class Daemon:
         if self.pipeline.watcher.kind == "polling":
             self.scheduler.every("poll:git", watch.poll_interval, self.pipeline.post, "poll-git")
         self._schedule_checkpoints(replace=True)
+        self.scheduler.every("land-queue", LAND_QUEUE_INTERVAL, self.landing.land_queue, now=True)
+        self.scheduler.every("auto-sync", min(60.0, max(1.0, self.config.sync.idle / 4)),
+                             self.landing.auto_sync)
+        if self.config.base_sync.remote:
+            self.scheduler.every("fetch-base", self.config.base_sync.fetch_interval,
+                                 self.landing.fetch_base, now=True)
+        else:
+            self.scheduler.remove("fetch-base")
 
     def _schedule_checkpoints(self, *, replace: bool = False) -> None:
         wanted = set()

@@ -13,6 +13,7 @@ from pathlib import Path
 from gitwarden.daemon import gitscan
 from gitwarden.daemon.watcher import Watcher, WatchLimitError
 from gitwarden.errors import GitwardenError
+from gitwarden.store.events import EventKind, notice
 
 log = logging.getLogger("gitwarden.pipeline")
 
@@ -33,12 +34,12 @@ class AgentWatches:
 
     def __init__(self, watcher: Watcher, common_dir: Path,
                  on_polling: Callable[[str, bool], None],
-                 on_limit: Callable[[str, str, str], None]) -> None:
+                 emit: Callable[..., None]) -> None:
         self.watcher = watcher
         self.common_dir = common_dir
         self.polling: set[str] = set()
         self._on_polling = on_polling
-        self._on_limit = on_limit  # (agent, message, notification body)
+        self._emit = emit  # records an event, as the pipeline's _event does
 
     def is_meta(self, path: str) -> bool:
         return path.startswith(str(self.common_dir) + os.sep)
@@ -99,7 +100,9 @@ class AgentWatches:
         message = (f"{self.watcher.kind} watch limit reached ({exc.strerror}) while watching "
                    f"agent {name}: polling its worktree every {interval:g}s instead; {advice}")
         log.warning("%s", message)
-        self._on_limit(name, message, f"Polling agent {name} instead. {advice}")
+        self._emit(EventKind.WATCH_LIMIT, message, agent=name, severity="warning",
+                   data=notice(None, "gitwarden: file watch limit reached",
+                               f"Polling agent {name} instead. {advice}", dedup="watch-limit"))
         self._on_polling(name, True)
 
     def forget(self, name: str, root: Path) -> None:

@@ -102,6 +102,19 @@ class MergePredictor:
             return Prediction(CONFLICT, tuple(hunks), "; ".join(reasons) or None)
         return Prediction(CLEAN_MERGE)
 
+    def predict_against(self, path: str, side: Side, label: str, commit: str,
+                        ancestor: str | None) -> Prediction:
+        """Whether the agent's current `path` merges with the file at `commit` (the base,
+        called `label` in the hunks), from their common `ancestor` commit."""
+        result = self._merge_pair(path, self._in_commit(ancestor, path),
+                                  self._in_commit(commit, path), self._current(side, path))
+        if result.clean:
+            return Prediction(CLEAN_MERGE)
+        hunks = tuple(ConflictHunk((label, side.agent), ours, theirs)
+                      for ours, theirs in result.ranges)
+        return Prediction(CONFLICT, hunks, result.reason or (None if hunks else
+                                                              "conflicting changes"))
+
     def _merge_pair(self, path: str, ancestor: _Version, ours: _Version,
                     theirs: _Version) -> _PairResult:
         if ours.oid == theirs.oid or ours.oid == ancestor.oid or theirs.oid == ancestor.oid:

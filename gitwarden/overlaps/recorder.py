@@ -13,7 +13,7 @@ from typing import Any
 from gitwarden.agents.model import Agent
 from gitwarden.overlaps import table as overlap_table
 from gitwarden.overlaps.predict import CONFLICT, MergePredictor, Prediction, Side
-from gitwarden.overlaps.tracker import Overlap, OverlapDelta
+from gitwarden.overlaps.tracker import ChangeTracker, Overlap, OverlapDelta
 from gitwarden.overlaps.wording import overlap_key, overlap_message, reclassified_message
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, notice
@@ -36,6 +36,12 @@ class OverlapRecorder:
         self._emit = emit
         self.classification: dict[str, Prediction] = {}
         self._told_conflict: set[str] = set()  # overlap keys already notified as conflicts
+
+    def restore_into(self, tracker: ChangeTracker) -> None:
+        """Give the tracker the overlaps still open in the table (from before a restart)."""
+        for record in overlap_table.open_overlaps(self._store):
+            tracker.restore_overlap(Overlap(record.path, record.agents, record.first_agent,
+                                            record.opened_ts))
 
     def rewrite_open(self) -> None:
         """Write the overlaps open right now into a state database that lost them (removed or

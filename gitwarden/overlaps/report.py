@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitwarden.control.socket import daemon_running
 from gitwarden.git.changes import many_worktree_changes, resolve_base
+from gitwarden.overlaps.base import base_target, standings
 from gitwarden.overlaps.detect import find_overlaps
 from gitwarden.overlaps.predict import MergePredictor, Side
 from gitwarden.overlaps.table import open_overlaps
@@ -17,10 +18,27 @@ if TYPE_CHECKING:
 
 
 def collect_conflicts(workspace: Workspace) -> dict[str, Any]:
+    """Overlaps between agents (the daemon's live state, else computed from git) and the
+    agents whose work conflicts with the base (always computed from git: one merge-base and
+    one diff per agent)."""
+    report = _from_daemon_state(workspace) if daemon_running(workspace.repo) else \
+        _from_git(workspace)
+    report["base_conflicts"] = base_conflicts(workspace)
+    return report
 
-    if daemon_running(workspace.repo):
-        return _from_daemon_state(workspace)
-    return _from_git(workspace)
+
+def base_conflicts(workspace: Workspace) -> list[dict[str, Any]]:
+    """One entry per file where an agent's current work conflicts with the base."""
+    base_commit = resolve_base(workspace.repo.main_worktree, workspace.base_branch)
+    target, commit = base_target(workspace.repo.main_worktree, workspace.base_branch,
+                                 base_commit, workspace.config.base_sync.remote)
+    agents = [a for a in workspace.agents if a.exists]
+    changes = many_worktree_changes([(a.path, a.head) for a in agents], commit)
+    found = standings(workspace.repo.common_dir, commit, [
+        (a.name, a.path, a.head, c.committed, (*c.uncommitted, *c.untracked))
+        for a, c in zip(agents, changes, strict=True) if not c.error])
+    return [{"agent": name, "base": target, "behind": standing.behind, **conflict.as_json()}
+            for name, standing in sorted(found.items()) for conflict in standing.conflicts]
 
 
 def _from_daemon_state(workspace: Workspace) -> dict[str, Any]:

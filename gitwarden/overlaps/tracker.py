@@ -48,6 +48,12 @@ class ChangeTracker:
     def changed(self, agent: str) -> set[str]:
         return self._committed.get(agent, set()) | self._dirty.get(agent, set())
 
+    def committed(self, agent: str) -> set[str]:
+        return set(self._committed.get(agent, set()))
+
+    def dirty(self, agent: str) -> set[str]:
+        return set(self._dirty.get(agent, set()))
+
     def changed_sets(self) -> dict[str, set[str]]:
         return {agent: self.changed(agent) for agent in self.agents}
 

@@ -67,6 +67,18 @@ class EventKind(StrEnum):
     AGENT_REMOVED = "agent.removed"
     HEALTH_SUPERSEDED = "health.superseded"
     HEALTH_LOGS_PRUNED = "health.logs-pruned"
+    BASE_CONFLICT = "base.conflict"
+    BASE_STALE = "base.stale"
+    BASE_FETCHED = "base.fetched"
+    BASE_FETCH_FAILED = "base.fetch-failed"
+    SYNC_APPLIED = "sync.applied"
+    SYNC_REFUSED = "sync.refused"
+    LAND_QUEUED = "land.queued"
+    LAND_LANDED = "land.landed"
+    LAND_EJECTED = "land.ejected"
+    LAND_RETRIED = "land.retried"
+    LAND_REFUSED = "land.refused"
+    LAND_SNAPSHOT = "land.snapshot"
 
 
 def kinds_by_area() -> dict[str, list[str]]:

@@ -40,6 +40,7 @@ class AgentSummary:
     paused: str | None = None
     done: str | None = None
     health: str | None = None
+    base: str | None = None  # behind / conflicting with the base, and what to do
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ def render_state(state: SharedState) -> str:
                      (_file_list(agent.changed) if agent.changed else "none"))
         if agent.overlaps:
             lines.append(f"- Overlaps with other agents: {_file_list(agent.overlaps)}")
+        if agent.base:
+            lines.append(f"- Base: {agent.base}")
         lines.append("")
     lines += ["## Locks", ""]
     if state.locks:

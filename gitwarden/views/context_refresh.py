@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,7 @@ def _shared_state(workspace: Workspace,
             changed=tuple(entry.get("changed", ())), overlaps=tuple(entry.get("overlaps", ())),
             paused=f"{pause.reason} (by {pause.by})" if pause else None,
             done=done[agent.name].summary if agent.name in done else None,
-            health=health.get(agent.name))
+            health=health.get(agent.name), base=_base_line(agent.name, entry.get("base")))
     switch = pauses.kill_switch(store)
     lock_lines = [LockLine(lock.pattern, lock.agent, lock.reason, lock.expires_at, lock.kind)
                   for lock in locks.list_locks(store, include_expired=False)]
@@ -107,6 +108,20 @@ def _shared_state(workspace: Workspace,
         overlaps={o["path"]: o["agents"] for o in report.get("overlaps", [])},
         kill_switch=f"{switch.reason} (by {switch.by})" if switch else None)
     return state, summaries
+
+
+def _base_line(name: str, base: dict[str, Any] | None) -> str | None:
+    """"3 commit(s) behind; conflicts in f.py: run `gitwarden sync NAME` ..." or None."""
+    if not base or not base.get("behind"):
+        return None
+    line = f"{base['behind']} commit(s) behind"
+    if base.get("conflict"):
+        paths = ", ".join(f"`{c['path']}`" for c in base["conflicts"][:10])
+        return f"{line}; your work CONFLICTS with the base in {paths}: resolve it " \
+               f"(e.g. `git rebase` or `git merge` the base yourself)"
+    if base.get("rebase") == "clean":
+        return f"{line}; a sync would be clean: `gitwarden sync {shlex.quote(name)}`"
+    return f"{line}; rebase {base.get('rebase')}"
 
 
 def _status_report(workspace: Workspace) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from gitwarden.errors import GitwardenError
 from gitwarden.git.changes import WorktreeChanges, many_worktree_changes
 from gitwarden.git.worktrees import operation_in_progress
 from gitwarden.health.results import status_fields
+from gitwarden.overlaps.base import base_target, standings
 from gitwarden.overlaps.detect import find_overlaps
 from gitwarden.store.db import DB_NAME, Store
 
@@ -34,11 +35,18 @@ def collect_status(workspace: Workspace) -> dict[str, Any]:
     for path, names in overlaps.items():
         for name in names:
             by_agent.setdefault(name, []).append(path)
+    target, target_commit = base_target(repo.main_worktree, workspace.base_branch, base_commit,
+                                        workspace.config.base_sync.remote)
+    against_base = standings(repo.common_dir, target_commit, [
+        (a.name, a.path, a.head, c.committed, (*c.uncommitted, *c.untracked))
+        for a in present if not (c := changes[a.name]).error])
     report = {
         "repository": str(repo.common_dir),
         "main_worktree": str(repo.main_worktree),
-        "base": {"branch": workspace.base_branch, "commit": base_commit},
-        "agents": [_agent_entry(a, changes.get(a.name), by_agent.get(a.name, []))
+        "base": {"branch": workspace.base_branch, "commit": base_commit,
+                 "compared_with": target, "compared_commit": target_commit},
+        "agents": [{**_agent_entry(a, changes.get(a.name), by_agent.get(a.name, [])),
+                    "base": against_base[a.name].as_json() if a.name in against_base else None}
                    for a in agents],
         "overlaps": [{"path": path, "agents": list(names)} for path, names in overlaps.items()],
     }

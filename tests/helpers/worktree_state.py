@@ -25,3 +25,9 @@ def worktree_state(root: Path) -> State:
                 kind = "exec" if os.stat(full).st_mode & 0o100 else "file"
                 state[rel] = (kind, Path(full).read_bytes())
     return state
+
+
+def agent_files(root: Path) -> State:
+    """worktree_state without gitwarden's own context files (.gitwarden/, kept out of git)."""
+    return {rel: entry for rel, entry in worktree_state(root).items()
+            if not rel.startswith(".gitwarden" + os.sep)}

@@ -1,0 +1,82 @@
+"""Base awareness on real repositories: commits behind, conflicts with the base (committed or
+uncommitted work, with line ranges), and whether a rebase would be clean."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gitwarden.git.changes import worktree_changes
+from gitwarden.git.commits import rev_parse_commit
+from gitwarden.overlaps.base import BaseAwareness, BaseStanding, base_target
+from tests.helpers.gitrepo import RepoWithAgents, commit_all, git, make_repo_with_agents, write
+
+LINES = "".join(f"line {i}\n" for i in range(1, 21))
+
+
+def _standing(repo: RepoWithAgents, name: str = "alpha") -> BaseStanding:
+    path = repo.agents[name]
+    base = rev_parse_commit(repo.main, "main")
+    head = rev_parse_commit(path, "HEAD")
+    changes = worktree_changes(path, head, base)
+    return BaseAwareness(repo.main / ".git").standing(
+        name, path, head, base, changes.committed, (*changes.uncommitted, *changes.untracked))
+
+
+def _repo(tmp_path: Path) -> RepoWithAgents:
+    return make_repo_with_agents(tmp_path, ("alpha",), files={"f.txt": LINES, "g.txt": "g\n"})
+
+
+def test_up_to_date_and_behind_without_conflict(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    assert _standing(repo).as_json()["rebase"] == "up-to-date"
+    for number in range(3):
+        write(repo.main, {f"n{number}.txt": "x\n"})
+        commit_all(repo.main, f"base {number}")
+    standing = _standing(repo)
+    assert (standing.behind, standing.conflict, standing.rebase) == (3, False, "clean")
+    assert standing.summary() == "3 behind"
+
+
+def test_uncommitted_work_conflicting_with_the_base_has_line_ranges(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    write(repo.agents["alpha"], {"f.txt": LINES.replace("line 4\n", "alpha 4\nalpha 4b\n")})
+    write(repo.main, {"f.txt": LINES.replace("line 4\n", "base 4\n")})
+    commit_all(repo.main, "base")
+    standing = _standing(repo)
+    assert standing.conflict and standing.summary() == "1 behind, conflict"
+    hunk = standing.conflicts[0].prediction.hunks[0]
+    assert (hunk.agents, hunk.ours_lines, hunk.theirs_lines) == (("base", "alpha"), (4, 4),
+                                                                 (4, 5))
+    assert standing.rebase == "blocked" and standing.blocked_by == ("f.txt",)
+
+
+def test_committed_conflict_makes_the_rebase_conflict(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    write(repo.agents["alpha"], {"f.txt": LINES.replace("line 9\n", "alpha\n")})
+    commit_all(repo.agents["alpha"], "alpha")
+    write(repo.agents["alpha"], {"f.txt": LINES.replace("line 9\n", "alpha again\n")})
+    git(repo.agents["alpha"], "commit", "-qam", "alpha again")
+    write(repo.main, {"f.txt": LINES.replace("line 9\n", "base\n")})
+    commit_all(repo.main, "base")
+    standing = _standing(repo)
+    assert standing.conflict
+    assert (standing.rebase, standing.rebase_conflicts) == ("conflict", ("f.txt",))
+
+
+def test_edits_far_apart_merge_and_rebase_cleanly(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    write(repo.agents["alpha"], {"f.txt": LINES.replace("line 1\n", "alpha\n")})
+    commit_all(repo.agents["alpha"], "alpha")
+    write(repo.main, {"f.txt": LINES.replace("line 20\n", "base\n")})
+    commit_all(repo.main, "base")
+    standing = _standing(repo)
+    assert (standing.conflict, standing.rebase) == (False, "clean")
+
+
+def test_base_target_is_the_remote_tracking_branch_once_fetched(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    local = rev_parse_commit(repo.main, "main")
+    assert base_target(repo.main, "main", local, "origin") == ("main", local)
+    git(repo.main, "update-ref", "refs/remotes/origin/main", local)
+    assert base_target(repo.main, "main", local, "origin") == ("origin/main", local)
+    assert base_target(repo.main, "main", local, None) == ("main", local)
