@@ -56,6 +56,9 @@ class EventKind(StrEnum):
     DAEMON_STOPPED = "daemon.stopped"
     CONFIG_ERROR = "config.error"
     CONFIG_RELOADED = "config.reloaded"
+    IDENTITY_REFUSED = "identity.refused"
+    USER_ONLY_REFUSED = "identity.user-only-refused"
+    LOCK_COVERS_OTHERS = "lock.covers-others"
 
 
 MIGRATIONS = [

@@ -87,18 +87,31 @@ def test_not_an_agent_and_no_state_allow(tmp_path: Path, repo: RepoWithAgents) -
     assert _hook(tmp_path, "Edit", file_path=str(tmp_path / "x")).stdout == ""
 
 
-def test_broken_gitwarden_fails_open_and_logs(repo: RepoWithAgents) -> None:
+def test_case4_broken_gitwarden_fails_closed_with_the_fix_unless_opted_out(
+        repo: RepoWithAgents) -> None:
+    """Issue 12 case 4: corrupt state, an invalid gitwarden.toml and bad JSON deny edits
+    with the problem and its fix; `[hooks] on_error = "allow"` lets them through."""
     state = locate_repo(repo.main).state_dir
+    beta = repo.agents["beta"]
+    (repo.main / "gitwarden.toml").write_text("[watch]\ndebounce = nan\n")
+    reason = _reason(_hook(beta, "Edit", file_path=str(beta / "README.md")))
+    assert "gitwarden.toml:2" in reason and "Fix: fix gitwarden.toml" in reason
+    assert 'on_error = "allow"' in reason
+    (repo.main / "gitwarden.toml").write_text("")
     (state / "state.db").write_bytes(b"this is not a database" * 100)
     for suffix in ("-wal", "-shm"):
         (state / f"state.db{suffix}").unlink(missing_ok=True)
-    beta = repo.agents["beta"]
-    result = _hook(beta, "Edit", file_path=str(beta / "src" / "app.py"))
-    assert result.returncode == 0 and result.stdout == ""
-    assert "allowing the tool call" in result.stderr
-    assert "gitwarden failed" in (state / "hook-errors.log").read_text()
+    reason = _reason(_hook(beta, "Edit", file_path=str(beta / "src" / "app.py")))
+    assert "state database cannot be read" in reason and "state.db away" in reason
+    assert "denying the tool call" in (state / "hook-errors.log").read_text()
+    assert "paused" not in reason
+    assert _hook(beta, "Read", file_path=str(beta / "README.md")).stdout == ""
     garbage = run_gitwarden("hook", "claude", cwd=beta, input_text="{not json")
-    assert garbage.returncode == 0 and garbage.stdout == ""
+    assert "not JSON" in _reason(garbage)
+    (repo.main / "gitwarden.toml").write_text('[hooks]\non_error = "allow"\n')
+    result = _hook(beta, "Edit", file_path=str(beta / "src" / "app.py"))
+    assert result.returncode == 0 and result.stdout == "", result.stdout
+    assert "allowing the tool call" in result.stderr
 
 
 def test_hook_path_imports_nothing_heavy(repo: RepoWithAgents) -> None:
