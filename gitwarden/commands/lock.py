@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from gitwarden.agents.caller import current_agent, require_agent
+from gitwarden.agents.caller import current_agent, require_agent, require_user
 from gitwarden.commands import add_command
 from gitwarden.coordination import locks
 from gitwarden.coordination.arguments import (
@@ -120,6 +120,8 @@ def run_unlock(args: argparse.Namespace) -> int:
 
     workspace, store = open_context(args)
     with store:
+        if args.force:
+            require_user(workspace, "gitwarden unlock --force")
         agent = current_agent(workspace, args.agent)
         if args.all:
             if agent is None:
