@@ -51,6 +51,7 @@ from gitwarden.checkpoints.take import (
 from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event
+from gitwarden.store.write_journal import own_writes
 
 if TYPE_CHECKING:
     from gitwarden.checkpoints.table import RollbackRecord
@@ -162,7 +163,9 @@ def rollback_lock(workspace: Workspace, agent: Agent) -> Iterator[int]:
                     raise GitwardenError(f"another rollback of {agent.name} is still running "
                                          "(or its git processes are)") from None
                 time.sleep(0.02)
-        yield fd
+        # what the rollback writes is gitwarden's, never the agent's (the daemon reads this)
+        with own_writes(workspace.repo.ensure_state_dir(), agent.path):
+            yield fd
     finally:
         os.close(fd)
 
