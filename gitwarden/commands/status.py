@@ -45,7 +45,8 @@ def _t(text: str) -> str:
 
 def render(report: dict[str, Any], *, detailed: bool = False) -> str:
     base = report["base"]
-    lines = [f"base {base['branch']} at {short(base['commit'])}"]
+    at = short(base['commit']) if base['commit'] else "no commit yet"
+    lines = [f"base {_t(base['branch'])} at {at}"]
     daemon = report.get("daemon") or {}
     if daemon.get("running"):
         lines[0] += f"; daemon running (pid {daemon['pid']})"
