@@ -10,7 +10,11 @@ on the first parse only: the agent hook parses Bash calls and nothing else.
 from __future__ import annotations
 
 import os
-from typing import Any
+
+# typing costs milliseconds on the hook's path: annotations only
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Commands that only read: running them anywhere is harmless.
 READ_ONLY = frozenset({
@@ -66,11 +70,38 @@ def _parser() -> Any:
     global _PARSER
     if _PARSER is None:
         # lazy: only Bash tool calls pay for loading the grammar
-        import tree_sitter_bash
         from tree_sitter import Language, Parser
 
-        _PARSER = Parser(Language(tree_sitter_bash.language()))
+        _PARSER = Parser(Language(_bash_language()))
     return _PARSER
+
+
+def _bash_language() -> object:
+    """The grammar from tree-sitter-bash's compiled binding, loaded without running the
+    package's __init__ (it imports importlib.resources for query files we never read: ~10 ms
+    on every Bash call); any surprise falls back to the ordinary import."""
+    try:
+        import importlib.machinery
+        import importlib.util
+
+        spec = importlib.util.find_spec("tree_sitter_bash")
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            candidate = os.path.join(locations[0], f"_binding{suffix}") if locations else ""
+            if candidate and os.path.exists(candidate):
+                loader = importlib.machinery.ExtensionFileLoader("tree_sitter_bash._binding",
+                                                                 candidate)
+                binding_spec = importlib.util.spec_from_file_location(
+                    "tree_sitter_bash._binding", candidate, loader=loader)
+                if binding_spec is not None:
+                    module = importlib.util.module_from_spec(binding_spec)
+                    loader.exec_module(module)
+                    return module.language()
+    except Exception:  # the ordinary import below is the fallback
+        pass
+    import tree_sitter_bash
+
+    return tree_sitter_bash.language()
 
 
 class _Walker:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 from collections.abc import Sequence
 
-from gitwarden.coordination.lock_rules import PATH, Lock, describe_holder
 from gitwarden.coordination.scope import (
     OutsideRepository,
     inside,
@@ -24,6 +24,7 @@ from gitwarden.coordination.scope import (
     normalize_scope,
     patterns_overlap,
 )
+from gitwarden.units import format_duration
 
 EDIT = "edit"
 SHELL = "shell"
@@ -40,6 +41,34 @@ USER_SUBCOMMANDS = {("hooks", "uninstall"): "remove the guards",
                     ("agent", "add"): "change the configuration",
                     ("agent", "remove"): "remove an agent"}
 ASK_USER = "This is for the user only: stop and ask the user to do it if it is needed."
+
+
+class HeldLock:
+    """A path lock as the decision needs it (lock_rules.Lock is a dataclass: slow to import
+    on the hook's path)."""
+
+    __slots__ = ("agent", "expires_at", "pattern", "reason")
+    COLUMNS = "pattern, agent, reason, expires_at"  # the locks table columns, in this order
+
+    def __init__(self, pattern: str, agent: str, reason: str,
+                 expires_at: float | None) -> None:
+        self.pattern = pattern
+        self.agent = agent
+        self.reason = reason
+        self.expires_at = expires_at
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def describe(self, now: float) -> str:
+        """As lock_rules.describe_holder says it."""
+        reason = f" ({self.reason})" if self.reason else ""
+        if self.expires_at is None:
+            until = "with no expiry"
+        else:
+            clock = time.strftime("%H:%M", time.localtime(self.expires_at))
+            until = f"until {clock} (in {format_duration(self.expires_at - now)})"
+        return f"locked by agent {self.agent} via '{self.pattern}'{reason} {until}"
 
 
 class ToolRequest:
@@ -66,7 +95,7 @@ class GuardFacts:
 
     __slots__ = ("common_dir", "locks", "now", "paused", "root", "scope", "worktrees")
 
-    def __init__(self, root: str, scope: Sequence[str], locks: Sequence[Lock],
+    def __init__(self, root: str, scope: Sequence[str], locks: Sequence[HeldLock],
                  paused: str | None, worktrees: dict[str, str | None], common_dir: str,
                  now: float) -> None:
         self.root = os.path.realpath(root)
@@ -156,12 +185,12 @@ def path_problem(agent: str, rel: str, facts: GuardFacts, *, via: str = "",
         return None
     doing = f" ({what})" if what else ""
     for lock in facts.locks:
-        if lock.kind != PATH or lock.agent == agent or lock.expired(facts.now):
+        if lock.agent == agent or lock.expired(facts.now):
             continue
         if patterns_overlap(path, lock.pattern):
             quoted = shlex.quote(path)
             ask = shlex.quote(f"please release {path}")
-            return (f"{path}{via}{doing} is {describe_holder(lock, facts.now)}. Do not edit "
+            return (f"{path}{via}{doing} is {lock.describe(facts.now)}. Do not edit "
                     f"it now: work on something else, run `gitwarden lock {quoted} --wait "
                     f"10m` to wait for it, or ask with `gitwarden request --to "
                     f"{shlex.quote(lock.agent)} {ask}`.")

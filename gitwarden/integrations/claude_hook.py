@@ -19,7 +19,11 @@ import os
 import sqlite3
 import sys
 import time
-from typing import IO, Any
+
+# typing costs milliseconds on the hook's path: annotations only
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 EDIT_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
 SHELL_TOOLS = frozenset({"Bash"})
@@ -208,20 +212,19 @@ def resolve_place(payload: dict[str, Any]) -> Place | None:
 
 
 def _facts(place: Place) -> Any:
-    from gitwarden.coordination.lock_rules import LOCK_COLUMNS, PATH, Lock
-    from gitwarden.coordination.tool_guard import GuardFacts
+    from gitwarden.coordination.tool_guard import GuardFacts, HeldLock
 
     settings = place.config.agents.get(place.agent) if place.config else None
     now = time.time()
     db = _open_db(place.common_dir)
-    held: list[Lock] = []
+    held: list[HeldLock] = []
     paused = None
     if db is not None:
         try:
             paused = _pause_reason(db, place.agent)
-            held = [Lock(*row) for row in _rows(
-                db, f"SELECT {LOCK_COLUMNS} FROM locks WHERE kind = ? AND "
-                "(expires_at IS NULL OR expires_at > ?) ORDER BY id", (PATH, now))]
+            held = [HeldLock(*row) for row in _rows(
+                db, f"SELECT {HeldLock.COLUMNS} FROM locks WHERE kind = 'path' AND "
+                "(expires_at IS NULL OR expires_at > ?) ORDER BY id", (now,))]
         finally:
             db.close()
     return GuardFacts(place.root, settings.scope if settings else (), held, paused,

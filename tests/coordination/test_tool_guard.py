@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from gitwarden.agents.identity import worktree_roots
-from gitwarden.coordination.lock_rules import Lock
 from gitwarden.coordination.tool_guard import (
     EDIT,
     OTHER,
     SHELL,
     GuardFacts,
+    HeldLock,
     ToolRequest,
     decide,
 )
@@ -106,7 +106,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> RepoWithAgents:
 def _facts(repo: RepoWithAgents, paused: str | None = None) -> GuardFacts:
     common = str(repo.main / ".git")
     now = time.time()
-    lock = Lock(1, "path", "src/locked.py", "b", "refactor", now, now, now + 600)
+    lock = HeldLock("src/locked.py", "b", "refactor", now + 600)
     worktrees = {root: (name or None) for root, name in worktree_roots(common)}
     return GuardFacts(str(repo.agents["a"]), ("src/**",), [lock], paused, worktrees, common,
                       now)
@@ -132,7 +132,7 @@ def test_deny_reasons_quote_paths_for_the_shell(repo: RepoWithAgents, tmp_path: 
     now = time.time()
     evil = "src/$(touch${IFS}/tmp/PWNED).py"
     facts = _facts(repo)
-    facts.locks = [Lock(1, "path", evil, "b", "", now, now, now + 60)]
+    facts.locks = [HeldLock(evil, "b", "", now + 60)]
     path = str(repo.agents["a"] / evil)
     reason = str(decide(ToolRequest("a", EDIT, str(repo.agents["a"]), paths=[path]),
                         facts).reason)
