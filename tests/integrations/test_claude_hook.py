@@ -149,6 +149,8 @@ def test_hooks_install_claude_merges_and_stays_out_of_git(repo: RepoWithAgents) 
     commands = [h["command"] for e in data["hooks"]["PreToolUse"] for h in e["hooks"]]
     assert commands[0] == "my-check"
     assert sum("gitwarden.integrations.claude_hook" in c for c in commands) == 1
+    post = [h["command"] for e in data["hooks"]["PostToolUse"] for h in e["hooks"]]
+    assert post == [commands[-1]]
     assert (repo.agents["alpha"] / ".claude" / "settings.local.json").exists()
     assert git(beta, "status", "--porcelain", "--untracked-files=all") == ""
     # the installed command really works as Claude Code would run it
@@ -231,3 +233,26 @@ def test_hooks_uninstall_deletes_what_it_created_and_keeps_formatting(
     write(beta, {".claude/settings.local.json": untouched})
     assert run_gitwarden("hooks", "uninstall", "--claude", cwd=repo.main).returncode == 0
     assert (beta / ".claude" / "settings.local.json").read_text() == untouched
+
+
+def test_post_tool_use_tells_the_agent_what_to_undo(repo: RepoWithAgents) -> None:
+    (repo.main / "gitwarden.toml").write_text('[agents.beta]\nscope = ["docs/**", "src/**"]\n')
+    beta = repo.agents["beta"]
+    write(beta, {"README.md": "changed by a shell\n", "docs/guide.md": "fine\n",
+                 "notes $(x).txt": "new\n", "src/app.py": "beta\n"})
+    payload = {"session_id": "s1", "cwd": str(beta), "hook_event_name": "PostToolUse",
+               "tool_name": "Bash", "tool_input": {"command": "./script.sh"},
+               "tool_response": {"stdout": ""}, "duration_ms": 1500}
+    result = run_gitwarden("hook", "claude", cwd=beta, input_text=json.dumps(payload))
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)["hookSpecificOutput"]
+    assert output["hookEventName"] == "PostToolUse"
+    context = output["additionalContext"]
+    assert "README.md is outside the scope of agent beta" in context
+    assert "`git checkout -- README.md`" in context
+    assert "`rm -- 'notes $(x).txt'`" in context
+    assert "src/app.py is locked by agent alpha" in context
+    assert "docs/guide.md" not in context
+    quiet = {**payload, "tool_name": "Read", "tool_input": {"file_path": str(beta / "x")}}
+    assert run_gitwarden("hook", "claude", cwd=beta,
+                         input_text=json.dumps(quiet)).stdout == ""
