@@ -11,6 +11,17 @@ from __future__ import annotations
 
 import os
 
+from gitwarden.coordination.shell_words import (
+    descendants,
+    git_paths,
+    non_options,
+    option_values,
+    sed_files,
+    sed_in_place,
+    skip_options,
+    static,
+)
+
 # typing costs milliseconds on the hook's path: annotations only
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -152,18 +163,18 @@ class _Walker:
         if not operators & _WRITE_REDIRECTS or not targets:
             return
         self.substitutions(node, cwd)
-        target = _static(targets[-1], self.home)
+        target = static(targets[-1], self.home)
         if target is None or target == "-" or target.isdigit():
             return
         self.write(target, cwd, "a redirection (>)")
 
     def assignments(self, node: Any) -> None:
-        for found in _descendants(node, "variable_assignment"):
+        for found in descendants(node, "variable_assignment"):
             name_node = found.child_by_field_name("name")
             value_node = found.child_by_field_name("value")
             name = name_node.text.decode("utf-8", "surrogateescape") if name_node else ""
             if name.startswith("GITWARDEN_"):
-                value = _static(value_node, self.home) if value_node is not None else ""
+                value = static(value_node, self.home) if value_node is not None else ""
                 self.effects.assignments.append((name, value))
 
     def substitutions(self, node: Any, cwd: str | None) -> None:
@@ -184,10 +195,10 @@ class _Walker:
             elif child.type in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
                 self.redirect(child, cwd)
             elif child.type == "command_name":
-                words.append(_static(child.named_children[0], self.home)
+                words.append(static(child.named_children[0], self.home)
                              if child.named_children else None)
             else:
-                words.append(_static(child, self.home))
+                words.append(static(child, self.home))
         self.substitutions(node, cwd)
         return self.argv(words, cwd)
 
@@ -202,9 +213,9 @@ class _Walker:
         base = os.path.basename(name)
         args = words[1:]
         if base in _WRAPPERS:
-            return self.argv(_skip_options(args), cwd)
+            return self.argv(skip_options(args), cwd)
         if base == "env":
-            rest = _skip_options(args)
+            rest = skip_options(args)
             while rest and rest[0] is not None and "=" in rest[0]:
                 key, _, value = rest[0].partition("=")
                 if key.startswith("GITWARDEN_"):
@@ -212,7 +223,7 @@ class _Walker:
                 rest = rest[1:]
             return self.argv(rest, cwd) if rest else cwd
         if base == "timeout":
-            rest = _skip_options(args)
+            rest = skip_options(args)
             return self.argv(rest[1:], cwd)
         if base in ("cd", "pushd"):
             target = next((a for a in args if a is None or not a.startswith("-")), self.home)
@@ -231,7 +242,7 @@ class _Walker:
                 self.effects.gitwarden.append(([a for a in rest if a is not None], cwd))
             return cwd
         if base == "xargs":
-            rest = _skip_options(args)
+            rest = skip_options(args)
             if rest:
                 self.argv([*rest, None], cwd)
             return cwd
@@ -263,25 +274,25 @@ class _Walker:
 
     def files(self, base: str, args: list[str | None], cwd: str | None) -> None:
         """The file-writing commands: every other command is recorded as running in `cwd`."""
-        operands = _operands(args)
+        operands = non_options(args)
         what = base
         if base in ("rm", "rmdir", "unlink", "touch", "shred", "mkdir", "chmod", "chown"):
             targets = operands if base not in ("chmod", "chown") else operands[1:]
         elif base == "truncate":
-            targets = _operands(args, takes_value=("-s", "-r", "--size", "--reference"))
+            targets = non_options(args, takes_value=("-s", "-r", "--size", "--reference"))
         elif base == "tee":
             targets = operands
         elif base == "mv":
-            targets = operands + _option_values(args, ("-t", "--target-directory"))
+            targets = operands + option_values(args, ("-t", "--target-directory"))
         elif base in ("cp", "install", "ln"):
             targets = self.copy_targets(operands, args, cwd)
         elif base == "sed":
-            targets = _sed_files(args) if _sed_in_place(args) else []
+            targets = sed_files(args) if sed_in_place(args) else []
             what = "sed -i"
         elif base == "perl":
             in_place = any(a is not None and a.startswith("-") and not a.startswith("--")
                            and "i" in a for a in args)
-            targets = _operands(args, takes_value=("-e", "-E")) if in_place else []
+            targets = non_options(args, takes_value=("-e", "-E")) if in_place else []
             what = "perl -i"
         elif base == "dd":
             targets = [a[3:] for a in args if a is not None and a.startswith("of=")]
@@ -304,7 +315,7 @@ class _Walker:
 
     def copy_targets(self, operands: list[str | None], args: list[str | None],
                      cwd: str | None) -> list[str | None]:
-        directory = _option_values(args, ("-t", "--target-directory"))
+        directory = option_values(args, ("-t", "--target-directory"))
         if directory:
             return [os.path.join(d, os.path.basename(s)) if d and s else None
                     for d in directory for s in operands]
@@ -346,7 +357,7 @@ class _Walker:
         if sub == "clean" and any(a in ("-n", "--dry-run") for a in rest):
             return
         if sub in ("checkout", "restore", "reset", "rm", "mv", "clean", "add"):
-            for path in _git_paths(sub, rest, where):
+            for path in git_paths(sub, rest, where):
                 self.write(path, where, f"git {sub}")
         self.effects.runs_in.append((where, f"git {sub}"))
 
@@ -366,131 +377,3 @@ class _Walker:
         if os.path.isabs(target):
             return os.path.normpath(target)
         return None if cwd is None else os.path.normpath(os.path.join(cwd, target))
-
-
-def _git_paths(sub: str, rest: list[str | None], where: str) -> list[str]:
-    """The paths a path-taking git command names: after `--`, else (for checkout) the
-    operands that exist, and every operand for the commands that only take paths."""
-    if "--" in rest:
-        return [a for a in rest[rest.index("--") + 1:] if a is not None]
-    operands = [a for a in _operands(rest, takes_value=("-m", "-b", "-B", "--source", "-s",
-                                                        "--pathspec-from-file", "-e"))
-                if a is not None]
-    if sub in ("restore", "rm", "mv", "add", "clean"):
-        return operands
-    if sub == "checkout":
-        return [a for a in operands if a == "." or os.path.exists(os.path.join(where, a))]
-    return []
-
-
-def _sed_in_place(args: list[str | None]) -> bool:
-    for arg in args:
-        if arg is None or not arg.startswith("-") or arg == "-":
-            continue
-        if arg.startswith("--"):
-            if arg.startswith("--in-place"):
-                return True
-        elif "i" in arg[1:].split("e")[0]:
-            return True
-    return False
-
-
-def _sed_files(args: list[str | None]) -> list[str | None]:
-    script_given = any(a is not None and (a.startswith(("--expression", "--file")) or
-                       (a.startswith("-") and not a.startswith("--") and
-                        ("e" in a or "f" in a)))
-                       for a in args)
-    operands = _operands(args, takes_value=("-e", "-f", "--expression", "--file", "-l"))
-    return operands if script_given else operands[1:]
-
-
-def _operands(args: list[str | None], takes_value: tuple[str, ...] = ()) -> list[str | None]:
-    """Non-option arguments (everything after `--` included); options in `takes_value`
-    consume the next word."""
-    result: list[str | None] = []
-    skip = False
-    options_done = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif options_done or arg is None or not arg.startswith("-") or arg == "-":
-            result.append(arg)
-        elif arg == "--":
-            options_done = True
-        elif arg in takes_value or (arg[:2] in takes_value and len(arg) == 2):
-            skip = True
-    return result
-
-
-def _option_values(args: list[str | None], names: tuple[str, ...]) -> list[str | None]:
-    values: list[str | None] = []
-    for index, arg in enumerate(args):
-        if arg in names and index + 1 < len(args):
-            values.append(args[index + 1])
-        elif arg is not None and arg.startswith(tuple(f"{n}=" for n in names)):
-            values.append(arg.partition("=")[2])
-    return values
-
-
-def _skip_options(args: list[str | None]) -> list[str | None]:
-    index = 0
-    while index < len(args) and args[index] is not None and str(args[index]).startswith("-"):
-        index += 1
-    return args[index:]
-
-
-def _descendants(node: Any, kind: str) -> list[Any]:
-    if node.type == kind:
-        return [node]
-    found: list[Any] = []
-    for child in node.named_children:
-        found.extend(_descendants(child, kind))
-    return found
-
-
-def _static(node: Any, home: str) -> str | None:
-    """The word's value after quote removal, or None when it depends on an expansion."""
-    kind = node.type
-    text = node.text.decode("utf-8", "surrogateescape")
-    if kind in ("word", "number"):
-        return _unescape(text)
-    if kind == "raw_string":
-        return str(text[1:-1])
-    if kind == "string":
-        parts: list[str] = []
-        for child in node.children:
-            if child.type == '"':
-                continue
-            if child.type != "string_content":
-                return None
-            parts.append(_unescape_quoted(child.text.decode("utf-8", "surrogateescape")))
-        return "".join(parts)
-    if kind == "concatenation":
-        pieces = [_static(child, home) for child in node.children]
-        return None if any(p is None for p in pieces) else "".join(p or "" for p in pieces)
-    return None
-
-
-def _unescape(text: str) -> str:
-    out: list[str] = []
-    chars = iter(text)
-    for char in chars:
-        if char == "\\":
-            out.append(next(chars, ""))
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-def _unescape_quoted(text: str) -> str:
-    out: list[str] = []
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if char == "\\" and index + 1 < len(text) and text[index + 1] in '\\"$`\n':
-            out.append(text[index + 1])
-            index += 2
-            continue
-        out.append(char)
-        index += 1
-    return "".join(out)
