@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from gitwarden.coordination.scope import (
     OutsideRepository,
@@ -93,11 +93,12 @@ class GuardFacts:
     (by anyone), its pause (a ready reason), and every worktree of the repository (resolved
     root -> agent name, None for one that is not an agent)."""
 
-    __slots__ = ("common_dir", "locks", "now", "paused", "root", "scope", "worktrees")
+    __slots__ = ("common_dir", "is_ignored", "locks", "now", "paused", "root", "scope",
+                 "worktrees")
 
     def __init__(self, root: str, scope: Sequence[str], locks: Sequence[HeldLock],
                  paused: str | None, worktrees: dict[str, str | None], common_dir: str,
-                 now: float) -> None:
+                 now: float, is_ignored: Callable[[str], bool] | None = None) -> None:
         self.root = os.path.realpath(root)
         self.scope = tuple(scope)
         self.locks = list(locks)
@@ -105,6 +106,8 @@ class GuardFacts:
         self.worktrees = worktrees
         self.common_dir = os.path.realpath(common_dir)
         self.now = now
+        # asked only before a scope denial: ignored files (build output) are nobody's scope
+        self.is_ignored = is_ignored
 
 
 class Decision:
@@ -194,7 +197,8 @@ def path_problem(agent: str, rel: str, facts: GuardFacts, *, via: str = "",
                     f"it now: work on something else, run `gitwarden lock {quoted} --wait "
                     f"10m` to wait for it, or ask with `gitwarden request --to "
                     f"{shlex.quote(lock.agent)} {ask}`.")
-    if facts.scope and not any(matches(normalize_scope(p), path) for p in facts.scope):
+    if facts.scope and not any(matches(normalize_scope(p), path) for p in facts.scope) and \
+            not (facts.is_ignored is not None and facts.is_ignored(path)):
         return (f"{path}{via}{doing} is outside the scope of agent {agent} "
                 f"({', '.join(facts.scope)}). Edit only files in your scope; if this change "
                 "is really needed, ask the owner with `gitwarden request --to AGENT \"...\"`.")

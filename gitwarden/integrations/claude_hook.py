@@ -228,7 +228,23 @@ def _facts(place: Place) -> Any:
         finally:
             db.close()
     return GuardFacts(place.root, settings.scope if settings else (), held, paused,
-                      place.worktrees, place.common_dir, now)
+                      place.worktrees, place.common_dir, now,
+                      is_ignored=lambda rel: _ignored(place.root, rel))
+
+
+def _ignored(root: str, rel: str) -> bool:
+    """Whether git ignores `rel` in the worktree (asked only before a scope denial)."""
+    import subprocess
+
+    try:
+        # a directory named by a `dir/` pattern is known to git as one only with the slash
+        names = [rel] if os.path.isfile(os.path.join(root, rel)) else [rel, f"{rel}/"]
+        proc = subprocess.run(["git", "check-ignore", "--", *names], cwd=root,
+                              env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+                              capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
 
 
 def _pause_reason(db: sqlite3.Connection, agent: str) -> str | None:

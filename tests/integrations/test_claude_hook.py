@@ -256,3 +256,12 @@ def test_post_tool_use_tells_the_agent_what_to_undo(repo: RepoWithAgents) -> Non
     quiet = {**payload, "tool_name": "Read", "tool_input": {"file_path": str(beta / "x")}}
     assert run_gitwarden("hook", "claude", cwd=beta,
                          input_text=json.dumps(quiet)).stdout == ""
+
+
+def test_ignored_files_are_nobodys_scope(repo: RepoWithAgents) -> None:
+    (repo.main / "gitwarden.toml").write_text('[agents.beta]\nscope = ["docs/**"]\n')
+    beta = repo.agents["beta"]
+    write(beta, {".gitignore": "build/\n"})
+    assert _hook(beta, "Bash", command="rm -rf build && mkdir build").stdout == ""
+    assert _hook(beta, "Write", file_path=str(beta / "build" / "out.txt")).stdout == ""
+    assert "outside the scope" in _reason(_hook(beta, "Bash", command="rm -f README.md"))
