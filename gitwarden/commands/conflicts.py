@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
         if len(item["hunks"]) > 3:
             hunks += f"; +{len(item['hunks']) - 3} more"
         age = format_duration(item["age"]) if item["age"] is not None else "-"
-        rows.append([for_terminal(item["path"], newlines=False), kind, ", ".join(item["agents"]), item["first"] or "-", age,
-                     hunks])
+        rows.append([for_terminal(item["path"], newlines=False), kind,
+                     ", ".join(item["agents"]), item["first"] or "-", age, hunks])
     print(table(["path", "result", "agents", "first", "age", "conflicting lines"], rows))
     if report["source"] == "git":
         print("\n(no daemon running: computed from git just now)")
