@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.helpers.watchers"]
+
 FIXED_DATE = "2026-01-01T00:00:00+00:00"
 
 _CLEARED = (

@@ -20,7 +20,8 @@ COMMAND_MODULES = {
     "pause": "pause", "resume": "pause", "stop": "pause",
     "health": "health", "request": "request", "inbox": "request",
     "done": "done", "wait": "done", "run": "run",
-    "service": "service", "hook": "hook", "hooks": "hooks",
+    "service": "service", "notify": "notify", "doctor": "doctor", "hook": "hook",
+    "hooks": "hooks",
 }
 
 

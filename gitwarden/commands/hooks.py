@@ -12,7 +12,7 @@ from gitwarden.errors import UsageError
 from gitwarden.integrations import claude_settings, git_hooks
 from gitwarden.views.context_refresh import CONTEXT_EXCLUDES, ensure_excluded
 
-CREATED_LOG = "claude-settings-created"
+CREATED_LOG = claude_settings.CREATED_LOG
 
 
 def register(subparsers: Any) -> None:

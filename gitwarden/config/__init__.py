@@ -104,6 +104,8 @@ class NotificationConfig:
     quiet: bool = False
     rate_limit: float = 60.0
     max_per_minute: int = 6
+    desktop: bool = True  # the desktop channel (notify-py)
+    command: str | None = None  # run by /bin/sh with GITWARDEN_TITLE/_BODY/_SEVERITY set
 
 
 @dataclass(frozen=True)
@@ -282,6 +284,8 @@ def _notifications(table: Table) -> NotificationConfig:
         rate_limit=or_default(table.optional("rate_limit", duration), d.rate_limit),
         max_per_minute=or_default(table.optional("max_per_minute", positive_int),
                                 d.max_per_minute),
+        desktop=or_default(table.optional("desktop", boolean), d.desktop),
+        command=table.optional("command", string) or None,
     )
     table.finish()
     return result

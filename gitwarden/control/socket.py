@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import socket
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -29,13 +30,63 @@ Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def socket_path(state_dir: Path) -> Path:
-    """The control socket path; moved to the runtime dir when the state dir is too deep."""
+    """The control socket path, always in a directory only this user can enter: the state dir
+    (0700), or when its path is too long for a socket, $XDG_RUNTIME_DIR/gitwarden, else a
+    0700 `gitwarden-<uid>` directory in the temporary directory that gitwarden creates and
+    whose owner it checks. Never a predictable path in a shared directory."""
     path = state_dir / SOCKET_NAME
-    if len(os.fsencode(path)) <= _MAX_SOCKET_PATH:
+    if _fits(path):
         return path
-    digest = hashlib.sha256(os.fsencode(state_dir)).hexdigest()[:16]
-    runtime = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
-    return Path(runtime) / f"gitwarden-{digest}.sock"
+    name = hashlib.sha256(os.fsencode(state_dir)).hexdigest()[:16] + ".sock"
+    problems: list[str] = []
+    for directory in _runtime_dirs():
+        if not _fits(directory / name):
+            problems.append(f"{directory} is too deep for a socket path")
+            continue
+        problem = private_dir(directory)
+        if problem is None:
+            return directory / name
+        problems.append(problem)
+    raise GitwardenError("no private directory for the control socket: " + "; ".join(problems)
+                         + "; set XDG_RUNTIME_DIR to a directory only you can enter")
+
+
+def _fits(path: Path) -> bool:
+    return len(os.fsencode(path)) <= _MAX_SOCKET_PATH
+
+
+def _runtime_dirs() -> list[Path]:
+    dirs = []
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isabs(runtime) and private_dir(Path(runtime), create=False) is None:
+        dirs.append(Path(runtime) / "gitwarden")
+    # TMPDIR as the user's session sets it now (macOS: a per-user directory), not as cached.
+    temp = os.environ.get("TMPDIR") or "/tmp"
+    dirs.append(Path(temp) / f"gitwarden-{os.getuid()}")
+    return dirs
+
+
+def private_dir(path: Path, *, create: bool = True) -> str | None:
+    """Make sure `path` is a real directory owned by this user that nobody else can enter
+    (created 0700 when missing, group/other bits of our own directory removed); None when it
+    is, else what is wrong with it."""
+    if create:
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+    try:
+        st = path.lstat()
+    except OSError as exc:
+        return f"cannot use {path}: {exc.strerror}"
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{path} is not a directory (a symbolic link or a file is in its place)"
+    if st.st_uid != os.getuid():
+        return (f"{path} belongs to another user (uid {st.st_uid}); remove it or set "
+                "XDG_RUNTIME_DIR")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        if not create:
+            return f"{path} is open to other users (mode {stat.S_IMODE(st.st_mode):o})"
+        os.chmod(path, 0o700)
+    return None
 
 
 class DaemonLock:

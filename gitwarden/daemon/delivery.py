@@ -1,4 +1,5 @@
-"""Delivering notifications for events that ask for one (data.notify = true).
+"""Delivering notifications for events that ask for one (data.notify = true), and logging
+every event of severity warning or above once (action_log.py).
 
 Any process may record such an event (the daemon itself, a hook, a health run); this thread
 picks them up from the events table, so the event is the log and delivery is best effort.
@@ -10,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from gitwarden.daemon.action_log import log_event
 from gitwarden.daemon.notify import NotificationGate, SafeSender
 from gitwarden.git.repository import Repo
 from gitwarden.store.db import Store
@@ -58,19 +60,31 @@ class NotificationDispatcher:
             return
         with store:
             last_id = newest[-1].id if newest else 0
+            last_ts = newest[-1].ts if newest else 0.0
+            reopened_at: float | None = None
             self._started.set()
             while not self._stopping.is_set():
                 self._wake.wait(POLL_INTERVAL)
                 self._wake.clear()
                 try:
+                    if store.reopen_if_replaced() is not None:
+                        # Another database file: go on from the time, not the id, last seen
+                        # (a recreated one starts at id 1, a restored backup holds the past).
+                        last_id, reopened_at = 0, last_ts
                     events = list_events(store, after_id=last_id, limit=500)
                 except Exception:
                     log.exception("cannot read the event log")
                     continue
                 for event in events:
                     last_id = max(last_id, event.id)
+                    last_ts = max(last_ts, event.ts)
+                    if reopened_at is not None and event.ts < reopened_at:
+                        continue
+                    log_event(event)
                     if event.data.get("notify") is True:
                         self._deliver(event)
+                if events:
+                    reopened_at = None
 
     def _deliver(self, event: Event) -> None:
         title = str(event.data.get("title") or f"gitwarden: {event.kind}")
@@ -79,7 +93,7 @@ class NotificationDispatcher:
         if not self.gate.allow(key, event.severity):
             log.debug("notification suppressed (duplicate, rate limit or settings): %s", title)
             return
-        ok = self.sender.send(title, body)
+        ok = self.sender.send(title, body, event.severity)
         if ok:
             self.delivered += 1
             log.info("notified: %s", title)

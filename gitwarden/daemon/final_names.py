@@ -1,9 +1,10 @@
-"""Violations are judged on files under their final name.
+"""What the watcher attributes to an agent: files under their final name, never gitwarden's.
 
 Editors and tools write through temp files: `sed -i` writes `dir/sedXXXXXX` and renames it
 over the file. Such a temp file is never the agent's change: a path git no longer shows
 (renamed or deleted) is not checked, and a file just created is checked again one debounce
-later, once a rename that follows it in the next batch has been seen.
+later, once a rename that follows it in the next batch has been seen. gitwarden's own writes
+(rollback, undo, revert) are journaled by their writers and dropped before anything else.
 """
 
 from __future__ import annotations
@@ -11,25 +12,39 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol
 
+from gitwarden.agents.workspace import Workspace
 from gitwarden.daemon import gitscan
+from gitwarden.daemon.jobs import Jobs
 from gitwarden.errors import GitwardenError
+from gitwarden.store.db import Store
+from gitwarden.store.write_journal import recent_own_writes
 
 log = logging.getLogger(__name__)
 
 
-class FinalNames:
-    """Called on the pipeline thread; `post_recheck(agent)` queues `recheck` on it."""
+class _Pipeline(Protocol):
+    workspace: Workspace
+    jobs: Jobs
 
-    def __init__(self, post_recheck: Callable[[str], object],
-                 check: Callable[[str, list[str]], None],
-                 debounce: Callable[[], float]) -> None:
-        self.post_recheck = post_recheck
-        self.check = check
-        self.debounce = debounce
+    def post(self, name: str, arg: Any = None) -> object: ...
+
+    def _store(self) -> Store: ...
+
+
+class FinalNames:
+    """Called on the pipeline thread; rechecks come back to it as `recheck` commands."""
+
+    def __init__(self, pipeline: _Pipeline) -> None:
+        self.pipeline = pipeline
         self.fresh: dict[str, set[str]] = {}
+
+    def not_ours(self, root: str, files: dict[str, str], now: float) -> dict[str, str]:
+        """`files` (path -> action) without the ones gitwarden itself just wrote."""
+        own = recent_own_writes(self.pipeline.workspace.repo.state_dir, now)
+        return {path: action for path, action in files.items() if not own.covers(root, path)}
 
     def settle(self, name: str, root: str, relevant: set[str], created: set[str],
                present: set[str]) -> None:
@@ -37,11 +52,11 @@ class FinalNames:
         fresh = {p for p in relevant & created if os.path.lexists(os.path.join(root, p))}
         settled = {p for p in relevant - fresh if p in present}
         if settled:
-            self.check(name, sorted(settled))
+            self._check(name, sorted(settled))
         if fresh:
             self.fresh.setdefault(name, set()).update(fresh)
-            timer = threading.Timer(max(self.debounce(), 0.05) * 2, self.post_recheck,
-                                    args=(name,))
+            delay = max(self.pipeline.workspace.config.watch.debounce, 0.05) * 2
+            timer = threading.Timer(delay, self.pipeline.post, args=("recheck", name))
             timer.daemon = True
             timer.start()
 
@@ -57,4 +72,8 @@ class FinalNames:
             return
         settled = sorted(p for p in existing if p in present)
         if settled:
-            self.check(name, settled)
+            self._check(name, settled)
+
+    def _check(self, name: str, paths: list[str]) -> None:
+        pipeline = self.pipeline
+        pipeline.jobs.check_paths(pipeline.workspace, pipeline._store(), name, paths)

@@ -85,7 +85,7 @@ class Jobs:
             if key in self._reported:
                 continue
             self._reported.add(key)
-            log.warning("%s", violation.message)
+            log.debug("%s", violation.message)  # its event is logged by action_log
             what = "a locked file" if violation.kind == "locked" else "outside its scope"
             kind = (EventKind.VIOLATION_LOCKED if violation.kind == "locked"
                     else EventKind.VIOLATION_SCOPE)
@@ -181,7 +181,7 @@ class Jobs:
         except Exception:
             log.exception("cannot pause %s after a violation", agent)
             return
-        log.warning("paused agent %s: %s", agent, message)
+        log.debug("paused agent %s: %s", agent, message)  # its event is logged by action_log
         self.refresh_context_files()
 
     def checkpoint(self, agent: str) -> None:
@@ -274,4 +274,6 @@ class Jobs:
         if store is None:
             store = Store.open(self.repo)
             self._local.store = store
+        elif (reopened := store.reopen_if_replaced()) is not None:
+            log.info("%s (background tasks)", reopened)  # the pipeline records the event
         return store

@@ -13,6 +13,9 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"time": round(record.created, 3), "level": record.levelname.lower(),
                  "logger": record.name, "message": record.getMessage()}
+        fields = getattr(record, "gitwarden", None)
+        if isinstance(fields, dict):  # an event's fields (action_log.py)
+            entry.update({k: v for k, v in fields.items() if k not in entry})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -1,4 +1,4 @@
-"""Desktop notifications: a small notifier interface, the notify-py adapter, and the gate
+"""Sending notifications through the channels (channels.py) without blocking, and the gate
 that deduplicates and rate-limits them.
 
 Sending never blocks the caller for long and never raises: a notification daemon may not
@@ -8,94 +8,72 @@ exist (at boot, over SSH), and every notification is an event in the log anyway.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Protocol
 
 from gitwarden.config import SEVERITIES, NotificationConfig
+from gitwarden.daemon.channels import (
+    COMMAND_TIMEOUT,
+    Channel,
+    Delivery,
+    DesktopChannel,
+    deliver_all,
+)
 
 log = logging.getLogger("gitwarden.notify")
 
-APP_NAME = "gitwarden"
-SEND_TIMEOUT = 5.0
+# Room for the user's command (its own timeout is COMMAND_TIMEOUT) after a desktop send.
+SEND_TIMEOUT = COMMAND_TIMEOUT + 5.0
 
 
 class Notifier(Protocol):
     def send(self, title: str, body: str) -> bool: ...
 
 
-class NullNotifier:
-    """Notifications turned off (GITWARDEN_NO_NOTIFY=1): they are only logged."""
-
-    def send(self, title: str, body: str) -> bool:
-        log.info("notification (not delivered): %s: %s", title, body)
-        return True
-
-
-class NotifyPyNotifier:
-    """notify-py: notify-send when on PATH, else D-Bus through jeepney."""
-
-    def __init__(self) -> None:
-        from loguru import logger
-
-        # notify-py logs through loguru to stderr at import and on every failure.
-        logger.disable("notifypy")
-        from notifypy import Notify
-
-        self._factory: Callable[[], object] = lambda: Notify(
-            default_notification_application_name=APP_NAME, enable_logging=False)
-
-    def send(self, title: str, body: str) -> bool:
-        notification = self._factory()
-        notification.title = title  # type: ignore[attr-defined]
-        notification.message = body  # type: ignore[attr-defined]
-        notification.application_name = APP_NAME  # type: ignore[attr-defined]
-        return bool(notification.send(block=True))  # type: ignore[attr-defined]
-
-
-def default_notifier() -> Notifier:
-    if os.environ.get("GITWARDEN_NO_NOTIFY"):
-        return NullNotifier()
-    try:
-        return NotifyPyNotifier()
-    except Exception as exc:  # a broken notify-py install must not stop the daemon
-        log.warning("desktop notifications unavailable: %s", exc)
-        return NullNotifier()
-
-
 class SafeSender:
-    """Runs sends on a worker thread with a timeout; failures are logged once."""
+    """Runs deliveries on a worker thread with a timeout; each channel's failure is logged once
+    (with what is missing and the fix) until it works again."""
 
-    def __init__(self, notifier: Notifier, timeout: float = SEND_TIMEOUT) -> None:
-        self._notifier = notifier
+    def __init__(self, channels: Sequence[Channel] | Notifier,
+                 timeout: float = SEND_TIMEOUT) -> None:
+        self.channels: list[Channel] = (
+            [DesktopChannel(channels.send)] if not isinstance(channels, Sequence)
+            else list(channels))
         self._timeout = timeout
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gitwarden-notify")
-        self._failed_before = False
+        self._failing: set[str] = set()
         self._lock = threading.Lock()
 
-    def send(self, title: str, body: str) -> bool:
+    def send(self, title: str, body: str, severity: str = "warning") -> bool:
+        """True when at least one channel delivered."""
+        return any(result.ok for result in self.deliver(title, body, severity))
+
+    def deliver(self, title: str, body: str, severity: str = "warning") -> list[Delivery]:
+        channels = list(self.channels)
         try:
-            future = self._pool.submit(self._notifier.send, title, body)
-            ok = bool(future.result(timeout=self._timeout))
-            error = None if ok else "the notifier reported failure"
+            future = self._pool.submit(deliver_all, channels, title, body, severity)
+            results = future.result(timeout=self._timeout)
         except FutureTimeout:
-            ok, error = False, f"timed out after {self._timeout:g}s"
+            results = [Delivery(c.name, False, f"timed out after {self._timeout:g}s")
+                       for c in channels]
         except Exception as exc:
-            ok, error = False, f"{type(exc).__name__}: {exc}"
+            results = [Delivery(c.name, False, f"{type(exc).__name__}: {exc}")
+                       for c in channels]
         with self._lock:
-            if not ok and not self._failed_before:
-                self._failed_before = True
-                log.warning("cannot deliver desktop notifications (%s); they stay in "
-                            "`gitwarden events`", error)
-            elif ok and self._failed_before:
-                self._failed_before = False
-                log.info("desktop notifications work again")
-        return ok
+            for result in results:
+                if not result.ok and result.channel not in self._failing:
+                    self._failing.add(result.channel)
+                    log.warning("cannot deliver %s notifications (%s); they stay in "
+                                "`gitwarden events`", result.channel, result.problem)
+                elif result.ok and result.channel in self._failing:
+                    self._failing.discard(result.channel)
+                    log.info("%s notifications work again", result.channel)
+        return results
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

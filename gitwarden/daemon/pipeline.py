@@ -23,7 +23,8 @@ from gitwarden.daemon.batching import Command, collect_batch
 from gitwarden.daemon.final_names import FinalNames
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.pending import PendingPaths
-from gitwarden.daemon.watcher import DirectoryWatcher, FsEvent
+from gitwarden.daemon.watcher import FsEvent
+from gitwarden.daemon.watcher_choice import WATCHER_ENV, choose_watcher, start_or_poll
 from gitwarden.daemon.watches import AgentWatches, files_in
 from gitwarden.errors import GitwardenError
 from gitwarden.git.changes import resolve_base, worktree_changes
@@ -34,7 +35,6 @@ from gitwarden.overlaps.tracker import ChangeTracker, Overlap
 from gitwarden.store.activity import record_activity
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, is_notice, notice, record_event
-from gitwarden.store.write_journal import recent_own_writes
 
 log = logging.getLogger("gitwarden.pipeline")
 
@@ -54,7 +54,7 @@ class Pipeline:
         self.workspace = workspace
         self.jobs = jobs
         self.queue: queue.Queue[FsEvent | Command] = queue.Queue()
-        self.watcher = DirectoryWatcher(self.queue.put)
+        self.watcher = choose_watcher(self.queue.put, os.environ.get(WATCHER_ENV))
         self.watches = AgentWatches(self.watcher, workspace.repo.common_dir,
                                     on_polling or (lambda _name, _on: None),
                                     self._watch_limit_reached)
@@ -72,10 +72,7 @@ class Pipeline:
         self._last_full_reconcile: float | None = None
         self._full_reconcile_due = True
         self._unsettled: set[str] = set()  # agents with events since their last recompute
-        self.final_names = FinalNames(
-            lambda name: self.post("recheck", name),
-            lambda name, paths: self.jobs.check_paths(self.workspace, self._store(), name, paths),
-            lambda: self.workspace.config.watch.debounce)
+        self.final_names = FinalNames(self)
         self._signatures: dict[str, tuple[object, ...]] = {}
         self._repo_signature: tuple[object, ...] | None = None
         self.reconcile_stats: dict[str, Any] = {}
@@ -84,7 +81,7 @@ class Pipeline:
     # --- public, thread-safe -----------------------------------------------------------------
 
     def start(self) -> None:
-        self.watcher.start()
+        self.watcher = self.watches.watcher = start_or_poll(self.watcher)
         self._thread = threading.Thread(target=self._run, name="gitwarden-pipeline",
                                         daemon=True)
         self._thread.start()
@@ -133,6 +130,7 @@ class Pipeline:
             running = not any(isinstance(i, Command) and i.name == "stop" for i in batch)
             started = time.monotonic()
             try:
+                self._reopen_store_if_replaced()
                 self._handle(batch)
                 log.debug("handled %d item(s) in %.0f ms", len(batch),
                           (time.monotonic() - started) * 1000)
@@ -174,6 +172,8 @@ class Pipeline:
                 self.final_names.recheck(command.arg, self._agents[command.arg].path)
             elif command.name == "poll":
                 self._full_agent(command.arg, now)
+            elif command.name == "poll-git":
+                meta = True  # no watches on the git metadata: poll it
             elif command.name == "unwatch" and command.arg in self._agents:
                 # Drops an agent's watches as a lost inotify queue would; reconcile repairs.
                 self.watcher.remove_tree(str(self._agents[command.arg].path))
@@ -357,8 +357,7 @@ class Pipeline:
                 if event.kind == "create":
                     created.add(rel)
                 files[rel] = _ACTIONS[event.kind]
-        own = recent_own_writes(self.workspace.repo.state_dir, now)
-        files = {p: a for p, a in files.items() if not own.covers(root, p)}
+        files = self.final_names.not_ours(root, files, now)
         if not files and not dirs:
             return
         try:
@@ -409,7 +408,8 @@ class Pipeline:
             "pid": os.getpid(),
             "agents": [{"name": name, "path": str(view.path),
                         "changed": len(self.tracker.changed(name)),
-                        "watching": "polling" if name in self.watches.polling else "inotify"}
+                        "watching": "polling" if name in self.watches.polling
+                        else self.watcher.kind}
                        for name, view in sorted(self._agents.items())],
             "overlaps": [{"path": path, "agents": list(o.agents),
                           "classification": getattr(self._classification(path),
@@ -430,6 +430,14 @@ class Pipeline:
     def _store(self) -> Store:
         assert self.store is not None
         return self.store
+
+    def _reopen_store_if_replaced(self) -> None:
+        """One stat per batch: a removed or replaced state.db is reopened (or recreated) and
+        the overlaps open right now are written to it again."""
+        reopened = self._store().reopen_if_replaced()
+        if reopened is not None and self.overlaps is not None:
+            self.overlaps.rewrite_open()
+            self._event(EventKind.STORE_REOPENED, reopened, severity="warning")
 
     def _event(self, kind: EventKind, message: str, *, agent: str | None = None,
                path: str | None = None, severity: str = "info",

@@ -16,15 +16,17 @@ from gitwarden.agents.workspace import Workspace
 from gitwarden.checkpoints.rollback import prune
 from gitwarden.config import Config, load_config
 from gitwarden.control.socket import ControlServer, DaemonLock
+from gitwarden.daemon.channels import channels_for
 from gitwarden.daemon.delivery import NotificationDispatcher
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.logs import setup_logging
-from gitwarden.daemon.notify import NotificationGate, SafeSender, default_notifier
+from gitwarden.daemon.notify import NotificationGate, SafeSender
 from gitwarden.daemon.pending import PendingPaths
 from gitwarden.daemon.pipeline import PERIODIC, Pipeline
 from gitwarden.daemon.scheduler import JobScheduler
 from gitwarden.daemon.sdnotify import SdNotifier
 from gitwarden.errors import ConfigError, GitwardenError
+from gitwarden.git import lockfiles
 from gitwarden.store.activity import prune_activity
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event
@@ -97,7 +99,8 @@ class Daemon:
         self.sd = _sd_notifier()
         self.scheduler = JobScheduler()
         self.gate = NotificationGate(self.config.notifications)
-        self.sender = SafeSender(default_notifier())
+        self.sender = SafeSender(channels_for(self.config.notifications.command,
+                                              self.config.notifications.desktop))
         self.dispatcher = NotificationDispatcher(self.repo, self.gate, self.sender)
         pending = PendingPaths()
         self.pipeline = Pipeline(workspace, Jobs(self.repo, lambda: self.config, pending),
@@ -128,8 +131,8 @@ class Daemon:
         self._record(EventKind.DAEMON_STARTED,
                      f"watching {len(self.pipeline.snapshot()['agents'])} "
                      f"agent(s), pid {os.getpid()}")
-        log.info("gitwarden daemon ready (pid %d, %d inotify watches)", os.getpid(),
-                 self.pipeline.watcher.count)
+        log.info("gitwarden daemon ready (pid %d, %d %s watches)", os.getpid(),
+                 self.pipeline.watcher.count, self.pipeline.watcher.kind)
         self.sd.ready()
         self._publish_status()
         try:
@@ -208,6 +211,8 @@ class Daemon:
     def _apply_config(self, config: Config) -> None:
         self.config = config
         self.gate.config = config.notifications
+        self.sender.channels = channels_for(config.notifications.command,
+                                            config.notifications.desktop)
         self.pipeline.call("reload", config, timeout=600)
         self._schedule_jobs()
 
@@ -223,6 +228,10 @@ class Daemon:
                              self.jobs.release_stale_locks, now=True)
         self.scheduler.every("prune-checkpoints", PRUNE_CHECKPOINTS_INTERVAL,
                              self._prune_checkpoints_job, now=True)
+        self.scheduler.every("remove-stale-ref-locks", STALE_LOCKS_INTERVAL,
+                             self._stale_ref_locks_job, now=True)
+        if self.pipeline.watcher.kind == "polling":
+            self.scheduler.every("poll:git", watch.poll_interval, self.pipeline.post, "poll-git")
         self._schedule_checkpoints(replace=True)
 
     def _schedule_checkpoints(self, *, replace: bool = False) -> None:
@@ -273,6 +282,15 @@ class Daemon:
                                  f"kept {result.kept}", agent=agent.name,
                                  data={"dropped": result.dropped, "kept": result.kept,
                                        "tip": result.tip})
+
+    def _stale_ref_locks_job(self) -> None:
+        """Lock files of gitwarden's own refs (refs/gitwarden/) that a killed writer left:
+        older than a minute and open in no process. Other git locks are the user's call."""
+        stale = lockfiles.stale_lock_files(self.repo.common_dir, own_refs_only=True)
+        for path in lockfiles.remove(stale):
+            self._record(EventKind.LOCKFILE_REMOVED,
+                         f"removed stale ref lock {path} (held by no process)")
+            log.info("removed stale ref lock %s (held by no process)", path)
 
     def _polling_changed(self, agent: str, polling: bool) -> None:
         job_id = f"poll:{agent}"

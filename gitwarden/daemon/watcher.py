@@ -1,31 +1,18 @@
-"""The watchdog adapter: one inotify instance, one non-recursive watch per directory.
+"""What every file watcher gives the pipeline: FsEvent values handed to a sink, one watch per
+directory it is asked for, and WatchLimitError when the platform refuses another watch.
 
-A recursive watch would walk ignored trees (node_modules, build output) and spend one
-inotify watch per directory there; the daemon instead asks for each non-ignored directory
-it wants. Events are handed to a sink as FsEvent values from watchdog's reader thread; the
-sink must only enqueue them.
+Three implementations, chosen in watcher_choice.py: inotify (the Linux fast path), watchdog's
+platform observer (FSEvents on macOS, kqueue on BSD) and polling (no watches: the daemon
+re-reads each agent's status every few seconds). Sinks must only enqueue.
 """
 
 from __future__ import annotations
 
-import errno
-import logging
 import os
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from watchdog.observers.inotify_c import CallbackId, InotifyEvent, InotifyFD, Mask, WatchDescriptor
-from watchdog.observers.inotify_c import InotifyConstants as C
-
-log = logging.getLogger("gitwarden.watcher")
-
-WATCH_MASK = Mask(C.IN_CREATE | C.IN_CLOSE_WRITE | C.IN_DELETE | C.IN_MOVED_FROM | C.IN_MOVED_TO
-              | C.IN_DELETE_SELF | C.IN_MOVE_SELF | C.IN_DONT_FOLLOW | C.IN_ONLYDIR
-              | C.IN_EXCL_UNLINK)
-_CALLBACK_ID = CallbackId(1)  # one callback (this adapter) per watch
-
-# Test and tuning hook: pretend the kernel's watch limit is this many watches.
+# Test and tuning hook: pretend the platform's watch limit is this many watches.
 WATCH_LIMIT_ENV = "GITWARDEN_WATCH_LIMIT"
 
 
@@ -42,118 +29,56 @@ OVERFLOW = FsEvent(path="", kind="overflow")
 
 
 class WatchLimitError(OSError):
-    """The kernel refused another watch (ENOSPC: max_user_watches; EMFILE: instances)."""
+    """The platform refused another watch (ENOSPC: max_user_watches; EMFILE: instances or
+    open files)."""
 
 
-class DirectoryWatcher:
-    """Per-directory inotify watches feeding a sink."""
+def watch_limit() -> int | None:
+    limit = os.environ.get(WATCH_LIMIT_ENV)
+    return int(limit) if limit and limit.isdigit() else None
 
-    def __init__(self, sink: Callable[[FsEvent], None]) -> None:
-        self._sink = sink
-        self._fd: InotifyFD | None = None
-        self._lock = threading.Lock()
-        self._path_by_wd: dict[int, str] = {}
-        self._wd_by_path: dict[str, int] = {}
-        limit = os.environ.get(WATCH_LIMIT_ENV)
-        self._limit = int(limit) if limit and limit.isdigit() else None
+
+class Watcher(Protocol):
+    """Directory watches feeding a sink; `kind` names the mechanism (inotify, observer name,
+    polling) for the status and the log."""
+
+    kind: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    @property
+    def count(self) -> int: ...
+
+    def watched(self) -> set[str]: ...
+
+    def add(self, directory: str, *, tree: bool = True) -> bool: ...
+
+    def remove_tree(self, root: str) -> int: ...
+
+
+class PollingWatcher:
+    """No watches at all: every agent is polled (GITWARDEN_WATCHER=polling, or no native
+    watcher on this platform)."""
+
+    kind = "polling"
 
     def start(self) -> None:
-        try:
-            self._fd = InotifyFD()
-        except OSError as exc:
-            raise WatchLimitError(exc.errno, f"cannot create an inotify instance: {exc}") from exc
-        self._fd.daemon = True
-        self._fd.start()
+        return None
 
     def stop(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            fd.stop()
-            fd.join(timeout=2)
+        return None
 
     @property
     def count(self) -> int:
-        with self._lock:
-            return len(self._wd_by_path)
+        return 0
 
     def watched(self) -> set[str]:
-        with self._lock:
-            return set(self._wd_by_path)
+        return set()
 
-    def add(self, directory: str) -> bool:
-        """Watch one directory; False when it vanished. Raises WatchLimitError at a limit."""
-        if self._fd is None:
-            raise WatchLimitError(errno.EMFILE, "the watcher is not running")
-        with self._lock:
-            if directory in self._wd_by_path:
-                return True
-            if self._limit is not None and len(self._wd_by_path) >= self._limit:
-                raise WatchLimitError(errno.ENOSPC, "inotify watch limit reached")
-        try:
-            wd = self._fd.add_callback(os.fsencode(directory), WATCH_MASK, self, _CALLBACK_ID)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EMFILE):
-                raise WatchLimitError(exc.errno, str(exc)) from exc
-            if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES):
-                return False
-            raise
-        with self._lock:
-            old = self._path_by_wd.get(wd)
-            if old is not None and old != directory:
-                # Same inode under a new name (a moved directory): follow it.
-                self._wd_by_path.pop(old, None)
-            self._path_by_wd[wd] = directory
-            self._wd_by_path[directory] = wd
+    def add(self, directory: str, *, tree: bool = True) -> bool:
         return True
 
     def remove_tree(self, root: str) -> int:
-        """Stop watching `root` and every directory under it; returns how many."""
-        prefix = root.rstrip(os.sep) + os.sep
-        with self._lock:
-            doomed = [(p, wd) for p, wd in self._wd_by_path.items()
-                      if p == root or p.startswith(prefix)]
-            for path, wd in doomed:
-                self._wd_by_path.pop(path, None)
-                self._path_by_wd.pop(wd, None)
-        if self._fd is not None and doomed:
-            self._fd.remove_callbacks([(WatchDescriptor(wd), _CALLBACK_ID) for _, wd in doomed])
-        return len(doomed)
-
-    # --- watchdog WatchCallback protocol (runs on watchdog's reader thread) -------------------
-
-    def on_event(self, event: InotifyEvent) -> None:
-        with self._lock:
-            directory = self._path_by_wd.get(event.wd)
-        if directory is None:
-            return
-        mask = event.mask
-        if mask & (C.IN_DELETE_SELF | C.IN_MOVE_SELF):
-            return  # the parent directory's watch reports it by name
-        name = os.fsdecode(event.name)
-        if not name:
-            return
-        is_dir = bool(mask & C.IN_ISDIR)
-        path = os.path.join(directory, name)
-        if mask & C.IN_CREATE:
-            kind = "create"
-        elif mask & C.IN_CLOSE_WRITE:
-            kind = "write"
-        elif mask & C.IN_DELETE:
-            kind = "delete"
-        elif mask & C.IN_MOVED_FROM:
-            kind = "move-from"
-        elif mask & C.IN_MOVED_TO:
-            kind = "move-to"
-        else:
-            return
-        self._sink(FsEvent(path=path, kind=kind, is_dir=is_dir))
-
-    def on_watch_deleted(self, wd: int) -> None:
-        with self._lock:
-            path = self._path_by_wd.pop(wd, None)
-            if path is not None and self._wd_by_path.get(path) == wd:
-                del self._wd_by_path[path]
-
-    def on_queue_overflow(self) -> None:
-        log.warning("inotify queue overflowed; a reconcile will repair the missed events")
-        self._sink(OVERFLOW)
+        return 0

@@ -1,5 +1,6 @@
 """What the daemon watches: the git metadata, and each agent's non-ignored directories, one
-inotify watch per directory. An agent whose watches ran out is polled instead."""
+watch per directory. An agent whose watches ran out is polled instead, and so is every agent
+when the watcher is the polling one."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gitwarden.daemon import gitscan
-from gitwarden.daemon.watcher import DirectoryWatcher, WatchLimitError
+from gitwarden.daemon.watcher import Watcher, WatchLimitError
 from gitwarden.errors import GitwardenError
 
 log = logging.getLogger("gitwarden.pipeline")
@@ -19,12 +20,18 @@ _META_SKIP = {"index", "COMMIT_EDITMSG", "FETCH_HEAD", "ORIG_HEAD", "AUTO_MERGE"
               "gc.log", "description", "logs", "objects", "hooks", "info", "gitwarden"}
 WATCH_LIMIT_ADVICE = ("raise it with `sudo sysctl fs.inotify.max_user_watches=524288` "
                       "(persist in /etc/sysctl.d/)")
+OPEN_FILES_ADVICE = ("raise the open-files limit (`ulimit -n`, on macOS `launchctl limit "
+                     "maxfiles`) or set GITWARDEN_WATCHER=polling")
+
+
+def limit_advice(kind: str) -> str:
+    return WATCH_LIMIT_ADVICE if kind == "inotify" else OPEN_FILES_ADVICE
 
 
 class AgentWatches:
     """The watch list of one daemon; used on the pipeline thread only."""
 
-    def __init__(self, watcher: DirectoryWatcher, common_dir: Path,
+    def __init__(self, watcher: Watcher, common_dir: Path,
                  on_polling: Callable[[str, bool], None],
                  on_limit: Callable[[str, str, str], None]) -> None:
         self.watcher = watcher
@@ -53,9 +60,9 @@ class AgentWatches:
             dirs += [entry.path for entry in os.scandir(common / "worktrees") if entry.is_dir()]
         for directory in dirs:
             try:
-                self.watcher.add(directory)
+                self.watcher.add(directory, tree=False)
             except WatchLimitError:
-                log.warning("no inotify watch left for git metadata %s; relying on reconcile",
+                log.warning("no watch left for git metadata %s; relying on reconcile",
                             directory)
                 return
 
@@ -64,6 +71,10 @@ class AgentWatches:
         """Watch `start` (relative to the agent's worktree `root`) and its non-ignored
         subdirectories; returns them."""
         if name in self.polling:
+            return []
+        if self.watcher.kind == "polling":
+            self.polling.add(name)
+            self._on_polling(name, True)
             return []
         try:
             ignored = gitscan.ignored_dirs(root, start or None)
@@ -84,11 +95,11 @@ class AgentWatches:
                               interval: float) -> None:
         self.watcher.remove_tree(str(root))
         self.polling.add(name)
-        message = (f"inotify watch limit reached ({exc.strerror}) while watching agent "
-                   f"{name}: polling its worktree every {interval:g}s instead; "
-                   f"{WATCH_LIMIT_ADVICE}")
+        advice = limit_advice(self.watcher.kind)
+        message = (f"{self.watcher.kind} watch limit reached ({exc.strerror}) while watching "
+                   f"agent {name}: polling its worktree every {interval:g}s instead; {advice}")
         log.warning("%s", message)
-        self._on_limit(name, message, f"Polling agent {name} instead. {WATCH_LIMIT_ADVICE}")
+        self._on_limit(name, message, f"Polling agent {name} instead. {advice}")
         self._on_polling(name, True)
 
     def forget(self, name: str, root: Path) -> None:

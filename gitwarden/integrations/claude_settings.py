@@ -15,6 +15,8 @@ from gitwarden.errors import GitwardenError
 from gitwarden.git.runner import run_git
 
 SETTINGS = Path(".claude") / "settings.local.json"
+# In the state dir: the settings files gitwarden created (uninstall removes only those).
+CREATED_LOG = "claude-settings-created"
 MATCHER = "Edit|Write|MultiEdit|NotebookEdit|Bash"
 # PreToolUse decides; PostToolUse tells the agent at once what a call changed that it may not.
 EVENTS = ("PreToolUse", "PostToolUse")
@@ -203,3 +205,13 @@ def _forget_created(log: Path | None, path: Path) -> None:
     entries = _created_entries(log)
     if entries.pop(str(path), None) is not None:
         _save_created(log, entries)
+
+
+def is_installed(worktree: Path) -> bool:
+    """Whether the worktree's local settings run gitwarden's PreToolUse hook."""
+    try:
+        settings = _parse(worktree / SETTINGS, _read_text(worktree / SETTINGS))
+    except GitwardenError:
+        return False
+    entries = settings.get("hooks", {}).get("PreToolUse", [])
+    return isinstance(entries, list) and _has_ours(entries)

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +33,10 @@ MANAGERS = ("systemd", "launchd")
 COMMAND_TIMEOUT = 30.0
 LINGER_HINT = ("so that the service keeps running after you log out and starts at boot, run:\n"
                "  loginctl enable-linger $USER")
+
+
+# Runs one service-manager command; tests inject a recorder (launchctl cannot run on Linux).
+Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
 
 class ServiceManagerUnavailable(GitwardenError):
@@ -93,6 +97,7 @@ class ServiceStatus:
 
 class ServiceManager(Protocol):
     name: str
+    runner: Runner
 
     def plan_install(self, repository: Path, *, start: bool) -> Plan: ...
 
@@ -103,14 +108,14 @@ class ServiceManager(Protocol):
     def status(self, repository: Path, log_lines: int) -> ServiceStatus: ...
 
 
-def manager_for(name: str | None = None) -> ServiceManager:
+def manager_for(name: str | None = None, runner: Runner | None = None) -> ServiceManager:
     """The service manager by name, or the one of this platform."""
     if name is None:
         name = "launchd" if sys.platform == "darwin" else "systemd"
     if name == "systemd":
-        return SystemdUser()
+        return SystemdUser(runner=runner)
     if name == "launchd":
-        return Launchd()
+        return Launchd(runner=runner)
     raise UsageError(f"unknown service manager {name!r} (expected one of {', '.join(MANAGERS)})")
 
 
@@ -119,7 +124,7 @@ def execute(plan: Plan, manager: ServiceManager, *, run_commands: bool = True) -
     if run_commands and plan.all_commands():
         manager.check_available()
     if run_commands:
-        _run_all(plan.stop_commands)
+        _run_all(plan.stop_commands, manager.runner)
     for directory in plan.directories:
         directory.mkdir(parents=True, exist_ok=True)
     for service_file in plan.write:
@@ -127,12 +132,12 @@ def execute(plan: Plan, manager: ServiceManager, *, run_commands: bool = True) -
     for path in plan.remove:
         path.unlink(missing_ok=True)
     if run_commands:
-        _run_all(plan.commands)
+        _run_all(plan.commands, manager.runner)
 
 
-def _run_all(commands: Sequence[Command]) -> None:
+def _run_all(commands: Sequence[Command], runner: Runner) -> None:
     for command in commands:
-        proc = run_command(command.argv)
+        proc = runner(command.argv)
         if proc.returncode != 0 and not command.may_fail:
             raise GitwardenError(f"`{command.shell()}` failed: {_first_line(proc)}")
 
@@ -186,7 +191,8 @@ class SystemdUser:
 
     name = "systemd"
 
-    def __init__(self, config_home: Path | None = None) -> None:
+    def __init__(self, config_home: Path | None = None, runner: Runner | None = None) -> None:
+        self.runner: Runner = runner or run_command
         xdg = os.environ.get("XDG_CONFIG_HOME")
         base = config_home or (Path(xdg) if xdg and os.path.isabs(xdg)
                                else Path.home() / ".config")
@@ -217,7 +223,7 @@ class SystemdUser:
                     commands=(Command(("systemctl", "--user", "daemon-reload")),))
 
     def check_available(self) -> None:
-        proc = run_command(("systemctl", "--user", "show-environment"))
+        proc = self.runner(("systemctl", "--user", "show-environment"))
         if proc.returncode != 0:
             raise ServiceManagerUnavailable(
                 "the systemd user instance is not available "
@@ -232,7 +238,7 @@ class SystemdUser:
         status.enabled = bool(self._enabled_links(unit))
         try:
             self.check_available()
-            proc = run_command(("systemctl", "--user", "show", unit,
+            proc = self.runner(("systemctl", "--user", "show", unit,
                                 "--property=ActiveState,SubState,MainPID"))
             props = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
             status.state = f"{props.get('ActiveState', '?')}/{props.get('SubState', '?')}"
@@ -248,7 +254,7 @@ class SystemdUser:
         if count <= 0:
             return []
         try:
-            proc = run_command(("journalctl", "--user", "-u", unit, "-n", str(count),
+            proc = self.runner(("journalctl", "--user", "-u", unit, "-n", str(count),
                                 "--no-pager", "-o", "short-iso"))
         except GitwardenError:
             return []
@@ -271,7 +277,9 @@ class Launchd:
 
     name = "launchd"
 
-    def __init__(self, home: Path | None = None, uid: int | None = None) -> None:
+    def __init__(self, home: Path | None = None, uid: int | None = None,
+                 runner: Runner | None = None) -> None:
+        self.runner: Runner = runner or run_command
         self.home = home or Path.home()
         self.uid = os.getuid() if uid is None else uid
         self.agents_dir = self.home / "Library" / "LaunchAgents"
@@ -304,7 +312,7 @@ class Launchd:
                                            may_fail=True),))
 
     def check_available(self) -> None:
-        proc = run_command(("launchctl", "print", self.domain))
+        proc = self.runner(("launchctl", "print", self.domain))
         if proc.returncode != 0:
             raise ServiceManagerUnavailable(
                 f"the launchd domain {self.domain} is not available "
@@ -319,7 +327,7 @@ class Launchd:
                                file=plist, installed=plist.is_file(),
                                log_source=str(log_dir / f"{label}.err.log"))
         try:
-            proc = run_command(("launchctl", "print", f"{self.domain}/{label}"))
+            proc = self.runner(("launchctl", "print", f"{self.domain}/{label}"))
             status.enabled = proc.returncode == 0
             fields = _launchctl_fields(proc.stdout) if proc.returncode == 0 else {}
             status.state = fields.get("state", "not loaded")

@@ -37,6 +37,19 @@ class OverlapRecorder:
         self.classification: dict[str, Prediction] = {}
         self._told_conflict: set[str] = set()  # overlap keys already notified as conflicts
 
+    def rewrite_open(self) -> None:
+        """Write the overlaps open right now into a state database that lost them (removed or
+        replaced under the daemon); no events, no notifications: nothing new happened."""
+        present = {record.path for record in overlap_table.open_overlaps(self._store)}
+        for path, overlap in self._overlaps().items():
+            if path in present:
+                continue
+            prediction = self.classification.get(path)
+            overlap_table.open_overlap(
+                self._store, path, overlap.agents, overlap.first_agent, overlap.opened_at,
+                prediction.classification if prediction else None,
+                prediction.as_json() if prediction else None)
+
     def predict(self, overlap: Overlap) -> Prediction:
         sides = []
         for name in overlap.agents:
@@ -67,7 +80,7 @@ class OverlapRecorder:
             title, body = overlap_message(overlap, prediction)
             if prediction.classification == CONFLICT:
                 self._told_conflict.add(overlap_key(overlap))
-            log.warning("overlap: %s (%s)", title, prediction.classification)
+            log.debug("overlap: %s (%s)", title, prediction.classification)
             self._emit(EventKind.OVERLAP_OPENED, f"{title}: {body}", path=overlap.path,
                         agent=overlap.first_agent, severity="warning",
                         data=notice({"agents": list(overlap.agents),
@@ -117,7 +130,7 @@ class OverlapRecorder:
                     # Told once per overlap that it now conflicts, however often it flips.
                     self._told_conflict.add(key)
                     title, body = reclassified_message(overlap, prediction)
-                    log.warning("overlap now conflicts: %s", title)
+                    log.debug("overlap now conflicts: %s", title)
                     severity = "warning"
                     data = notice({**data, "hunks": [h.as_json() for h in prediction.hunks]},
                                   title, body, dedup=f"overlap-conflict:{key}")

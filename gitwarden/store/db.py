@@ -7,6 +7,7 @@ ordered list of migrations; `ensure_schema` applies the missing ones inside one
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -40,6 +41,12 @@ def _storable_text(text: str) -> str:
 sqlite3.register_adapter(str, _storable_text)
 
 
+# Connections to a state database that was removed or replaced under them. Closing one would
+# make SQLite delete `state.db-wal` and `-shm` by name, which may by now belong to the new
+# database: they stay open (one per replacement) until the process ends.
+_ABANDONED: list[sqlite3.Connection] = []
+
+
 class Store:
     """One connection to the state database; use one per thread."""
 
@@ -47,6 +54,32 @@ class Store:
         self.path = path
         self._ensured: set[str] = set()
         self.conn = _connect(path)
+        self._identity = _identity(path)
+
+    def reopen_if_replaced(self) -> str | None:
+        """Reconnect when the database file was removed or replaced since this connection
+        opened it (a user deleting or restoring state.db while the daemon runs); returns what
+        happened, None when the file is the one this connection writes to."""
+        current = _identity(self.path)
+        if current is not None and current == self._identity:
+            return None
+        what = "removed" if current is None else "replaced"
+        if current is not None:
+            # The -wal and -shm still hold the old database's pages, which a connection to the
+            # new file would read as its own: move them into the old file, empty the log.
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            # A new database must never start from the old one's write-ahead log.
+            for suffix in ("-wal", "-shm"):
+                stale = self.path.with_name(self.path.name + suffix)
+                with contextlib.suppress(FileNotFoundError):
+                    stale.rename(stale.with_name(f"{stale.name}.orphaned-{int(time.time())}"))
+        _ABANDONED.append(self.conn)
+        self.conn = _connect(self.path)
+        self._identity = _identity(self.path)
+        self._ensured.clear()
+        return f"state database {self.path} was {what} while in use; reopened it"
 
     @classmethod
     def open(cls, repo: Repo) -> Store:
@@ -117,11 +150,20 @@ def _run_script(conn: sqlite3.Connection, sql: str) -> None:
             conn.execute(statement)
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     new = not path.exists()
     if new:
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
         os.close(fd)
+    _repair_read_only(path)
     try:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=False)
@@ -131,9 +173,48 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys = ON")
         _retry_locked(lambda: conn.execute(_BOOTSTRAP))
     except sqlite3.DatabaseError as exc:
-        raise GitwardenError(f"cannot open state database {path}: {exc}") from exc
+        raise GitwardenError(f"cannot open state database {path}: {exc}"
+                             f"{_read_only_hint(path)}") from exc
     _owner_only(path)
     return conn
+
+
+def _companions(path: Path) -> tuple[Path, ...]:
+    return (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+
+
+def read_only_files(path: Path) -> list[tuple[Path, bool]]:
+    """The database's files (main, -wal, -shm) that a write would fail on, each with whether
+    it is ours to repair (owned by this user: only its write bit is missing)."""
+    found = []
+    for candidate in _companions(path):
+        try:
+            st = candidate.stat()
+        except OSError:
+            continue
+        ours = st.st_uid == os.getuid()
+        if not st.st_mode & 0o200 or not os.access(candidate, os.W_OK):
+            found.append((candidate, ours))
+    return found
+
+
+def _repair_read_only(path: Path) -> None:
+    """A -shm or -wal made while the database was read-only stays read-only and makes every
+    later write fail: give our own files their owner's write bit back."""
+    for candidate, ours in read_only_files(path):
+        if ours:
+            with contextlib.suppress(OSError):
+                os.chmod(candidate, 0o600)
+
+
+def _read_only_hint(path: Path) -> str:
+    """Names the files this process cannot write, with the fix."""
+    stuck = [str(c) for c in _companions(path) if c.exists() and not os.access(c, os.W_OK)]
+    if not stuck:
+        return ""
+    return (f" ({', '.join(stuck)} cannot be written by this user: stop every gitwarden "
+            f"process, then fix the owner or remove the -wal/-shm files; "
+            f"`gitwarden doctor --fix` does it)")
 
 
 def _owner_only(path: Path) -> None:

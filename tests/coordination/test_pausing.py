@@ -11,12 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import psutil
 import pytest
 
 from gitwarden.coordination.lock_rules import RESOURCE
 from gitwarden.coordination.locks import list_locks
 from gitwarden.coordination.pauses import agent_processes, kill_switch, paused_agents
-from gitwarden.coordination.processes import process_state
+from gitwarden.coordination.processes import is_alive, process_start_time, process_state
 from gitwarden.git.repository import locate_repo
 from gitwarden.store.db import Store
 from gitwarden.store.events import list_events
@@ -142,3 +143,14 @@ def test_run_in_a_deleted_worktree_says_so(repo: RepoWithAgents) -> None:
     assert result.stderr.strip() == f"gitwarden: error: worktree missing: {victim}"
     with Store.open(locate_repo(repo.main)) as store:
         assert agent_processes(store) == []
+
+
+def test_a_start_time_recorded_in_boot_ticks_still_identifies_the_process() -> None:
+    """Locks and processes recorded before psutil carry clock ticks since boot."""
+    me = os.getpid()
+    ticks = round((psutil.Process(me).create_time() - psutil.boot_time())
+                  * os.sysconf("SC_CLK_TCK"))
+    assert is_alive(me, ticks)
+    assert not is_alive(me, ticks + 500)
+    assert is_alive(me, process_start_time(me))
+    assert not is_alive(me, (process_start_time(me) or 0) + 1)

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from gitwarden.git.repository import locate_repo
 from gitwarden.store.db import Store
 from tests.helpers.daemon_state import BASE, FAST, events_of
@@ -22,6 +24,8 @@ from tests.helpers.gitrepo import (
     run_gitwarden,
     write,
 )
+
+pytestmark = pytest.mark.usefixtures("each_watcher")
 
 
 def test_edit_outside_scope_through_the_shell_is_recorded_once(tmp_path: Path) -> None:

@@ -49,8 +49,11 @@ def test_one_daemon_per_repository_and_stale_socket_cleanup(tmp_path: Path) -> N
         time.sleep(0.5)
         with Store.open(again.repo) as store:
             record_event(store, "custom", "hello from a test")
+            record_event(store, "agent.paused", "paused agent alpha: by a test",
+                         agent="alpha", severity="warning")
         assert follow.stdout is not None
         assert json.loads(follow.stdout.readline())["message"] == "hello from a test"
+        wait_until(lambda: '"kind": "agent.paused"' in again.log(), 10, "no action line", again)
     finally:
         follow.send_signal(signal.SIGINT)
         follow.wait(timeout=10)
@@ -59,6 +62,9 @@ def test_one_daemon_per_repository_and_stale_socket_cleanup(tmp_path: Path) -> N
     lines = [json.loads(line) for line in again.log().splitlines() if line.startswith("{")]
     assert {"time", "level", "logger", "message"} <= set(lines[0])
     assert any(line["message"].startswith("stopping (SIGTERM)") for line in lines)
+    (paused,) = [line for line in lines if line.get("kind") == "agent.paused"]
+    assert (paused["level"], paused["agent"], paused["undo"]) == (
+        "warning", "alpha", "gitwarden resume alpha")
 
 
 def test_survives_worktree_moves_deletes_renames_rebase_and_bad_config(
@@ -159,6 +165,27 @@ def test_notification_failures_never_stop_the_daemon(tmp_path: Path) -> None:
         assert daemon.stop() == 0
     assert "Traceback" not in daemon.log()
 
+
+
+def test_without_a_session_bus_the_command_channel_still_tells_the_user(
+        tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    received = tmp_path / "received"
+    command = f'printf "%s|%s\\n" "$GITWARDEN_SEVERITY" "$GITWARDEN_TITLE" >> {received}'
+    write(repo.main, {"gitwarden.toml": FAST + f"[notifications]\ncommand = '{command}'\n"})
+    daemon = DaemonProcess(repo.main, env={"GITWARDEN_NO_NOTIFY": "",
+                                           "DBUS_SESSION_BUS_ADDRESS": "",
+                                           "PATH": os.path.dirname(sys.executable) + ":/bin"})
+    try:
+        write(repo.agents["alpha"], {"f.txt": BASE.replace("line 1\n", "alpha\n")})
+        write(repo.agents["beta"], {"f.txt": BASE.replace("line 1\n", "beta\n")})
+        wait_until(lambda: received.exists() and received.read_text(), 15,
+                   "the command channel got nothing", daemon)
+        assert received.read_text().startswith("warning|f.txt: edited by alpha and beta")
+        wait_until(lambda: "cannot deliver desktop notifications (no session bus" in
+                   daemon.log(), 15, "the missing bus is not named", daemon)
+    finally:
+        assert daemon.stop() == 0
 
 def _processes_running(needle: str) -> bool:
     for pid in os.listdir("/proc"):
@@ -261,3 +288,25 @@ def test_events_follow_ends_cleanly_on_ctrl_c_and_when_the_reader_goes(tmp_path:
     assert err == ""
 
 
+
+
+def test_stale_locks_of_gitwarden_refs_are_removed_at_start(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha",), files={"f.txt": BASE})
+    common = locate_repo(repo.main).common_dir
+    stale = common / "refs" / "gitwarden" / "checkpoints" / "alpha.lock"
+    young = common / "refs" / "gitwarden" / "checkpoints" / "beta.lock"
+    theirs = common / "refs" / "heads" / "alpha.lock"  # the user's branch: not ours to clear
+    for path in (stale, young, theirs):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    old = time.time() - 300
+    os.utime(stale, (old, old))
+    os.utime(theirs, (old, old))
+    daemon = DaemonProcess(repo.main)
+    try:
+        wait_until(lambda: not stale.exists(), 15, "stale ref lock kept", daemon)
+        assert young.exists() and theirs.exists()
+        (removed,) = events_of(repo.main, "lockfile.removed")
+        assert str(stale) in removed.message
+    finally:
+        assert daemon.stop() == 0

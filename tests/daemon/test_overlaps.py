@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from gitwarden.store.db import Store
 from gitwarden.store.events import record_event
 from tests.helpers.daemon_state import BASE, FAST, conflicts_json, events_of
@@ -19,9 +21,11 @@ from tests.helpers.gitrepo import (
     write,
 )
 
+pytestmark = pytest.mark.usefixtures("each_watcher")
+
 
 def test_same_file_in_two_worktrees_notifies_once_over_dbus_and_resolves(
-        tmp_path: Path) -> None:
+        tmp_path: Path, each_watcher: str) -> None:
     repo = make_repo_with_agents(tmp_path, ("alpha", "beta", "gamma"),
                                  files={"src/app.py": BASE, "README.md": "hi\n"})
     write(repo.main, {"gitwarden.toml": FAST})
@@ -29,6 +33,8 @@ def test_same_file_in_two_worktrees_notifies_once_over_dbus_and_resolves(
         daemon = DaemonProcess(repo.main, env={"DBUS_SESSION_BUS_ADDRESS": address,
                                                "GITWARDEN_NO_NOTIFY": ""})
         try:
+            watching = {a["watching"] for a in daemon.request("status")["agents"]}
+            assert watching == {"inotify" if each_watcher == "inotify" else "observer:inotify"}
             write(repo.agents["alpha"], {"src/app.py": BASE.replace("line 7\n", "alpha\n")})
             write(repo.agents["gamma"], {"README.md": "gamma only\n"})
             wait_until(lambda: events_of(repo.main, "overlap.opened") == [] and
@@ -178,3 +184,29 @@ def test_conflicts_table_shows_every_agents_conflicting_lines(tmp_path: Path) ->
         assert (hunk["alpha"], hunk["beta"]) == ([7, 8], [7, 9])
     finally:
         assert daemon.stop() == 0
+
+
+def test_state_db_removed_while_running_is_recreated_and_the_next_overlap_shows(
+        tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta", "gamma"),
+                                 files={"f.txt": BASE, "g.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST})
+    daemon = DaemonProcess(repo.main)
+    try:
+        write(repo.agents["alpha"], {"f.txt": BASE.replace("line 2\n", "alpha\n")})
+        write(repo.agents["beta"], {"f.txt": BASE.replace("line 9\n", "beta\n")})
+        wait_until(lambda: conflicts_json(repo.main)["overlaps"], 10, "no first overlap", daemon)
+        for leftover in daemon.repo.state_dir.glob("state.db*"):
+            leftover.unlink()
+        write(repo.agents["gamma"], {"g.txt": BASE.replace("line 3\n", "gamma\n")})
+        write(repo.agents["alpha"], {"g.txt": BASE.replace("line 3\n", "alpha\n")})
+        overlaps = wait_until(lambda: len(conflicts_json(repo.main)["overlaps"]) == 2 and
+                              conflicts_json(repo.main)["overlaps"], 10,
+                              "the overlap after the removal is not visible", daemon)
+        assert [o["path"] for o in overlaps] == ["f.txt", "g.txt"]  # the open one rewritten
+        (reopened,) = events_of(repo.main, "store.reopened")
+        # removed, then created again by `gitwarden conflicts` before the daemon looked
+        assert "while in use; reopened it" in reopened.message
+        wait_until(lambda: "store.reopened" in daemon.log(), 10, "reopen not logged", daemon)
+    finally:
+        assert daemon.stop() == 0, daemon.log()

@@ -14,8 +14,9 @@ import pytest
 
 from gitwarden.config import NotificationConfig
 from gitwarden.control.socket import ControlServer, DaemonLock, daemon_running, request
+from gitwarden.daemon.inotify_watcher import DirectoryWatcher
 from gitwarden.daemon.notify import NotificationGate, SafeSender
-from gitwarden.daemon.watcher import DirectoryWatcher, FsEvent, WatchLimitError
+from gitwarden.daemon.watcher import FsEvent, WatchLimitError
 from gitwarden.errors import GitwardenError
 from gitwarden.git.repository import locate_repo
 from gitwarden.store.activity import list_activity, prune_activity, record_activity

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from gitwarden.agents.workspace import Workspace
 from gitwarden.coordination.pauses import is_paused
 from gitwarden.health import table as health_state
@@ -13,6 +15,8 @@ from gitwarden.store.events import Event, list_events
 from tests.helpers.daemonproc import DaemonProcess, wait_until
 from tests.helpers.gitrepo import commit_all, git, run_gitwarden, write
 from tests.helpers.health_repo import setup_repo
+
+pytestmark = pytest.mark.usefixtures("each_watcher")
 
 
 def _events(workspace: Workspace, kind: str) -> list[Event]:

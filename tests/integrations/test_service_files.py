@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import plistlib
+import shlex
 import shutil
 import subprocess
 import sys
@@ -163,3 +164,29 @@ def test_service_path_drops_duplicates_and_empty_entries() -> None:
     from gitwarden.integrations.service_files import service_path
 
     assert service_path("/a/bin:/usr/bin::/a/bin:/bin") == "/a/bin:/usr/bin:/bin"
+
+
+def test_launchd_agent_runs_the_daemon_as_the_systemd_unit_does(tmp_path: Path) -> None:
+    """Parity, checked on content: the same command line, PATH, unbuffered output, restart on
+    failure only and stop timeout. What Linux cannot check: launchd loading the plist, the
+    agent's log files being written, macOS's notifier (notify-py's, no D-Bus) showing a
+    notification, FSEvents delivering events (the observer path runs here on inotify)."""
+    repository = tmp_path / "shop"
+    path_env = "/opt/homebrew/bin:/usr/bin:/bin"
+    unit = render_systemd_unit(python=sys.executable, path_env=path_env)
+    plist = plistlib.loads(render_launchd_plist(repository, python=sys.executable,
+                                                path_env=path_env,
+                                                home=tmp_path).encode("utf-8"))
+    settings = [line.split("=", 1) for line in unit.splitlines() if "=" in line]
+    exec_start = next(value for key, value in settings if key == "ExecStart")
+    assert shlex.split(exec_start.replace("%f", str(repository))) == plist["ProgramArguments"]
+    environment = [shlex.split(value)[0] for key, value in settings if key == "Environment"]
+    assert f"PATH={plist['EnvironmentVariables']['PATH']}" in environment
+    assert plist["EnvironmentVariables"]["PYTHONUNBUFFERED"] == "1"
+    assert "PYTHONUNBUFFERED=1" in environment
+    assert ("Restart", "on-failure") in [tuple(s) for s in settings]
+    assert plist["KeepAlive"] == {"SuccessfulExit": False}
+    stop = next(value for key, value in settings if key == "TimeoutStopSec")
+    assert plist["ExitTimeOut"] == int(stop)
+    for key in ("StandardOutPath", "StandardErrorPath"):
+        assert os.path.isabs(plist[key])

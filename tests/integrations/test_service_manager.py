@@ -12,12 +12,15 @@ import os
 import plistlib
 import shutil
 import stat
+import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from gitwarden.commands.service import RULE
 from gitwarden.integrations.service_files import launchd_label, unit_name
+from gitwarden.integrations.service_manager import Launchd, execute
 from tests.helpers.gitrepo import make_repo, run_gitwarden
 
 FAKE_TOOL = """#!/bin/sh
@@ -217,3 +220,39 @@ def test_not_a_repository(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("gitwarden: error:")
     assert "Traceback" not in proc.stderr
+
+
+class _Recorder:
+    """An injected runner: launchctl cannot run on Linux, so its calls are recorded."""
+
+    def __init__(self, print_output: str = "") -> None:
+        self.calls: list[tuple[str, ...]] = []
+        self.print_output = print_output
+
+    def __call__(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        self.calls.append(tuple(argv))
+        out = self.print_output if argv[1] == "print" else ""
+        return subprocess.CompletedProcess(list(argv), 0, out, "")
+
+
+def test_launchd_uses_bootstrap_and_bootout_in_the_gui_domain(tmp_path: Path) -> None:
+    """What cannot be checked on Linux: that launchd accepts the plist and starts the agent."""
+    recorder = _Recorder(print_output="\tstate = running\n\tpid = 4242\n")
+    manager = Launchd(home=tmp_path, uid=501, runner=recorder)
+    repository = tmp_path / "shop"
+    label = launchd_label(repository)
+    plist_file = tmp_path / "Library" / "LaunchAgents" / f"{label}.plist"
+    execute(manager.plan_install(repository, start=True), manager)
+    assert recorder.calls == [("launchctl", "print", "gui/501"),
+                              ("launchctl", "bootout", f"gui/501/{label}"),
+                              ("launchctl", "bootstrap", "gui/501", str(plist_file))]
+    plist = plistlib.loads(plist_file.read_bytes())
+    assert plist["ProgramArguments"][-3:] == ["-C", str(repository), "watch"]
+    assert (tmp_path / "Library" / "Logs" / "gitwarden").is_dir()
+    status = manager.status(repository, 0)
+    assert (status.running, status.pid) == (True, 4242)
+    recorder.calls.clear()
+    execute(manager.plan_uninstall(repository), manager)
+    assert recorder.calls == [("launchctl", "print", "gui/501"),
+                              ("launchctl", "bootout", f"gui/501/{label}")]
+    assert not plist_file.exists()
