@@ -7,7 +7,7 @@ from typing import Any
 
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
-from gitwarden.output import paint, print_json, table
+from gitwarden.output import for_terminal, paint, print_json, table
 from gitwarden.overlaps.report import collect_conflicts
 from gitwarden.units import format_duration
 
@@ -44,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
         if len(item["hunks"]) > 3:
             hunks += f"; +{len(item['hunks']) - 3} more"
         age = format_duration(item["age"]) if item["age"] is not None else "-"
-        rows.append([item["path"], kind, ", ".join(item["agents"]), item["first"] or "-", age,
-                     hunks])
+        rows.append([for_terminal(item["path"], newlines=False), kind,
+                     ", ".join(item["agents"]), item["first"] or "-", age, hunks])
     print(table(["path", "result", "agents", "first", "age", "conflicting lines"], rows))
     if report["source"] == "git":
         print("\n(no daemon running: computed from git just now)")

@@ -14,7 +14,7 @@ from typing import Any
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
 from gitwarden.errors import GitwardenError, UsageError
-from gitwarden.output import pad, paint, print_json
+from gitwarden.output import for_terminal, pad, paint, print_json
 from gitwarden.store.db import Store
 from gitwarden.store.events import (
     EventKind,
@@ -174,6 +174,6 @@ def _print(event: Any, as_json: bool) -> None:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.ts))
     color = {"warning": "yellow", "error": "red"}.get(event.severity)
     kind = paint(event.kind, color) if color else event.kind
-    agent = f"[{event.agent}] " if event.agent else ""
+    agent = f"[{for_terminal(event.agent, newlines=False)}] " if event.agent else ""
     # The kind column has the width of the longest kind, in past and followed events alike.
-    print(f"{stamp} {pad(kind, KIND_WIDTH)} {agent}{event.message}")
+    print(f"{stamp} {pad(kind, KIND_WIDTH)} {agent}{for_terminal(event.message, newlines=False)}")

@@ -20,6 +20,7 @@ from gitwarden.agents.workspace import Workspace
 from gitwarden.config import Config
 from gitwarden.daemon import gitscan
 from gitwarden.daemon.batching import Command, answer_until_stop, collect_batch
+from gitwarden.daemon.final_names import FinalNames
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.pending import PendingPaths
 from gitwarden.daemon.watcher import FsEvent
@@ -73,6 +74,7 @@ class Pipeline:
         self._last_full_reconcile: float | None = None
         self._full_reconcile_due = True
         self._unsettled: set[str] = set()  # agents with events since their last recompute
+        self.final_names = FinalNames(self)
         self._signatures: dict[str, tuple[object, ...]] = {}
         self._repo_signature: tuple[object, ...] | None = None
         self.reconcile_stats: dict[str, Any] = {}
@@ -165,6 +167,8 @@ class Pipeline:
             if command.name == "reload":
                 self._reload(command.arg)
                 reconcile = True
+            elif command.name == "recheck" and command.arg in self._agents:
+                self.final_names.recheck(command.arg, self._agents[command.arg].path)
             elif command.name == "poll":
                 self._full_agent(command.arg, now)
             elif command.name == "poll-git":
@@ -351,6 +355,7 @@ class Pipeline:
                 if event.kind == "create":
                     created.add(rel)
                 files[rel] = _ACTIONS[event.kind]
+        files = self.final_names.not_ours(root, files, now)
         if not files and not dirs:
             return
         try:
@@ -378,8 +383,7 @@ class Pipeline:
         self.pending.add(name, relevant)
         if before - after:
             self.jobs.forget_violations(name, before - after)
-        if relevant:
-            self.jobs.check_paths(self.workspace, self._store(), name, sorted(relevant))
+        self.final_names.settle(name, root, relevant, created, present)
 
     # --- overlaps ----------------------------------------------------------------------------
 

@@ -79,6 +79,9 @@ class EventKind(StrEnum):
     LAND_RETRIED = "land.retried"
     LAND_REFUSED = "land.refused"
     LAND_SNAPSHOT = "land.snapshot"
+    IDENTITY_REFUSED = "identity.refused"
+    USER_ONLY_REFUSED = "identity.user-only-refused"
+    LOCK_COVERS_OTHERS = "lock.covers-others"
 
 
 def kinds_by_area() -> dict[str, list[str]]:

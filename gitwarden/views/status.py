@@ -8,7 +8,7 @@ from gitwarden.control.socket import lock_held, request
 from gitwarden.coordination.completion import completions
 from gitwarden.coordination.locks import list_locks
 from gitwarden.coordination.pauses import kill_switch
-from gitwarden.errors import GitwardenError
+from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.git.changes import WorktreeChanges, many_worktree_changes
 from gitwarden.git.worktrees import operation_in_progress
 from gitwarden.health.results import status_fields
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def collect_status(workspace: Workspace) -> dict[str, Any]:
     """Everything `gitwarden status --json` prints."""
     repo = workspace.repo
-    base_commit = workspace.base_commit()
+    base_commit = _base_commit(workspace)
     agents = workspace.agents
     present = [a for a in agents if a.exists]
     changes = dict(zip((a.name for a in present),
@@ -35,11 +35,14 @@ def collect_status(workspace: Workspace) -> dict[str, Any]:
     for path, names in overlaps.items():
         for name in names:
             by_agent.setdefault(name, []).append(path)
-    target, target_commit = base_target(repo.main_worktree, workspace.base_branch, base_commit,
-                                        workspace.config.base_sync.remote)
-    against_base = standings(repo.common_dir, target_commit, [
-        (a.name, a.path, a.head, c.committed, (*c.uncommitted, *c.untracked))
-        for a in present if not (c := changes[a.name]).error])
+    target, target_commit = workspace.base_branch, base_commit
+    against_base = {}
+    if base_commit is not None:  # an unborn base: nothing to compare with yet
+        target, target_commit = base_target(repo.main_worktree, workspace.base_branch,
+                                            base_commit, workspace.config.base_sync.remote)
+        against_base = standings(repo.common_dir, target_commit, [
+            (a.name, a.path, a.head, c.committed, (*c.uncommitted, *c.untracked))
+            for a in present if not (c := changes[a.name]).error])
     report = {
         "repository": str(repo.common_dir),
         "main_worktree": str(repo.main_worktree),
@@ -52,6 +55,17 @@ def collect_status(workspace: Workspace) -> dict[str, Any]:
     }
     _add_recorded_state(workspace, report)
     return report
+
+
+def _base_commit(workspace: Workspace) -> str | None:
+    """The base commit, or None while the base branch has no commit yet (a new repository:
+    nothing is committed, so every change is uncommitted)."""
+    try:
+        return workspace.base_commit()
+    except UsageError:
+        if workspace.base_is_unborn():
+            return None
+        raise
 
 
 def _daemon_state(workspace: Workspace) -> dict[str, Any]:
