@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -12,15 +13,19 @@ from typing import TYPE_CHECKING, Any
 from gitwarden.agents.model import agent_for_path
 from gitwarden.agents.workspace import Workspace
 from gitwarden.checkpoints.rollback import (
+    RollbackOutcome,
     find_checkpoint,
+    history,
     list_checkpoints,
     preview_rollback,
     prune,
+    recover_agent,
     rollback,
     undo_rollback,
     undo_target,
 )
 from gitwarden.checkpoints.take import take_checkpoint
+from gitwarden.checkpoints.transaction import has_pending
 from gitwarden.commands import add_command
 from gitwarden.errors import UsageError
 from gitwarden.git.status_scan import StatusScan, worktree_top
@@ -71,12 +76,24 @@ def register(subparsers: Any) -> None:
   gitwarden rollback alpha --dry-run    what would change and what would be deleted
   gitwarden rollback alpha --yes        back to the newest clean checkpoint
   gitwarden rollback alpha --to 1a2b3c4d --yes
-  gitwarden rollback alpha --undo --yes back to the state before the last rollback
+  gitwarden rollback alpha --undo --yes back one rollback (the undo stack)
+  gitwarden rollback alpha --undo --all --yes   back to before the first rollback
+  gitwarden rollback alpha --history    every rollback and undo, newest first
+  gitwarden rollback alpha --recover    finish or roll back an interrupted rollback
 """)
     rollback.add_argument("agent", metavar="AGENT")
     rollback.add_argument("--to", metavar="CHECKPOINT", help="checkpoint id (or prefix)")
     rollback.add_argument("--undo", action="store_true",
-                          help="return to the state right before the last rollback")
+                          help="go back one rollback (repeat, or add --all)")
+    rollback.add_argument("--all", action="store_true",
+                          help="with --undo: undo every rollback, back to before the first")
+    rollback.add_argument("--history", action="store_true",
+                          help="list the agent's rollbacks and undos")
+    rollback.add_argument("--recover", action="store_true",
+                          help="only finish or roll back an interrupted rollback")
+    rollback.add_argument("--include-untracked-large", action="store_true",
+                          help="also replace files no checkpoint holds (big untracked, "
+                               "ignored): they are stashed first; default: left in place")
     rollback.add_argument("--dry-run", action="store_true", help="show the changes only")
     rollback.add_argument("--yes", "-y", action="store_true", help="do not ask")
     rollback.add_argument("--json", action="store_true")
@@ -153,6 +170,7 @@ def run_checkpoint(args: argparse.Namespace) -> int:
     if early is not None:
         early.cancel()
 
+    _recover_pending(workspace, agents)
     results = [take_checkpoint(workspace, agent, message=args.message, clean=args.clean,
                                kind="manual", scan=scans.get(agent.name)) for agent in agents]
     if args.json:
@@ -172,6 +190,17 @@ def run_checkpoint(args: argparse.Namespace) -> int:
                 print(f"  left out {len(result.left_out)} untracked file(s) over the size cap: "
                       + ", ".join(result.left_out[:5]), file=sys.stderr)
     return 1 if any(r.status == "skipped" for r in results) else 0
+
+
+def _recover_pending(workspace: Workspace, agents: list[Agent]) -> None:
+    """Finish or roll back a transaction a killed gitwarden left (one stat when none)."""
+    pending = [agent for agent in agents if has_pending(workspace, agent.name)]
+    if not pending:
+        return
+    with Store.open(workspace.repo) as store:
+        for agent in pending:
+            for line in recover_agent(workspace, store, agent):
+                print(line, file=sys.stderr)
 
 
 def run_checkpoints(args: argparse.Namespace) -> int:
@@ -202,42 +231,115 @@ def run_rollback(args: argparse.Namespace) -> int:
 
     if args.undo and args.to:
         raise UsageError("--undo and --to cannot be combined")
+    if args.all and not args.undo:
+        raise UsageError("--all goes with --undo")
     workspace = Workspace.load(args.cwd)
     agent = workspace.agent(args.agent)
-    if not agent.exists:
-        raise UsageError(f"agent {agent.name}: worktree missing: {agent.path}")
     with Store.open(workspace.repo) as store:
-        target = undo_target(workspace, store, agent)[1] if args.undo else \
-            find_checkpoint(workspace, store, agent, args.to)
-        plan = preview_rollback(workspace, agent, target)
-        what = "undo the last rollback of" if args.undo else "roll back"
-        if args.dry_run:
-            if args.json:
-                print_json({"dry_run": True, **plan.as_json()})
-            else:
-                _print_plan(plan, what, short)
+        if args.history:
+            return _print_history(store, agent.name, args.json)
+        if not agent.exists:
+            raise UsageError(f"agent {agent.name}: worktree missing: {agent.path} (if it was "
+                             f"removed: gitwarden agent restore {shlex.quote(agent.name)})")
+        recovered = recover_agent(workspace, store, agent)
+        for line in recovered:
+            print(line, file=sys.stderr)
+        if args.recover:
+            if not recovered:
+                print(f"{agent.name}: nothing to recover")
             return 0
-        if not args.yes:
-            if not sys.stdin.isatty():
-                raise UsageError("refusing to roll back without --yes: stdin is not a terminal "
-                                 "(preview with --dry-run)")
+        steps = 0
+        while True:
+            outcome = _rollback_once(args, workspace, store, agent)
+            if isinstance(outcome, int):
+                return outcome if not steps else 0
+            steps += 1
+            _report(args, agent.name, outcome)
+            if not (args.undo and args.all) or not _can_undo(workspace, store, agent):
+                return 0
+
+
+def _can_undo(workspace: Workspace, store: Store, agent: Agent) -> bool:
+    try:
+        undo_target(workspace, store, agent)
+    except UsageError:
+        return False
+    return True
+
+
+def _rollback_once(args: argparse.Namespace, workspace: Workspace, store: Store,
+                   agent: Agent) -> RollbackOutcome | int:
+    """One rollback or undo; an exit code when it stopped short (dry run, declined)."""
+    step = undo_target(workspace, store, agent) if args.undo else None
+    target = step.info if step is not None else \
+        find_checkpoint(workspace, store, agent, args.to)
+    plan = preview_rollback(workspace, agent, target,
+                            include_unheld=args.include_untracked_large,
+                            state=step.state if step is not None else None)
+    what = "undo the last rollback of" if args.undo else "roll back"
+    if args.dry_run:
+        if args.json:
+            print_json({"dry_run": True, **plan.as_json()})
+        else:
             _print_plan(plan, what, short)
-            answer = input("Proceed? A safety checkpoint and a backup ref are taken first "
-                           "[y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
-                print("aborted")
-                return 1
-        outcome = undo_rollback(workspace, store, agent) if args.undo else \
-            rollback(workspace, store, agent, target)
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("refusing to roll back without --yes: stdin is not a terminal "
+                             "(preview with --dry-run)")
+        _print_plan(plan, what, short)
+        answer = input("Proceed? A safety checkpoint and a backup ref are taken first "
+                       "[y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("aborted")
+            return 1
+    if args.undo:
+        return undo_rollback(workspace, store, agent,
+                             include_unheld=args.include_untracked_large)
+    return rollback(workspace, store, agent, target,
+                    include_unheld=args.include_untracked_large)
+
+
+def _report(args: argparse.Namespace, name: str, outcome: RollbackOutcome) -> None:
+    plan = outcome.plan
     if args.json:
-        print_json({**outcome.plan.as_json(), "safety_checkpoint": outcome.safety,
-                    "backup_ref": outcome.backup_ref})
-    else:
-        noun = "clean commit" if target.kind == "commit" else "checkpoint"
-        print(f"{agent.name}: restored {noun} {short(target.commit)} (HEAD "
-              f"{short(target.head)}, {len(outcome.plan.changes)} file(s) changed)")
-        print(f"  safety checkpoint {short(outcome.safety)}, backup {outcome.backup_ref}")
-        print(f"  undo with: gitwarden rollback {agent.name} --undo --yes")
+        print_json({**plan.as_json(), "safety_checkpoint": outcome.safety,
+                    "backup_ref": outcome.backup_ref, "journal": outcome.rollback_id})
+        return
+    target = plan.target
+    noun = "clean commit" if target.kind == "commit" else "checkpoint"
+    verb = "undid a rollback: back to" if args.undo else "restored"
+    print(f"{name}: {verb} {noun} {short(target.commit)} (HEAD {short(target.head)}, "
+          f"{len(plan.changes)} file(s) changed)")
+    print(f"  safety checkpoint {short(outcome.safety)}, backup {outcome.backup_ref}")
+    for path in plan.kept:
+        print(f"  left in place {path}: no checkpoint holds it (untracked over the size cap "
+              "or ignored); --include-untracked-large replaces it (stashed first)")
+    for path in plan.stash:
+        print(f"  saved {path} into the stash before replacing it")
+    for path in plan.restores:
+        print(f"  put back {path} from the stash")
+    print(f"  undo with: gitwarden rollback {shlex.quote(name)} --undo --yes")
+
+
+def _print_history(store: Store, name: str, as_json: bool) -> int:
+    entries = history(store, name)
+    if as_json:
+        print_json({"history": [entry.as_json() for entry in entries]})
+        return 0
+    if not entries:
+        print(f"{name}: no rollbacks yet")
+        return 0
+    rows = []
+    for entry in entries:
+        state = entry.phase + (" (undone)" if entry.undone else "")
+        target = entry.data.get("target", {}).get("commit")
+        saved = entry.data.get("saved", {}).get("commit")
+        rows.append([str(entry.id),
+                     time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.ts)),
+                     entry.kind, state, short(target), short(saved),
+                     str(len(entry.data.get("kept", [])))])
+    print(table(["#", "time", "what", "state", "to", "saved as", "kept"], rows))
     return 0
 
 
@@ -254,6 +356,11 @@ def _print_plan(plan: Any, what: str, short: Any) -> None:
         print(f"  {'restore' if change.status == 'A' else 'overwrite'} {change.path}")
     for change in deletes:
         print(f"  delete {change.path}")
+    for path in getattr(plan, "kept", []):
+        print(f"  leave in place {path} (no checkpoint holds it; --include-untracked-large "
+              "replaces it after saving it to the stash)")
+    for path in getattr(plan, "restores", []):
+        print(f"  put back {path} from the stash")
     for path in getattr(plan, "kept_nested", []):
         print(f"  keep nested repository {path} (never deleted or replaced)")
     if not plan.changes:
