@@ -16,6 +16,7 @@ import os
 import shlex
 import shutil
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +37,10 @@ from gitwarden.checkpoints.moves import (
     split_by_tree,
 )
 from gitwarden.checkpoints.rollback_plan import refuse_if_busy, split_nested
-from gitwarden.checkpoints.stash import StashEntry, check_budget, stash_file
+from gitwarden.checkpoints.stash import StashEntry, check_budget, matches, stash_file
 from gitwarden.checkpoints.take import backup_index_tree, create_backup_ref, open_worktree_repo
 from gitwarden.coordination import pauses
-from gitwarden.coordination.processes import signal_group
+from gitwarden.coordination.processes import process_state, signal_group
 from gitwarden.errors import GitwardenError
 from gitwarden.store.db import Store
 
@@ -87,9 +88,17 @@ def _release(store: Store, agent_name: str) -> None:
 
 
 def _signal(store: Store, agent_name: str, signum: signal.Signals) -> None:
-    for process in pauses.agent_processes(store, agent_name):
-        if process.pgid != os.getpgid(0):
-            signal_group(process.pgid, process.start_time, signum)
+    signalled = [process.pgid for process in pauses.agent_processes(store, agent_name)
+                 if process.pgid != os.getpgid(0)
+                 and signal_group(process.pgid, process.start_time, signum)]
+    if signum != signal.SIGSTOP:
+        return
+    # kill() returns before the process has stopped: wait until it has, so that no write of
+    # it lands between the save and the move.
+    deadline = time.monotonic() + 2.0
+    for pgid in signalled:
+        while process_state(pgid) not in (None, "T", "t", "Z") and time.monotonic() < deadline:
+            time.sleep(0.0005)
 
 
 def _marker(workspace: Workspace, agent_name: str) -> Path:
@@ -158,6 +167,9 @@ def plan_move(repo: pygit2.Repository, worktree: Path, saved: AgentState, target
         writes.append(rel)
     restores = []
     for entry in target.stash:
+        if matches(worktree, entry):
+            deletes = [d for d in deletes if d != entry.path]  # already as it should be
+            continue
         blockers = _unheld_in_way(repo, worktree, held, entry.path)
         to_stash += [b for b in blockers if b not in to_stash]
         restores.append(entry)
@@ -229,10 +241,13 @@ def _save(workspace: Workspace, store: Store, agent: Agent, kind: str, target: A
     move, to_stash, kept = plan_move(repo, agent.path, saved, target,
                                      include_unheld=include_unheld)
     state_dir = workspace.repo.ensure_state_dir()
-    stash_bytes = check_budget(state_dir, agent.path, to_stash,
+    # Files left in place are saved too: a later undo may make them part of a checkpoint's
+    # view again (an ignore rule restored) and must know they were there.
+    saving = [*to_stash, *(rel for rel in kept if rel not in to_stash)]
+    stash_bytes = check_budget(state_dir, agent.path, saving,
                                workspace.config.checkpoints.stash_budget, f"{kind} {agent.name}")
     _check_space(repo, workspace, agent.path, move, stash_bytes)
-    stashed = tuple(stash_file(state_dir, agent.path, rel) for rel in to_stash)
+    stashed = tuple(stash_file(state_dir, agent.path, rel) for rel in saving)
     saved = AgentState(commit=saved.commit, tree=saved.tree, head=saved.head,
                        branch=saved.branch, index_tree=saved.index_tree, stash=stashed)
     journal.update(store, entry_id, phase=journal.APPLYING, data={
