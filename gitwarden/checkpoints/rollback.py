@@ -18,6 +18,7 @@ from gitwarden.checkpoints.chain import (
     CheckpointInfo,
     FileChange,
     RefConflict,
+    backup_index_tree,
     checkpoint_ref,
     delete_ref_cas,
     info_from_commit,
@@ -34,7 +35,6 @@ from gitwarden.checkpoints.table import (
     rollbacks,
 )
 from gitwarden.checkpoints.take import (
-    backup_index_tree,
     clean_commit_target,
     clean_set,
     is_clean,

@@ -25,7 +25,7 @@ import pygit2
 from gitwarden.agents.model import Agent
 from gitwarden.agents.workspace import Workspace
 from gitwarden.checkpoints import journal
-from gitwarden.checkpoints.chain import info_from_commit, tree_changes
+from gitwarden.checkpoints.chain import backup_index_tree, info_from_commit, tree_changes
 from gitwarden.checkpoints.moves import (
     AgentState,
     CommitLanded,
@@ -38,7 +38,7 @@ from gitwarden.checkpoints.moves import (
 )
 from gitwarden.checkpoints.rollback_plan import refuse_if_busy, split_nested
 from gitwarden.checkpoints.stash import StashEntry, check_budget, matches, stash_file
-from gitwarden.checkpoints.take import backup_index_tree, create_backup_ref, open_worktree_repo
+from gitwarden.checkpoints.take import create_backup_ref, open_worktree_repo
 from gitwarden.coordination import pauses
 from gitwarden.coordination.processes import process_state, signal_group
 from gitwarden.errors import GitwardenError
