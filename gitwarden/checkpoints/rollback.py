@@ -63,14 +63,15 @@ class ListedCheckpoint:
         return {**self.info.as_json(), "clean": self.clean}
 
 
-def list_checkpoints(workspace: Workspace, store: Store, agents: list[Agent],
+def list_checkpoints(workspace: Workspace, store: Store, agents: list[Agent] | list[str],
                      limit: int | None = None) -> list[ListedCheckpoint]:
-    """Checkpoints of the agents, newest first."""
+    """Checkpoints of the agents (or of removed agents, by name), newest first."""
     repo = pygit2.Repository(str(workspace.repo.common_dir))
     listed: list[ListedCheckpoint] = []
     for agent in agents:
-        clean = clean_set(repo, store, agent.name)
-        for info in read_chain(repo, agent.name, limit):
+        name = agent if isinstance(agent, str) else agent.name
+        clean = clean_set(repo, store, name)
+        for info in read_chain(repo, name, limit):
             listed.append(ListedCheckpoint(info, is_clean(info, clean)))
     listed.sort(key=lambda item: item.info.time, reverse=True)
     return listed[:limit] if limit is not None else listed
@@ -314,11 +315,12 @@ class PruneResult:
     tip: str | None
 
 
-def prune(workspace: Workspace, store: Store, agent: Agent, *, keep: int | None = None,
+def prune(workspace: Workspace, store: Store, agent: Agent | str, *, keep: int | None = None,
           keep_clean_days: float | None = None, dry_run: bool = False,
           now: float | None = None) -> PruneResult:
-    """Apply retention to one agent's chain (compare-and-swap on the chain ref)."""
-
+    """Apply retention to one agent's chain (compare-and-swap on the chain ref); a removed
+    agent is named by a string."""
+    name = agent if isinstance(agent, str) else agent.name
     settings = workspace.config.checkpoints
     policy = RetentionPolicy(keep=keep if keep is not None else settings.keep,
                              keep_clean_seconds=(keep_clean_days if keep_clean_days is not None
@@ -326,19 +328,19 @@ def prune(workspace: Workspace, store: Store, agent: Agent, *, keep: int | None 
     current = time.time() if now is None else now
     repo = pygit2.Repository(str(workspace.repo.common_dir))
     for _attempt in range(5):
-        chain = read_chain(repo, agent.name)
-        clean = clean_set(repo, store, agent.name)
+        chain = read_chain(repo, name)
+        clean = clean_set(repo, store, name)
         since = current - policy.keep_clean_seconds
-        protected = protected_commits(store, agent.name, since) \
-            | journal.protected_commits(store, agent.name, since)
+        protected = protected_commits(store, name, since) \
+            | journal.protected_commits(store, name, since)
         plan = plan_prune(chain, policy, now=current,
                           is_clean=lambda info, known=clean: is_clean(info, known),  # type: ignore[misc]
                           protected=protected)
         if not plan.dropped or dry_run:
-            return PruneResult(agent.name, len(plan.kept), len(plan.dropped),
+            return PruneResult(name, len(plan.kept), len(plan.dropped),
                                chain[0].commit if chain else None)
         new_tip, mapping = rewrite_chain(repo, chain, plan)
-        ref = checkpoint_ref(agent.name)
+        ref = checkpoint_ref(name)
         try:
             if new_tip is None:
 
@@ -348,6 +350,6 @@ def prune(workspace: Workspace, store: Store, agent: Agent, *, keep: int | None 
                                message="gitwarden prune")
         except RefConflict:
             continue  # a checkpoint landed meanwhile: plan again
-        remap_commits(store, agent.name, mapping)
-        return PruneResult(agent.name, len(plan.kept), len(plan.dropped), new_tip)
-    raise GitwardenError(f"could not prune {agent.name}: its checkpoint ref kept changing")
+        remap_commits(store, name, mapping)
+        return PruneResult(name, len(plan.kept), len(plan.dropped), new_tip)
+    raise GitwardenError(f"could not prune {name}: its checkpoint ref kept changing")

@@ -77,12 +77,12 @@ def preflight_locks(workspace: Workspace, agent: Agent) -> None:
                 f"running, remove it: rm {shlex.quote(str(lock))})")
 
 
-def _hold(store: Store, agent_name: str, kind: str) -> None:
+def hold(store: Store, agent_name: str, kind: str) -> None:
     pauses.pause_agents(store, [agent_name], f"gitwarden {kind} in progress", "gitwarden")
     _signal(store, agent_name, signal.SIGSTOP)
 
 
-def _release(store: Store, agent_name: str) -> None:
+def release(store: Store, agent_name: str) -> None:
     pauses.resume_agent(store, agent_name)
     _signal(store, agent_name, signal.SIGCONT)
 
@@ -105,7 +105,7 @@ def _marker(workspace: Workspace, agent_name: str) -> Path:
     return workspace.repo.ensure_state_dir() / "journal" / agent_name
 
 
-def _set_marker(workspace: Workspace, agent_name: str, on: bool) -> None:
+def set_marker(workspace: Workspace, agent_name: str, on: bool) -> None:
     marker = _marker(workspace, agent_name)
     if on:
         marker.parent.mkdir(mode=0o700, exist_ok=True)
@@ -128,18 +128,18 @@ def _unheld_in_way(repo: pygit2.Repository, worktree: Path, held: pygit2.Tree,
         prefix = "/".join(parts[:depth])
         full = worktree / prefix
         if full.is_symlink() or (full.exists() and not full.is_dir()):
-            if not _holds(held, prefix):
+            if not holds(held, prefix):
                 found.append(prefix)
             return found
     full = worktree / rel
     if full.is_dir() and not full.is_symlink():
-        found += [p for p in disk_paths_under(worktree, [rel]) if not _holds(held, p)]
-    elif os.path.lexists(full) and not _holds(held, rel):
+        found += [p for p in disk_paths_under(worktree, [rel]) if not holds(held, p)]
+    elif os.path.lexists(full) and not holds(held, rel):
         found.append(rel)
     return found
 
 
-def _holds(tree: pygit2.Tree, rel: str) -> bool:
+def holds(tree: pygit2.Tree, rel: str) -> bool:
     try:
         return int(tree[rel].filemode) != 0o040000
     except KeyError:
@@ -173,7 +173,7 @@ def plan_move(repo: pygit2.Repository, worktree: Path, saved: AgentState, target
         blockers = _unheld_in_way(repo, worktree, held, entry.path)
         to_stash += [b for b in blockers if b not in to_stash]
         restores.append(entry)
-        if _holds(held, entry.path) and entry.path not in deletes:
+        if holds(held, entry.path) and entry.path not in deletes:
             deletes.append(entry.path)
     move = Move(expected_head=saved.head, new_head=target.head, branch=saved.branch,
                 index_tree=target.index_tree or target.head or target.tree, tree=target.tree,
@@ -207,9 +207,9 @@ def run_transaction(workspace: Workspace, store: Store, agent: Agent, *, kind: s
     was_paused = pauses.is_paused(store, agent.name)
     entry_id = journal.begin(store, agent=agent.name, kind=kind, was_paused=was_paused,
                              undoes=undoes, data={"target": target.as_json()})
-    _set_marker(workspace, agent.name, True)
+    set_marker(workspace, agent.name, True)
     if not was_paused:
-        _hold(store, agent.name, kind)
+        hold(store, agent.name, kind)
     try:
         txn = _save(workspace, store, agent, kind, target, entry_id, include_unheld)
     except Exception:
@@ -286,9 +286,9 @@ def _finish(workspace: Workspace, store: Store, agent_name: str, entry_id: int, 
             was_paused: bool) -> None:
     journal.update(store, entry_id, phase=phase)
     if not was_paused:
-        _release(store, agent_name)
+        release(store, agent_name)
     if not journal.unfinished(store, agent_name):
-        _set_marker(workspace, agent_name, False)
+        set_marker(workspace, agent_name, False)
     tmp = workspace.repo.state_dir / "tmp"
     if tmp.is_dir() and not journal.unfinished(store):
         # Temporary indexes a killed rollback left (nothing is using them now).
@@ -303,6 +303,8 @@ def recover(workspace: Workspace, store: Store, agent: Agent, lock_fd: int) -> l
     """
     done: list[str] = []
     for entry in reversed(journal.unfinished(store, agent.name)):
+        if entry.kind in (journal.KIND_REMOVE, journal.KIND_RESTORE):
+            continue  # finished by admin.removal, which owns those
         if entry.phase == journal.SAVING or "move" not in entry.data:
             _finish(workspace, store, agent.name, entry.id, journal.ABORTED, entry.was_paused)
             done.append(f"{agent.name}: an interrupted {entry.kind} had changed nothing")

@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitwarden.admin.removal import restore_agent
 from gitwarden.agents.model import agent_for_path
 from gitwarden.agents.workspace import Workspace
+from gitwarden.checkpoints.backups import prune_backups, prune_stash_objects, removed_agents
 from gitwarden.checkpoints.rollback import (
     RollbackOutcome,
     find_checkpoint,
@@ -62,8 +64,11 @@ def register(subparsers: Any) -> None:
   gitwarden checkpoints
   gitwarden checkpoints alpha -n 5
   gitwarden checkpoints alpha --json
+  gitwarden checkpoints --removed       agents removed with `agent remove`
 """)
     listing.add_argument("agent", nargs="?", metavar="AGENT")
+    listing.add_argument("--removed", action="store_true",
+                         help="checkpoints of removed agents (all, or the one named)")
     listing.add_argument("-n", "--limit", type=int, default=None, metavar="N",
                          help="show at most N checkpoints")
     listing.add_argument("--json", action="store_true")
@@ -91,6 +96,8 @@ def register(subparsers: Any) -> None:
                           help="list the agent's rollbacks and undos")
     rollback.add_argument("--recover", action="store_true",
                           help="only finish or roll back an interrupted rollback")
+    rollback.add_argument("--removed", action="store_true",
+                          help="a removed agent: re-create its worktree (agent restore) first")
     rollback.add_argument("--include-untracked-large", action="store_true",
                           help="also replace files no checkpoint holds (big untracked, "
                                "ignored): they are stashed first; default: left in place")
@@ -209,7 +216,11 @@ def run_checkpoints(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise UsageError("-n/--limit must be at least 1")
     workspace = Workspace.load(args.cwd)
-    agents = workspace.select([args.agent] if args.agent else None)
+    agents: list[Agent] | list[str]
+    if args.removed:
+        agents = _removed_names(workspace, args.agent)
+    else:
+        agents = workspace.select([args.agent] if args.agent else None)
     with Store.open(workspace.repo) as store:
         listed = list_checkpoints(workspace, store, agents, args.limit)
     if args.json:
@@ -227,6 +238,16 @@ def run_checkpoints(args: argparse.Namespace) -> int:
     return 0
 
 
+def _removed_names(workspace: Workspace, name: str | None) -> list[str]:
+    removed = removed_agents(workspace)
+    if name is None:
+        return removed
+    if name not in removed:
+        raise UsageError(f"{name!r} is not a removed agent with checkpoints (removed: "
+                         f"{', '.join(removed) or 'none'})")
+    return [name]
+
+
 def run_rollback(args: argparse.Namespace) -> int:
 
     if args.undo and args.to:
@@ -234,8 +255,15 @@ def run_rollback(args: argparse.Namespace) -> int:
     if args.all and not args.undo:
         raise UsageError("--all goes with --undo")
     workspace = Workspace.load(args.cwd)
-    agent = workspace.agent(args.agent)
     with Store.open(workspace.repo) as store:
+        if args.removed:
+            _removed_names(workspace, args.agent)
+            if not args.dry_run:
+                for line in restore_agent(workspace, store, args.agent):
+                    print(line)
+                if not args.to:
+                    return 0
+        agent = workspace.agent(args.agent)
         if args.history:
             return _print_history(store, agent.name, args.json)
         if not agent.exists:
@@ -374,17 +402,31 @@ def run_prune(args: argparse.Namespace) -> int:
     if args.keep_clean_days is not None and args.keep_clean_days < 0:
         raise UsageError("--keep-clean-days must not be negative")
     workspace = Workspace.load(args.cwd)
-    agents = workspace.select(args.agents or None)
+    removed = removed_agents(workspace)
+    names = args.agents or [a.name for a in workspace.agents] + removed
+    for name in args.agents:
+        if name not in removed:
+            workspace.agent(name)  # unknown names are usage errors
     with Store.open(workspace.repo) as store:
-        results = [prune(workspace, store, agent, keep=args.keep,
+        results = [prune(workspace, store, name, keep=args.keep,
                          keep_clean_days=args.keep_clean_days, dry_run=args.dry_run)
-                   for agent in agents]
+                   for name in names]
+        backups = {name: prune_backups(workspace, store, name, dry_run=args.dry_run)
+                   for name in names}
+        freed = 0 if args.dry_run or args.agents else prune_stash_objects(workspace, store)
     if args.json:
-        print_json({"dry_run": args.dry_run, "agents": [
-            {"agent": r.agent, "kept": r.kept, "dropped": r.dropped, "tip": r.tip}
+        print_json({"dry_run": args.dry_run, "stash_freed": freed, "agents": [
+            {"agent": r.agent, "kept": r.kept, "dropped": r.dropped, "tip": r.tip,
+             "removed": r.agent in removed, "backups_kept": backups[r.agent][0],
+             "backups_dropped": backups[r.agent][1]}
             for r in results]})
     else:
         verb = "would drop" if args.dry_run else "dropped"
         for r in results:
-            print(f"{r.agent}: kept {r.kept}, {verb} {r.dropped}")
+            note = " (removed agent)" if r.agent in removed else ""
+            kept_b, dropped_b = backups[r.agent]
+            print(f"{r.agent}{note}: kept {r.kept}, {verb} {r.dropped}; backups: kept "
+                  f"{kept_b}, {verb} {dropped_b}")
+        if freed:
+            print(f"stash: freed {freed} bytes")
     return 0
