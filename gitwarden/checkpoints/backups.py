@@ -81,7 +81,7 @@ def prune_backups(workspace: Workspace, store: Store, agent: str, *, keep: int |
     max_age = settings.backup_max_age if max_age is None else max_age
     current = time.time() if now is None else now
     cwd = workspace.repo.main_worktree
-    needed = journal.protected_backups(store, agent) | {
+    needed = journal.protected_backups(store, agent, current - max_age) | {
         r.backup_ref for r in rollbacks(store, agent) if r.backup_ref and not r.undone}
     kept = 0
     dropping: list[BackupGroup] = []

@@ -66,6 +66,12 @@ class JournalEntry:
     def unfinished(self) -> bool:
         return self.phase in UNFINISHED
 
+    @property
+    def needed(self) -> bool:
+        """An undo (of a rollback), a restore (of a removal) or a recovery may still use it."""
+        return self.unfinished or (self.kind in (KIND_ROLLBACK, KIND_REMOVE)
+                                   and self.phase == DONE and not self.undone)
+
     def as_json(self) -> dict[str, object]:
         return {"id": self.id, "agent": self.agent, "kind": self.kind, "phase": self.phase,
                 "time": self.ts, "undoes": self.undoes, "undone": self.undone,
@@ -159,8 +165,7 @@ def referenced_digests(store: Store, since: float) -> set[str]:
     """Stash objects that journal entries newer than `since`, or still undoable, point at."""
     digests: set[str] = set()
     for entry in entries(store):
-        keep = entry.ts >= since or (entry.phase == DONE and not entry.undone) \
-            or entry.unfinished
+        keep = entry.ts >= since or entry.needed
         if not keep:
             continue
         for side in ("saved", "target"):
@@ -173,15 +178,19 @@ def protected_commits(store: Store, agent: str, since: float) -> set[str]:
     """Saved states of recent or undoable transactions: retention keeps them."""
     kept: set[str] = set()
     for entry in entries(store, agent):
-        if entry.ts >= since or (entry.phase == DONE and not entry.undone) or entry.unfinished:
+        if entry.ts >= since or entry.needed:
             commit = entry.data.get("saved", {}).get("commit")
             if commit:
                 kept.add(str(commit))
     return kept
 
 
-def protected_backups(store: Store, agent: str) -> set[str]:
-    """Backup refs an undo or an unfinished transaction still needs."""
+def protected_backups(store: Store, agent: str, since: float) -> set[str]:
+    """Backup refs an unfinished transaction, a removal not restored, or an undo of a
+    rollback newer than `since` still needs."""
     return {str(e.data["backup_ref"]) for e in entries(store, agent)
-            if e.data.get("backup_ref") and (e.unfinished or e.kind == KIND_REMOVE
-                                             or (e.phase == DONE and not e.undone))}
+            if e.data.get("backup_ref") and (
+                e.unfinished
+                or (e.kind == KIND_REMOVE and e.phase == DONE and not e.undone)
+                or (e.kind == KIND_ROLLBACK and e.phase == DONE and not e.undone
+                    and e.ts >= since))}
