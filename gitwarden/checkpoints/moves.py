@@ -36,17 +36,28 @@ class AgentState:
     branch: str | None
     index_tree: str | None = None  # None: the index is HEAD's tree
     stash: tuple[StashEntry, ...] = ()
+    # Paths on disk then that no checkpoint holds (ignored ones, a directory for a whole
+    # ignored directory; untracked over the size cap): going back here never deletes them,
+    # even when a restored ignore rule made them look like new files meanwhile.
+    unheld: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {"commit": self.commit, "tree": self.tree, "head": self.head,
                 "branch": self.branch, "index_tree": self.index_tree,
-                "stash": [entry.as_json() for entry in self.stash]}
+                "stash": [entry.as_json() for entry in self.stash],
+                "unheld": list(self.unheld)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AgentState:
         return cls(commit=data["commit"], tree=data["tree"], head=data.get("head"),
                    branch=data.get("branch"), index_tree=data.get("index_tree"),
-                   stash=tuple(StashEntry.from_json(e) for e in data.get("stash", [])))
+                   stash=tuple(StashEntry.from_json(e) for e in data.get("stash", [])),
+                   unheld=tuple(data.get("unheld", [])))
+
+    def covers(self, rel: str) -> bool:
+        """Whether `rel` was one of the unheld paths (or under an unheld directory)."""
+        return any(rel == path or (path.endswith("/") and rel.startswith(path))
+                   for path in self.unheld)
 
 
 @dataclass(frozen=True)

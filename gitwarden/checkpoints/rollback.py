@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pygit2
 
@@ -290,9 +290,7 @@ def undo_rollback(workspace: Workspace, store: Store, agent: Agent, *,
     with rollback_lock(workspace, agent) as lock_fd:
         recovered = recover(workspace, store, agent, lock_fd)
         step = undo_target(workspace, store, agent)
-        state = AgentState(commit=step.state.commit, tree=step.state.tree,
-                           head=step.state.head, branch=agent.branch,
-                           index_tree=step.state.index_tree, stash=step.state.stash)
+        state = replace(step.state, branch=agent.branch)
         txn = run_transaction(workspace, store, agent, kind=journal.KIND_UNDO, target=state,
                               lock_fd=lock_fd, include_unheld=include_unheld,
                               undoes=step.entry_id)

@@ -42,6 +42,7 @@ from gitwarden.checkpoints.take import create_backup_ref, open_worktree_repo
 from gitwarden.coordination import pauses
 from gitwarden.coordination.processes import process_state, signal_group
 from gitwarden.errors import GitwardenError
+from gitwarden.git.runner import run_git, split_z
 from gitwarden.store.db import Store
 
 
@@ -146,6 +147,26 @@ def holds(tree: pygit2.Tree, rel: str) -> bool:
         return False
 
 
+def held_cap(workspace: Workspace) -> int:
+    return workspace.config.checkpoints.max_untracked_size
+
+
+def unheld_paths(worktree: Path, max_untracked_size: int) -> list[str]:
+    """Ignored paths (a whole ignored directory as `dir/`) and untracked files over the cap."""
+    ignored = split_z(run_git(["ls-files", "-z", "--others", "--ignored", "--exclude-standard",
+                               "--directory"], worktree).stdout)
+    untracked = split_z(run_git(["ls-files", "-z", "--others", "--exclude-standard"],
+                                worktree).stdout)
+    big = []
+    for rel in untracked:
+        try:
+            if os.lstat(worktree / rel).st_size > max_untracked_size:
+                big.append(rel)
+        except OSError:
+            continue
+    return sorted(p for p in [*ignored, *big] if not p.startswith(".gitwarden/"))
+
+
 def plan_move(repo: pygit2.Repository, worktree: Path, saved: AgentState, target: AgentState,
               *, include_unheld: bool) -> tuple[Move, list[str], list[str]]:
     """(the move, unheld files to stash and replace, unheld files left in place)."""
@@ -154,7 +175,7 @@ def plan_move(repo: pygit2.Repository, worktree: Path, saved: AgentState, target
     changes, _nested = split_nested(
         repo, tree_changes(repo, pygit2.Oid(hex=saved.tree), pygit2.Oid(hex=target.tree)),
         saved.tree, target.tree)
-    deletes = [c.path for c in changes if c.status == "D"]
+    deletes = [c.path for c in changes if c.status == "D" and not target.covers(c.path)]
     writes: list[str] = []
     to_stash: list[str] = []
     kept: list[str] = []
@@ -249,7 +270,8 @@ def _save(workspace: Workspace, store: Store, agent: Agent, kind: str, target: A
     _check_space(repo, workspace, agent.path, move, stash_bytes)
     stashed = tuple(stash_file(state_dir, agent.path, rel) for rel in saving)
     saved = AgentState(commit=saved.commit, tree=saved.tree, head=saved.head,
-                       branch=saved.branch, index_tree=saved.index_tree, stash=stashed)
+                       branch=saved.branch, index_tree=saved.index_tree, stash=stashed,
+                       unheld=tuple(unheld_paths(agent.path, held_cap(workspace))))
     journal.update(store, entry_id, phase=journal.APPLYING, data={
         "saved": saved.as_json(), "move": move.as_json(), "backup_ref": backup,
         "kept": kept})
