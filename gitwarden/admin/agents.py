@@ -6,7 +6,11 @@ import re
 import time
 from pathlib import Path
 
-from gitwarden.admin.removal import agent_table_text, remove_saving_everything
+from gitwarden.admin.removal import (
+    agent_table_text,
+    finish_removal,
+    remove_saving_everything,
+)
 from gitwarden.agents.model import Agent
 from gitwarden.agents.workspace import Workspace
 from gitwarden.config import AgentConfig, load_config, render_agent_table
@@ -76,10 +80,14 @@ def remove_agent(workspace: Workspace, name: str, *, force: bool,
         _check_branch_deletable(workspace, agent, force=force)
     if agent.exists:
         with Store.open(workspace.repo) as store:
-            if not force:
-                _refuse_if_unsaved(agent)
-            messages += remove_saving_everything(workspace, store, agent,
-                                                 agent_table_text(workspace, name))
+            if finish_removal(workspace, store, name):
+                # A removal killed after saving everything: its saved state is the one kept.
+                messages.append(f"finished the interrupted removal of {name}")
+            else:
+                if not force:
+                    _refuse_if_unsaved(agent)
+                messages += remove_saving_everything(workspace, store, agent,
+                                                     agent_table_text(workspace, name))
     else:
         run_git(["worktree", "prune"], main)
     messages.append(f"removed worktree {agent.path}")

@@ -98,8 +98,10 @@ def remove_saving_everything(workspace: Workspace, store: Store, agent: Agent,
     return lines
 
 
-def finish_removal(workspace: Workspace, store: Store, name: str) -> None:
-    """A removal killed after everything was saved is finished (the bytes are saved)."""
+def finish_removal(workspace: Workspace, store: Store, name: str) -> bool:
+    """A removal killed after everything was saved is finished (the bytes are saved); one
+    killed before is forgotten (nothing was removed). Whether one was finished."""
+    finished = False
     for entry in journal.unfinished(store, name):
         if entry.kind != journal.KIND_REMOVE:
             continue
@@ -109,14 +111,21 @@ def finish_removal(workspace: Workspace, store: Store, name: str) -> None:
                 run_git(["worktree", "remove", "--force", path], workspace.repo.main_worktree)
             run_git(["worktree", "prune"], workspace.repo.main_worktree)
             journal.update(store, entry.id, phase=journal.DONE)
+            finished = True
         else:
             journal.update(store, entry.id, phase=journal.ABORTED)
+        if not entry.was_paused:
+            release(store, name)
     set_marker(workspace, name, False)
+    return finished
 
 
 def restore_agent(workspace: Workspace, store: Store, name: str) -> list[str]:
-    """Re-create a removed agent's worktree from what its removal saved."""
-    if any(agent.name == name for agent in workspace.agents):
+    """Re-create a removed agent's worktree from what its removal saved (a restore killed
+    half-way is finished by running it again)."""
+    interrupted = next((e for e in journal.unfinished(store, name)
+                        if e.kind == journal.KIND_RESTORE), None)
+    if any(agent.name == name for agent in workspace.agents) and interrupted is None:
         raise UsageError(f"agent {name!r} exists; nothing to restore")
     finish_removal(workspace, store, name)
     removal = next((e for e in journal.entries(store, name)
@@ -127,11 +136,14 @@ def restore_agent(workspace: Workspace, store: Store, name: str) -> list[str]:
                          f"{shlex.quote(name)} --removed`)")
     saved = AgentState.from_json(removal.data["saved"])
     path = Path(removal.data["path"])
+    if interrupted is not None and (path / ".git").exists():
+        return _put_back_files(workspace, store, name, path, saved, removal.id, interrupted.id)
     if path.exists() and any(path.iterdir()):
         raise UsageError(f"{path} exists and is not empty: move it away first")
     main = workspace.repo.main_worktree
-    entry_id = journal.begin(store, agent=name, kind=journal.KIND_RESTORE, was_paused=True,
-                             data={"saved": removal.data["saved"]})
+    entry_id = interrupted.id if interrupted is not None else journal.begin(
+        store, agent=name, kind=journal.KIND_RESTORE, was_paused=True,
+        data={"saved": removal.data["saved"], "table": removal.data.get("table")})
     branch_exists = saved.branch is not None and run_git(
         ["rev-parse", "-q", "--verify", f"refs/heads/{saved.branch}"], main,
         check=False).returncode == 0
@@ -143,6 +155,19 @@ def restore_agent(workspace: Workspace, store: Store, name: str) -> list[str]:
         run_git(["worktree", "add", "--detach", str(path), saved.head], main)
     else:
         raise GitwardenError(f"the removal of {name} saved no HEAD: nothing to check out")
+    journal.update(store, entry_id, phase=journal.APPLYING)
+    table = removal.data.get("table")
+    config_path = workspace.repo.config_path
+    if table and config_path.exists():
+        existing = config_path.read_text(encoding="utf-8")
+        config_path.write_text(existing.rstrip("\n") + "\n\n" + table, encoding="utf-8")
+        workspace.config = load_config(config_path)
+    return _put_back_files(workspace, store, name, path, saved, removal.id, entry_id)
+
+
+def _put_back_files(workspace: Workspace, store: Store, name: str, path: Path,
+                    saved: AgentState, removal_id: int, entry_id: int) -> list[str]:
+    """Make the new worktree's index and files the saved ones (idempotent)."""
     repo = open_worktree_repo(path)
     head = str(repo.head.target)
     head_commit = repo.get(head)
@@ -154,14 +179,8 @@ def restore_agent(workspace: Workspace, store: Store, name: str) -> list[str]:
                 deletes=tuple(c.path for c in changes if c.status == "D"),
                 restores=saved.stash)
     apply_move(workspace.repo.ensure_state_dir(), path, move)
-    table = removal.data.get("table")
-    config_path = workspace.repo.config_path
-    if table and config_path.exists():
-        existing = config_path.read_text(encoding="utf-8")
-        config_path.write_text(existing.rstrip("\n") + "\n\n" + table, encoding="utf-8")
-        workspace.config = load_config(config_path)
     journal.update(store, entry_id, phase=journal.DONE)
-    journal.mark_undone(store, removal.id)
+    journal.mark_undone(store, removal_id)
     workspace.refresh()
     lines = [f"restored agent {name}: {path} on "
              + (f"branch {saved.branch}" if saved.branch else "a detached HEAD")]

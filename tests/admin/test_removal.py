@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.helpers.gitrepo import git, make_repo, run_gitwarden, write
@@ -99,3 +102,38 @@ def test_prune_handles_removed_agents_refs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     rows = {r["agent"]: r for r in json.loads(proc.stdout)["agents"]}
     assert rows["z"]["removed"] and rows["z"]["kept"] == 2 and rows["z"]["dropped"] == 2
+
+
+KILLED = r"""
+import os, signal, sys
+import gitwarden.admin.removal as removal
+real = {"run_git": removal.run_git, "apply_move": removal.apply_move}
+name = sys.argv[1]
+def killed(*args, **kwargs):
+    if name == "run_git" and args[0][:2] != ["worktree", "remove"]:
+        return real[name](*args, **kwargs)
+    real[name](*args, **kwargs) if name == "apply_move" else None
+    os.kill(os.getpid(), signal.SIGKILL)
+setattr(removal, name, killed)
+from gitwarden.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_killed_remove_and_killed_restore_are_finished_by_running_them_again(
+        tmp_path: Path) -> None:
+    main, z = _repo_with_agent(tmp_path)
+    write(z, {"dataset.bin": BIG, ".env": "TOKEN=1\n", "wip.txt": "w\n"})
+    before = _without_context(worktree_state(z))
+    killed = subprocess.run([sys.executable, "-c", KILLED, "run_git", "agent", "remove", "z",
+                             "--force"], cwd=main, capture_output=True, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    again = run_gitwarden("agent", "remove", "z", "--force", cwd=main)
+    assert again.returncode == 0, again.stderr
+    assert "finished the interrupted removal" in again.stdout and not z.exists()
+    killed = subprocess.run([sys.executable, "-c", KILLED, "apply_move", "agent", "restore",
+                             "z"], cwd=main, capture_output=True, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    restored = run_gitwarden("agent", "restore", "z", cwd=main)
+    assert restored.returncode == 0, restored.stderr
+    assert _without_context(worktree_state(z)) == before
