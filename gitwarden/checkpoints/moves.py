@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import pygit2
 
@@ -231,15 +231,30 @@ def _in_tree(tree: pygit2.Tree, rel: str) -> bool:
     return int(entry.filemode) != 0o040000
 
 
-def disk_paths_under(worktree: Path, rels: Iterable[str]) -> list[str]:
-    """Every file and symlink at or under the given paths, relative to the worktree."""
+@overload
+def disk_paths_under(worktree: Path, rels: Iterable[str]) -> list[str]: ...
+
+
+@overload
+def disk_paths_under(worktree: Path, rels: Iterable[str], *, limit: int) -> list[str] | None:
+    ...
+
+
+def disk_paths_under(worktree: Path, rels: Iterable[str], *,
+                     limit: int | None = None) -> list[str] | None:
+    """Every file and symlink at or under the given paths, relative to the worktree (None
+    when there are more than `limit`)."""
     found: list[str] = []
     for rel in rels:
         full = worktree / rel
         if full.is_symlink() or full.is_file():
             found.append(rel)
             continue
-        for dirpath, _dirs, files in os.walk(full):
-            for name in files:
-                found.append(os.path.relpath(os.path.join(dirpath, name), worktree))
+        for dirpath, dirs, files in os.walk(full):
+            links = [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]
+            for name in [*files, *links]:
+                found.append(os.path.relpath(os.path.join(dirpath, name), worktree)
+                             .replace(os.sep, "/"))
+            if limit is not None and len(found) > limit:
+                return None
     return found

@@ -151,20 +151,31 @@ def held_cap(workspace: Workspace) -> int:
     return workspace.config.checkpoints.max_untracked_size
 
 
+# An ignored directory with more files than this (node_modules, build output) is recorded as
+# one `dir/` entry rather than file by file.
+_EXPAND_LIMIT = 1000
+
+
 def unheld_paths(worktree: Path, max_untracked_size: int) -> list[str]:
-    """Ignored paths (a whole ignored directory as `dir/`) and untracked files over the cap."""
+    """Ignored files (a big ignored directory as `dir/`) and untracked files over the cap."""
     ignored = split_z(run_git(["ls-files", "-z", "--others", "--ignored", "--exclude-standard",
                                "--directory"], worktree).stdout)
+    paths: list[str] = []
+    for rel in ignored:
+        if rel.endswith("/"):
+            inside = disk_paths_under(worktree, [rel.rstrip("/")], limit=_EXPAND_LIMIT)
+            paths += inside if inside is not None else [rel]
+        else:
+            paths.append(rel)
     untracked = split_z(run_git(["ls-files", "-z", "--others", "--exclude-standard"],
                                 worktree).stdout)
-    big = []
     for rel in untracked:
         try:
             if os.lstat(worktree / rel).st_size > max_untracked_size:
-                big.append(rel)
+                paths.append(rel)
         except OSError:
             continue
-    return sorted(p for p in [*ignored, *big] if not p.startswith(".gitwarden/"))
+    return sorted(p for p in paths if not p.startswith(".gitwarden/"))
 
 
 def plan_move(repo: pygit2.Repository, worktree: Path, saved: AgentState, target: AgentState,
