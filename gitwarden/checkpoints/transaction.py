@@ -79,7 +79,9 @@ def preflight_locks(workspace: Workspace, agent: Agent) -> None:
 
 
 def hold(store: Store, agent_name: str, kind: str) -> None:
-    pauses.pause_agents(store, [agent_name], f"gitwarden {kind} in progress", "gitwarden")
+    pauses.pause_agents(store, [agent_name],
+                        f"gitwarden {kind} in progress (if it was interrupted, the user "
+                        f"runs: {recover_command(agent_name)})", "gitwarden")
     _signal(store, agent_name, signal.SIGSTOP)
 
 
@@ -352,7 +354,15 @@ def recover(workspace: Workspace, store: Store, agent: Agent, lock_fd: int) -> l
             _finish(workspace, store, agent.name, entry.id, journal.DONE, entry.was_paused)
             done.append(f"{agent.name}: finished the interrupted undo")
         else:
-            _revert(workspace, agent, move, saved, lock_fd)
+            try:
+                _revert(workspace, agent, move, saved, lock_fd)
+            except CommitLanded as exc:
+                raise GitwardenError(
+                    f"an interrupted {entry.kind} of {agent.name} cannot be rolled back: "
+                    f"{exc}. Nothing was changed now; every byte from before it is in "
+                    f"{entry.data.get('backup_ref')} and the stash. Put HEAD back at "
+                    f"{str(move.expected_head)[:10]} or {str(move.new_head)[:10]} (git reset "
+                    f"--soft), then run: {recover_command(agent.name)}") from exc
             _finish(workspace, store, agent.name, entry.id, journal.REVERTED, entry.was_paused)
             done.append(f"{agent.name}: rolled back the interrupted {entry.kind}; the agent "
                         "is as it was before it")
