@@ -39,6 +39,7 @@ from gitwarden.checkpoints.moves import (
 from gitwarden.checkpoints.rollback_plan import refuse_if_busy, split_nested
 from gitwarden.checkpoints.stash import StashEntry, check_budget, matches, stash_file
 from gitwarden.checkpoints.take import create_backup_ref, open_worktree_repo
+from gitwarden.checkpoints.writers import group_members, open_for_writing
 from gitwarden.coordination import pauses
 from gitwarden.coordination.processes import process_state, signal_group
 from gitwarden.errors import GitwardenError
@@ -88,6 +89,27 @@ def hold(store: Store, agent_name: str, kind: str) -> None:
 def release(store: Store, agent_name: str) -> None:
     pauses.resume_agent(store, agent_name)
     _signal(store, agent_name, signal.SIGCONT)
+
+
+# How often a paused process holding a worktree file open for writing is let run on for a
+# moment before the transaction gives up on it.
+_SETTLE_ATTEMPTS = 40
+
+
+def _settle(store: Store, agent: Agent) -> dict[str, int]:
+    """Pause the agent's processes at a point where none holds a worktree file open for
+    writing; returns those still holding one ({path: pid}) after trying."""
+    groups = [p.pgid for p in pauses.agent_processes(store, agent.name)
+              if p.pgid != os.getpgid(0)]
+    writers: dict[str, int] = {}
+    for attempt in range(_SETTLE_ATTEMPTS):
+        writers = open_for_writing(group_members(groups), agent.path)
+        if not writers:
+            return {}
+        _signal(store, agent.name, signal.SIGCONT)
+        time.sleep(0.001 * (attempt + 1))
+        _signal(store, agent.name, signal.SIGSTOP)
+    return writers
 
 
 def _signal(store: Store, agent_name: str, signum: signal.Signals) -> None:
@@ -245,7 +267,8 @@ def run_transaction(workspace: Workspace, store: Store, agent: Agent, *, kind: s
     if not was_paused:
         hold(store, agent.name, kind)
     try:
-        txn = _save(workspace, store, agent, kind, target, entry_id, include_unheld)
+        writers = _settle(store, agent)
+        txn = _save(workspace, store, agent, kind, target, entry_id, include_unheld, writers)
     except Exception:
         _finish(workspace, store, agent.name, entry_id, journal.ABORTED, was_paused)
         raise
@@ -264,7 +287,7 @@ def run_transaction(workspace: Workspace, store: Store, agent: Agent, *, kind: s
 
 
 def _save(workspace: Workspace, store: Store, agent: Agent, kind: str, target: AgentState,
-          entry_id: int, include_unheld: bool) -> Transaction:
+          entry_id: int, include_unheld: bool, writers: dict[str, int]) -> Transaction:
     backup = create_backup_ref(workspace, agent, kind)
     repo = open_worktree_repo(agent.path)
     safety = repo.get(repo.references[backup + "-worktree"].target)
@@ -274,6 +297,12 @@ def _save(workspace: Workspace, store: Store, agent: Agent, kind: str, target: A
                        index_tree=backup_index_tree(repo, backup))
     move, to_stash, kept = plan_move(repo, agent.path, saved, target,
                                      include_unheld=include_unheld)
+    busy = sorted(set(writers) & set(move.touched))
+    if busy:
+        raise GitwardenError(
+            f"process {writers[busy[0]]} of {agent.name} keeps {busy[0]} open for writing: "
+            f"the {kind} would cut it off from the file and lose what it writes. Nothing was "
+            "changed; stop that process or let it finish, then run it again")
     state_dir = workspace.repo.ensure_state_dir()
     # Files left in place are saved too: a later undo may make them part of a checkpoint's
     # view again (an ignore rule restored) and must know they were there.

@@ -139,7 +139,7 @@ def test_agent_remove_force_checkpoints_uncommitted_work(repo: RepoWithAgents) -
     proc = run_gitwarden("agent", "remove", "beta", "--force", cwd=repo.main)
     assert proc.returncode == 0, proc.stderr
     assert not beta.exists()
-    assert "checkpointed uncommitted work" in proc.stdout
+    assert "saved the worktree as checkpoint" in proc.stdout
     assert git(repo.main, "show", "refs/gitwarden/checkpoints/beta:unsaved.txt") == "precious\n"
 
 

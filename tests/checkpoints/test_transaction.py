@@ -237,8 +237,9 @@ while True:
     fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.write(fd, f"{i}\n".encode())
     os.close(fd)
-    with open(sys.argv[2], "w") as last:
+    with open(sys.argv[2] + ".tmp", "w") as last:
         last.write(str(i))
+    os.replace(sys.argv[2] + ".tmp", sys.argv[2])
     time.sleep(0.001)
 """
 
@@ -275,3 +276,36 @@ def test_writer_appending_every_millisecond_loses_no_line(repo: RepoWithAgents,
     seen.update(int(line) for line in (a / "log.txt").read_text().split())
     missing = sorted(set(range(1, last + 1)) - seen)
     assert missing == [], f"lines lost: {missing[:20]}"
+
+
+HOLDER = r"""
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+os.write(fd, b"opened\n")
+print("ready", flush=True)
+while True:
+    time.sleep(0.01)
+"""
+
+
+def test_process_keeping_a_replaced_file_open_stops_the_rollback(
+        repo: RepoWithAgents) -> None:
+    a = repo.agents["a"]
+    cp = _checkpoint(repo)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(a / "held.log")],
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+    workspace = Workspace.load(repo.main)
+    try:
+        with Store.open(workspace.repo) as store:
+            pauses.register_process(store, "a", holder.pid, holder.pid,
+                                    process_start_time(holder.pid), "holder")
+            target = find_checkpoint(workspace, store, workspace.agent("a"), cp)
+            before = worktree_state(a)
+            with pytest.raises(GitwardenError, match=r"keeps held\.log open for writing"):
+                rollback(workspace, store, "a", target)
+            assert worktree_state(a) == before
+            assert not pauses.is_paused(store, "a")
+    finally:
+        holder.kill()
+        holder.wait()
