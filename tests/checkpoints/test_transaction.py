@@ -309,3 +309,38 @@ def test_process_keeping_a_replaced_file_open_stops_the_rollback(
     finally:
         holder.kill()
         holder.wait()
+
+
+COMMITTER = r"""
+set -e
+for i in $(seq 1 100); do
+  echo "$i" > "c$i.txt"
+  git add "c$i.txt"
+  git commit -q -m "agent $i" || true
+  git rev-parse HEAD >> "$1"
+done
+"""
+
+
+def test_agent_commits_racing_rollbacks_are_never_dropped(repo: RepoWithAgents,
+                                                          tmp_path: Path) -> None:
+    a = repo.agents["a"]
+    cp = _checkpoint(repo)
+    made = tmp_path / "made"
+    agent = subprocess.Popen(["bash", "-c", COMMITTER, "committer", str(made)], cwd=a,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workspace = Workspace.load(repo.main)
+    outcomes: list[str] = []
+    with Store.open(workspace.repo) as store:
+        target = find_checkpoint(workspace, store, workspace.agent("a"), cp)
+        while agent.poll() is None and len(outcomes) < 8:
+            try:
+                rollback(workspace, store, "a", target)
+                outcomes.append("done")
+            except GitwardenError as exc:
+                outcomes.append(str(exc))
+    agent.wait()
+    assert outcomes
+    reachable = set(git(a, "rev-list", "HEAD", "--glob=refs/gitwarden/*").split())
+    dropped = [c for c in made.read_text().split() if c not in reachable]
+    assert dropped == [], outcomes
