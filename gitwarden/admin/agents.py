@@ -6,12 +6,16 @@ import re
 import time
 from pathlib import Path
 
+from gitwarden.admin.removal import (
+    agent_table_text,
+    finish_removal,
+    remove_saving_everything,
+)
 from gitwarden.agents.model import Agent
 from gitwarden.agents.workspace import Workspace
-from gitwarden.checkpoints.take import safety_checkpoint
 from gitwarden.config import AgentConfig, agent_name_problem, load_config, render_agent_table
 from gitwarden.errors import UsageError
-from gitwarden.git.runner import run_git
+from gitwarden.git.runner import run_git, split_z
 from gitwarden.output import for_terminal
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event
@@ -80,14 +84,15 @@ def remove_agent(workspace: Workspace, name: str, *, force: bool,
     if delete_branch:
         _check_branch_deletable(workspace, agent, force=force)
     if agent.exists:
-        dirty = run_git(["status", "--porcelain", "--untracked-files=all"], agent.path).stdout
-        if dirty.strip():
-            if not force:
-                raise UsageError(
-                    f"agent {name!r} has uncommitted work in {agent.path}; commit it, or use "
-                    "--force (a checkpoint is taken first so it can be restored)")
-            messages.append(_checkpoint_before_removal(workspace, agent))
-        run_git(["worktree", "remove", "--force", str(agent.path)], main)
+        with Store.open(workspace.repo) as store:
+            if finish_removal(workspace, store, name):
+                # A removal killed after saving everything: its saved state is the one kept.
+                messages.append(f"finished the interrupted removal of {name}")
+            else:
+                if not force:
+                    _refuse_if_unsaved(agent)
+                messages += remove_saving_everything(workspace, store, agent,
+                                                     agent_table_text(workspace, name))
     else:
         run_git(["worktree", "prune"], main)
     messages.append(f"removed worktree {agent.path}")
@@ -139,11 +144,20 @@ def _delete_branch(workspace: Workspace, agent: Agent, *, force: bool) -> str:
     return f"deleted branch {agent.branch} (tip kept as {backup})"
 
 
-def _checkpoint_before_removal(workspace: Workspace, agent: Agent) -> str:
-
-    commit = safety_checkpoint(workspace, agent, reason=f"before removing agent {agent.name}")
-    return f"checkpointed uncommitted work as {commit[:10]} (refs/gitwarden/checkpoints/" \
-           f"{agent.name})"
+def _refuse_if_unsaved(agent: Agent) -> None:
+    """Uncommitted work or files git ignores: removing needs --force (which saves them)."""
+    dirty = run_git(["status", "--porcelain", "--untracked-files=all"], agent.path).stdout
+    ignored = [p for p in split_z(run_git(["ls-files", "-z", "--others", "--ignored",
+                                           "--exclude-standard", "--directory"],
+                                          agent.path).stdout)
+               if not p.startswith(".gitwarden/")]
+    if dirty.strip() or ignored:
+        what = "uncommitted work" if dirty.strip() else \
+            "ignored files (" + ", ".join(ignored[:5]) + ")"
+        raise UsageError(
+            f"agent {agent.name!r} has {what} in {agent.path}; commit it, or use --force "
+            "(a checkpoint is taken and files no checkpoint holds go to the stash first, "
+            f"and `gitwarden agent restore {agent.name}` brings everything back)")
 
 
 def _append_agent_table(workspace: Workspace, settings: AgentConfig) -> None:

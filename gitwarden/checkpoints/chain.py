@@ -8,6 +8,7 @@ base. Ref updates are compare-and-swap through `git update-ref REF NEW OLD`.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pygit2
 
 from gitwarden.errors import GitError
+from gitwarden.git import lockfiles
 from gitwarden.git.objects import MODE_LINK, MODE_TREE, ZERO_OID, gitwarden_signature
 from gitwarden.git.runner import run_git
 
@@ -251,7 +253,56 @@ def update_ref_cas(cwd: Path, ref: str, new: str, old: str | None, *,
     raise GitError(f"git update-ref {ref} failed: {stderr.strip()}")
 
 
+def ref_lock_path(common_dir: Path, ref: str) -> Path:
+    """The lock file git creates beside a loose ref while updating it."""
+    return common_dir / f"{ref}.lock"
+
+
+def lock_is_stale(path: Path, *, now: float | None = None) -> bool:
+    """Whether a git lock file is older than a minute and no live process holds it open
+    (git keeps its lock files open until it renames or deletes them)."""
+    return any(lock.stale for lock in lockfiles.inspect([path], now))
+
+
+def describe_lock(path: Path) -> str:
+    """One sentence about a ref lock in the way, naming the file and the fix."""
+    if lock_is_stale(path):
+        return (f"the lock file {path} is stale (older than a minute, held by no process): "
+                f"remove it (rm {shlex.quote(str(path))}) or run `gitwarden doctor --fix`")
+    return (f"the lock file {path} exists: a git process is updating that ref, or one was "
+            f"killed and left it (if it stays, remove it: rm {shlex.quote(str(path))})")
+
+
 def delete_ref_cas(cwd: Path, ref: str, old: str) -> None:
     proc = run_git(["update-ref", "-d", ref, old], cwd, check=False)
     if proc.returncode != 0:
         raise RefConflict(proc.stderr.decode("utf-8", "replace").strip())
+
+
+INDEX_REF_SUFFIX = "-index"
+
+
+def index_commit(repo: pygit2.Repository, agent_name: str, head: str | None,
+                  label: str) -> str | None:
+    """A commit whose tree is the agent's index, read into memory: the index file is never
+    written (no index.lock). None when the index cannot be a tree (unmerged entries)."""
+    try:
+        index = repo.index
+        index.read(True)
+        tree = index.write_tree()
+    except (pygit2.GitError, OSError, ValueError):
+        return None
+    signature = gitwarden_signature()
+    parents = [pygit2.Oid(hex=head)] if head else []
+    oid = repo.create_commit(None, signature, signature,
+                             f"index of {agent_name} before {label}\n", tree, parents)
+    return str(oid)
+
+
+def backup_index_tree(repo: pygit2.Repository, backup_ref: str) -> str | None:
+    """The index tree recorded with a backup ref (None for backups taken without one)."""
+    ref = repo.references.get(backup_ref + INDEX_REF_SUFFIX)
+    if ref is None:
+        return None
+    commit = repo.get(ref.target)
+    return str(commit.tree_id) if isinstance(commit, pygit2.Commit) else None

@@ -1,9 +1,8 @@
 """Rolling an agent back to a checkpoint, and undoing that.
 
-The branch (or detached HEAD) moves to the HEAD recorded in the checkpoint, the index is reset
-to that HEAD, and the files are made equal to the checkpoint tree: only paths that differ are
-written or deleted, so ignored files and untracked files the snapshot left out are untouched.
-Before anything is touched a safety checkpoint and a backup ref are taken.
+The plan is data: the branch (or detached HEAD) goes to the HEAD recorded in the checkpoint,
+the index to that HEAD, and only the files that differ from the checkpoint tree are written or
+deleted. Applying it is a journaled transaction (checkpoints.transaction, checkpoints.moves).
 """
 
 from __future__ import annotations
@@ -37,6 +36,11 @@ class RollbackPlan:
     # Nested repositories (gitlinks) that differ but are left alone: a rollback never deletes
     # or creates another repository.
     kept_nested: list[str] = field(default_factory=list)
+    # Files no checkpoint holds (big untracked, ignored) that a write would replace: left in
+    # place unless asked to include them; `stash`: those saved and replaced.
+    kept: list[str] = field(default_factory=list)
+    stash: list[str] = field(default_factory=list)
+    restores: list[str] = field(default_factory=list)  # files put back from the stash
 
     @property
     def moves_head(self) -> bool:
@@ -48,7 +52,8 @@ class RollbackPlan:
                 "branch": self.branch,
                 "write": [c.path for c in self.changes if c.status != "D"],
                 "delete": [c.path for c in self.changes if c.status == "D"],
-                "keep_nested": list(self.kept_nested)}
+                "keep_nested": list(self.kept_nested), "keep_unheld": list(self.kept),
+                "stash": list(self.stash), "restore_from_stash": list(self.restores)}
 
 
 def refuse_if_busy(git_dir: Path, agent_name: str) -> None:
@@ -71,7 +76,7 @@ def plan_rollback(repo: pygit2.Repository, *, agent: str, worktree: Path, branch
         except SnapshotSkipped as exc:
             raise GitwardenError(f"cannot roll back {agent}: {exc.reason}") from exc
     head = None if repo.head_is_unborn else str(repo.head.target)
-    changes, kept_nested = _split_nested(
+    changes, kept_nested = split_nested(
         repo, tree_changes(repo, pygit2.Oid(hex=current_tree), pygit2.Oid(hex=target.tree)),
         current_tree, target.tree)
     return RollbackPlan(agent=agent, worktree=worktree, target=target, current_head=head,
@@ -79,7 +84,7 @@ def plan_rollback(repo: pygit2.Repository, *, agent: str, worktree: Path, branch
                         kept_nested=kept_nested)
 
 
-def _split_nested(repo: pygit2.Repository, changes: list[FileChange], current_tree: str,
+def split_nested(repo: pygit2.Repository, changes: list[FileChange], current_tree: str,
                   target_tree: str) -> tuple[list[FileChange], list[str]]:
     """(changes the rollback makes, nested repositories it leaves alone)."""
     current = repo[pygit2.Oid(hex=current_tree)]
@@ -95,38 +100,6 @@ def _split_nested(repo: pygit2.Repository, changes: list[FileChange], current_tr
     return made, kept
 
 
-def apply_rollback(repo: pygit2.Repository, plan: RollbackPlan, scratch_dir: Path, *,
-                   pass_fds: Sequence[int] = ()) -> None:
-    """Move HEAD/branch and index to the recorded HEAD, then the files to the checkpoint tree.
-
-    The caller has already taken the safety checkpoint and backup ref. `pass_fds` are handed
-    to every git process started (the caller's lock outlives it in them).
-    """
-    worktree = plan.worktree
-    assert plan.target.head is not None
-    # Index and branch first: if git refuses (index.lock held), no file has been touched yet.
-    run_git(["reset", "-q", "--mixed", "--no-refresh", plan.target.head], worktree,
-            pass_fds=pass_fds)
-    target_tree = repo[pygit2.Oid(hex=plan.target.tree)]
-    current_tree = repo[pygit2.Oid(hex=plan.current_tree)]
-    deletions = [c.path for c in plan.changes if c.status == "D"
-                 and _mode_in(current_tree, c.path) != MODE_GITLINK]
-    writes = [c.path for c in plan.changes if c.status != "D"
-              and _mode_in(target_tree, c.path) != MODE_GITLINK]
-    for path in deletions:
-        _remove_file(worktree, path)
-    _prune_empty_dirs(worktree, deletions)
-    if writes:
-        _checkout_paths(worktree, plan.target.tree, writes, scratch_dir, pass_fds)
-    run_git(["update-index", "-q", "--refresh"], worktree, check=False, pass_fds=pass_fds)
-
-
-def restore_index(worktree: Path, index_tree: str, *, pass_fds: Sequence[int] = ()) -> None:
-    """Make the agent's index the saved index tree (an explicit undo only), files untouched."""
-    run_git(["read-tree", index_tree], worktree, pass_fds=pass_fds)
-    run_git(["update-index", "-q", "--refresh"], worktree, check=False, pass_fds=pass_fds)
-
-
 def _mode_in(tree: pygit2.Object, path: str) -> int | None:
     assert isinstance(tree, pygit2.Tree)
     try:
@@ -135,16 +108,7 @@ def _mode_in(tree: pygit2.Object, path: str) -> int | None:
         return None
 
 
-def _remove_file(worktree: Path, rel: str) -> None:
-    full = worktree / rel
-    try:
-        if full.is_symlink() or not full.is_dir():
-            full.unlink()
-    except FileNotFoundError:
-        pass
-
-
-def _prune_empty_dirs(worktree: Path, deleted: list[str]) -> None:
+def prune_empty_dirs(worktree: Path, deleted: list[str]) -> None:
     candidates = sorted({str(Path(p).parent) for p in deleted if "/" in p},
                         key=lambda p: -p.count("/"))
     for rel in candidates:
@@ -157,7 +121,7 @@ def _prune_empty_dirs(worktree: Path, deleted: list[str]) -> None:
             current = current.parent
 
 
-def _checkout_paths(worktree: Path, tree: str, paths: list[str], scratch_dir: Path,
+def checkout_paths(worktree: Path, tree: str, paths: list[str], scratch_dir: Path,
                     pass_fds: Sequence[int]) -> None:
     """Write `paths` from `tree` into the worktree with git (filters, modes, symlinks)."""
     for path in paths:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,12 +132,12 @@ def _filters_configured(repo: pygit2.Repository) -> bool:
     home = os.path.expanduser("~")
     xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
     candidates = [os.path.join(repo.path, "info", "attributes"),
-                  os.path.join(_common_dir(repo.path), "info", "attributes"),
+                  os.path.join(common_dir_of(repo.path), "info", "attributes"),
                   os.path.join(xdg, "git", "attributes"), "/etc/gitattributes"]
     return any(os.path.exists(path) for path in candidates)
 
 
-def _common_dir(git_dir: str) -> str:
+def common_dir_of(git_dir: str) -> str:
     try:
         with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as handle:
             return os.path.normpath(os.path.join(git_dir, handle.read().strip()))
@@ -149,6 +150,18 @@ def open_repo_config_filemode(repo: pygit2.Repository) -> bool:
         return bool(repo.config.get_bool("core.filemode"))
     except (KeyError, pygit2.GitError):
         return True
+
+
+def object_store_problem(common_dir: Path) -> str | None:
+    """Why new objects cannot be written (the object store named), or None."""
+    objects = common_dir / "objects"
+    try:
+        fd, name = tempfile.mkstemp(prefix="tmp_gitwarden_", dir=objects)
+    except OSError as exc:
+        return f"cannot write to the object store {objects}: {exc.strerror or exc}"
+    os.close(fd)
+    os.unlink(name)
+    return None
 
 
 UNMERGED_REASON = "the index has unmerged paths (merge or rebase in progress)"
@@ -166,7 +179,7 @@ def snapshot_by_git(repo: pygit2.Repository, *, max_untracked_size: int) -> Snap
     """The same tree made by git itself: pygit2 cannot write names that are not UTF-8."""
 
 
-    scratch = Path(_common_dir(repo.path)) / "gitwarden" / "tmp"
+    scratch = Path(common_dir_of(repo.path)) / "gitwarden" / "tmp"
     tree, left_out = git_tree_snapshot(Path(repo.workdir), Path(repo.path), scratch,
                                        max_untracked_size)
     return Snapshot(tree=pygit2.Oid(hex=tree), left_out=left_out)

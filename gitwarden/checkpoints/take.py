@@ -25,12 +25,17 @@ from gitwarden.agents.model import Agent
 from gitwarden.agents.workspace import Workspace
 from gitwarden.checkpoints.chain import (
     BACKUP_REF_PREFIX,
+    INDEX_REF_SUFFIX,
     CheckpointInfo,
     RefConflict,
     chain_tip,
     checkpoint_ref,
     create_checkpoint_commit,
+    describe_lock,
+    index_commit,
     info_from_commit,
+    lock_is_stale,
+    ref_lock_path,
     tree_changes,
     update_ref_cas,
 )
@@ -39,14 +44,15 @@ from gitwarden.checkpoints.snapshot import (
     UNMERGED_REASON,
     Snapshot,
     SnapshotSkipped,
+    common_dir_of,
     full_snapshot,
     incremental_snapshot,
+    object_store_problem,
     snapshot_by_git,
     snapshot_from_status,
 )
 from gitwarden.checkpoints.table import KIND_CHECKPOINT, KIND_COMMIT, add_clean_mark, clean_marks
 from gitwarden.errors import GitwardenError, UsageError
-from gitwarden.git.objects import gitwarden_signature
 from gitwarden.git.status_scan import StatusScan, Unmerged
 from gitwarden.git.worktrees import operation_in_progress
 from gitwarden.store.db import Store
@@ -162,6 +168,9 @@ def _snapshot(repo: pygit2.Repository, agent_name: str, changed_paths: Iterable[
                     return scanned
             return _snapshot_once(repo, agent_name, changed_paths, max_size)
         except (OSError, pygit2.GitError) as exc:
+            problem = object_store_problem(Path(common_dir_of(repo.path)))
+            if problem is not None:
+                raise SnapshotSkipped(problem) from exc
             if attempt == _SCAN_ATTEMPTS - 1:
                 raise SnapshotSkipped(f"worktree kept changing during the scan: {exc}") from exc
             time.sleep(0.05 * (attempt + 1))
@@ -221,6 +230,10 @@ def _commit_with_cas(repo: pygit2.Repository, agent: Agent, snapshot: Snapshot, 
                            previous.commit if previous else None,
                            message=f"gitwarden checkpoint {agent.name}")
         except RefConflict:
+            lock = ref_lock_path(Path(common_dir_of(repo.path)), checkpoint_ref(agent.name))
+            if lock.exists() and (_attempt >= 2 or lock_is_stale(lock)):
+                raise GitwardenError(f"cannot update {checkpoint_ref(agent.name)}: "
+                                     f"{describe_lock(lock)}") from None
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 0.2)
             continue
@@ -284,7 +297,7 @@ def create_backup_ref(workspace: Workspace, agent: Agent | str, label: str) -> s
     safety = safety_checkpoint(workspace, target, reason=label)
     repo = open_worktree_repo(target.path)
     head = None if repo.head_is_unborn else str(repo.head.target)
-    index_commit = _index_commit(repo, target.name, head, label)
+    index_oid = index_commit(repo, target.name, head, label)
     slug = _LABEL.sub("-", label).strip("-.") or "backup"
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     for counter in range(100):
@@ -295,42 +308,13 @@ def create_backup_ref(workspace: Workspace, agent: Agent | str, label: str) -> s
                            message=f"gitwarden backup {label}")
         except RefConflict:
             continue
-        if index_commit is not None:
-            update_ref_cas(target.path, name + INDEX_REF_SUFFIX, index_commit, None,
+        if index_oid is not None:
+            update_ref_cas(target.path, name + INDEX_REF_SUFFIX, index_oid, None,
                            message=f"gitwarden backup {label}")
         update_ref_cas(target.path, name, head or safety, None,
                        message=f"gitwarden backup {label}")
         return name
     raise GitwardenError(f"could not create a backup ref for {target.name}")
-
-
-INDEX_REF_SUFFIX = "-index"
-
-
-def _index_commit(repo: pygit2.Repository, agent_name: str, head: str | None,
-                  label: str) -> str | None:
-    """A commit whose tree is the agent's index, read into memory: the index file is never
-    written (no index.lock). None when the index cannot be a tree (unmerged entries)."""
-    try:
-        index = repo.index
-        index.read(True)
-        tree = index.write_tree()
-    except (pygit2.GitError, OSError, ValueError):
-        return None
-    signature = gitwarden_signature()
-    parents = [pygit2.Oid(hex=head)] if head else []
-    oid = repo.create_commit(None, signature, signature,
-                             f"index of {agent_name} before {label}\n", tree, parents)
-    return str(oid)
-
-
-def backup_index_tree(repo: pygit2.Repository, backup_ref: str) -> str | None:
-    """The index tree recorded with a backup ref (None for backups taken without one)."""
-    ref = repo.references.get(backup_ref + INDEX_REF_SUFFIX)
-    if ref is None:
-        return None
-    commit = repo.get(ref.target)
-    return str(commit.tree_id) if isinstance(commit, pygit2.Commit) else None
 
 
 def mark_clean(workspace: Workspace, agent_name: str, commit: str, store: Store | None = None,

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from gitwarden.admin.agents import add_agent, remove_agent
+from gitwarden.admin.removal import restore_agent
 from gitwarden.agents.caller import require_user
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
@@ -21,6 +22,7 @@ def register(subparsers: Any) -> None:
   gitwarden agent add payments --scope 'src/payments/**'
   gitwarden agent add docs --from main --path ../docs-wt --task "update the docs"
   gitwarden agent remove payments --delete-branch
+  gitwarden agent restore payments      after a removal: worktree, files, stash back
   gitwarden agent list --json
 """)
     verbs = parser.add_subparsers(dest="verb", metavar="<verb>", required=True,
@@ -43,9 +45,16 @@ def register(subparsers: Any) -> None:
                          "  gitwarden agent remove payments --force --delete-branch\n")
     remove.add_argument("name", metavar="AGENT")
     remove.add_argument("--force", action="store_true",
-                        help="remove even with uncommitted work (checkpointed first)")
+                        help="remove even with uncommitted work or ignored files (saved "
+                             "first: checkpoint + stash; `agent restore` brings them back)")
     remove.add_argument("--delete-branch", action="store_true", help="also delete the branch")
     remove.set_defaults(handler=run_remove)
+
+    restore = add_command(verbs, "restore",
+                          "re-create a removed agent's worktree from what its removal saved",
+                          "  gitwarden agent restore payments\n")
+    restore.add_argument("name")
+    restore.set_defaults(handler=run_restore)
 
     listing = add_command(verbs, "list", "list agents", "  gitwarden agent list --json\n")
     listing.add_argument("--json", action="store_true")
@@ -69,6 +78,15 @@ def run_remove(args: argparse.Namespace) -> int:
     for line in remove_agent(workspace, args.name, force=args.force,
                              delete_branch=args.delete_branch):
         print(line)
+    return 0
+
+
+def run_restore(args: argparse.Namespace) -> int:
+
+    workspace = Workspace.load(args.cwd)
+    with Store.open(workspace.repo) as store:
+        for line in restore_agent(workspace, store, args.name):
+            print(line)
     return 0
 
 

@@ -29,6 +29,10 @@ interval = "5m"              # how often changed agents are checkpointed
 keep = 200                   # newest checkpoints kept per agent
 keep_clean_days = 14         # clean checkpoints kept this many days
 max_untracked_size = "1MiB"  # new untracked files larger than this are left out
+keep_backups = 20            # backup refs kept per agent (plus those an undo needs)
+backup_max_age = "30d"
+stash_budget = "1GiB"        # room for files no checkpoint holds, saved before a rollback
+stash_max_age = "30d"
 
 [health]
 timeout = "10m"

@@ -77,6 +77,13 @@ class CheckpointConfig:
     keep: int = 200
     keep_clean_days: float = 14.0
     max_untracked_size: int = 1024 * 1024
+    # Backup refs (refs/gitwarden/backups/<agent>/...) kept per agent, and for how long.
+    keep_backups: int = 20
+    backup_max_age: float = 30 * 86400.0
+    # The stash: bytes no checkpoint can hold (big untracked, ignored files) saved before a
+    # rollback or a removal overwrites or deletes them.
+    stash_budget: int = 1024 * 1024 * 1024
+    stash_max_age: float = 30 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -272,6 +279,11 @@ def _checkpoints(table: Table) -> CheckpointConfig:
         keep_clean_days=or_default(table.optional("keep_clean_days", number), d.keep_clean_days),
         max_untracked_size=or_default(table.optional("max_untracked_size", size),
                                     d.max_untracked_size),
+        keep_backups=or_default(table.optional("keep_backups", positive_int), d.keep_backups),
+        backup_max_age=or_default(table.optional("backup_max_age", duration),
+                                  d.backup_max_age),
+        stash_budget=or_default(table.optional("stash_budget", size), d.stash_budget),
+        stash_max_age=or_default(table.optional("stash_max_age", duration), d.stash_max_age),
     )
     table.finish()
     return result

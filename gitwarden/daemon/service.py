@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from gitwarden.agents.workspace import Workspace
+from gitwarden.checkpoints.backups import prune_saved
 from gitwarden.checkpoints.rollback import prune
 from gitwarden.config import Config, load_config
 from gitwarden.control.socket import ControlServer, DaemonLock
@@ -303,6 +304,13 @@ class Daemon:
                                  f"kept {result.kept}", agent=agent.name,
                                  data={"dropped": result.dropped, "kept": result.kept,
                                        "tip": result.tip})
+            try:  # removed agents' chains, backup refs and the stash ([checkpoints] retention)
+                backups, freed = prune_saved(workspace, store)
+            except Exception as exc:
+                log.warning("pruning backups and the stash failed: %s", exc)
+            else:
+                if backups or freed:
+                    log.info("pruned %d backup(s) and %d stash byte(s)", backups, freed)
 
     def _stale_ref_locks_job(self) -> None:
         """Lock files of gitwarden's own refs (refs/gitwarden/) that a killed writer left:

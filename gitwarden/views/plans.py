@@ -27,6 +27,9 @@ def describe_plan(plan: RollbackPlan, what: str = "roll back") -> list[str]:
             verb = "restore" if change.status == "A" else "overwrite"
             lines.append(f"  {verb} {change.path}")
     lines.extend(f"  delete {change.path}" for change in plan.changes if change.status == "D")
+    lines.extend(f"  leave in place {path} (no checkpoint holds it; --include-untracked-large "
+                 "replaces it after saving it to the stash)" for path in plan.kept)
+    lines.extend(f"  put back {path} from the stash" for path in plan.restores)
     lines.extend(f"  keep nested repository {path} (never deleted or replaced)"
                  for path in plan.kept_nested)
     if not plan.changes:

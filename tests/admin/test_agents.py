@@ -126,6 +126,7 @@ def test_delete_branch_refuses_unmerged_work_and_keeps_a_backup(tmp_path: Path) 
     assert repo.agents["alpha"].exists()
     forced = run_gitwarden("agent", "remove", "alpha", "--delete-branch", "--force", cwd=repo.main)
     assert forced.returncode == 0, forced.stderr
-    backups = git(repo.main, "for-each-ref", "--format=%(objectname)",
-                  "refs/gitwarden/backups/alpha/").split()
-    assert backups == [tip]
+    backups = git(repo.main, "for-each-ref", "--format=%(objectname) %(refname)",
+                  "refs/gitwarden/backups/alpha/").splitlines()
+    deleted = [line.split()[0] for line in backups if line.endswith("-deleted-branch")]
+    assert deleted == [tip]

@@ -16,6 +16,8 @@ import pytest
 
 from gitwarden.agents.workspace import Workspace
 from gitwarden.checkpoints.take import take_checkpoint
+from gitwarden.coordination import pauses
+from gitwarden.store.db import Store
 from tests.helpers.gitrepo import git, make_repo_with_agents, run_gitwarden, write
 from tests.helpers.worktree_state import worktree_state
 
@@ -126,13 +128,18 @@ def _kill_trials(root: Path, seed: int, failures: list[str]) -> None:
         touched = baseline_tree(alpha, scratch) != before or head(alpha) != head_before
         if touched and before not in saved_trees(alpha):
             failures.append(f"{label}: the pre-command state was lost")
-        # A rollback killed half-way is undone like a finished one.
-        if rolling and touched:
-            undo = run_gitwarden("rollback", "alpha", "--undo", "--yes", cwd=repo.main)
-            if undo.returncode != 0:
-                failures.append(f"{label}: undo failed: {undo.stderr.strip()}")
-            elif baseline_tree(alpha, scratch) != before or head(alpha) != head_before:
-                failures.append(f"{label}: undo did not restore the pre-rollback state")
+        # The next command finishes or rolls back a killed rollback: old state or new one.
+        if rolling:
+            recover = run_gitwarden("rollback", "alpha", "--recover", cwd=repo.main)
+            if recover.returncode != 0:
+                failures.append(f"{label}: recover failed: {recover.stderr.strip()}")
+            if baseline_tree(alpha, scratch) != before or head(alpha) != head_before:
+                # it completed: one undo gives the pre-rollback state back
+                undo = run_gitwarden("rollback", "alpha", "--undo", "--yes", cwd=repo.main)
+                if undo.returncode != 0:
+                    failures.append(f"{label}: undo failed: {undo.stderr.strip()}")
+                elif baseline_tree(alpha, scratch) != before or head(alpha) != head_before:
+                    failures.append(f"{label}: undo did not restore the pre-rollback state")
         # The next command recovers.
         again = run_gitwarden("checkpoint", "alpha", cwd=repo.main)
         if again.returncode != 0:
@@ -155,36 +162,70 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path: Path) -> None:
 # Runs gitwarden with one step of the rollback replaced by SIGKILL of the process itself.
 KILLED_AT = r"""
 import os, signal, sys
-import gitwarden.checkpoints.rollback_plan as rollback
-setattr(rollback, sys.argv[1], lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL))
+import gitwarden.checkpoints.moves as moves
+import gitwarden.checkpoints.transaction as transaction
+module = transaction if hasattr(transaction, sys.argv[1]) and sys.argv[1].startswith("_") \
+    else moves
+real = getattr(module, sys.argv[1])
+def killed(*args, **kwargs):
+    if sys.argv[2] == "after":
+        real(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+setattr(module, sys.argv[1], killed)
 from gitwarden.cli import main
-sys.exit(main(sys.argv[2:]))
+sys.exit(main(sys.argv[3:]))
 """
 
+STEPS = [(step, when) for step in ("_save", "swap_branch", "write_index", "clear_unheld",
+                                   "delete_paths", "write_paths", "restore_stashed",
+                                   "refresh_index")
+         for when in ("before", "after")]
 
-@pytest.mark.parametrize("step", ["_remove_file", "_checkout_paths"])
-def test_rollback_killed_between_reset_and_file_writes_is_undone(tmp_path: Path,
-                                                                step: str) -> None:
+
+@pytest.mark.parametrize(("step", "when"), STEPS)
+def test_rollback_killed_at_every_step_leaves_old_or_new_state(tmp_path: Path, step: str,
+                                                                when: str) -> None:
     repo = make_repo_with_agents(tmp_path / "r", ["alpha"],
-                                 files={"a.txt": "a0\n", "b.txt": "b0\n", "gone.txt": "g\n"})
+                                 files={"a.txt": "a0\n", "b.txt": "b0\n", "gone.txt": "g\n",
+                                        ".gitignore": "*.env\n"})
     alpha = repo.agents["alpha"]
     assert run_gitwarden("checkpoint", "alpha", "--clean", cwd=repo.main).returncode == 0
+    clean_state = worktree_state(alpha)
+    clean_head = head(alpha)
     write(alpha, {"a.txt": "a1\n", "new.txt": "new\n"})
     git(alpha, "commit", "-qam", "a1")
-    write(alpha, {"b.txt": "b1 uncommitted\n", "untracked/u.txt": "u\n"})
+    write(alpha, {"b.txt": "b1 uncommitted\n", "untracked/u.txt": "u\n", "x.env": "secret\n",
+                  "big.bin": b"\1" * (2 * 1024 * 1024)})
     (alpha / "gone.txt").unlink()
+    git(alpha, "add", "b.txt")
     before, head_before = worktree_state(alpha), head(alpha)
+    staged_before = git(alpha, "ls-files", "-s")
 
-    killed = subprocess.run([sys.executable, "-c", KILLED_AT, step, "rollback", "alpha",
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT, step, when, "rollback", "alpha",
                              "--yes"], cwd=repo.main, capture_output=True, text=True,
                             check=False)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert head(alpha) != head_before  # the branch moved, the files are half-way
-    undo = run_gitwarden("rollback", "alpha", "--undo", "--yes", cwd=repo.main)
-    assert undo.returncode == 0, undo.stderr
-    assert worktree_state(alpha) == before
-    assert head(alpha) == head_before
+    nxt = run_gitwarden("checkpoint", "alpha", cwd=repo.main)  # any next command recovers
+    assert nxt.returncode == 0, nxt.stderr
+    after = worktree_state(alpha)
+    if after == before:
+        assert head(alpha) == head_before
+        assert git(alpha, "ls-files", "-s") == staged_before
+    else:  # the rollback completed (killed after its last step): the new state, exactly
+        expected = dict(clean_state, **{"x.env": ("file", b"secret\n"),
+                                        "big.bin": before["big.bin"]})
+        assert after == expected
+        assert head(alpha) == clean_head
+        undo = run_gitwarden("rollback", "alpha", "--undo", "--yes", cwd=repo.main)
+        assert undo.returncode == 0, undo.stderr
+        assert worktree_state(alpha) == before and head(alpha) == head_before
     assert git(alpha, "symbolic-ref", "HEAD").strip() == "refs/heads/alpha"
+    workspace = Workspace.load(repo.main)
+    with Store.open(workspace.repo) as store:
+        assert not pauses.is_paused(store, "alpha")  # resumed: it was not paused before
+    state_dir = Path(git(repo.main, "rev-parse", "--git-common-dir").strip())
+    leftovers = list((repo.main / state_dir / "gitwarden" / "tmp").glob("rollback-index-*"))
+    assert leftovers == []
 
 
 AGENT_LOOP = r"""

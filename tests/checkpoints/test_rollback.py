@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,14 +181,14 @@ def test_every_checkpoint_and_pre_rollback_state_is_restorable(
                 assert _ignored(worktree_state(alpha)) == _ignored(records[-1].before)
                 assert _head(alpha) == head
             elif kind == "undo" and any(not r.undone for r in records):
+                # The undo stack: the newest rollback not undone goes back first.
                 last = next(r for r in reversed(records) if not r.undone)
-                now = _Record(worktree_state(alpha), _head(alpha))
+                now = worktree_state(alpha)
                 undo_rollback(workspace, store, workspace.agent("alpha"))
                 last.undone = True
-                records.append(now)
                 after = worktree_state(alpha)
                 assert _tracked_or_untracked(after) == _tracked_or_untracked(last.before)
-                assert _ignored(after) == _ignored(now.before)  # ignored files untouched
+                assert _ignored(after) == _ignored(now)  # ignored files untouched
                 assert _head(alpha) == last.before_head
 
 
@@ -347,3 +350,78 @@ def test_dry_run_keeps_an_untracked_nested_repository_like_rollback(
     assert not (alpha / "junk.py").exists()
     assert (nested / "inner.txt").read_text() == "inner\n"
     assert git(nested, "log", "--format=%s").strip() == "inner"
+
+
+# --- the undo stack (issue 11 case 4) ---------------------------------------------------------
+
+def _two_rollbacks(repo: RepoWithAgents) -> tuple[State, str, str, State]:
+    """Original state -> rollback to c1 -> edits -> rollback to c2; returns the original
+    state, its HEAD, its staged index and the state right after the first rollback."""
+    alpha = repo.agents["alpha"]
+    write(alpha, {"a.txt": "c1\n"})
+    c1 = run_gitwarden("checkpoint", "alpha", cwd=repo.main).stdout.split(": ")[1].split()[0]
+    write(alpha, {"a.txt": "c2\n", "b.txt": "b\n"})
+    git(alpha, "add", "-A")
+    git(alpha, "commit", "-qm", "c2")
+    c2 = run_gitwarden("checkpoint", "alpha", cwd=repo.main).stdout.split(": ")[1].split()[0]
+    write(alpha, {"a.txt": "original\n", "src/app.py": "staged\n", "cache.log": "ignored\n"})
+    git(alpha, "add", "src/app.py")
+    original, head, staged = worktree_state(alpha), _head(alpha), git(alpha, "ls-files", "-s")
+    assert run_gitwarden("rollback", "alpha", "--to", c1, "--yes", cwd=repo.main).returncode == 0
+    write(alpha, {"after-first.txt": "made between the rollbacks\n"})
+    between = worktree_state(alpha)
+    assert run_gitwarden("rollback", "alpha", "--to", c2, "--yes", cwd=repo.main).returncode == 0
+    return original, head, staged, between
+
+
+def test_two_rollbacks_then_undo_all_give_the_original_byte_exact(
+        repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    original, head, staged, _between = _two_rollbacks(repo)
+    history = run_gitwarden("rollback", "alpha", "--history", "--json", cwd=repo.main)
+    rows = json.loads(history.stdout)["history"]
+    assert [(r["kind"], r["phase"], r["undone"]) for r in rows] == \
+        [("rollback", "done", False), ("rollback", "done", False)]
+    undo = run_gitwarden("rollback", "alpha", "--undo", "--all", "--yes", cwd=repo.main)
+    assert undo.returncode == 0, undo.stderr
+    assert worktree_state(alpha) == original
+    assert _head(alpha) == head and git(alpha, "ls-files", "-s") == staged
+    again = run_gitwarden("rollback", "alpha", "--undo", "--yes", cwd=repo.main)
+    assert again.returncode == 2 and "no rollback to undo" in again.stderr
+    assert worktree_state(alpha) == original
+
+
+def test_undo_steps_back_one_rollback_at_a_time(repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    original, head, _staged, between = _two_rollbacks(repo)
+    assert run_gitwarden("rollback", "alpha", "--undo", "--yes", cwd=repo.main).returncode == 0
+    assert worktree_state(alpha) == between
+    assert run_gitwarden("rollback", "alpha", "--undo", "--yes", cwd=repo.main).returncode == 0
+    assert worktree_state(alpha) == original and _head(alpha) == head
+
+
+KILL_IN_UNDO = r"""
+import os, signal, sys
+import gitwarden.checkpoints.moves as moves
+real = moves.write_paths
+def killed(*args, **kwargs):
+    real(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+moves.write_paths = killed
+from gitwarden.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_an_interrupted_undo_completes_and_never_flips(repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    original, head, _staged, between = _two_rollbacks(repo)
+    killed = subprocess.run([sys.executable, "-c", KILL_IN_UNDO, "rollback", "alpha", "--undo",
+                             "--yes"], cwd=repo.main, capture_output=True, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    for _ in range(2):  # recovering twice is the same as once
+        proc = run_gitwarden("rollback", "alpha", "--recover", cwd=repo.main)
+        assert proc.returncode == 0, proc.stderr
+        assert worktree_state(alpha) == between
+    assert run_gitwarden("rollback", "alpha", "--undo", "--yes", cwd=repo.main).returncode == 0
+    assert worktree_state(alpha) == original and _head(alpha) == head

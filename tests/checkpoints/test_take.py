@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from gitwarden.agents.workspace import Workspace
-from gitwarden.checkpoints.chain import read_chain
+from gitwarden.checkpoints.chain import lock_is_stale, read_chain
 from gitwarden.checkpoints.rollback import prune
 from gitwarden.checkpoints.take import (
     create_backup_ref,
@@ -136,7 +139,7 @@ def test_agent_remove_force_checkpoints_uncommitted_work(repo: RepoWithAgents) -
     proc = run_gitwarden("agent", "remove", "beta", "--force", cwd=repo.main)
     assert proc.returncode == 0, proc.stderr
     assert not beta.exists()
-    assert "checkpointed uncommitted work" in proc.stdout
+    assert "saved the worktree as checkpoint" in proc.stdout
     assert git(repo.main, "show", "refs/gitwarden/checkpoints/beta:unsaved.txt") == "precious\n"
 
 
@@ -196,3 +199,54 @@ def test_prune_keeps_newest_and_clean_and_remaps(repo: RepoWithAgents) -> None:
     assert git(alpha, "show", "refs/gitwarden/checkpoints/alpha:f.txt") == "5\n"
     cli = run_gitwarden("prune", "--keep", "1", "--keep-clean-days", "0", cwd=repo.main)
     assert cli.returncode == 0 and "alpha: kept 1, dropped 2" in cli.stdout
+
+
+# --- errors that name the real cause (issue 11 case 6) ----------------------------------------
+
+def test_stale_ref_lock_is_named_by_its_path(repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    write(alpha, {"a.txt": "1\n"})
+    assert run_gitwarden("checkpoint", "alpha", cwd=repo.main).returncode == 0
+    lock = repo.main / ".git" / "refs" / "gitwarden" / "checkpoints" / "alpha.lock"
+    lock.write_text("")
+    os.utime(lock, (time.time() - 3600, time.time() - 3600))
+    assert lock_is_stale(lock)
+    write(alpha, {"a.txt": "2\n"})
+    proc = run_gitwarden("checkpoint", "alpha", cwd=repo.main)
+    assert proc.returncode == 1
+    assert str(lock) in proc.stderr and "is stale" in proc.stderr
+    assert "kept changing" not in proc.stderr and "Traceback" not in proc.stderr
+    # A fresh lock (a git process at work) is named too, not called stale.
+    os.utime(lock, None)
+    assert not lock_is_stale(lock)
+    fresh = run_gitwarden("checkpoint", "alpha", cwd=repo.main)
+    assert fresh.returncode == 1 and str(lock) in fresh.stderr and "is stale" not in fresh.stderr
+    lock.unlink()
+    assert run_gitwarden("checkpoint", "alpha", cwd=repo.main).returncode == 0
+
+
+def test_lock_held_open_by_a_live_process_is_not_stale(tmp_path: Path) -> None:
+    lock = tmp_path / "x.lock"
+    lock.write_text("")
+    os.utime(lock, (time.time() - 3600, time.time() - 3600))
+    with open(lock, "rb"):
+        assert not lock_is_stale(lock)
+    assert lock_is_stale(lock)
+
+
+def test_unwritable_object_store_is_named(repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    objects = repo.main / ".git" / "objects"
+    mounted = subprocess.run(["mount", "--bind", str(objects), str(objects)],
+                             capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(objects)], check=True)
+        write(alpha, {"new.txt": "new content\n"})
+        proc = run_gitwarden("checkpoint", "alpha", cwd=repo.main)
+        assert proc.returncode == 1
+        assert f"cannot write to the object store {objects}" in proc.stdout + proc.stderr
+        assert "kept changing" not in proc.stdout + proc.stderr
+    finally:
+        subprocess.run(["umount", "-l", str(objects)], check=False)
