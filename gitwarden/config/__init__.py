@@ -105,6 +105,15 @@ class LockConfig:
 
 
 @dataclass(frozen=True)
+class RemoteConfig:
+    """[remote]: share presence, checkpoints and locks through refs/gitwarden/ on a remote."""
+
+    name: str = "origin"
+    interval: float = 30.0
+    machine: str | None = None  # None: the host name
+
+
+@dataclass(frozen=True)
 class Config:
     base: str | None = None
     main_agent: bool = False
@@ -114,6 +123,7 @@ class Config:
     notifications: NotificationConfig = NotificationConfig()
     watch: WatchConfig = WatchConfig()
     locks: LockConfig = LockConfig()
+    remote: RemoteConfig | None = None
     path: Path | None = None
 
     def agent(self, name: str) -> AgentConfig:
@@ -152,6 +162,7 @@ def parse_config(data: Mapping[str, Any], path: Path, text: str = "") -> Config:
         notifications=_notifications(root.table("notifications")),
         watch=_watch(root.table("watch")),
         locks=_locks(root.table("locks")),
+        remote=_remote(root.table("remote")) if "remote" in data else None,
         path=path,
     )
     root.finish()
@@ -286,6 +297,21 @@ def _locks(table: Table) -> LockConfig:
         default_ttl=or_default(table.optional("default_ttl", duration), d.default_ttl),
         stale_after=or_default(table.optional("stale_after", duration), d.stale_after),
     )
+    table.finish()
+    return result
+
+
+def _remote(table: Table) -> RemoteConfig:
+    d = RemoteConfig()
+    name = or_default(table.optional("name", string), d.name)
+    machine = table.optional("machine", string)
+    for key, value in (("name", name), ("machine", machine)):
+        if value is not None and not _AGENT_NAME.match(value):
+            table.fail(key, f"{key} {value!r} may use letters, digits, '.', '_' and '-'")
+    result = RemoteConfig(name=name,
+                          interval=or_default(table.optional("interval", interval(0.2)),
+                                              d.interval),
+                          machine=machine)
     table.finish()
     return result
 

@@ -22,6 +22,7 @@ from gitwarden.daemon import gitscan
 from gitwarden.daemon.batching import Command, collect_batch
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.pending import PendingPaths
+from gitwarden.daemon.remote_agents import RemoteAgents, local_presence
 from gitwarden.daemon.watcher import DirectoryWatcher, FsEvent
 from gitwarden.daemon.watches import AgentWatches, files_in
 from gitwarden.errors import GitwardenError
@@ -48,7 +49,8 @@ PERIODIC = "periodic"
 class Pipeline:
     def __init__(self, workspace: Workspace, jobs: Jobs, pending: PendingPaths,
                  on_polling: Callable[[str, bool], None] | None = None,
-                 on_event_recorded: Callable[[], None] | None = None) -> None:
+                 on_event_recorded: Callable[[], None] | None = None,
+                 on_local_change: Callable[[], None] | None = None) -> None:
         self.workspace = workspace
         self.jobs = jobs
         self.queue: queue.Queue[FsEvent | Command] = queue.Queue()
@@ -58,7 +60,10 @@ class Pipeline:
                                     self._watch_limit_reached)
         self.tracker = ChangeTracker()
         self._on_event_recorded = on_event_recorded or (lambda: None)
+        self._on_local_change = on_local_change or (lambda: None)
+        self._local_key: object = None
         self._agents: dict[str, Agent] = {}
+        self.remote = RemoteAgents()
         self._base_commit: str | None = None
         self.pending = pending
         self._snapshot: dict[str, Any] = {"agents": [], "overlaps": []}
@@ -110,7 +115,7 @@ class Pipeline:
             self.store = Store.open(self.workspace.repo)
             self.overlaps = OverlapRecorder(
                 self.store, MergePredictor(self.workspace.repo.common_dir),
-                lambda: dict(self._agents),
+                lambda: {**self.remote.agents, **self._agents},
                 lambda: self.tracker.overlaps, self._event)
             self._restore_overlaps()
         except Exception as exc:
@@ -166,6 +171,8 @@ class Pipeline:
                 reconcile = True
             elif command.name == "poll":
                 self._full_agent(command.arg, now)
+            elif command.name == "remote":
+                reconcile = self.remote.apply(command.arg, self.tracker, now) or reconcile
             elif command.name == "unwatch" and command.arg in self._agents:
                 # Drops an agent's watches as a lost inotify queue would; reconcile repairs.
                 self.watcher.remove_tree(str(self._agents[command.arg].path))
@@ -182,6 +189,8 @@ class Pipeline:
         for command in commands:
             if command.name == "status":
                 command.result = self.snapshot()
+            elif command.name == "presence":
+                command.result = local_presence(self._base_commit, self._agents, self.tracker)
 
     # --- agents and watches ------------------------------------------------------------------
 
@@ -220,7 +229,8 @@ class Pipeline:
         self.watches.watch_meta()
         recomputed: set[str] = set()
         base_moved = old_base != self._base_commit
-        for name in (set(old) | set(self.tracker.agents)) - set(agents):
+        for name in (set(old) | set(self.tracker.agents)) - set(agents) - \
+                set(self.remote.agents):
             self._drop_agent(name, "removed")
         for name, agent in agents.items():
             previous = old.get(name)
@@ -406,12 +416,18 @@ class Pipeline:
                           "classification": getattr(self._classification(path),
                                                     "classification", None)}
                          for path, o in sorted(overlaps.items())],
+            "remote_agents": self.remote.snapshot(self.tracker),
+            "remote": self.remote.info,
             "watches": self.watcher.count,
             "last_reconcile": self.last_reconcile,
             "reconcile": self.reconcile_stats,
         }
         with self._snapshot_lock:
             self._snapshot = snapshot
+        local_key = [(n, v.head, self.tracker.changed(n)) for n, v in sorted(self._agents.items())]
+        if local_key != self._local_key:
+            self._local_key = local_key
+            self._on_local_change()
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -429,3 +445,4 @@ class Pipeline:
                      data=data)
         if data and is_notice(data):
             self._on_event_recorded()
+

@@ -22,6 +22,7 @@ from gitwarden.daemon.logs import setup_logging
 from gitwarden.daemon.notify import NotificationGate, SafeSender, default_notifier
 from gitwarden.daemon.pending import PendingPaths
 from gitwarden.daemon.pipeline import PERIODIC, Pipeline
+from gitwarden.daemon.remote_job import RemoteJob
 from gitwarden.daemon.scheduler import JobScheduler
 from gitwarden.daemon.sdnotify import SdNotifier
 from gitwarden.errors import ConfigError, GitwardenError
@@ -103,8 +104,11 @@ class Daemon:
         self.pipeline = Pipeline(workspace, Jobs(self.repo, lambda: self.config, pending),
                                  pending,
                                  on_polling=self._polling_changed,
-                                 on_event_recorded=self.dispatcher.wake)
+                                 on_event_recorded=self.dispatcher.wake,
+                                 on_local_change=lambda: self.remote.poke())
         self.jobs = self.pipeline.jobs
+        self.remote = RemoteJob(lambda: Workspace(repo=self.repo, config=self.config),
+                                lambda: self.config, self.pipeline)
         self.control = ControlServer(self.repo.state_dir, self._request)
         self._wake = Wakeup()
         self._stop_signal: int | None = None
@@ -155,6 +159,7 @@ class Daemon:
         log.info("stopping (%s)", name)
         self.sd.stopping()
         self.scheduler.stop()
+        self.remote.close()
         self.control.stop()
         self.pipeline.stop()
         self.abandoned_work = not self.jobs.close()
@@ -224,6 +229,11 @@ class Daemon:
         self.scheduler.every("prune-checkpoints", PRUNE_CHECKPOINTS_INTERVAL,
                              self._prune_checkpoints_job, now=True)
         self._schedule_checkpoints(replace=True)
+        if self.config.remote is not None:
+            self.scheduler.every("remote-sync", self.config.remote.interval,
+                                 self.remote.run_logged, now=True)
+        else:
+            self.scheduler.remove("remote-sync")
 
     def _schedule_checkpoints(self, *, replace: bool = False) -> None:
         wanted = set()
@@ -306,6 +316,11 @@ class Daemon:
             for agent in self.pipeline.snapshot()["agents"]:
                 self.jobs.checkpoint(agent["name"])
             return {"ok": True}
+        if command == "remote-sync":
+            self.remote.run()
+            report = self.remote.last_report
+            return {"ok": report is not None and report.reachable,
+                    "error": report.error if report else "no [remote] in gitwarden.toml"}
         if command == "stop":
             self._stop_signal = signal.SIGTERM
             self._wake.set()

@@ -56,6 +56,10 @@ class EventKind(StrEnum):
     DAEMON_STOPPED = "daemon.stopped"
     CONFIG_ERROR = "config.error"
     CONFIG_RELOADED = "config.reloaded"
+    REMOTE_UNREACHABLE = "remote.unreachable"
+    REMOTE_RECONNECTED = "remote.reconnected"
+    REMOTE_LOCK_LOST = "remote.lock-lost"
+    REMOTE_MACHINE_STALE = "remote.machine-stale"
 
 
 MIGRATIONS = [

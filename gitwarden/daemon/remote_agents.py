@@ -1,0 +1,59 @@
+"""Agents of other machines ([remote]) inside the pipeline: in the change tracker and the
+merge predictions like local ones, named `agent@machine`, with their presence commit as HEAD
+(its tree is their latest checkpoint, its parent their HEAD). Owned by the pipeline thread."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from gitwarden.agents.model import Agent
+from gitwarden.config import AgentConfig
+from gitwarden.overlaps.tracker import ChangeTracker
+
+_NOWHERE = Path("/nonexistent/gitwarden-remote")
+
+
+class RemoteAgents:
+    def __init__(self) -> None:
+        self.agents: dict[str, Agent] = {}
+        self.info: dict[str, Any] = {}
+
+    def apply(self, update: dict[str, Any], tracker: ChangeTracker, now: float) -> bool:
+        """Adopt the other machines' agents from one exchange; True when any changed."""
+        self.info = {key: value for key, value in update.items() if key != "agents"}
+        fresh = {presence.name: presence for presence in update.get("agents", [])}
+        changed = False
+        for name in set(self.agents) - set(fresh):
+            del self.agents[name]
+            tracker.remove_agent(name)
+            changed = True
+        for name, presence in fresh.items():
+            old = self.agents.get(name)
+            if old is not None and old.head == presence.commit:
+                continue
+            self.agents[name] = remote_agent(name, presence.branch, presence.commit)
+            tracker.set_committed(name, presence.changed, now)
+            tracker.set_dirty(name, (), now)
+            changed = True
+        return changed
+
+    def snapshot(self, tracker: ChangeTracker) -> list[dict[str, Any]]:
+        return [{"name": name, "branch": view.branch, "head": view.head,
+                 "changed": len(tracker.changed(name))}
+                for name, view in sorted(self.agents.items())]
+
+
+def remote_agent(name: str, branch: str | None, commit: str) -> Agent:
+    """No worktree here: merge predictions read its files from the presence commit."""
+    return Agent(name=name, path=_NOWHERE / name, branch=branch, head=commit,
+                 git_dir=_NOWHERE, is_main=False, settings=AgentConfig(name=name))
+
+
+def local_presence(base: str | None, agents: Mapping[str, Agent],
+                   tracker: ChangeTracker) -> dict[str, Any]:
+    """What the remote exchange publishes about the local agents."""
+    return {"base": base, "agents": {
+        name: {"branch": view.branch, "head": view.head,
+               "changed": sorted(tracker.changed(name))} for name, view in agents.items()}}
