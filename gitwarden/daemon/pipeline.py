@@ -152,7 +152,7 @@ class Pipeline:
         if overflow or any(c.name in ("reconcile", "start") and c.arg != PERIODIC
                            for c in commands):
             self._full_reconcile_due = True
-        meta = False
+        meta = repredict = False
         by_agent: dict[str, list[FsEvent]] = {}
         for event in events:
             if event.kind == "overflow":
@@ -172,7 +172,7 @@ class Pipeline:
             elif command.name == "poll":
                 self._full_agent(command.arg, now)
             elif command.name == "remote":
-                reconcile = self.remote.apply(command.arg, self.tracker, now) or reconcile
+                repredict = self.remote.apply(command.arg, self.tracker, now) or repredict
             elif command.name == "unwatch" and command.arg in self._agents:
                 # Drops an agent's watches as a lost inotify queue would; reconcile repairs.
                 self.watcher.remove_tree(str(self._agents[command.arg].path))
@@ -184,7 +184,7 @@ class Pipeline:
                 self._apply_events(name, agent_events, now)
         if reconcile:
             self._reconcile(now, initial=any(c.name == "start" for c in commands))
-        self._after_changes(now, full=reconcile,
+        self._after_changes(now, full=reconcile or repredict,
                             touched={e.path for e in events})
         for command in commands:
             if command.name == "status":

@@ -19,20 +19,23 @@ class RemoteAgents:
     def __init__(self) -> None:
         self.agents: dict[str, Agent] = {}
         self.info: dict[str, Any] = {}
+        self._keys: dict[str, tuple[object, ...]] = {}
 
     def apply(self, update: dict[str, Any], tracker: ChangeTracker, now: float) -> bool:
-        """Adopt the other machines' agents from one exchange; True when any changed."""
+        """Adopt the other machines' agents from one exchange; True when any changed what
+        merge predictions depend on (their overlaps are then predicted again)."""
         self.info = {key: value for key, value in update.items() if key != "agents"}
         fresh = {presence.name: presence for presence in update.get("agents", [])}
         changed = False
         for name in set(self.agents) - set(fresh):
             del self.agents[name]
+            self._keys.pop(name, None)
             tracker.remove_agent(name)
             changed = True
         for name, presence in fresh.items():
-            old = self.agents.get(name)
-            if old is not None and old.head == presence.commit:
-                continue
+            if self._keys.get(name) == presence.key():
+                continue  # a heartbeat: nothing a prediction depends on changed
+            self._keys[name] = presence.key()
             self.agents[name] = remote_agent(name, presence.branch, presence.commit)
             tracker.set_committed(name, presence.changed, now)
             tracker.set_dirty(name, (), now)

@@ -32,7 +32,7 @@ class RemoteJob:
         self._config = config
         self._pipeline = pipeline
         self._sync: RemoteSync | None = None
-        self._checkpoints: dict[str, tuple[tuple[object, ...], str | None]] = {}
+        self._checkpoints: dict[str, str | None] = {}
         self._lock = threading.Lock()
         self._running = threading.Lock()
         self._timer: threading.Timer | None = None
@@ -90,17 +90,17 @@ class RemoteJob:
         base = answer.get("base")
         result = []
         for name, entry in sorted(answer.get("agents", {}).items()):
+            # Every exchange snapshots agents with changes: an edit that keeps the changed set
+            # (a second edit of the same file) must reach the other machines' predictions too.
+            # An unchanged worktree costs one status scan ("unchanged", no new commit).
             changed = tuple(entry["changed"])
-            key = (entry["head"], changed)
-            known = self._checkpoints.get(name)
-            checkpoint = known[1] if known is not None and known[0] == key else None
-            if known is None or known[0] != key:
+            checkpoint = self._checkpoints.get(name)
+            if changed or checkpoint is None:
                 try:
                     checkpoint = take_checkpoint(workspace, name).commit
                 except (GitwardenError, OSError) as exc:
                     log.warning("no checkpoint of %s to share: %s", name, exc)
-                    checkpoint = known[1] if known is not None else None
-                self._checkpoints[name] = (key, checkpoint)
+                self._checkpoints[name] = checkpoint
             result.append(LocalPresence(agent=name, branch=entry["branch"], head=entry["head"],
                                         base=base, checkpoint=checkpoint, changed=changed))
         return result

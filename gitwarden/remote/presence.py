@@ -55,10 +55,15 @@ class RemotePresence:
     base: str | None
     changed: tuple[str, ...]
     heartbeat: float
+    checkpoint: str | None = None
 
     @property
     def name(self) -> str:
         return qualified(self.agent, self.machine)
+
+    def key(self) -> tuple[object, ...]:
+        """What a merge prediction depends on (a heartbeat alone changes nothing)."""
+        return (self.head, self.checkpoint, self.changed)
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "machine": self.machine, "agent": self.agent,
@@ -131,7 +136,8 @@ def read_machines(cwd: Path, remote: str) -> list[Machine]:
                 machine=machine, agent=str(data.get("agent")), commit=commit,
                 branch=_opt(data.get("branch")), head=_opt(data.get("head")),
                 base=_opt(data.get("base")), changed=tuple(_strings(data.get("changed"))),
-                heartbeat=float(data.get("heartbeat") or 0.0)))
+                heartbeat=float(data.get("heartbeat") or 0.0),
+                checkpoint=_opt(data.get("checkpoint"))))
     names = sorted(set(heartbeats) | set(agents))
     return [Machine(name, heartbeats.get(name, max((a.heartbeat for a in agents.get(name, [])),
                                                     default=0.0)),

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from tests.helpers.gitrepo import commit_all, git, make_repo, write
 
+BASE_TEXT = "".join(f"line {i}\n" for i in range(1, 11))
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -65,7 +67,7 @@ def git_server(root: Path) -> Iterator[GitServer]:
     """A bare repository `shared.git` with one commit on main and a tag, served locally."""
     base = root / "server"
     base.mkdir()
-    seed = make_repo(root, {"README.md": "hello\n", "src/app.py": "line 1\nline 2\nline 3\n"},
+    seed = make_repo(root, {"README.md": "hello\n", "src/app.py": BASE_TEXT},
                      name="seed")
     git(seed, "tag", "v1")
     git(base, "clone", "-q", "--bare", str(seed), "shared.git")
