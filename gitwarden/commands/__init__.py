@@ -21,6 +21,7 @@ COMMAND_MODULES = {
     "health": "health", "request": "request", "inbox": "request",
     "done": "done", "wait": "done", "run": "run",
     "service": "service", "hook": "hook", "hooks": "hooks",
+    "remote": "remote", "server-hook": "server_hook",
 }
 
 
