@@ -25,6 +25,10 @@ MIGRATIONS = [
         last_ok REAL,
         failing_since REAL,
         error TEXT
+    );
+    CREATE TABLE remote_delivered (
+        id TEXT PRIMARY KEY,
+        ts REAL NOT NULL
     )
     """,
 ]

@@ -25,6 +25,7 @@ from gitwarden.remote.lockcache import (
 )
 from gitwarden.remote.presence import LocalPresence, Machine, publish, read_machines, stale_machines
 from gitwarden.remote.refs import machine_id
+from gitwarden.remote.requests import deliver_requests
 from gitwarden.remote.transport import RemoteUnreachable, fetch
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event
@@ -40,6 +41,7 @@ class SyncReport:
     claims: ClaimReport = field(default_factory=ClaimReport)
     pushed: bool = False
     error: str | None = None
+    delivered: int = 0
 
     def live_agents(self) -> list[Any]:
         return [agent for machine in self.machines if machine.machine not in self.stale
@@ -99,4 +101,6 @@ class RemoteSync:
         claim_report = reconcile_claims(self.cwd, store, remote, self.machine,
                                         stale_machines=stale)
         refresh_cache(self.cwd, store, remote, self.machine, stale)
-        return SyncReport(True, self.machines, stale, claim_report, pushed)
+        delivered = deliver_requests(self.cwd, store, remote, self.machine)
+        return SyncReport(True, self.machines, stale, claim_report, pushed,
+                          delivered=len(delivered))

@@ -117,3 +117,28 @@ def test_lock_wait_across_machines(tmp_path: Path) -> None:
                                cwd=two.agents["beta"], env=two.env)
         assert waited.returncode == 0, waited.stdout + waited.stderr
         assert "locked 'db/schema.sql' for beta" in waited.stdout
+
+
+def test_request_to_an_agent_on_another_machine_reaches_its_inbox_once(tmp_path: Path) -> None:
+    with git_server(tmp_path) as server:
+        one = make_machine(tmp_path, server, "m1", ("alpha",))
+        two = make_machine(tmp_path, server, "m2", ("beta",))
+        d2 = DaemonProcess(two.main, env=two.env)
+        try:
+            sent = run_gitwarden("request", "--to", "beta@m2", "please release src/app.py",
+                                 cwd=one.agents["alpha"], env=one.env)
+            assert sent.returncode == 0, sent.stderr
+
+            def inbox() -> list[dict[str, Any]]:
+                proc = run_gitwarden("inbox", "--json", cwd=two.agents["beta"], env=two.env)
+                return list(json.loads(proc.stdout)["requests"])
+
+            got = wait_until(inbox, 60, "the request did not arrive", d2)
+            assert [(r["from"], r["to"], r["text"]) for r in got] == \
+                [("alpha@m1", "beta", "please release src/app.py")]
+            wait_until(lambda: not gitwarden_refs(server.bare(), "refs/gitwarden/requests/"),
+                       60, "the delivered request ref was not deleted", d2)
+            d2.request("remote-sync")
+            assert len(inbox()) == 1
+        finally:
+            d2.stop()
