@@ -142,3 +142,31 @@ def test_request_to_an_agent_on_another_machine_reaches_its_inbox_once(tmp_path:
             assert len(inbox()) == 1
         finally:
             d2.stop()
+
+
+def test_stale_machine_is_shown_as_such_and_its_locks_are_ignored(tmp_path: Path) -> None:
+    with git_server(tmp_path) as server:
+        one = make_machine(tmp_path, server, "m1", ("alpha",))
+        two = make_machine(tmp_path, server, "m2", ("beta",))
+        d1 = DaemonProcess(one.main, env=one.env)
+        try:
+            assert run_gitwarden("lock", "src/app.py", "--ttl", "none",
+                                 cwd=one.agents["alpha"], env=one.env).returncode == 0
+            wait_until(lambda: "refs/gitwarden/machines/m1/alive" in gitwarden_refs(
+                server.bare()), 60, "no heartbeat from m1", d1)
+            refused = run_gitwarden("lock", "src/app.py", cwd=two.agents["beta"], env=two.env)
+            assert refused.returncode == 1
+        finally:
+            d1.stop()
+
+        def m1_stale() -> bool:
+            run_gitwarden("remote", "sync", cwd=two.main, env=two.env)
+            report = json.loads(run_gitwarden("remote", "--json", cwd=two.main,
+                                              env=two.env).stdout)
+            return [(m["machine"], m["stale"]) for m in report["machines"]] == [("m1", True)]
+
+        wait_until(m1_stale, 60, "m1 never shown as stale")
+        text = run_gitwarden("status", cwd=two.main, env=two.env).stdout
+        assert "machine m1 (STALE, locks ignored" in text
+        took = run_gitwarden("lock", "src/app.py", cwd=two.agents["beta"], env=two.env)
+        assert took.returncode == 0, took.stdout + took.stderr
