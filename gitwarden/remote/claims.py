@@ -99,7 +99,7 @@ def claim(cwd: Path, remote: str, *, machine: str, agent: str, patterns: Sequenc
     for _attempt in range(CLAIM_ATTEMPTS):
         outcome = push(cwd, remote, [RefUpdate(refs[p], commits[p], expect[refs[p]])
                                      for p in refs], atomic=True)
-        fetch(cwd, remote)
+        fetch(cwd, remote, only=LOCKS)
         current = {lock.ref: lock for lock in remote_locks(cwd, remote)}
         if outcome.ok:
             blocking = _overlapping_others(current.values(), machine, agent, list(refs), kind,

@@ -10,12 +10,12 @@ its own machine prefix, so its pushes there are forced; nothing else is.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitwarden.remote.records import read_records, record_tree, write_record
+from gitwarden.remote.records import read_records, write_record
 from gitwarden.remote.refs import (
     alive_ref,
     machine_prefix,
@@ -86,8 +86,10 @@ class Machine:
 
 
 def publish(cwd: Path, remote: str, machine: str, presences: Sequence[LocalPresence],
-            published: Mapping[str, str], *, now: float | None = None) -> dict[str, str]:
-    """Push the heartbeat and every presence in `presences`; delete presence refs this machine
+            published: Mapping[str, str], *, now: float | None = None,
+            unchanged: Collection[str] = ()) -> dict[str, str]:
+    """Push the heartbeat and the presence of every agent in `presences` but those named in
+    `unchanged` (already on the remote as they are); delete presence refs this machine
     published for agents that are gone. Returns {ref: commit} now on the remote."""
     when = time.time() if now is None else now
     updates = [RefUpdate(alive_ref(machine),
@@ -98,7 +100,9 @@ def publish(cwd: Path, remote: str, machine: str, presences: Sequence[LocalPrese
     for presence in presences:
         ref = presence_ref(machine, presence.agent)
         wanted.add(ref)
-        tree = record_tree(cwd, presence.checkpoint) if presence.checkpoint else None
+        if presence.agent in unchanged and ref in published:
+            continue
+        tree = f"{presence.checkpoint}^{{tree}}" if presence.checkpoint else None
         data = {"machine": machine, "agent": presence.agent, "branch": presence.branch,
                 "head": presence.head, "base": presence.base, "checkpoint": presence.checkpoint,
                 "changed": list(presence.changed), "heartbeat": when}

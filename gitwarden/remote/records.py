@@ -19,9 +19,17 @@ from gitwarden.git.runner import run_git
 _HEADER = "gitwarden "
 
 
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+_written: set[Path] = set()
+
+
 def empty_tree(cwd: Path) -> str:
-    """The empty tree, written to the object database (pushing needs the real object)."""
-    return run_git(["mktree"], cwd, input_bytes=b"").stdout.decode().strip()
+    """The empty tree, written to the object database once per process and repository
+    (pushing needs the real object, not git's built-in idea of it)."""
+    if cwd not in _written:
+        run_git(["mktree"], cwd, input_bytes=b"")
+        _written.add(cwd)
+    return EMPTY_TREE
 
 
 def write_record(cwd: Path, kind: str, data: Mapping[str, Any], *, tree: str | None = None,

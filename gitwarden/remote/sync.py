@@ -72,8 +72,10 @@ class RemoteSync:
         pushed = False
         try:
             if self.due(presences, now):
+                # Unchanged agents keep their record: the machine's heartbeat says they live.
+                unchanged = {p.agent for p in presences if self._keys.get(p.agent) == p.key()}
                 self.published = publish(self.cwd, remote, self.machine, presences,
-                                         self.published, now=now)
+                                         self.published, now=now, unchanged=unchanged)
                 self._keys = {p.agent: p.key() for p in presences}
                 self._last_push = now
                 pushed = True

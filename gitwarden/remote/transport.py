@@ -84,10 +84,13 @@ def push(cwd: Path, remote: str, updates: Sequence[RefUpdate], *, atomic: bool =
     return outcome
 
 
-def fetch(cwd: Path, remote: str) -> None:
-    """Fetch every shared gitwarden ref into the private mirror (pruning deleted ones)."""
+def fetch(cwd: Path, remote: str, *, only: str | None = None) -> None:
+    """Fetch every shared gitwarden ref (or those under the namespace `only`) into the private
+    mirror, pruning deleted ones."""
+    specs = [spec for spec in fetch_refspecs(remote) if only is None or
+             spec.startswith(f"+{only}")]
     args = [*_QUIET_CONFIG, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--prune",
-            "--no-recurse-submodules", remote, *fetch_refspecs(remote)]
+            "--no-recurse-submodules", remote, *specs]
     proc = run_git(args, cwd, check=False, timeout=NETWORK_TIMEOUT)
     if proc.returncode != 0:
         raise RemoteUnreachable(f"remote {remote}: {_last_line(proc.stderr)}")
