@@ -21,7 +21,7 @@ from typing import Any
 from gitwarden.coordination.lock_rules import PATH, RESOURCE
 from gitwarden.coordination.scope import patterns_overlap
 from gitwarden.remote.records import read_records, write_record
-from gitwarden.remote.refs import LOCKS, lock_ref, mirror_prefix, qualified
+from gitwarden.remote.refs import LOCKS, is_safe_name, lock_ref, mirror_prefix, qualified, shown
 from gitwarden.remote.transport import RefUpdate, fetch, push
 
 CLAIM_ATTEMPTS = 3
@@ -64,14 +64,15 @@ def remote_locks(cwd: Path, remote: str) -> list[RemoteLock]:
     """Every lock on the remote as last fetched into the mirror."""
     found = []
     for ref, commit, kind, data in read_records(cwd, mirror_prefix(remote) + "locks/"):
-        if kind != "lock":
+        if kind != "lock" or not is_safe_name(str(data.get("machine") or "")) or \
+                not is_safe_name(str(data.get("agent") or "")):
             continue
         expires = data.get("expires_at")
         found.append(RemoteLock(
             ref=LOCKS + ref.rpartition("/")[2], commit=commit,
             kind=str(data.get("kind") or PATH), pattern=str(data.get("pattern") or ""),
             machine=str(data.get("machine") or ""), agent=str(data.get("agent") or ""),
-            reason=str(data.get("reason") or ""),
+            reason=shown(str(data.get("reason") or "")),
             acquired_at=float(data.get("acquired_at") or 0.0),
             expires_at=float(expires) if expires is not None else None))
     return found

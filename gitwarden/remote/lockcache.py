@@ -94,8 +94,14 @@ def _claim(cwd: Path, store: Store, remote: str, machine: str, lock: Lock,
                                            state.HELD, time.time()))
         report.claimed.append(lock)
         return
-    winner = outcome.conflicts[0] if outcome.conflicts else None
-    _lose(store, lock, winner, report, tell_loser)
+    if not outcome.conflicts:
+        # The ref kept changing under us (contention, no holder to name): try again at the
+        # next exchange rather than take the lock away.
+        state.put_claim(store, state.Claim(ref, lock.kind, lock.pattern, lock.agent, None,
+                                           lock.expires_at, state.LOCAL_ONLY, time.time()))
+        report.local_only.append(lock)
+        return
+    _lose(store, lock, outcome.conflicts[0], report, tell_loser)
 
 
 def _renew(cwd: Path, store: Store, remote: str, machine: str, lock: Lock,

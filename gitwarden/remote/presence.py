@@ -18,10 +18,12 @@ from typing import Any
 from gitwarden.remote.records import read_records, write_record
 from gitwarden.remote.refs import (
     alive_ref,
+    is_safe_name,
     machine_prefix,
     mirror_prefix,
     presence_ref,
     qualified,
+    shown,
 )
 from gitwarden.remote.transport import PushOutcome, RefUpdate, push
 
@@ -131,14 +133,15 @@ def read_machines(cwd: Path, remote: str) -> list[Machine]:
     agents: dict[str, list[RemotePresence]] = {}
     for _ref, commit, kind, data in read_records(cwd, mirror_prefix(remote) + "machines/"):
         machine = str(data.get("machine") or "")
-        if not machine:
+        if not is_safe_name(machine) or \
+                (kind == "presence" and not is_safe_name(str(data.get("agent") or ""))):
             continue
         if kind == "alive":
             heartbeats[machine] = float(data.get("heartbeat") or 0.0)
         elif kind == "presence":
             agents.setdefault(machine, []).append(RemotePresence(
                 machine=machine, agent=str(data.get("agent")), commit=commit,
-                branch=_opt(data.get("branch")), head=_opt(data.get("head")),
+                branch=_opt(shown(str(data.get("branch") or ""))), head=_opt(data.get("head")),
                 base=_opt(data.get("base")), changed=tuple(_strings(data.get("changed"))),
                 heartbeat=float(data.get("heartbeat") or 0.0),
                 checkpoint=_opt(data.get("checkpoint"))))

@@ -22,6 +22,20 @@ ALIVE = "alive"
 MACHINE_SEPARATOR = "@"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def is_safe_name(text: str) -> bool:
+    """Whether a machine or agent name read from the remote may be used and shown as is
+    (records come from other machines: anything else in them is dropped)."""
+    return bool(_NAME.match(text))
+
+
+def shown(text: str) -> str:
+    """Text from another machine's record with control characters replaced, so that it can
+    reach a terminal."""
+    return _CONTROL.sub("?", text)
 
 
 def machine_id(text: str | None = None) -> str:

@@ -20,7 +20,7 @@ from gitwarden.coordination.scope import matches
 from gitwarden.git.objects import ZERO_OID
 from gitwarden.git.runner import run_git, split_z
 from gitwarden.remote.records import read_records
-from gitwarden.remote.refs import LOCKS, qualified
+from gitwarden.remote.refs import LOCKS, qualified, shown
 
 DEFAULT_BRANCHES = "refs/heads/agent/*"
 
@@ -66,8 +66,9 @@ def check_updates(repo: Path, lines: Iterable[str], *, branches: str = DEFAULT_B
                     continue
                 refusals.append(Refusal(
                     ref=ref, path=path,
-                    holder=qualified(str(data.get("agent")), str(data.get("machine"))),
-                    pattern=str(data.get("pattern")), reason=str(data.get("reason") or ""),
+                    holder=shown(qualified(str(data.get("agent")), str(data.get("machine")))),
+                    pattern=shown(str(data.get("pattern"))),
+                    reason=shown(str(data.get("reason") or "")),
                     expires_at=float(data["expires_at"]) if data.get("expires_at") else None))
                 break
     return refusals

@@ -133,3 +133,15 @@ def test_unreachable_remote_raises_remote_unreachable(tmp_path: Path, url: str) 
     git(path, "remote", "add", "origin", url)
     with pytest.raises(RemoteUnreachable):
         claims.claim(path, "origin", machine="m1", agent="a", patterns=["x"], expires_at=None)
+
+
+def test_records_from_other_machines_are_checked_before_use(tmp_path: Path) -> None:
+    with git_server(tmp_path) as server:
+        one, two = clones(tmp_path, server.url(), 2)
+        assert claims.claim(one, "origin", machine="m1", agent="a", patterns=["x"],
+                            reason="\x1b[2Jevil", expires_at=None).granted
+        assert claims.claim(one, "origin", machine="bad name/..", agent="a", patterns=["y"],
+                            expires_at=None).granted
+        fetch(two, "origin")
+        found = claims.remote_locks(two, "origin")
+        assert [(lock.machine, lock.reason) for lock in found] == [("m1", "?[2Jevil")]
