@@ -43,6 +43,7 @@ def test_same_file_on_two_machines_is_an_overlap_on_both(tmp_path: Path) -> None
             assert on_one["classification"] == on_two["classification"] == "conflict"
             status = json.loads(run_gitwarden("status", "--json", cwd=one.main,
                                               env=one.env).stdout)
+            assert {"path": "src/app.py", "agents": ["alpha", "beta@m2"]} in status["overlaps"]
             remote = status["remote"]
             assert remote["machine"] == "m1"
             assert [(m["machine"], m["stale"]) for m in remote["machines"]] == [("m2", False)]
