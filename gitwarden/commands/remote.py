@@ -6,11 +6,13 @@ import argparse
 import time
 from typing import Any
 
+from gitwarden.agents.caller import current_agent
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
 from gitwarden.control.socket import lock_held, request
 from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.output import print_json
+from gitwarden.remote.forget import forget_machine
 from gitwarden.remote.lockcache import refresh_cache, sync_agent_claims
 from gitwarden.remote.presence import read_machines, stale_machines
 from gitwarden.remote.refs import machine_id
@@ -25,8 +27,15 @@ def register(subparsers: Any) -> None:
   gitwarden remote                 machines, their agents, stale ones, remote reachable?
   gitwarden remote --json
   gitwarden remote sync            exchange with the remote now (via the daemon if running)
+  gitwarden remote forget ci-runner-7
+                                   a stale machine that will not come back: drop its
+                                   presence and locks from the remote (user only)
 """)
-    parser.add_argument("action", nargs="?", choices=["status", "sync"], default="status")
+    parser.add_argument("action", nargs="?", choices=["status", "sync", "forget"],
+                        default="status")
+    parser.add_argument("machine", nargs="?", help="for forget: the machine id")
+    parser.add_argument("--force", action="store_true",
+                        help="for forget: even when the machine still sends heartbeats")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=run)
 
@@ -39,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
                          "changed sets and locks with other machines (see README, "
                          "\"Several machines\")")
     repo = workspace.repo
+    if args.action == "forget":
+        return _forget(workspace, args)
     if args.action == "sync":
         _sync(workspace)
     with Store.open(repo) as store:
@@ -47,6 +58,23 @@ def run(args: argparse.Namespace) -> int:
         print_json(report)
     else:
         print("\n".join(render_machines(report)))
+    return 0
+
+
+def _forget(workspace: Workspace, args: argparse.Namespace) -> int:
+    config = workspace.config.remote
+    assert config is not None
+    if not args.machine:
+        raise UsageError("name the machine: gitwarden remote forget MACHINE")
+    if current_agent(workspace, None, args.cwd) is not None:
+        raise UsageError("forgetting a machine is for the user, not for agents: run it "
+                         "outside the agents' worktrees")
+    done = forget_machine(workspace.repo.main_worktree, config, args.machine, force=args.force)
+    print(f"forgot machine {done.machine}: {len(done.refs)} ref(s) deleted on {config.name}")
+    if done.kept:
+        print(f"gitwarden: {len(done.kept)} ref(s) changed meanwhile and were kept: the "
+              "machine may be back")
+        return 1
     return 0
 
 
