@@ -118,6 +118,7 @@ class Pipeline:
                 lambda: {**self.remote.agents, **self._agents},
                 lambda: self.tracker.overlaps, self._event)
             self._restore_overlaps()
+            self.remote.seed(self.workspace, self.store, self.tracker, time.time())
         except Exception as exc:
             self.startup_error = f"{type(exc).__name__}: {exc}"
             while True:  # answer every command so that nobody waits forever

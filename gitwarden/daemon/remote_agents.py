@@ -9,8 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from gitwarden.agents.model import Agent
+from gitwarden.agents.workspace import Workspace
 from gitwarden.config import AgentConfig
+from gitwarden.errors import GitwardenError
 from gitwarden.overlaps.tracker import ChangeTracker
+from gitwarden.remote import state as remote_state
+from gitwarden.remote.presence import read_machines
+from gitwarden.remote.refs import machine_id
+from gitwarden.store.db import Store
 
 _NOWHERE = Path("/nonexistent/gitwarden-remote")
 
@@ -41,6 +47,26 @@ class RemoteAgents:
             tracker.set_dirty(name, (), now)
             changed = True
         return changed
+
+    def seed(self, workspace: Workspace, store: Store, tracker: ChangeTracker,
+             now: float) -> None:
+        """At start, adopt the other machines' agents as last fetched (no network call), so
+        that overlaps with them restored from the store are not resolved and announced again
+        before the first exchange. Staleness is judged as of that fetch."""
+        config = workspace.config.remote
+        if config is None:
+            return
+        me = machine_id(config.machine)
+        fetched = remote_state.status(store, config.name).last_ok
+        try:
+            machines = read_machines(workspace.repo.main_worktree, config.name)
+        except GitwardenError:
+            return
+        if fetched is None:
+            return
+        self.apply({"agents": [agent for m in machines if m.machine != me
+                               and not m.stale(fetched, config.interval)
+                               for agent in m.agents]}, tracker, now)
 
     def snapshot(self, tracker: ChangeTracker) -> list[dict[str, Any]]:
         return [{"name": name, "branch": view.branch, "head": view.head,

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.daemon_state import conflicts_json
+from tests.helpers.daemon_state import conflicts_json, events_of
 from tests.helpers.daemonproc import DaemonProcess, wait_until
 from tests.helpers.git_server import BASE_TEXT, git_server, gitwarden_refs, make_machine, user_refs
 from tests.helpers.gitrepo import git, run_gitwarden, write
@@ -171,3 +171,25 @@ def test_stale_machine_is_shown_as_such_and_its_locks_are_ignored(tmp_path: Path
         assert "machine m1 (STALE, locks ignored" in text
         took = run_gitwarden("lock", "src/app.py", cwd=two.agents["beta"], env=two.env)
         assert took.returncode == 0, took.stdout + took.stderr
+
+
+def test_daemon_restart_does_not_announce_a_cross_machine_overlap_again(tmp_path: Path) -> None:
+    with git_server(tmp_path) as server:
+        one = make_machine(tmp_path, server, "m1", ("alpha",))
+        two = make_machine(tmp_path, server, "m2", ("beta",))
+        d2 = DaemonProcess(two.main, env=two.env)
+        d1 = DaemonProcess(one.main, env=one.env)
+        try:
+            write(one.agents["alpha"], {"src/app.py": TEXT.replace("line 2", "alpha")})
+            write(two.agents["beta"], {"src/app.py": TEXT.replace("line 2", "beta")})
+            wait_until(lambda: overlap_with(one.main, "beta@m2"), 60, "no overlap on m1", d1)
+            d1.stop()
+            d1 = DaemonProcess(one.main, env=one.env)
+            assert d1.request("remote-sync")["ok"]
+            d1.request("reconcile")
+            assert overlap_with(one.main, "beta@m2")
+            assert len(events_of(one.main, "overlap.opened")) == 1
+            assert events_of(one.main, "overlap.resolved") == []
+        finally:
+            d1.stop()
+            d2.stop()
