@@ -48,6 +48,13 @@ min_severity = "warning"     # info | warning | error
 [watch]
 debounce = "150ms"
 reconcile_interval = "60s"
+
+# Agents on several machines: share presence, changed sets and locks through refs under
+# refs/gitwarden/ on a git remote (README, "Several machines"). Uncomment to turn on.
+# [remote]
+# name = "origin"
+# interval = "30s"
+# machine = "my-laptop"      # default: the host name
 """
 
 AGENT_TEMPLATE = """\
