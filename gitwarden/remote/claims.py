@@ -13,6 +13,7 @@ overlaps one of its patterns (both may back off; neither holds what the other ho
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,9 +81,12 @@ def remote_locks(cwd: Path, remote: str) -> list[RemoteLock]:
 
 def lock_record(cwd: Path, *, kind: str, pattern: str, machine: str, agent: str, reason: str,
                 acquired_at: float, expires_at: float | None) -> str:
+    # The nonce makes every claim a distinct commit: a push of a commit the ref already has
+    # is "up to date" for git and would not be checked against the empty lease.
     return write_record(cwd, "lock", {"kind": kind, "pattern": pattern, "machine": machine,
                                       "agent": agent, "reason": reason,
-                                      "acquired_at": acquired_at, "expires_at": expires_at})
+                                      "acquired_at": acquired_at, "expires_at": expires_at,
+                                      "nonce": uuid.uuid4().hex})
 
 
 def claim(cwd: Path, remote: str, *, machine: str, agent: str, patterns: Sequence[str],
