@@ -21,7 +21,7 @@ from gitwarden.coordination.lock_rules import PATH, Lock
 from gitwarden.remote import claims, state
 from gitwarden.remote.claims import RemoteLock
 from gitwarden.remote.presence import read_machines, stale_machines
-from gitwarden.remote.refs import is_remote_holder, lock_ref, machine_id, split_qualified
+from gitwarden.remote.refs import is_remote_holder, lock_ref, machine_id
 from gitwarden.remote.transport import RemoteUnreachable, fetch
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event, record_notice
@@ -176,13 +176,17 @@ def acquire_everywhere(cwd: Path, store: Store, remote: str, machine: str, agent
     while True:
         stale: set[str] = set()
         offline: str | None = None
+        fresh: set[tuple[str, str, str]] | None = None
         try:
             fetch(cwd, remote)
             stale = stale_machines(read_machines(cwd, remote), time.time(), interval)
-            refresh_cache(cwd, store, remote, machine, stale)
+            fresh = {(lock.holder, lock.kind, lock.pattern)
+                     for lock in refresh_cache(cwd, store, remote, machine, stale)}
         except RemoteUnreachable as exc:
             offline = exc.message
         result = locks.acquire(store, agent, patterns, **kwargs)  # type: ignore[arg-type]
+        if not result.granted and fresh is not None and _drop_ghosts(store, result, fresh):
+            result = locks.acquire(store, agent, patterns, **kwargs)  # type: ignore[arg-type]
         report = ClaimReport(unreachable=offline)
         if result.granted:
             report = reconcile_claims(cwd, store, remote, machine, agent=agent,
@@ -198,15 +202,25 @@ def acquire_everywhere(cwd: Path, store: Store, remote: str, machine: str, agent
         time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
 
 
+def _drop_ghosts(store: Store, result: locks.LockResult,
+                 fresh: set[tuple[str, str, str]]) -> bool:
+    """When every conflict is a cached lock of another machine that the fetch just made is no
+    longer there (a daemon refreshed the cache from an older fetch meanwhile), drop those
+    rows; True when the acquire is worth trying again."""
+    ghosts = [lock for _pattern, lock in result.conflicts if is_remote_holder(lock.agent)
+              and (lock.agent, lock.kind, lock.pattern) not in fresh]
+    if not ghosts or len(ghosts) != len(result.conflicts):
+        return False
+    for lock in ghosts:
+        locks.release(store, lock.agent, [lock.pattern], kind=lock.kind)
+    return True
+
+
 def _as_local(lock: RemoteLock) -> Lock:
     now = time.time()
     return Lock(id=0, kind=lock.kind, pattern=lock.pattern, agent=lock.holder,
                 reason=lock.reason, acquired_at=lock.acquired_at, renewed_at=now,
                 expires_at=lock.expires_at)
-
-
-def holder_machine(lock: Lock) -> str | None:
-    return split_qualified(lock.agent)[1]
 
 
 def record_reconnect(store: Store, remote: str, down_since: float) -> None:

@@ -60,18 +60,6 @@ def read_records(cwd: Path, ref_prefix: str) -> list[tuple[str, str, str, dict[s
     return found
 
 
-def read_record(cwd: Path, commit: str) -> tuple[str, dict[str, Any]] | None:
-    proc = run_git(["cat-file", "commit", commit], cwd, check=False)
-    if proc.returncode != 0:
-        return None
-    text = proc.stdout.decode("utf-8", "surrogateescape")
-    return parse_message(text.partition("\n\n")[2])
-
-
-def record_tree(cwd: Path, commit: str) -> str:
-    return run_git(["rev-parse", f"{commit}^{{tree}}"], cwd).stdout.decode().strip()
-
-
 def parse_message(message: str) -> tuple[str, dict[str, Any]] | None:
     head, _, body = message.partition("\n\n")
     if not head.startswith(_HEADER):

@@ -76,10 +76,6 @@ def mirror_ref(remote: str, shared: str) -> str:
     return mirror_prefix(remote) + shared[len(SHARED_ROOT):]
 
 
-def shared_of_mirror(remote: str, mirrored: str) -> str:
-    return SHARED_ROOT + mirrored[len(mirror_prefix(remote)):]
-
-
 def fetch_refspecs(remote: str) -> list[str]:
     """The only refspecs gitwarden ever fetches: forced, into the private mirror."""
     return [f"+{space}*:{mirror_ref(remote, space)}*" for space in SHARED_NAMESPACES]

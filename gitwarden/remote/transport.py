@@ -109,14 +109,6 @@ def mirrored_refs(cwd: Path, remote: str, under: str = "") -> dict[str, str]:
     return found
 
 
-def remote_url(cwd: Path, remote: str) -> str:
-    proc = run_git(["remote", "get-url", remote], cwd, check=False)
-    if proc.returncode != 0:
-        raise GitwardenError(f"[remote] name = {remote!r}: no such git remote; add it with "
-                             f"`git remote add {remote} URL` or fix gitwarden.toml")
-    return proc.stdout.decode("utf-8", "replace").strip()
-
-
 def _parse_porcelain(text: str) -> PushOutcome:
     outcome = PushOutcome()
     for line in text.splitlines():
