@@ -30,6 +30,7 @@ COMMAND_MODULES = {
     "service": "service", "notify": "notify", "doctor": "doctor", "hook": "hook",
     "hooks": "hooks", "top": "top",
     "completion": "completion", "man": "completion", "__complete": "completion",
+    "remote": "remote", "server-hook": "server_hook",
 }
 
 

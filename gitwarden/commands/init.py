@@ -61,6 +61,13 @@ auto = false                 # true: the daemon syncs idle agents whose sync wou
 [land]
 strategy = "merge"           # `gitwarden land`: merge | squash | rebase
 on_done = false              # true: `gitwarden done` queues the agent for landing
+
+# Agents on several machines: share presence, changed sets and locks through refs under
+# refs/gitwarden/ on a git remote (README, "Several machines"). Uncomment to turn on.
+# [remote]
+# name = "origin"
+# interval = "30s"
+# machine = "my-laptop"      # default: the host name
 """
 
 AGENT_TEMPLATE = """\

@@ -20,6 +20,11 @@ from gitwarden.coordination.lock_impact import lock_warnings
 from gitwarden.coordination.lock_rules import Lock, describe_holder, describe_until
 from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.output import for_terminal, print_json, table
+from gitwarden.remote import lockcache
+from gitwarden.remote import state as remote_state
+from gitwarden.remote.refs import lock_ref, machine_id, split_qualified
+from gitwarden.remote.transport import RemoteUnreachable
+from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event, record_notice
 from gitwarden.units import format_duration
 from gitwarden.views.context_refresh import refresh_context_files
@@ -79,11 +84,15 @@ def run_lock(args: argparse.Namespace) -> int:
         agent = require_agent(workspace, args.agent)
         ttl = _ttl(args.ttl, workspace.config.locks.default_ttl)
         patterns = lock_patterns(workspace, args.paths, args.cwd)
+        remote = workspace.config.remote
         if args.renew:
             renewed = locks.renew(store, agent.name, patterns or None, ttl)
             if not renewed:
                 raise UsageError(f"agent {agent.name} holds no lock to renew"
                                  + (f" on {', '.join(patterns)}" if patterns else ""))
+            if remote is not None:
+                _tell_remote(lockcache.sync_agent_claims(workspace.repo.main_worktree, store,
+                                                         remote, agent.name))
             for lock in renewed:
                 print(f"renewed '{lock.pattern}' for {agent.name} {describe_until(lock)}")
             refresh_context_files(workspace, store)
@@ -94,7 +103,15 @@ def run_lock(args: argparse.Namespace) -> int:
             "ttl": ttl, "reason": args.reason,
             "stale_after": workspace.config.locks.stale_after,
             "known_agents": known_agent_names(workspace)}
-        if args.wait:
+        if remote is not None:
+            result, report = lockcache.acquire_everywhere(
+                workspace.repo.main_worktree, store, remote.name, machine_id(remote.machine),
+                agent.name, patterns, interval=remote.interval,
+                wait=parse_duration_arg(args.wait, "--wait") if args.wait else 0.0,
+                poll=min(1.0, remote.interval), **kwargs)
+            if result.granted:
+                _tell_remote(report)
+        elif args.wait:
             result = locks.acquire_waiting(store, agent.name, patterns,
                                            wait=parse_duration_arg(args.wait, "--wait"),
                                            **kwargs)
@@ -144,6 +161,16 @@ def run_unlock(args: argparse.Namespace) -> int:
                              "to release another agent's lock")
         me = agent.name if agent else None
         released = locks.release(store, me, patterns, force=args.force)
+        remote = workspace.config.remote
+        if remote is not None and released:
+            cwd = workspace.repo.main_worktree
+            _tell_remote(lockcache.sync_agent_claims(cwd, store, remote, me))
+            if args.force:
+                try:
+                    lockcache.force_release_remote(cwd, remote, released)
+                except RemoteUnreachable as exc:
+                    print(f"gitwarden: warning: {exc.message}; the other machine's lock stays "
+                          "on the remote", file=sys.stderr)
         if not released:
             print(f"no lock on {', '.join(patterns)}" if patterns else "no locks to release")
             return 1 if patterns and not args.all else 0
@@ -166,12 +193,14 @@ def run_unlock(args: argparse.Namespace) -> int:
 def run_locks(args: argparse.Namespace) -> int:
 
 
-    _, store = open_context(args)
+    workspace, store = open_context(args)
     with store:
         held = locks.list_locks(store)
+        shared = _sharing(workspace.config.remote is not None, store, held)
     now = time.time()
     if args.json:
-        print_json({"locks": [{**lock.as_json(), "expired": lock.expired(now)} for lock in held]})
+        print_json({"locks": [{**lock.as_json(), "expired": lock.expired(now),
+                               "remote": shared.get(lock.id)} for lock in held]})
         return 0
     if not held:
         print("no locks")
@@ -184,8 +213,10 @@ def run_locks(args: argparse.Namespace) -> int:
             left = "expired"
         else:
             left = format_duration(lock.expires_at - now)
-        rows.append([_t(lock.pattern), lock.kind, _t(lock.agent), left, _t(lock.reason)])
-    print(table(["pattern", "kind", "agent", "left", "reason"], rows))
+        rows.append([_t(lock.pattern), lock.kind, _t(lock.agent), left, _t(lock.reason)]
+                    + ([shared.get(lock.id) or ""] if shared else []))
+    print(table(["pattern", "kind", "agent", "left", "reason"] + (["remote"] if shared else []),
+                rows))
     return 0
 
 
@@ -202,6 +233,32 @@ def _not_locked_message(conflicts: list[tuple[str, Lock]], waited: str | None) -
 
 def _t(text: str) -> str:
     return for_terminal(text, newlines=False)
+
+
+def _sharing(enabled: bool, store: Store, held: list[Lock]) -> dict[int, str]:
+    """Per lock id: 'shared', 'local-only' (taken while the remote was unreachable), 'pending'
+    (the daemon has not claimed it yet) or 'machine M' (cached from another machine)."""
+    if not enabled:
+        return {}
+    claims = remote_state.claims(store)
+    marks = {}
+    for lock in held:
+        agent, machine = split_qualified(lock.agent)
+        if machine is not None:
+            marks[lock.id] = f"machine {machine}"
+            continue
+        claim = claims.get(lock_ref(lock.kind, lock.pattern))
+        marks[lock.id] = "pending" if claim is None or claim.agent != agent else \
+            "shared" if claim.status == remote_state.HELD else claim.status
+    return marks
+
+
+def _tell_remote(report: lockcache.ClaimReport) -> None:
+    """Say when the shared remote could not be reached: the change holds here only."""
+    if report.unreachable:
+        print(f"gitwarden: warning: shared remote unreachable ({report.unreachable}): "
+              "local-only until it answers again; the daemon claims it then",
+              file=sys.stderr)
 
 
 def _ttl(text: str | None, default: float) -> float | None:

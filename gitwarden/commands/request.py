@@ -12,6 +12,8 @@ from gitwarden.coordination import requests
 from gitwarden.coordination.arguments import open_context
 from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.output import for_terminal, print_json
+from gitwarden.remote.refs import is_remote_holder, machine_id, split_qualified
+from gitwarden.remote.requests import send_request
 from gitwarden.store.events import EventKind, record_event
 from gitwarden.views.context_refresh import refresh_context_files
 
@@ -67,6 +69,15 @@ def run_request(args: argparse.Namespace) -> int:
             if not args.to or not args.text or not args.text.strip():
                 raise UsageError('give the agent and the text: gitwarden request --to AGENT '
                                  '"text"')
+            remote = workspace.config.remote
+            if remote is not None and is_remote_holder(args.to):
+                to_agent, to_machine = split_qualified(args.to)
+                sent = send_request(workspace.repo.main_worktree, remote.name, sender=sender,
+                                    machine=machine_id(remote.machine), to_agent=to_agent,
+                                    to_machine=str(to_machine), text=args.text.strip())
+                print(f"request {sent} sent to {args.to} (in its inbox after its daemon's next "
+                      "exchange with the remote)")
+                return 0
             target = workspace.agent(args.to).name
             if target == sender:
                 raise UsageError(f"agent {sender} cannot send a request to itself")

@@ -9,6 +9,7 @@ from typing import Any
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
 from gitwarden.output import for_terminal, paint, print_json, short, table
+from gitwarden.remote.view import render_machines
 from gitwarden.views.status import collect_status
 
 
@@ -96,6 +97,9 @@ def render(report: dict[str, Any], *, detailed: bool = False) -> str:
             if agent["changed"]:
                 lines.append(f"\nchanged by {agent['name']}:")
                 lines.extend(f"  {_t(path)}" for path in agent["changed"])
+    if report.get("remote"):
+        lines.append("")
+        lines.extend(render_machines(report["remote"]))
     overlaps = report["overlaps"]
     if overlaps:
         lines.append("")

@@ -6,13 +6,35 @@ tomli-w. Every error names the file, the line when it can be found, and what is 
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from gitwarden.config.model import (
+    _AGENT_NAME,
+    LAND_STRATEGIES,
+    MAX_AGENT_NAME,
+    ON_ERROR,
+    POLICIES,
+    SEVERITIES,
+    SYNC_STRATEGIES,
+    AgentConfig,
+    BaseConfig,
+    CheckpointConfig,
+    Config,
+    HealthCheck,
+    HealthConfig,
+    HooksConfig,
+    LandConfig,
+    LockConfig,
+    NotificationConfig,
+    RemoteConfig,
+    SyncConfig,
+    WatchConfig,
+    agent_name_problem,
+)
 from gitwarden.config.toml_table import (
     Locator,
     Table,
@@ -33,153 +55,32 @@ from gitwarden.config.toml_table import (
 )
 from gitwarden.errors import ConfigError
 
-POLICIES = ("notify", "pause", "revert")
-SYNC_STRATEGIES = ("rebase", "merge")
-LAND_STRATEGIES = ("merge", "squash", "rebase")
-SEVERITIES = ("info", "warning", "error")
-_AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-ON_ERROR = ("deny", "allow")
-MAX_AGENT_NAME = 100
-
-
-def agent_name_problem(name: str) -> str | None:
-    """Why `name` cannot name an agent, or None. An agent's name is a file name (its worktree,
-    its context files) and a component of git ref names (`agent/NAME`,
-    `refs/gitwarden/checkpoints/NAME`), so it follows `git check-ref-format` too."""
-    if not _AGENT_NAME.match(name):
-        return (f"agent name {name!r} must start with a letter or digit and use only letters, "
-                "digits, '.', '_' and '-'")
-    if len(name) > MAX_AGENT_NAME:
-        return f"agent name {name[:20]!r}... is longer than {MAX_AGENT_NAME} characters"
-    if ".." in name:
-        return f"agent name {name!r} may not contain '..' (git ref names cannot)"
-    if name.endswith((".", ".lock")):
-        return f"agent name {name!r} may not end with '.' or '.lock' (git ref names cannot)"
-    return None
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    name: str
-    path: str | None = None
-    branch: str | None = None
-    scope: tuple[str, ...] = ()
-    policy: str = "pause"
-    exclude: bool = False
-    task: str | None = None
-    checkpoint_interval: float | None = None
-    auto_revert: bool = True
-
-
-@dataclass(frozen=True)
-class CheckpointConfig:
-    interval: float = 300.0
-    keep: int = 200
-    keep_clean_days: float = 14.0
-    max_untracked_size: int = 1024 * 1024
-    # Backup refs (refs/gitwarden/backups/<agent>/...) kept per agent, and for how long.
-    keep_backups: int = 20
-    backup_max_age: float = 30 * 86400.0
-    # The stash: bytes no checkpoint can hold (big untracked, ignored files) saved before a
-    # rollback or a removal overwrites or deletes them.
-    stash_budget: int = 1024 * 1024 * 1024
-    stash_max_age: float = 30 * 86400.0
-
-
-@dataclass(frozen=True)
-class HealthCheck:
-    name: str
-    command: str
-    timeout: float | None = None
-    env: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class HealthConfig:
-    checks: tuple[HealthCheck, ...] = ()
-    timeout: float = 600.0
-    on_commit: bool = True
-    on_checkpoint: bool = False
-    integration: bool = False
-    parallel: int = 1
-    max_reverts_per_day: int = 3
-    revert_max_age: float = 86400.0
-    keep_logs: int = 500  # health logs kept: the newest this many ...
-    keep_logs_age: float = 14 * 86400.0  # ... and none older than this
-
-
-@dataclass(frozen=True)
-class NotificationConfig:
-    enabled: bool = True
-    min_severity: str = "warning"
-    quiet: bool = False
-    rate_limit: float = 60.0
-    max_per_minute: int = 6
-    desktop: bool = True  # the desktop channel (notify-py)
-    command: str | None = None  # run by /bin/sh with GITWARDEN_TITLE/_BODY/_SEVERITY set
-
-
-@dataclass(frozen=True)
-class WatchConfig:
-    debounce: float = 0.15
-    reconcile_interval: float = 60.0
-    poll_interval: float = 2.0
-    ignore: tuple[str, ...] = ()
-    activity_retention: float = 7 * 86400.0
-    activity_max_rows: int = 200_000
-    pause_on_violation: bool = False
-
-
-@dataclass(frozen=True)
-class LockConfig:
-    default_ttl: float = 1800.0
-    stale_after: float = 7200.0
-
-
-@dataclass(frozen=True)
-class BaseConfig:
-    remote: str | None = None  # fetch the base from this remote (remote-tracking refs only)
-    fetch_interval: float = 300.0
-
-
-@dataclass(frozen=True)
-class SyncConfig:
-    strategy: str = "rebase"
-    auto: bool = False
-    idle: float = 600.0
-
-
-@dataclass(frozen=True)
-class LandConfig:
-    strategy: str = "merge"
-    on_done: bool = False
-    retries: int = 3
-
-
-@dataclass(frozen=True)
-class HooksConfig:
-    on_error: str = "deny"  # what agent hooks and git guards do when they cannot decide
-
-
-@dataclass(frozen=True)
-class Config:
-    base: str | None = None
-    main_agent: bool = False
-    agents: Mapping[str, AgentConfig] = field(default_factory=dict)
-    checkpoints: CheckpointConfig = CheckpointConfig()
-    health: HealthConfig = HealthConfig()
-    notifications: NotificationConfig = NotificationConfig()
-    watch: WatchConfig = WatchConfig()
-    locks: LockConfig = LockConfig()
-    base_sync: BaseConfig = BaseConfig()
-    sync: SyncConfig = SyncConfig()
-    land: LandConfig = LandConfig()
-    hooks: HooksConfig = HooksConfig()
-    path: Path | None = None
-
-    def agent(self, name: str) -> AgentConfig:
-        return self.agents.get(name) or AgentConfig(name=name)
-
+__all__ = [
+    "LAND_STRATEGIES",
+    "MAX_AGENT_NAME",
+    "ON_ERROR",
+    "POLICIES",
+    "SEVERITIES",
+    "SYNC_STRATEGIES",
+    "AgentConfig",
+    "BaseConfig",
+    "CheckpointConfig",
+    "Config",
+    "HealthCheck",
+    "HealthConfig",
+    "HooksConfig",
+    "LandConfig",
+    "LockConfig",
+    "NotificationConfig",
+    "RemoteConfig",
+    "SyncConfig",
+    "WatchConfig",
+    "agent_name_problem",
+    "load_config",
+    "location_of",
+    "parse_config",
+    "render_agent_table",
+]
 
 def load_config(path: Path) -> Config:
     """Load and validate gitwarden.toml; a missing file means all defaults."""
@@ -224,6 +125,7 @@ def parse_config(data: Mapping[str, Any], path: Path, text: str = "") -> Config:
         sync=_sync(root.table("sync")),
         land=_land(root.table("land")),
         hooks=_hooks(root.table("hooks")),
+        remote=_remote(root.table("remote")) if "remote" in data else None,
         path=path,
     )
     root.finish()
@@ -426,6 +328,21 @@ def _land(table: Table) -> LandConfig:
 def _hooks(table: Table) -> HooksConfig:
     result = HooksConfig(on_error=or_default(table.optional("on_error", choice(ON_ERROR)),
                                              "deny"))
+    table.finish()
+    return result
+
+
+def _remote(table: Table) -> RemoteConfig:
+    d = RemoteConfig()
+    name = or_default(table.optional("name", string), d.name)
+    machine = table.optional("machine", string)
+    for key, value in (("name", name), ("machine", machine)):
+        if value is not None and not _AGENT_NAME.match(value):
+            table.fail(key, f"{key} {value!r} may use letters, digits, '.', '_' and '-'")
+    result = RemoteConfig(name=name,
+                          interval=or_default(table.optional("interval", interval(0.2)),
+                                              d.interval),
+                          machine=machine)
     table.finish()
     return result
 

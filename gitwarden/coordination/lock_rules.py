@@ -57,14 +57,16 @@ def stale_reason(lock: Lock, rules: StaleRules, now: float) -> str | None:
     if lock.pid is not None and rules.process_alive is not None and \
             not rules.process_alive(lock.pid, lock.pid_start):
         return f"its holder process {lock.pid} is gone"
-    if rules.known_agents is not None and lock.kind == PATH and \
+    # `agent@machine`: a cached lock of another machine ([remote]); the remote decides it.
+    remote = "@" in lock.agent
+    if rules.known_agents is not None and lock.kind == PATH and not remote and \
             lock.agent not in rules.known_agents:
         return f"agent {lock.agent} no longer exists"
     paused = rules.paused_since.get(lock.agent)
     if paused is not None and now - paused > rules.stale_after:
         return f"agent {lock.agent} has been paused for over {_fmt(rules.stale_after)}"
     activity = max(lock.renewed_at, (rules.last_activity or {}).get(lock.agent, 0.0))
-    if lock.pid is None and now - activity > rules.stale_after:
+    if lock.pid is None and not remote and now - activity > rules.stale_after:
         return f"agent {lock.agent} was inactive for over {_fmt(rules.stale_after)}"
     return None
 

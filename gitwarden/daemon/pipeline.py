@@ -21,8 +21,10 @@ from gitwarden.config import Config
 from gitwarden.daemon import gitscan
 from gitwarden.daemon.batching import Command, answer_until_stop, collect_batch
 from gitwarden.daemon.final_names import FinalNames
+from gitwarden.daemon.fs_events import fold_events
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.pending import PendingPaths
+from gitwarden.daemon.remote_agents import RemoteAgents, local_presence
 from gitwarden.daemon.watcher import FsEvent
 from gitwarden.daemon.watcher_choice import WATCHER_ENV, choose_watcher, start_or_poll
 from gitwarden.daemon.watches import AgentWatches, files_in
@@ -30,7 +32,7 @@ from gitwarden.errors import GitwardenError
 from gitwarden.git.changes import resolve_base, worktree_changes
 from gitwarden.overlaps.base import BaseAwareness
 from gitwarden.overlaps.base_recorder import BaseRecorder
-from gitwarden.overlaps.predict import MergePredictor, Prediction
+from gitwarden.overlaps.predict import MergePredictor
 from gitwarden.overlaps.recorder import OverlapRecorder
 from gitwarden.overlaps.tracker import ChangeTracker
 from gitwarden.store.activity import record_activity
@@ -39,8 +41,6 @@ from gitwarden.store.events import EventKind, is_notice, record_event
 
 log = logging.getLogger("gitwarden.pipeline")
 
-_ACTIONS = {"create": "create", "write": "write", "delete": "delete", "move-from": "move",
-            "move-to": "move"}
 # A scheduled reconcile recomputes only agents that may have changed unseen; every this many
 # seconds it recomputes them all, for what inotify cannot report (a file written through a
 # long-open descriptor, a network file system).
@@ -51,7 +51,8 @@ PERIODIC = "periodic"
 class Pipeline:
     def __init__(self, workspace: Workspace, jobs: Jobs, pending: PendingPaths,
                  on_polling: Callable[[str, bool], None] | None = None,
-                 on_event_recorded: Callable[[], None] | None = None) -> None:
+                 on_event_recorded: Callable[[], None] | None = None,
+                 on_local_change: Callable[[], None] | None = None) -> None:
         self.workspace = workspace
         self.jobs = jobs
         self.queue: queue.Queue[FsEvent | Command] = queue.Queue()
@@ -61,7 +62,10 @@ class Pipeline:
                                     self._event)
         self.tracker = ChangeTracker()
         self._on_event_recorded = on_event_recorded or (lambda: None)
+        self._on_local_change = on_local_change or (lambda: None)
+        self._local_key: object = None
         self._agents: dict[str, Agent] = {}
+        self.remote = RemoteAgents()
         self._base_commit: str | None = None
         self.pending = pending
         self._snapshot: dict[str, Any] = {"agents": [], "overlaps": []}
@@ -114,11 +118,13 @@ class Pipeline:
         try:
             self.store = Store.open(self.workspace.repo)
             predictor = MergePredictor(self.workspace.repo.common_dir)
-            self.overlaps = OverlapRecorder(self.store, predictor, lambda: dict(self._agents),
+            self.overlaps = OverlapRecorder(self.store, predictor,
+                                            lambda: {**self.remote.agents, **self._agents},
                                             lambda: self.tracker.overlaps, self._event)
             self.base = BaseRecorder(BaseAwareness(self.workspace.repo.common_dir, predictor),
                                      self._event)
             self.overlaps.restore_into(self.tracker)
+            self.remote.seed(self.workspace, self.store, self.tracker, time.time())
         except Exception as exc:
             self.startup_error = f"{type(exc).__name__}: {exc}"
             answer_until_stop(self.queue)
@@ -129,7 +135,8 @@ class Pipeline:
             running = not any(isinstance(i, Command) and i.name == "stop" for i in batch)
             started = time.monotonic()
             try:
-                self._reopen_store_if_replaced()
+                if self.overlaps is not None:
+                    self.overlaps.follow_replaced_store()
                 self._handle(batch)
                 log.debug("handled %d item(s) in %.0f ms", len(batch),
                           (time.monotonic() - started) * 1000)
@@ -150,7 +157,7 @@ class Pipeline:
         if overflow or any(c.name in ("reconcile", "start") and c.arg != PERIODIC
                            for c in commands):
             self._full_reconcile_due = True
-        meta = False
+        meta = repredict = False
         by_agent: dict[str, list[FsEvent]] = {}
         for event in events:
             if event.kind == "overflow":
@@ -173,6 +180,8 @@ class Pipeline:
                 self._full_agent(command.arg, now)
             elif command.name == "poll-git":
                 meta = True  # no watches on the git metadata: poll it
+            elif command.name == "remote":
+                repredict = self.remote.apply(command.arg, self.tracker, now) or repredict
             elif command.name == "unwatch" and command.arg in self._agents:
                 # Drops an agent's watches as a lost inotify queue would; reconcile repairs.
                 self.watcher.remove_tree(str(self._agents[command.arg].path))
@@ -184,11 +193,13 @@ class Pipeline:
                 self._apply_events(name, agent_events, now)
         if reconcile:
             self._reconcile(now, initial=any(c.name == "start" for c in commands))
-        self._after_changes(now, full=reconcile,
+        self._after_changes(now, full=reconcile or repredict,
                             touched={e.path for e in events})
         for command in commands:
             if command.name == "status":
                 command.result = self.snapshot()
+            elif command.name == "presence":
+                command.result = local_presence(self._base_commit, self._agents, self.tracker)
 
     # --- agents and watches ------------------------------------------------------------------
 
@@ -222,7 +233,8 @@ class Pipeline:
         self.watches.watch_meta()
         recomputed: set[str] = set()
         base_moved = old_base != self._base_commit
-        for name in (set(old) | set(self.tracker.agents)) - set(agents):
+        for name in (set(old) | set(self.tracker.agents)) - set(agents) - \
+                set(self.remote.agents):
             self._drop_agent(name, "removed")
         for name, agent in agents.items():
             previous = old.get(name)
@@ -334,27 +346,14 @@ class Pipeline:
     def _apply_events(self, name: str, events: list[FsEvent], now: float) -> None:
         view = self._agents[name]
         root = str(view.path)
-        files: dict[str, str] = {}
-        dirs: set[str] = set()
-        created: set[str] = set()
-        for event in events:
-            rel = os.path.relpath(event.path, root).replace(os.sep, "/")
-            if rel == ".git" or rel.startswith(".git/") or \
-                    gitscan.matches_any(rel, self.workspace.config.watch.ignore):
-                continue
-            if event.is_dir:
-                dirs.add(rel)
-                if event.kind in ("create", "move-to"):
-                    # Files made before the watch existed: seen only by this scan.
-                    for directory in self._watch_agent_tree(name, rel):
-                        for file_rel in files_in(directory, root):
-                            files.setdefault(file_rel, "create")
-                elif event.kind in ("delete", "move-from"):
-                    self.watcher.remove_tree(event.path)
-            else:
-                if event.kind == "create":
-                    created.add(rel)
-                files[rel] = _ACTIONS[event.kind]
+        folded = fold_events(events, root, self.workspace.config.watch.ignore)
+        files, dirs, created = folded.files, folded.dirs, folded.created
+        for rel in folded.new_dirs:  # files made before the watch existed: seen only here
+            for directory in self._watch_agent_tree(name, rel):
+                for file_rel in files_in(directory, root):
+                    files.setdefault(file_rel, "create")
+        for gone in folded.gone_dirs:
+            self.watcher.remove_tree(gone)
         files = self.final_names.not_ours(root, files, now)
         if not files and not dirs:
             return
@@ -405,6 +404,7 @@ class Pipeline:
 
     def _update_snapshot(self) -> None:
         overlaps = self.tracker.overlaps
+        classified = self.overlaps.classification if self.overlaps is not None else {}
         snapshot = {
             "pid": os.getpid(),
             "agents": [{"name": name, "path": str(view.path),
@@ -414,32 +414,27 @@ class Pipeline:
                         else self.watcher.kind}
                        for name, view in sorted(self._agents.items())],
             "overlaps": [{"path": path, "agents": list(o.agents),
-                          "classification": getattr(self._classification(path),
-                                                    "classification", None)}
+                          "classification": getattr(classified.get(path), "classification",
+                                                    None)}
                          for path, o in sorted(overlaps.items())],
+            "remote_agents": self.remote.snapshot(self.tracker),
+            "remote": self.remote.info,
             "watches": self.watcher.count,
             "last_reconcile": self.last_reconcile,
             "reconcile": self.reconcile_stats,
         }
         with self._snapshot_lock:
             self._snapshot = snapshot
+        local_key = [(n, v.head, self.tracker.changed(n)) for n, v in sorted(self._agents.items())]
+        if local_key != self._local_key:
+            self._local_key = local_key
+            self._on_local_change()
 
     # --- helpers -----------------------------------------------------------------------------
-
-    def _classification(self, path: str) -> Prediction | None:
-        return self.overlaps.classification.get(path) if self.overlaps is not None else None
 
     def _store(self) -> Store:
         assert self.store is not None
         return self.store
-
-    def _reopen_store_if_replaced(self) -> None:
-        """One stat per batch: a removed or replaced state.db is reopened (or recreated) and
-        the overlaps open right now are written to it again."""
-        reopened = self._store().reopen_if_replaced()
-        if reopened is not None and self.overlaps is not None:
-            self.overlaps.rewrite_open()
-            self._event(EventKind.STORE_REOPENED, reopened, severity="warning")
 
     def _event(self, kind: EventKind, message: str, *, agent: str | None = None,
                path: str | None = None, severity: str = "info",
@@ -448,3 +443,4 @@ class Pipeline:
                      data=data)
         if data and is_notice(data):
             self._on_event_recorded()
+

@@ -25,6 +25,7 @@ from gitwarden.daemon.logs import setup_logging
 from gitwarden.daemon.notify import NotificationGate, SafeSender
 from gitwarden.daemon.pending import PendingPaths
 from gitwarden.daemon.pipeline import PERIODIC, Pipeline
+from gitwarden.daemon.remote_job import RemoteJob
 from gitwarden.daemon.scheduler import JobScheduler
 from gitwarden.daemon.sdnotify import SdNotifier
 from gitwarden.errors import ConfigError, GitwardenError
@@ -109,10 +110,13 @@ class Daemon:
         self.pipeline = Pipeline(workspace, Jobs(self.repo, lambda: self.config, pending),
                                  pending,
                                  on_polling=self._polling_changed,
-                                 on_event_recorded=self.dispatcher.wake)
+                                 on_event_recorded=self.dispatcher.wake,
+                                 on_local_change=lambda: self.remote.poke())
         self.jobs = self.pipeline.jobs
         self.landing = LandingJobs(self.repo, lambda: self.config,
                                    lambda: self.pipeline.post("reconcile"))
+        self.remote = RemoteJob(lambda: Workspace(repo=self.repo, config=self.config),
+                                lambda: self.config, self.pipeline)
         self.control = ControlServer(self.repo.state_dir, self._request)
         self._wake = Wakeup()
         self._stop_signal: int | None = None
@@ -163,6 +167,7 @@ class Daemon:
         log.info("stopping (%s)", name)
         self.sd.stopping()
         self.scheduler.stop()
+        self.remote.close()
         self.control.stop()
         self.pipeline.stop()
         self.abandoned_work = not self.jobs.close()
@@ -246,6 +251,11 @@ class Daemon:
                                  self.landing.fetch_base, now=True)
         else:
             self.scheduler.remove("fetch-base")
+        if self.config.remote is not None:
+            self.scheduler.every("remote-sync", self.config.remote.interval,
+                                 self.remote.run_logged, now=True)
+        else:
+            self.scheduler.remove("remote-sync")
 
     def _schedule_checkpoints(self, *, replace: bool = False) -> None:
         wanted = set()
@@ -353,6 +363,11 @@ class Daemon:
             for agent in self.pipeline.snapshot()["agents"]:
                 self.jobs.checkpoint(agent["name"])
             return {"ok": True}
+        if command == "remote-sync":
+            self.remote.run()
+            report = self.remote.last_report
+            return {"ok": report is not None and report.reachable,
+                    "error": report.error if report else "no [remote] in gitwarden.toml"}
         if command == "stop":
             self._stop_signal = signal.SIGTERM
             self._wake.set()

@@ -36,8 +36,10 @@ def run_git(
     input_bytes: bytes | None = None,
     check: bool = True,
     pass_fds: Sequence[int] = (),
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run `git args` in cwd and return the completed process (bytes output)."""
+    """Run `git args` in cwd and return the completed process (bytes output); with `timeout`,
+    a git still running after that many seconds is killed and GitError raised."""
     try:
         proc = subprocess.run(
             ["git", *args],
@@ -47,7 +49,10 @@ def run_git(
             capture_output=True,
             check=False,
             pass_fds=tuple(pass_fds),
+            timeout=timeout,
         )
+    except subprocess.TimeoutExpired as exc:
+        raise GitError(f"git {' '.join(args[:2])} timed out after {timeout:g}s") from exc
     except FileNotFoundError as exc:
         if not Path(cwd).exists():
             raise GitError(f"directory does not exist: {cwd}") from exc

@@ -43,6 +43,14 @@ class OverlapRecorder:
             tracker.restore_overlap(Overlap(record.path, record.agents, record.first_agent,
                                             record.opened_ts))
 
+    def follow_replaced_store(self) -> None:
+        """One stat per batch: a removed or replaced state.db is reopened (or recreated) and
+        the overlaps open right now are written to it again."""
+        reopened = self._store.reopen_if_replaced()
+        if reopened is not None:
+            self.rewrite_open()
+            self._emit(EventKind.STORE_REOPENED, reopened, severity="warning")
+
     def rewrite_open(self) -> None:
         """Write the overlaps open right now into a state database that lost them (removed or
         replaced under the daemon); no events, no notifications: nothing new happened."""

@@ -82,6 +82,10 @@ class EventKind(StrEnum):
     IDENTITY_REFUSED = "identity.refused"
     USER_ONLY_REFUSED = "identity.user-only-refused"
     LOCK_COVERS_OTHERS = "lock.covers-others"
+    REMOTE_UNREACHABLE = "remote.unreachable"
+    REMOTE_RECONNECTED = "remote.reconnected"
+    REMOTE_LOCK_LOST = "remote.lock-lost"
+    REMOTE_MACHINE_STALE = "remote.machine-stale"
 
 
 def kinds_by_area() -> dict[str, list[str]]:

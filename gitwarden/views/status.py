@@ -14,6 +14,7 @@ from gitwarden.git.worktrees import operation_in_progress
 from gitwarden.health.results import status_fields
 from gitwarden.overlaps.base import base_target, standings
 from gitwarden.overlaps.detect import find_overlaps
+from gitwarden.remote.view import remote_report
 from gitwarden.store.db import DB_NAME, Store
 
 if TYPE_CHECKING:
@@ -30,7 +31,11 @@ def collect_status(workspace: Workspace) -> dict[str, Any]:
     changes = dict(zip((a.name for a in present),
                        many_worktree_changes([(a.path, a.head) for a in present], base_commit),
                        strict=True))
-    overlaps = find_overlaps({name: c.changed for name, c in changes.items()})
+    changed_sets: dict[str, Any] = {name: c.changed for name, c in changes.items()}
+    remote = _remote(workspace)
+    if remote is not None:
+        changed_sets.update(remote["changed"])
+    overlaps = find_overlaps(changed_sets)
     by_agent: dict[str, list[str]] = {}
     for path, names in overlaps.items():
         for name in names:
@@ -53,6 +58,8 @@ def collect_status(workspace: Workspace) -> dict[str, Any]:
                    for a in agents],
         "overlaps": [{"path": path, "agents": list(names)} for path, names in overlaps.items()],
     }
+    if remote is not None:
+        report["remote"] = remote
     _add_recorded_state(workspace, report)
     return report
 
@@ -66,6 +73,18 @@ def _base_commit(workspace: Workspace) -> str | None:
         if workspace.base_is_unborn():
             return None
         raise
+
+
+def _remote(workspace: Workspace) -> dict[str, Any] | None:
+    """[remote]: the other machines as last fetched (no network call)."""
+    config = workspace.config.remote
+    if config is None:
+        return None
+    repo = workspace.repo
+    if not (repo.state_dir / DB_NAME).exists():
+        return remote_report(repo.main_worktree, None, config)
+    with Store.open(repo) as store:
+        return remote_report(repo.main_worktree, store, config)
 
 
 def _daemon_state(workspace: Workspace) -> dict[str, Any]:
