@@ -17,7 +17,8 @@ from pathlib import Path
 from types import ModuleType
 
 from gitwarden import __version__
-from gitwarden.errors import EXIT_FAILURE, EXIT_USAGE, GitwardenError
+from gitwarden.errors import EXIT_FAILURE, EXIT_USAGE, GitwardenError, UsageError
+from gitwarden.output import for_terminal
 
 EPILOG = """\
 examples:
@@ -102,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(handler: object, args: argparse.Namespace) -> int:
     assert callable(handler)
     try:
+        _enter_directory(args)
         return int(handler(args))
     except GitwardenError as exc:
         _error(exc.message, args)
@@ -127,12 +129,26 @@ def _dispatch(handler: object, args: argparse.Namespace) -> int:
         return EXIT_FAILURE
 
 
+def _enter_directory(args: argparse.Namespace) -> None:
+    """`-C DIR` runs the command as if started in DIR, as git does: relative paths and the
+    caller's identity (the agent whose worktree DIR is) follow."""
+    if getattr(args, "cwd", None) is None:
+        return
+    directory = Path(os.path.expanduser(str(args.cwd)))
+    try:
+        os.chdir(directory)
+    except OSError as exc:
+        raise UsageError(f"-C {for_terminal(str(directory), newlines=False)}: "
+                         f"{exc.strerror or exc}") from exc
+    args.cwd = Path.cwd()
+
+
 def _error(message: str, args: argparse.Namespace) -> None:
     if getattr(args, "debug", False):
         import traceback
 
         traceback.print_exc()
-    print(f"gitwarden: error: {message}", file=sys.stderr)
+    print(f"gitwarden: error: {for_terminal(message, newlines=False)}", file=sys.stderr)
 
 
 def _silence_stdout() -> None:

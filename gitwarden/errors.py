@@ -33,3 +33,10 @@ class RepoError(GitwardenError):
 
 class GitError(GitwardenError):
     """A git command failed."""
+
+
+class NotAllowed(GitwardenError):
+    """The caller may not do this: an agent acting as another, or a user command from an
+    agent's context."""
+
+    exit_code = EXIT_USAGE

@@ -53,6 +53,26 @@ def printable(text: str) -> str:
     return _SURROGATE.sub(_escape_surrogate, text)
 
 
+# C0 and C1 control characters and DEL: they move the cursor, clear screens, set titles.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def for_terminal(text: str, *, newlines: bool = True) -> str:
+    """`text` (from an agent, a file name, a lock reason) safe to write to a terminal: control
+    characters, escape sequences and bidi overrides are shown visibly (`\\x1b`), never
+    interpreted; undecodable bytes as `\\xNN`. Newlines and tabs are kept unless `newlines`
+    is False (one-line cells)."""
+    shown = _CONTROL.sub(_escape_control, printable(text))
+    if not newlines:
+        shown = shown.replace("\n", "\\n").replace("\t", "\\t")
+    return shown
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
 def _escape_surrogate(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"

@@ -9,13 +9,12 @@ from pathlib import Path
 from gitwarden.agents.model import Agent
 from gitwarden.agents.workspace import Workspace
 from gitwarden.checkpoints.take import safety_checkpoint
-from gitwarden.config import AgentConfig, load_config, render_agent_table
+from gitwarden.config import AgentConfig, agent_name_problem, load_config, render_agent_table
 from gitwarden.errors import UsageError
 from gitwarden.git.runner import run_git
+from gitwarden.output import for_terminal
 from gitwarden.store.db import Store
 from gitwarden.views.context_refresh import refresh_context_files
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def default_agent_path(workspace: Workspace, name: str) -> Path:
@@ -27,8 +26,9 @@ def add_agent(workspace: Workspace, name: str, *, scope: list[str], start: str |
               path: str | None, branch: str | None, task: str | None,
               policy: str | None) -> Agent:
     """Create the worktree and branch, append [agents.NAME] to the config, return the agent."""
-    if not _NAME.match(name):
-        raise UsageError(f"invalid agent name {name!r}: use letters, digits, '.', '_', '-'")
+    problem = agent_name_problem(name)
+    if problem:
+        raise UsageError(f"invalid {for_terminal(problem)}")
     if any(a.name == name for a in workspace.agents):
         raise UsageError(f"agent {name!r} already exists")
     target = Path(path).expanduser().resolve() if path else default_agent_path(workspace, name)

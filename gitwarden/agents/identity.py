@@ -38,19 +38,53 @@ class WorktreeLocation:
 
 
 def find_worktree(start: str) -> WorktreeLocation | None:
-    """The worktree containing `start` (a file or directory), without running git."""
-    current = os.path.abspath(start)
+    """The worktree containing `start` (a file or directory), without running git.
+
+    The path is resolved through symbolic links first, and nested repositories and
+    submodules are climbed past: the answer is the innermost worktree of a repository that
+    gitwarden manages (it has a state dir or a gitwarden.toml), else the innermost one."""
+    current = os.path.realpath(start)
     if not os.path.isdir(current):
         current = os.path.dirname(current)
+    innermost: WorktreeLocation | None = None
     while True:
-        dotgit = os.path.join(current, ".git")
-        location = _read_dotgit(current, dotgit)
+        location = _read_dotgit(current, os.path.join(current, ".git"))
         if location is not None:
-            return location
+            if _managed(location):
+                return location
+            innermost = innermost or location
         parent = os.path.dirname(current)
         if parent == current:
-            return None
+            return innermost
         current = parent
+
+
+def _managed(location: WorktreeLocation) -> bool:
+    return os.path.isdir(os.path.join(location.common_dir, "gitwarden")) or \
+        os.path.isfile(os.path.join(location.main_worktree, "gitwarden.toml"))
+
+
+def worktree_roots(common_dir: str) -> list[tuple[str, str | None]]:
+    """(root, admin name) of every worktree of the repository, the main one first (admin
+    name None), read from `<common dir>/worktrees/*/gitdir`; roots are resolved."""
+    roots: list[tuple[str, str | None]] = [
+        (os.path.realpath(os.path.dirname(common_dir.rstrip(os.sep))), None)]
+    admin = os.path.join(common_dir, "worktrees")
+    try:
+        names = sorted(os.listdir(admin))
+    except OSError:
+        return roots
+    for name in names:
+        try:
+            with open(os.path.join(admin, name, "gitdir"), encoding="utf-8",
+                      errors="surrogateescape") as handle:
+                dotgit = handle.read().strip()
+        except OSError:
+            continue
+        if dotgit:
+            dotgit = os.path.normpath(os.path.join(admin, name, dotgit))
+            roots.append((os.path.realpath(os.path.dirname(dotgit)), name))
+    return roots
 
 
 def _read_dotgit(root: str, dotgit: str) -> WorktreeLocation | None:
@@ -66,6 +100,8 @@ def _read_dotgit(root: str, dotgit: str) -> WorktreeLocation | None:
     if not first.startswith("gitdir:"):
         return None
     git_dir = os.path.normpath(os.path.join(root, first[len("gitdir:"):].strip()))
+    if not os.path.exists(os.path.join(git_dir, "HEAD")):
+        return None
     try:
         with open(os.path.join(git_dir, "commondir"), encoding="utf-8",
                   errors="surrogateescape") as handle:

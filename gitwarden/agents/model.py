@@ -83,14 +83,16 @@ def find_agent(agents: Sequence[Agent], name: str) -> Agent:
 
 
 def agent_for_path(agents: Sequence[Agent], path: Path) -> Agent | None:
-    """The agent whose worktree contains `path` (deepest worktree wins)."""
-    target = _norm(str(path), Path.cwd())
+    """The agent whose worktree contains `path` (deepest worktree wins); both are compared
+    with symbolic links resolved, so a link to a worktree is that worktree."""
+    target = os.path.realpath(_norm(str(path), Path.cwd()))
     best: Agent | None = None
+    best_len = 0
     for agent in agents:
-        root = _norm(str(agent.path), Path.cwd())
+        root = os.path.realpath(_norm(str(agent.path), Path.cwd()))
         if (target == root or target.startswith(root.rstrip(os.sep) + os.sep)) and \
-                (best is None or len(root) > len(str(best.path))):
-            best = agent
+                (best is None or len(root) > best_len):
+            best, best_len = agent, len(root)
     return best
 
 

@@ -66,6 +66,13 @@ class Workspace:
                                   "commit in this repository") from exc
             raise
 
+    def base_is_unborn(self) -> bool:
+        """Whether the base branch is the main worktree's branch and has no commit yet."""
+        main = next((w for w in self.worktrees if w.is_main), None)
+        if main is None or main.head is not None:
+            return False
+        return self.config.base is None or self.config.base == main.branch
+
     def refresh(self) -> None:
         """Forget cached worktrees and agents (after a worktree was added or removed)."""
         self._worktrees = None

@@ -51,6 +51,7 @@ from gitwarden.checkpoints.take import (
 from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event
+from gitwarden.store.write_journal import own_writes
 
 if TYPE_CHECKING:
     from gitwarden.checkpoints.table import RollbackRecord
@@ -200,9 +201,13 @@ def _rollback_locked(workspace: Workspace, store: Store, resolved: Agent,
                                   safety=safety, backup_ref=backup, old_head=plan.current_head,
                                   new_head=target.head, branch=resolved.branch, is_undo=is_undo,
                                   completed=False, undoes=undoes)
-    apply_rollback(repo, plan, workspace.repo.ensure_state_dir() / "tmp", pass_fds=(lock_fd,))
-    if index_tree is not None:
-        restore_index(resolved.path, index_tree, pass_fds=(lock_fd,))
+    # what the rollback writes is gitwarden's, never the agent's (the daemon reads this)
+    with own_writes(workspace.repo.ensure_state_dir(), resolved.path,
+                    [change.path for change in plan.changes]):
+        apply_rollback(repo, plan, workspace.repo.ensure_state_dir() / "tmp",
+                       pass_fds=(lock_fd,))
+        if index_tree is not None:
+            restore_index(resolved.path, index_tree, pass_fds=(lock_fd,))
     mark_completed(store, rollback_id)
     verb = "undid the last rollback of" if is_undo else "rolled back"
     record_event(store, EventKind.ROLLBACK_APPLIED,

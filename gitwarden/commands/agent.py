@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from gitwarden.admin.agents import add_agent, remove_agent
+from gitwarden.agents.caller import require_user
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
 from gitwarden.output import print_json, short, table
@@ -52,6 +53,7 @@ def register(subparsers: Any) -> None:
 def run_add(args: argparse.Namespace) -> int:
 
     workspace = Workspace.load(args.cwd)
+    require_user(workspace, "gitwarden agent add")
     agent = add_agent(workspace, args.name, scope=args.scope, start=args.start, path=args.path,
                       branch=args.branch, task=args.task, policy=args.policy)
     print(f"added agent {agent.name}: {agent.path} on branch {agent.branch}")
@@ -61,6 +63,7 @@ def run_add(args: argparse.Namespace) -> int:
 def run_remove(args: argparse.Namespace) -> int:
 
     workspace = Workspace.load(args.cwd)
+    require_user(workspace, "gitwarden agent remove")
     for line in remove_agent(workspace, args.name, force=args.force,
                              delete_branch=args.delete_branch):
         print(line)

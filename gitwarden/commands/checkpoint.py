@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitwarden.agents.caller import require_user
 from gitwarden.agents.model import agent_for_path
 from gitwarden.agents.workspace import Workspace
 from gitwarden.checkpoints.rollback import (
@@ -203,6 +204,7 @@ def run_rollback(args: argparse.Namespace) -> int:
     if args.undo and args.to:
         raise UsageError("--undo and --to cannot be combined")
     workspace = Workspace.load(args.cwd)
+    require_user(workspace, "gitwarden rollback")
     agent = workspace.agent(args.agent)
     if not agent.exists:
         raise UsageError(f"agent {agent.name}: worktree missing: {agent.path}")
@@ -267,6 +269,7 @@ def run_prune(args: argparse.Namespace) -> int:
     if args.keep_clean_days is not None and args.keep_clean_days < 0:
         raise UsageError("--keep-clean-days must not be negative")
     workspace = Workspace.load(args.cwd)
+    require_user(workspace, "gitwarden prune")
     agents = workspace.select(args.agents or None)
     with Store.open(workspace.repo) as store:
         results = [prune(workspace, store, agent, keep=args.keep,

@@ -13,7 +13,7 @@ from typing import Any
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
 from gitwarden.errors import UsageError
-from gitwarden.output import paint, print_json
+from gitwarden.output import for_terminal, paint, print_json
 from gitwarden.store.db import Store
 from gitwarden.store.events import list_events
 from gitwarden.units import parse_duration
@@ -133,4 +133,5 @@ def _print(event: Any, as_json: bool) -> None:
     color = {"warning": "yellow", "error": "red"}.get(event.severity)
     kind = paint(event.kind, color) if color else event.kind
     agent = f" [{event.agent}]" if event.agent else ""
-    print(f"{stamp} {kind}{agent} {event.message}")
+    print(f"{stamp} {kind}{for_terminal(agent, newlines=False)} "
+          f"{for_terminal(event.message, newlines=False)}")

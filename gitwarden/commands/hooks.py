@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gitwarden.agents.caller import require_user
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
 from gitwarden.errors import UsageError
@@ -37,6 +38,7 @@ def register(subparsers: Any) -> None:
 def run_hooks(args: argparse.Namespace) -> int:
 
     workspace = Workspace.load(args.cwd)
+    require_user(workspace, f"gitwarden hooks {args.verb}")
     both = not args.claude and not args.git
     install = args.verb == "install"
     if args.claude or both:

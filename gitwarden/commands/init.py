@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from gitwarden.agents.caller import require_user
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
 from gitwarden.config import Config
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if path.exists() and not args.force:
         raise UsageError(f"{path} already exists (use --force to overwrite)")
     workspace = Workspace(repo=repo, config=Config())
+    require_user(workspace, "gitwarden init")
     base = args.base or workspace.base_branch
     resolve_base(repo.main_worktree, base)
     path.write_text(render_starter(base, [a.name for a in workspace.agents]), encoding="utf-8")

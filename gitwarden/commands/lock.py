@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
-from gitwarden.agents.caller import current_agent, require_agent
+from gitwarden.agents.caller import current_agent, require_agent, require_user
 from gitwarden.commands import add_command
 from gitwarden.coordination import locks
 from gitwarden.coordination.arguments import (
@@ -15,9 +16,10 @@ from gitwarden.coordination.arguments import (
     open_context,
     parse_duration_arg,
 )
+from gitwarden.coordination.lock_impact import lock_warnings
 from gitwarden.coordination.lock_rules import describe_holder, describe_until
 from gitwarden.errors import UsageError
-from gitwarden.output import print_json, table
+from gitwarden.output import for_terminal, print_json, table
 from gitwarden.store.events import EventKind, record_event, record_notice
 from gitwarden.units import format_duration
 from gitwarden.views.context_refresh import refresh_context_files
@@ -41,7 +43,9 @@ def register(subparsers: Any) -> None:
                       "gitwarden.toml, 30m); 'none' for no expiry")
     lock.add_argument("--reason", default="", help="what you are doing (shown to others)")
     lock.add_argument("--wait", metavar="DURATION",
-                      help="wait up to DURATION for the lock instead of failing at once")
+                      help="wait up to DURATION for other agents' locks instead of failing at "
+                      "once (a lock covering another agent's scope or uncommitted changes is "
+                      "granted at once, with a warning)")
     lock.add_argument("--renew", action="store_true",
                       help="extend my locks (the named ones, or all) by the TTL")
     lock.add_argument("--json", action="store_true")
@@ -58,7 +62,8 @@ def register(subparsers: Any) -> None:
     unlock.add_argument("--agent", help="release for this agent")
     unlock.add_argument("--all", action="store_true", help="release all locks of the agent")
     unlock.add_argument("--force", action="store_true",
-                        help="release even when another agent holds it")
+                        help="release even when another agent holds it (the user only: "
+                        "refused from an agent's worktree)")
     unlock.set_defaults(handler=run_unlock)
 
     listing = add_command(subparsers, "locks", "list the locks held, by whom, until when",
@@ -105,13 +110,18 @@ def run_lock(args: argparse.Namespace) -> int:
         if not result.granted:
             if not args.json:
                 for pattern, lock in result.conflicts:
-                    print(f"gitwarden: '{pattern}' is {describe_holder(lock)}")
+                    print(f"gitwarden: '{_t(pattern)}' is {_t(describe_holder(lock))}")
                 print("gitwarden: not locked: wait with --wait DURATION, or ask the holder with "
                       "`gitwarden request --to AGENT \"...\"`")
             return 1
         if not args.json:
             for lock in result.locks:
-                print(f"locked '{lock.pattern}' for {agent.name} {describe_until(lock)}")
+                print(f"locked '{_t(lock.pattern)}' for {agent.name} {describe_until(lock)}")
+        for warning in lock_warnings(workspace, agent.name, patterns):
+            print(f"gitwarden: warning: {warning}", file=sys.stderr)
+            record_event(store, EventKind.LOCK_COVERS_OTHERS, f"lock by {agent.name} on "
+                         f"{', '.join(patterns)}: {warning}", agent=agent.name,
+                         severity="warning", data={"patterns": patterns})
         refresh_context_files(workspace, store)
     return 0
 
@@ -120,6 +130,8 @@ def run_unlock(args: argparse.Namespace) -> int:
 
     workspace, store = open_context(args)
     with store:
+        if args.force:
+            require_user(workspace, "gitwarden unlock --force")
         agent = current_agent(workspace, args.agent)
         if args.all:
             if agent is None:
@@ -139,7 +151,7 @@ def run_unlock(args: argparse.Namespace) -> int:
             print(f"no lock on {', '.join(patterns)}" if patterns else "no locks to release")
             return 1 if patterns and not args.all else 0
         for lock in released:
-            print(f"unlocked '{lock.pattern}' (held by {lock.agent})")
+            print(f"unlocked '{_t(lock.pattern)}' (held by {lock.agent})")
             if lock.agent != me:
                 message = (f"lock '{lock.pattern}' of agent {lock.agent} was force-released by "
                            f"{me or 'the user'}")
@@ -175,9 +187,13 @@ def run_locks(args: argparse.Namespace) -> int:
             left = "expired"
         else:
             left = format_duration(lock.expires_at - now)
-        rows.append([lock.pattern, lock.kind, lock.agent, left, lock.reason])
+        rows.append([_t(lock.pattern), lock.kind, _t(lock.agent), left, _t(lock.reason)])
     print(table(["pattern", "kind", "agent", "left", "reason"], rows))
     return 0
+
+
+def _t(text: str) -> str:
+    return for_terminal(text, newlines=False)
 
 
 def _ttl(text: str | None, default: float) -> float | None:

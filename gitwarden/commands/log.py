@@ -12,7 +12,7 @@ from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
 from gitwarden.commands.events import parse_since
 from gitwarden.errors import UsageError
-from gitwarden.output import print_json, table
+from gitwarden.output import for_terminal, print_json, table
 from gitwarden.store.activity import list_activity
 from gitwarden.store.db import Store
 
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(table(["time", "agent", "action", "path"],
                 [[time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.ts)), r.agent, r.action,
-                  r.path] for r in rows]))
+                  for_terminal(r.path, newlines=False)] for r in rows]))
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gitwarden.agents.caller import require_user
 from gitwarden.commands import add_command
 from gitwarden.coordination.arguments import open_context
 from gitwarden.coordination.pauses import kill_switch
@@ -51,6 +52,7 @@ def register(subparsers: Any) -> None:
 def run_pause(args: argparse.Namespace) -> int:
 
     workspace, store = open_context(args)
+    require_user(workspace, "gitwarden pause")
     with store:
         agents = _selected(workspace, args)
         for agent in agents:
@@ -63,6 +65,7 @@ def run_pause(args: argparse.Namespace) -> int:
 def run_resume(args: argparse.Namespace) -> int:
 
     workspace, store = open_context(args)
+    require_user(workspace, "gitwarden resume")
     with store:
         if args.all:
             if args.agents:
@@ -85,6 +88,7 @@ def run_resume(args: argparse.Namespace) -> int:
 def run_stop(args: argparse.Namespace) -> int:
 
     workspace, store = open_context(args)
+    require_user(workspace, "gitwarden stop")
     with store:
         names = apply_stop(workspace, store, args.reason)
         refresh_context_files(workspace, store)

@@ -11,7 +11,7 @@ from gitwarden.commands import add_command
 from gitwarden.coordination import requests
 from gitwarden.coordination.arguments import open_context
 from gitwarden.errors import GitwardenError, UsageError
-from gitwarden.output import print_json
+from gitwarden.output import for_terminal, print_json
 from gitwarden.store.events import EventKind, record_event
 from gitwarden.views.context_refresh import refresh_context_files
 
@@ -90,5 +90,6 @@ def run_inbox(args: argparse.Namespace) -> int:
     for item in found:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(item.ts))
         state = "" if item.is_open else f" [closed by {item.closed_by}]"
-        print(f"#{item.id} {when} {item.from_agent} -> {item.to_agent}{state}: {item.text}")
+        print(f"#{item.id} {when} {item.from_agent} -> {item.to_agent}{state}: "
+              f"{for_terminal(item.text, newlines=False)}")
     return 0

@@ -7,7 +7,7 @@ from typing import Any
 
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
-from gitwarden.output import paint, print_json, short, table
+from gitwarden.output import for_terminal, paint, print_json, short, table
 from gitwarden.views.status import collect_status
 
 
@@ -38,9 +38,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _t(text: str) -> str:
+    """One line of text from an agent or a file name, safe for the terminal."""
+    return for_terminal(str(text), newlines=False)
+
+
 def render(report: dict[str, Any], *, detailed: bool = False) -> str:
     base = report["base"]
-    lines = [f"base {base['branch']} at {short(base['commit'])}"]
+    at = short(base['commit']) if base['commit'] else "no commit yet"
+    lines = [f"base {_t(base['branch'])} at {at}"]
     daemon = report.get("daemon") or {}
     if daemon.get("running"):
         lines[0] += f"; daemon running (pid {daemon['pid']})"
@@ -48,7 +54,7 @@ def render(report: dict[str, Any], *, detailed: bool = False) -> str:
         lines[0] += "; no daemon (start one with `gitwarden watch` or `gitwarden service install`)"
     switch = report.get("kill_switch")
     if switch:
-        lines.append(paint(f"KILL SWITCH ENGAGED ({switch['reason']}): agents stay paused and "
+        lines.append(paint(f"KILL SWITCH ENGAGED ({_t(switch['reason'])}): agents stay paused and "
                            "automatic actions are held until `gitwarden resume --all`", "red"))
     agents = report["agents"]
     if not agents:
@@ -62,7 +68,7 @@ def render(report: dict[str, Any], *, detailed: bool = False) -> str:
             state = paint(state, "red" if state in ("missing", "error", "paused") else "yellow")
         rows.append([
             agent["name"],
-            agent["branch"] or "(detached)",
+            _t(agent["branch"] or "(detached)"),
             short(agent["head"]),
             state,
             f"+{agent['ahead']}/-{agent['behind']}",
@@ -76,20 +82,20 @@ def render(report: dict[str, Any], *, detailed: bool = False) -> str:
     if detailed:
         for agent in agents:
             if agent.get("pause_reason"):
-                lines.append(f"\n{agent['name']} is paused: {agent['pause_reason']}")
+                lines.append(f"\n{agent['name']} is paused: {_t(agent['pause_reason'])}")
             if agent.get("culprit"):
                 lines.append(f"\n{agent['name']} broke the build at {short(agent['culprit'])}")
             if agent.get("locks"):
-                lines.append(f"\nlocks held by {agent['name']}: {', '.join(agent['locks'])}")
+                lines.append(f"\nlocks held by {agent['name']}: {_t(', '.join(agent['locks']))}")
             if agent.get("error"):
-                lines.append(f"\n{agent['name']}: {agent['error']}")
+                lines.append(f"\n{agent['name']}: {_t(agent['error'])}")
             if agent["changed"]:
                 lines.append(f"\nchanged by {agent['name']}:")
-                lines.extend(f"  {path}" for path in agent["changed"])
+                lines.extend(f"  {_t(path)}" for path in agent["changed"])
     overlaps = report["overlaps"]
     if overlaps:
         lines.append("")
         lines.append(paint(f"{len(overlaps)} overlapping file(s):", "yellow"))
         for item in overlaps:
-            lines.append(f"  {item['path']}  ({', '.join(item['agents'])})")
+            lines.append(f"  {_t(item['path'])}  ({', '.join(item['agents'])})")
     return "\n".join(lines)

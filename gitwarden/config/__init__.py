@@ -16,6 +16,7 @@ from typing import Any
 from gitwarden.config.toml_table import (
     Locator,
     Table,
+    at_most,
     boolean,
     choice,
     duration,
@@ -35,6 +36,24 @@ from gitwarden.errors import ConfigError
 POLICIES = ("notify", "pause", "revert")
 SEVERITIES = ("info", "warning", "error")
 _AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+ON_ERROR = ("deny", "allow")
+MAX_AGENT_NAME = 100
+
+
+def agent_name_problem(name: str) -> str | None:
+    """Why `name` cannot name an agent, or None. An agent's name is a file name (its worktree,
+    its context files) and a component of git ref names (`agent/NAME`,
+    `refs/gitwarden/checkpoints/NAME`), so it follows `git check-ref-format` too."""
+    if not _AGENT_NAME.match(name):
+        return (f"agent name {name!r} must start with a letter or digit and use only letters, "
+                "digits, '.', '_' and '-'")
+    if len(name) > MAX_AGENT_NAME:
+        return f"agent name {name[:20]!r}... is longer than {MAX_AGENT_NAME} characters"
+    if ".." in name:
+        return f"agent name {name!r} may not contain '..' (git ref names cannot)"
+    if name.endswith((".", ".lock")):
+        return f"agent name {name!r} may not end with '.' or '.lock' (git ref names cannot)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -107,6 +126,11 @@ class LockConfig:
 
 
 @dataclass(frozen=True)
+class HooksConfig:
+    on_error: str = "deny"  # what agent hooks and git guards do when they cannot decide
+
+
+@dataclass(frozen=True)
 class Config:
     base: str | None = None
     main_agent: bool = False
@@ -116,6 +140,7 @@ class Config:
     notifications: NotificationConfig = NotificationConfig()
     watch: WatchConfig = WatchConfig()
     locks: LockConfig = LockConfig()
+    hooks: HooksConfig = HooksConfig()
     path: Path | None = None
 
     def agent(self, name: str) -> AgentConfig:
@@ -154,6 +179,7 @@ def parse_config(data: Mapping[str, Any], path: Path, text: str = "") -> Config:
         notifications=_notifications(root.table("notifications")),
         watch=_watch(root.table("watch")),
         locks=_locks(root.table("locks")),
+        hooks=_hooks(root.table("hooks")),
         path=path,
     )
     root.finish()
@@ -161,8 +187,9 @@ def parse_config(data: Mapping[str, Any], path: Path, text: str = "") -> Config:
 
 
 def _agent(name: str, table: Table) -> AgentConfig:
-    if not _AGENT_NAME.match(name):
-        table.fail(None, f"agent name {name!r} may use letters, digits, '.', '_' and '-'")
+    problem = agent_name_problem(name)
+    if problem:
+        table.fail(None, problem)
     agent = AgentConfig(
         name=name,
         path=table.optional("path", string),
@@ -267,7 +294,7 @@ def _notifications(table: Table) -> NotificationConfig:
 def _watch(table: Table) -> WatchConfig:
     d = WatchConfig()
     result = WatchConfig(
-        debounce=or_default(table.optional("debounce", duration), d.debounce),
+        debounce=or_default(table.optional("debounce", at_most(10.0, duration)), d.debounce),
         reconcile_interval=or_default(table.optional("reconcile_interval", interval(1.0)),
                                     d.reconcile_interval),
         poll_interval=or_default(table.optional("poll_interval", interval(0.1)),
@@ -290,6 +317,13 @@ def _locks(table: Table) -> LockConfig:
         default_ttl=or_default(table.optional("default_ttl", duration), d.default_ttl),
         stale_after=or_default(table.optional("stale_after", duration), d.stale_after),
     )
+    table.finish()
+    return result
+
+
+def _hooks(table: Table) -> HooksConfig:
+    result = HooksConfig(on_error=or_default(table.optional("on_error", choice(ON_ERROR)),
+                                             "deny"))
     table.finish()
     return result
 

@@ -3,6 +3,7 @@ that say what is wrong."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -33,6 +34,8 @@ def boolean(value: Any) -> bool:
 def number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"expected a number, got {type_name(value)}")
+    if not math.isfinite(value) or value > 1e9:
+        raise ValueError(f"expected a finite number of reasonable size, got {value!r}")
     if value < 0:
         raise ValueError("must not be negative")
     return float(value)
@@ -72,6 +75,18 @@ def interval(minimum: float) -> Callable[[Any], float]:
         return seconds
 
     return parse
+
+
+def at_most(limit: float, parse: Callable[[Any], float]) -> Callable[[Any], float]:
+    """A duration that must stay short (a debounce: longer would stall the daemon)."""
+
+    def bounded(value: Any) -> float:
+        seconds = parse(value)
+        if seconds > limit:
+            raise ValueError(f"must be at most {limit:g}s, got {value!r}")
+        return seconds
+
+    return bounded
 
 
 def size(value: Any) -> int:

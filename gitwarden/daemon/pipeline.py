@@ -20,6 +20,7 @@ from gitwarden.agents.workspace import Workspace
 from gitwarden.config import Config
 from gitwarden.daemon import gitscan
 from gitwarden.daemon.batching import Command, collect_batch
+from gitwarden.daemon.final_names import FinalNames
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.pending import PendingPaths
 from gitwarden.daemon.watcher import FsEvent
@@ -34,6 +35,7 @@ from gitwarden.overlaps.tracker import ChangeTracker, Overlap
 from gitwarden.store.activity import record_activity
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, is_notice, notice, record_event
+from gitwarden.store.write_journal import recent_own_writes
 
 log = logging.getLogger("gitwarden.pipeline")
 
@@ -71,6 +73,10 @@ class Pipeline:
         self._last_full_reconcile: float | None = None
         self._full_reconcile_due = True
         self._unsettled: set[str] = set()  # agents with events since their last recompute
+        self.final_names = FinalNames(
+            lambda name: self.post("recheck", name),
+            lambda name, paths: self.jobs.check_paths(self.workspace, self._store(), name, paths),
+            lambda: self.workspace.config.watch.debounce)
         self._signatures: dict[str, tuple[object, ...]] = {}
         self._repo_signature: tuple[object, ...] | None = None
         self.reconcile_stats: dict[str, Any] = {}
@@ -166,6 +172,8 @@ class Pipeline:
             if command.name == "reload":
                 self._reload(command.arg)
                 reconcile = True
+            elif command.name == "recheck" and command.arg in self._agents:
+                self.final_names.recheck(command.arg, self._agents[command.arg].path)
             elif command.name == "poll":
                 self._full_agent(command.arg, now)
             elif command.name == "poll-git":
@@ -353,6 +361,8 @@ class Pipeline:
                 if event.kind == "create":
                     created.add(rel)
                 files[rel] = _ACTIONS[event.kind]
+        own = recent_own_writes(self.workspace.repo.state_dir, now)
+        files = {p: a for p, a in files.items() if not own.covers(root, p)}
         if not files and not dirs:
             return
         try:
@@ -378,8 +388,7 @@ class Pipeline:
         self.pending.add(name, relevant)
         if before - after:
             self.jobs.forget_violations(name, before - after)
-        if relevant:
-            self.jobs.check_paths(self.workspace, self._store(), name, sorted(relevant))
+        self.final_names.settle(name, root, relevant, created, present)
 
     # --- overlaps ----------------------------------------------------------------------------
 

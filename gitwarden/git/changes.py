@@ -53,7 +53,8 @@ def parse_status_z(output: bytes) -> tuple[list[str], list[str]]:
     return tracked, untracked
 
 
-def worktree_changes(worktree: Path, head: str | None, base_commit: str) -> WorktreeChanges:
+def worktree_changes(worktree: Path, head: str | None,
+                     base_commit: str | None) -> WorktreeChanges:
     """The changed set of one worktree against the base commit."""
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -68,7 +69,7 @@ def worktree_changes(worktree: Path, head: str | None, base_commit: str) -> Work
 
 
 def many_worktree_changes(
-    items: Sequence[tuple[Path, str | None]], base_commit: str
+    items: Sequence[tuple[Path, str | None]], base_commit: str | None
 ) -> list[WorktreeChanges]:
     """worktree_changes for several worktrees at once (git runs in parallel)."""
     if not items:
@@ -84,9 +85,9 @@ def _status(worktree: Path) -> tuple[list[str], list[str]]:
     return parse_status_z(proc.stdout)
 
 
-def _committed(worktree: Path, head: str | None, base: str) -> tuple[list[str], str | None,
-                                                                       int, int]:
-    if head is None:
+def _committed(worktree: Path, head: str | None, base: str | None
+               ) -> tuple[list[str], str | None, int, int]:
+    if head is None or base is None:  # nothing committed yet on one side
         return [], None, 0, 0
     proc = run_git(["merge-base", base, head], worktree, check=False)
     merge_base = proc.stdout.decode().strip() or None

@@ -68,6 +68,8 @@ def locate_repo(start: Path | str | None = None) -> Repo:
                             "gitwarden in a repository with a main worktree")
         raise RepoError(_rev_parse_failure(start_path, stderr))
     lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+    if len(lines) > 3:
+        lines = _rev_parse_one_by_one(start_path)  # a path holds a newline
     common_dir = Path(lines[0])
     if lines[1:2] == ["true"]:
         raise RepoError(
@@ -78,6 +80,16 @@ def locate_repo(start: Path | str | None = None) -> Repo:
     current = Path(lines[2]) if len(lines) > 2 else None
     return Repo(common_dir=common_dir, main_worktree=_main_worktree(common_dir, current),
                 current_worktree=current)
+
+
+def _rev_parse_one_by_one(start: Path) -> list[str]:
+    """The answers of locate_repo's rev-parse asked one at a time, for paths that hold a
+    newline (only the last newline of each answer is git's)."""
+    answers = []
+    for option in ("--git-common-dir", "--is-bare-repository", "--show-toplevel"):
+        proc = run_git(["rev-parse", "--path-format=absolute", option], start, check=False)
+        answers.append(proc.stdout.decode("utf-8", "surrogateescape").removesuffix("\n"))
+    return answers
 
 
 def _is_bare(path: Path) -> bool:

@@ -31,6 +31,7 @@ from gitwarden.health import table as health_state
 from gitwarden.health.revert_plan import RevertError, RevertPlan, create_revert_commit, plan_revert
 from gitwarden.health.table import reverts_since, was_reverted
 from gitwarden.store.events import EventKind, record_notice
+from gitwarden.store.write_journal import own_writes
 
 if TYPE_CHECKING:
     from gitwarden.agents.model import Agent
@@ -134,10 +135,14 @@ def revert_culprit(workspace: Workspace, store: Store, agent: Agent, culprit: st
     except GitError as exc:
         _abandon(store, rollback_id, revert_id)
         raise RevertError(f"{agent.name} moved its branch meanwhile ({exc.message})") from exc
+    # what the revert writes is gitwarden's, never the agent's (the daemon reads this)
+    journal = own_writes(workspace.repo.ensure_state_dir(), agent.path, plan.paths)
     try:
-        _rewrite_paths_checked(agent, repo, plan, head, revert_commit)
+        with journal:
+            _rewrite_paths_checked(agent, repo, plan, head, revert_commit)
     except _PathChanged as changed:
-        problems = _put_back(agent, head, revert_commit, changed.written, ref, backup)
+        with own_writes(workspace.repo.ensure_state_dir(), agent.path, plan.paths):
+            problems = _put_back(agent, head, revert_commit, changed.written, ref, backup)
         if problems:
             health_state.set_revert_status(store, revert_id, "aborted")
             raise RevertAborted(

@@ -1,10 +1,15 @@
-"""The Claude Code PreToolUse hook: `gitwarden hook claude`.
+"""The Claude Code hook: `gitwarden hook claude`, a thin adapter over the decision core.
 
-Claude Code sends JSON on stdin (`tool_name`, `tool_input.file_path`, `cwd`). To refuse a tool
-call we print a `permissionDecision: deny` with a reason the agent can act on, and exit 0; to
-allow it we print nothing. This runs on every edit: it reads git's files and the state database
-directly (no git subprocess) and imports nothing heavy (no pygit2, watchdog, APScheduler).
-When gitwarden itself is broken the hook fails open and logs why.
+Claude Code sends JSON on stdin (`hook_event_name`, `tool_name`, `tool_input`, `cwd`).
+PreToolUse: the call is turned into a ToolRequest, gitwarden.coordination.tool_guard
+decides, and a deny is printed as `permissionDecision: deny` with the reason (exit 0);
+an allow prints nothing. PostToolUse: what the call changed in the agent's worktree is
+compared with its scope and the locks, and the agent is told at once (additionalContext)
+what to undo. Identity comes from where the call runs (the worktree holding the real path
+of `cwd`), never from what it claims. When gitwarden cannot decide (bad config, corrupt
+state, bad input) the call is denied with the problem and its fix, unless the user set
+`[hooks] on_error = "allow"`. This runs on every tool call: it reads git's files and the
+state database directly and imports nothing heavy (no pygit2, watchdog, APScheduler).
 """
 
 from __future__ import annotations
@@ -14,141 +19,216 @@ import os
 import sqlite3
 import sys
 import time
-from typing import IO, Any
+
+# typing costs milliseconds on the hook's path: annotations only
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 EDIT_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
 SHELL_TOOLS = frozenset({"Bash"})
 ERROR_LOG = "hook-errors.log"
+CONTEXT_WINDOW = 30.0  # PostToolUse without duration_ms: files changed this recently count
 
 
-class HookContext:
-    """The agent making the tool call and where its worktree and repository are."""
+class HookInputError(ValueError):
+    """The hook's stdin is not the JSON object Claude Code sends."""
 
-    def __init__(self, agent: str, root: str, common_dir: str, scope: tuple[str, ...]) -> None:
+
+class Place:
+    """The agent a tool call comes from, its worktree, the repository, and the config."""
+
+    def __init__(self, agent: str, root: str, common_dir: str, config: Any,
+                 worktrees: dict[str, str | None], claimed: str | None) -> None:
         self.agent = agent
         self.root = root
         self.common_dir = common_dir
-        self.scope = scope
+        self.config = config
+        self.worktrees = worktrees
+        self.claimed = claimed
 
 
 def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
     source = stdin or sys.stdin
     sink = stdout or sys.stdout
-    common_dir: str | None = None
+    payload: dict[str, Any] = {}
+    event = "PreToolUse"
     try:
-        payload = json.loads(source.read() or "{}")
-        if not isinstance(payload, dict):
-            raise ValueError("hook input is not a JSON object")
-        context = resolve_context(payload)
-        common_dir = context.common_dir if context else None
-        reason = decide(payload, context) if context else None
-    except Exception as exc:  # fail open: a broken gitwarden must not stop the agent
-        _log_failure(exc, common_dir)
-        return 0
-    if reason:
-        json.dump({"hookSpecificOutput": {"hookEventName": "PreToolUse",
-                                          "permissionDecision": "deny",
-                                          "permissionDecisionReason": reason}}, sink)
-        sink.write("\n")
+        try:
+            loaded = json.loads(source.read() or "{}")
+        except ValueError as exc:
+            raise HookInputError(f"the hook input is not JSON ({exc})") from exc
+        if not isinstance(loaded, dict):
+            raise HookInputError("the hook input is not a JSON object")
+        payload = loaded
+        event = str(payload.get("hook_event_name") or "PreToolUse")
+        if event == "PostToolUse":
+            _emit(sink, event, context=post_tool_use(payload))
+            return 0
+        decision = pre_tool_use(payload)
+        reason = decision.reason
+        allow = decision.allow
+    except Exception as exc:
+        allow, reason = _on_error(exc, payload, event)
+    if not allow and event != "PostToolUse":
+        _emit(sink, event, deny=_printable(reason or "denied by gitwarden"))
     return 0
 
 
-def resolve_context(payload: dict[str, Any]) -> HookContext | None:
-    """The agent making this tool call, or None when it is not one gitwarden guards."""
+def _emit(sink: IO[str], event: str, *, deny: str | None = None,
+          context: str | None = None) -> None:
+    output: dict[str, Any] = {"hookEventName": event}
+    if deny is not None:
+        output.update(permissionDecision="deny", permissionDecisionReason=deny)
+    elif context:
+        output["additionalContext"] = _printable(context)
+    else:
+        return
+    json.dump({"hookSpecificOutput": output}, sink)
+    sink.write("\n")
+
+
+def _kind(payload: dict[str, Any]) -> str:
+    from gitwarden.coordination.tool_guard import EDIT, OTHER, SHELL
+
+    tool = str(payload.get("tool_name") or "")
+    return EDIT if tool in EDIT_TOOLS else SHELL if tool in SHELL_TOOLS else OTHER
+
+
+def pre_tool_use(payload: dict[str, Any]) -> Any:
+    """The decision for one PreToolUse call."""
     # Imports in this module are lazy: the hook runs on every agent tool call and loads only
     # what the decision at hand needs.
-    from gitwarden.agents.identity import agent_from_env, find_worktree
+    from gitwarden.coordination.tool_guard import ALLOW, OTHER, ToolRequest, decide
 
-    cwd = str(payload.get("cwd") or os.getcwd())
+    kind = _kind(payload)
+    place = resolve_place(payload)
+    if place is None:
+        return ALLOW
+    if kind == OTHER and not place.claimed:
+        return ALLOW
+    cwd = _cwd(payload)
+    request = ToolRequest(place.agent, kind, cwd, paths=_target_paths(payload, cwd),
+                          command=_command(payload), claimed=place.claimed)
+    decision = decide(request, _facts(place))
+    if not decision.allow and place.claimed and place.claimed != place.agent:
+        _record_refused_claim(place, str(decision.reason))
+    return decision
+
+
+def post_tool_use(payload: dict[str, Any]) -> str | None:
+    """What the agent must undo after this call, or None."""
+    from gitwarden.coordination.scope import inside
+    from gitwarden.coordination.tool_guard import EDIT, OTHER, path_problem
+
+    kind = _kind(payload)
+    if kind == OTHER:
+        return None
+    place = resolve_place(payload)
+    if place is None:
+        return None
+    facts = _facts(place)
+    facts.paused = None
+    root = os.path.realpath(place.root)
+    if kind == EDIT:
+        changed = {}
+        for path in _target_paths(payload, _cwd(payload)):
+            rel = inside(os.path.realpath(path), root)
+            if rel:
+                changed[rel] = os.path.exists(path)
+    else:
+        window = payload.get("duration_ms")
+        since = time.time() - (float(window) / 1000 + 2 if isinstance(window, int | float)
+                               else CONTEXT_WINDOW)
+        changed = _recently_changed(root, since)
+    problems = []
+    for rel, tracked in sorted(changed.items()):
+        problem = path_problem(place.agent, rel, facts)
+        if problem:
+            problems.append((rel, tracked, problem.split(". Do not edit")[0]
+                             .split(". Edit only")[0]))
+    if not problems:
+        return None
+    import shlex
+
+    lines = [f"gitwarden: this tool call changed files agent {place.agent} may not change; "
+             "undo these changes now:"]
+    for rel, tracked, problem in problems:
+        undo = (f"git checkout -- {shlex.quote(rel)}" if tracked
+                else f"rm -- {shlex.quote(rel)}")
+        lines.append(f"- {problem}. Undo: `{undo}`")
+    return "\n".join(lines)
+
+
+def _recently_changed(root: str, since: float) -> dict[str, bool]:
+    """Paths of the worktree that git status shows as changed and that were written after
+    `since`, with whether git tracks them (so the undo can be a checkout)."""
+    import subprocess
+
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    proc = subprocess.run(["git", "status", "--porcelain=v1", "-z", "--untracked-files=all",
+                           "--no-renames"], cwd=root, env=env, capture_output=True, timeout=20,
+                          check=False)
+    changed: dict[str, bool] = {}
+    for entry in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        if len(entry) < 4:
+            continue
+        status, rel = entry[:2], entry[3:]
+        try:
+            if os.lstat(os.path.join(root, rel)).st_mtime < since:
+                continue
+        except OSError:
+            continue  # deleted: nothing says when
+        changed[rel] = status != "??"
+    return changed
+
+
+def resolve_place(payload: dict[str, Any]) -> Place | None:
+    """The agent this call comes from: the worktree holding the real path of `cwd` (nested
+    repositories and submodules climbed past), else GITWARDEN_AGENT; None for the user."""
+    from gitwarden.agents.identity import agent_from_env, find_worktree, worktree_roots
+
+    cwd = _cwd(payload)
     location = find_worktree(cwd)
-    target = _target_path(payload)
-    if location is None and target:
-        location = find_worktree(os.path.join(cwd, target))
     if location is None:
         return None
     config = _load_config(location.main_worktree)
-    name = agent_from_env() or _agent_name(location, config)
-    if name is None:
+    worktrees = {root: _agent_name(root, admin, location.main_worktree, config)
+                 for root, admin in worktree_roots(location.common_dir)}
+    here = os.path.realpath(location.root)
+    place = worktrees.get(here) if here in worktrees else \
+        _agent_name(here, location.admin_name, location.main_worktree, config)
+    claimed = agent_from_env()
+    if place is None and claimed is None:
         return None
-    settings = config.agents.get(name) if config else None
-    return HookContext(agent=name, root=location.root, common_dir=location.common_dir,
-                       scope=settings.scope if settings else ())
+    if place is not None:
+        return Place(place, here, location.common_dir, config, worktrees, claimed)
+    assert claimed is not None
+    root = next((r for r, name in worktrees.items() if name == claimed), None)
+    if root is None:
+        raise LookupError(f"GITWARDEN_AGENT={claimed} names no agent of this repository; "
+                          "unset it or name an agent")
+    return Place(claimed, root, location.common_dir, config, worktrees, None)
 
 
-def decide(payload: dict[str, Any], context: HookContext) -> str | None:
-    """The deny reason for this tool call, or None to allow it."""
-    tool = str(payload.get("tool_name") or "")
-    if tool not in EDIT_TOOLS and tool not in SHELL_TOOLS:
-        return None
-    db = _open_db(context.common_dir)
-    try:
-        if db is not None:
-            paused = _pause_reason(db, context.agent)
-            if paused:
-                return paused
-        if tool not in EDIT_TOOLS:
-            return None
-        target = _target_path(payload)
-        if not target:
-            return None
-        return _path_reason(db, context, target, str(payload.get("cwd") or context.root))
-    finally:
-        if db is not None:
-            db.close()
+def _facts(place: Place) -> Any:
+    from gitwarden.coordination.tool_guard import GuardFacts, HeldLock
 
-
-def _path_reason(db: sqlite3.Connection | None, context: HookContext, target: str,
-                 cwd: str) -> str | None:
-    """Checked for the path as written and for the file it really is (symbolic links followed):
-    a link must not lead around a lock, a scope or the worktree's boundary."""
-    from gitwarden.coordination.lock_rules import (
-        LOCK_COLUMNS,
-        PATH,
-        Lock,
-        describe_holder,
-        locks_covering,
-    )
-    from gitwarden.coordination.scope import (
-        OutsideRepository,
-        in_scope,
-        relative_to_root,
-        resolved_relative_to_root,
-    )
-
-    try:
-        path = relative_to_root(target, context.root, cwd)
-    except OutsideRepository:
-        return (f"{target} is outside your worktree {context.root}: agent {context.agent} may "
-                "only edit files inside its own worktree.")
-    try:
-        real = resolved_relative_to_root(target, context.root, cwd)
-    except OutsideRepository as exc:
-        return (f"{exc}: agent {context.agent} may only edit files inside its own worktree; "
-                "do not write through links that lead out of it.")
-    paths = [path] if real == path else [path, real]
-    via = "" if real == path else f" (through the symbolic link {path})"
+    settings = place.config.agents.get(place.agent) if place.config else None
+    now = time.time()
+    db = _open_db(place.common_dir)
+    held: list[HeldLock] = []
+    paused = None
     if db is not None:
-        now = time.time()
-        held = [Lock(*row) for row in _rows(
-            db, f"SELECT {LOCK_COLUMNS} FROM locks WHERE kind = ? AND agent != ? AND "
-            "(expires_at IS NULL OR expires_at > ?) ORDER BY id", (PATH, context.agent, now))]
-        for checked in paths:
-            covering = locks_covering(held, checked, other_than=context.agent, now=now)
-            if covering:
-                lock = covering[0]
-                shown = checked + (via if checked == real else "")
-                return (f"{shown} is {describe_holder(lock)}. Do not edit it now: work on "
-                        f"something else, run `gitwarden lock {checked} --wait 10m` to wait "
-                        f"for it, or ask with `gitwarden request --to {lock.agent} "
-                        f"\"please release {checked}\"`.")
-    for checked in paths:
-        if not in_scope(context.scope, checked):
-            shown = checked + (via if checked == real else "")
-            return (f"{shown} is outside the scope of agent {context.agent} "
-                    f"({', '.join(context.scope)}). Edit only files in your scope; if this "
-                    "change is really needed, ask the owner with "
-                    "`gitwarden request --to AGENT \"...\"`.")
-    return None
+        try:
+            paused = _pause_reason(db, place.agent)
+            held = [HeldLock(*row) for row in _rows(
+                db, f"SELECT {HeldLock.COLUMNS} FROM locks WHERE kind = 'path' AND "
+                "(expires_at IS NULL OR expires_at > ?) ORDER BY id", (now,))]
+        finally:
+            db.close()
+    return GuardFacts(place.root, settings.scope if settings else (), held, paused,
+                      place.worktrees, place.common_dir, now)
 
 
 def _pause_reason(db: sqlite3.Connection, agent: str) -> str | None:
@@ -163,12 +243,22 @@ def _pause_reason(db: sqlite3.Connection, agent: str) -> str | None:
             f"and wait: no edits or commands until the user runs {how}.")
 
 
-def _target_path(payload: dict[str, Any]) -> str | None:
+def _cwd(payload: dict[str, Any]) -> str:
+    return os.path.realpath(str(payload.get("cwd") or os.getcwd()))
+
+
+def _target_paths(payload: dict[str, Any], cwd: str) -> list[str]:
     tool_input = payload.get("tool_input")
     if not isinstance(tool_input, dict):
-        return None
+        return []
     value = tool_input.get("file_path") or tool_input.get("notebook_path")
-    return str(value) if value else None
+    return [os.path.join(cwd, str(value))] if value else []
+
+
+def _command(payload: dict[str, Any]) -> str | None:
+    tool_input = payload.get("tool_input")
+    value = tool_input.get("command") if isinstance(tool_input, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _load_config(main_worktree: str) -> Any:
@@ -182,24 +272,22 @@ def _load_config(main_worktree: str) -> Any:
     return load_config(Path(path))
 
 
-def _agent_name(location: Any, config: Any) -> str | None:
-    """The agent owning this worktree, named the way gitwarden.agents.model names it."""
-    root = os.path.normpath(location.root)
-    main = location.main_worktree
+def _agent_name(root: str, admin_name: str | None, main: str, config: Any) -> str | None:
+    """The agent owning the worktree at `root`, named the way gitwarden.agents.model names
+    it; None when it is not an agent. Paths are compared resolved."""
+    root = os.path.realpath(root)
     agents = dict(config.agents) if config else {}
     for settings in agents.values():
         if settings.path:
-            configured = os.path.normpath(os.path.join(main, os.path.expanduser(settings.path)))
-            if configured == root:
+            configured = os.path.join(main, os.path.expanduser(settings.path))
+            if os.path.realpath(configured) == root:
                 return None if settings.exclude else str(settings.name)
-    if location.is_main:
-        main_agent = bool(config and config.main_agent)
+    if admin_name is None:
         name = os.path.basename(root) or "main"
-        if not main_agent:
+        if not (config and config.main_agent):
             return None
-        settings = agents.get(name)
-        return None if settings and settings.exclude else name
-    name = str(location.admin_name)
+    else:
+        name = admin_name
     settings = agents.get(name)
     return None if settings and settings.exclude else name
 
@@ -224,12 +312,42 @@ def _rows(db: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[Any
         raise
 
 
-def _log_failure(exc: BaseException, common_dir: str | None) -> None:
+def _record_refused_claim(place: Place, reason: str) -> None:
+    """The event log keeps refused identity claims (rare: the heavier store import is fine)."""
+    try:
+        from gitwarden.integrations.hook_errors import record_refused_claim
+
+        record_refused_claim(place.root, place.agent, place.claimed or "", reason)
+    except Exception as exc:
+        _log_failure(exc, place.common_dir, "could not log a refused claim")
+
+
+def _on_error(exc: BaseException, payload: dict[str, Any], event: str) -> tuple[bool, str]:
+    """(allow, reason) when the hook could not decide: deny unless the user opted out."""
+    from gitwarden.integrations.hook_errors import on_error_setting, problem_and_fix
+
+    cwd = _cwd(payload) if payload else os.getcwd()
+    common_dir, setting = on_error_setting(cwd)
+    problem, fix = problem_and_fix(exc)
+    if event == "PostToolUse":
+        _log_failure(exc, common_dir, "PostToolUse check skipped")
+        return True, ""
+    if setting == "allow":
+        _log_failure(exc, common_dir, "allowing the tool call ([hooks] on_error = \"allow\")")
+        return True, ""
+    if payload and _kind(payload) == "other":
+        return True, ""
+    _log_failure(exc, common_dir, "denying the tool call")
+    return False, (f"gitwarden cannot check this tool call: {problem}. Fix: {fix}. Until then "
+                   "gitwarden refuses edits and commands (the user can set [hooks] on_error = "
+                   "\"allow\" in gitwarden.toml to let them through instead).")
+
+
+def _log_failure(exc: BaseException, common_dir: str | None, what: str) -> None:
     import traceback
 
-    message = f"gitwarden hook: allowing the tool call, gitwarden failed: " \
-              f"{type(exc).__name__}: {exc}"
-    print(message, file=sys.stderr)
+    message = f"gitwarden hook: {what}: {type(exc).__name__}: {exc}"
+    print(_printable(message), file=sys.stderr)
     if common_dir and os.path.isdir(os.path.join(common_dir, "gitwarden")):
         directory = os.path.join(common_dir, "gitwarden")
     else:
@@ -237,11 +355,18 @@ def _log_failure(exc: BaseException, common_dir: str | None) -> None:
         directory = os.path.join(state_home, "gitwarden")
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        with open(os.path.join(directory, ERROR_LOG), "a", encoding="utf-8") as handle:
+        with open(os.path.join(directory, ERROR_LOG), "a", encoding="utf-8",
+                  errors="backslashreplace") as handle:
             handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n"
                          f"{traceback.format_exc()}\n")
     except OSError:
         pass
+
+
+def _printable(text: str) -> str:
+    from gitwarden.output import for_terminal
+
+    return for_terminal(text)
 
 
 if __name__ == "__main__":

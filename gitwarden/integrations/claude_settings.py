@@ -18,6 +18,8 @@ SETTINGS = Path(".claude") / "settings.local.json"
 # In the state dir: the settings files gitwarden created (uninstall removes only those).
 CREATED_LOG = "claude-settings-created"
 MATCHER = "Edit|Write|MultiEdit|NotebookEdit|Bash"
+# PreToolUse decides; PostToolUse tells the agent at once what a call changed that it may not.
+EVENTS = ("PreToolUse", "PostToolUse")
 # `gitwarden hook claude` without the CLI's parser: the module runs the same hook, faster.
 HOOK_MODULE = "gitwarden.integrations.claude_hook"
 _MARKS = ("gitwarden hook claude", HOOK_MODULE)
@@ -47,11 +49,12 @@ def install(worktree: Path, command: str | None = None, *,
     existed = path.exists()
     text = _read_text(path)
     settings = _parse(path, text)
-    entries = _without_ours(settings)
-    entries.append({"matcher": MATCHER,
-                    "hooks": [{"type": "command", "command": command or hook_command()}]})
     updated = json.loads(json.dumps(settings))
-    updated.setdefault("hooks", {})["PreToolUse"] = entries
+    for event in EVENTS:
+        entries = _without_ours(settings, event)
+        entries.append({"matcher": MATCHER,
+                        "hooks": [{"type": "command", "command": command or hook_command()}]})
+        updated.setdefault("hooks", {})[event] = entries
     if updated == settings:
         return path  # already installed: leave the file (and its formatting) alone
     created_dir = not path.parent.exists()
@@ -68,17 +71,22 @@ def uninstall(worktree: Path, *, created_log: Path | None = None) -> bool:
         return False
     text = _read_text(path)
     settings = _parse(path, text)
-    before = settings.get("hooks", {}).get("PreToolUse", [])
-    entries = _without_ours(settings)
-    if len(entries) == len(before) and not _has_ours(before):
+    found = False
+    for event in EVENTS:
+        before = settings.get("hooks", {}).get(event, [])
+        entries = _without_ours(settings, event)
+        if len(entries) == len(before) and not _has_ours(before):
+            continue
+        found = True
+        hooks = settings.setdefault("hooks", {})
+        if entries:
+            hooks[event] = entries
+        else:
+            hooks.pop(event, None)
+            if not hooks:
+                settings.pop("hooks")
+    if not found:
         return False
-    hooks = settings.setdefault("hooks", {})
-    if entries:
-        hooks["PreToolUse"] = entries
-    else:
-        hooks.pop("PreToolUse", None)
-        if not hooks:
-            settings.pop("hooks")
     created, created_dir = _was_created(created_log, path)
     if not settings and created:
         path.unlink()
@@ -97,13 +105,13 @@ def _has_ours(entries: list[Any]) -> bool:
                for hook in entry.get("hooks", []) if isinstance(hook, dict))
 
 
-def _without_ours(settings: dict[str, Any]) -> list[Any]:
+def _without_ours(settings: dict[str, Any], event: str) -> list[Any]:
     hooks = settings.get("hooks", {})
     if not isinstance(hooks, dict):
         raise GitwardenError("'hooks' in .claude/settings.local.json is not an object")
-    entries = hooks.get("PreToolUse", [])
+    entries = hooks.get(event, [])
     if not isinstance(entries, list):
-        raise GitwardenError("'hooks.PreToolUse' in .claude/settings.local.json is not a list")
+        raise GitwardenError(f"'hooks.{event}' in .claude/settings.local.json is not a list")
     kept: list[Any] = []
     for entry in entries:
         if isinstance(entry, dict) and isinstance(entry.get("hooks"), list):

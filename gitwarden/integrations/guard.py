@@ -1,28 +1,49 @@
-"""What the git pre-commit and pre-push guards decide, and how they say it."""
+"""What the git pre-commit and pre-push guards decide, and how they say it.
+
+Like the agent hooks, the guards fail closed: when they cannot decide (bad config, unreadable
+state) they refuse with the problem and its fix, unless the user set `[hooks] on_error =
+"allow"`. `GITWARDEN_BYPASS=1` is the user's override; from an agent's context (GITWARDEN_AGENT
+set, or a shell of an agent tool such as Claude Code's) it is refused and logged, and refusals
+never tell an agent how to bypass them.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from gitwarden.agents.caller import current_agent
+from gitwarden.agents.caller import current_agent, in_agent_tool
 from gitwarden.agents.workspace import Workspace
 from gitwarden.coordination.pauses import pause_info
 from gitwarden.coordination.violations import check_paths
 from gitwarden.errors import GitwardenError
 from gitwarden.integrations.git_hooks import BYPASS_ENV, pushed_paths, staged_paths
+from gitwarden.integrations.hook_errors import on_error_setting, problem_and_fix
+from gitwarden.output import for_terminal
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event
-
-if TYPE_CHECKING:
-    from gitwarden.agents.workspace import Workspace
 
 
 def run_guard(kind: str, cwd: Path | None) -> int:
     """0 to let git go on, 1 to refuse; problems are printed to stderr for the committer."""
+    what = "commit" if kind == "pre-commit" else "push"
+    try:
+        return _guard(kind, cwd, what)
+    except Exception as exc:
+        here = str(cwd or Path.cwd())
+        _, setting = on_error_setting(here)
+        problem, fix = problem_and_fix(exc)
+        if setting == "allow":
+            print(f"gitwarden: {kind} guard could not check this {what} ({problem}); "
+                  "allowed ([hooks] on_error = \"allow\")", file=sys.stderr)
+            return 0
+        print(for_terminal(f"gitwarden: {what} refused: the {kind} guard cannot check it: "
+                           f"{problem}. Fix: {fix}."), file=sys.stderr)
+        return 1
 
+
+def _guard(kind: str, cwd: Path | None, what: str) -> int:
     workspace = Workspace.load(cwd)
     root = workspace.repo.current_worktree or Path.cwd()
     agent = current_agent(workspace, cwd=root)
@@ -30,6 +51,14 @@ def run_guard(kind: str, cwd: Path | None) -> int:
         return 0
     with Store.open(workspace.repo) as store:
         if os.environ.get(BYPASS_ENV) == "1":
+            if in_agent_tool():
+                record_event(store, EventKind.GUARD_REJECTED,
+                             f"{kind} guard: refused {BYPASS_ENV}=1 from agent {agent.name}'s "
+                             "tool", agent=agent.name, severity="warning",
+                             data={"hook": kind, "bypass": True})
+                print(f"gitwarden: {what} refused: {BYPASS_ENV} is for the user, and this "
+                      f"runs in agent {agent.name}'s tool; ask the user.", file=sys.stderr)
+                return 1
             record_event(store, EventKind.GUARD_BYPASSED,
                          f"{kind} guard bypassed with {BYPASS_ENV}=1 by agent {agent.name}",
                          agent=agent.name, severity="warning", data={"hook": kind})
@@ -39,8 +68,8 @@ def run_guard(kind: str, cwd: Path | None) -> int:
         problems: list[str] = []
         paused = pause_info(store, agent.name)
         if paused:
-            problems.append(f"agent {agent.name} is paused ({paused.reason}); wait for "
-                            f"`gitwarden resume {agent.name}`")
+            problems.append(f"agent {agent.name} is paused ({paused.reason}); wait for the "
+                            "user to resume it")
         if kind == "pre-commit":
             paths = staged_paths(root)
         else:
@@ -50,7 +79,6 @@ def run_guard(kind: str, cwd: Path | None) -> int:
         problems.extend(v.message for v in violations)
         if not problems:
             return 0
-        what = "commit" if kind == "pre-commit" else "push"
         record_event(store, EventKind.GUARD_REJECTED,
                      f"{kind} guard refused a {what} by {agent.name}: "
                      + "; ".join(problems), agent=agent.name, severity="warning",
@@ -58,14 +86,13 @@ def run_guard(kind: str, cwd: Path | None) -> int:
                            "violations": [v.as_json() for v in violations]})
     print(f"gitwarden: {what} refused for agent {agent.name}:", file=sys.stderr)
     for problem in problems:
-        print(f"  - {problem}", file=sys.stderr)
-    print("  Unstage those files or ask their holder (`gitwarden request --to AGENT ...`); "
-          f"to override once: {BYPASS_ENV}=1 git {what} ... (logged)", file=sys.stderr)
+        print(f"  - {for_terminal(problem, newlines=False)}", file=sys.stderr)
+    print("  Unstage those files (git restore --staged PATH) or ask their holder "
+          "(`gitwarden request --to AGENT ...`).", file=sys.stderr)
     return 1
 
 
 def _base(workspace: Workspace) -> str | None:
-
     try:
         return workspace.base_branch
     except GitwardenError:

@@ -59,6 +59,9 @@ class EventKind(StrEnum):
     STORE_REOPENED = "store.reopened"
     LOCKFILE_REMOVED = "lockfile.removed"
     DOCTOR_FIXED = "doctor.fixed"
+    IDENTITY_REFUSED = "identity.refused"
+    USER_ONLY_REFUSED = "identity.user-only-refused"
+    LOCK_COVERS_OTHERS = "lock.covers-others"
 
 
 MIGRATIONS = [

@@ -8,7 +8,7 @@ from gitwarden.control.socket import lock_held, request
 from gitwarden.coordination.completion import completions
 from gitwarden.coordination.locks import list_locks
 from gitwarden.coordination.pauses import kill_switch
-from gitwarden.errors import GitwardenError
+from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.git.changes import WorktreeChanges, many_worktree_changes
 from gitwarden.git.worktrees import operation_in_progress
 from gitwarden.health.results import status_fields
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def collect_status(workspace: Workspace) -> dict[str, Any]:
     """Everything `gitwarden status --json` prints."""
     repo = workspace.repo
-    base_commit = workspace.base_commit()
+    base_commit = _base_commit(workspace)
     agents = workspace.agents
     present = [a for a in agents if a.exists]
     changes = dict(zip((a.name for a in present),
@@ -44,6 +44,17 @@ def collect_status(workspace: Workspace) -> dict[str, Any]:
     }
     _add_recorded_state(workspace, report)
     return report
+
+
+def _base_commit(workspace: Workspace) -> str | None:
+    """The base commit, or None while the base branch has no commit yet (a new repository:
+    nothing is committed, so every change is uncommitted)."""
+    try:
+        return workspace.base_commit()
+    except UsageError:
+        if workspace.base_is_unborn():
+            return None
+        raise
 
 
 def _daemon_state(workspace: Workspace) -> dict[str, Any]:

@@ -55,13 +55,16 @@ def test_glob_lock_blocks_overlapping_paths(repo: RepoWithAgents) -> None:
 def test_force_release_is_recorded_and_notified(repo: RepoWithAgents) -> None:
     alpha, beta = repo.agents["alpha"], repo.agents["beta"]
     assert run_gitwarden("lock", "src/app.py", cwd=alpha).returncode == 0
-    forced = run_gitwarden("unlock", "src/app.py", "--force", cwd=beta)
+    refused = run_gitwarden("unlock", "src/app.py", "--force", cwd=beta)
+    assert refused.returncode == 2 and "ask the user" in refused.stderr
+    forced = run_gitwarden("unlock", "src/app.py", "--force", cwd=repo.main)
     assert forced.returncode == 0, forced.stderr
     with _store(repo) as store:
         events = list_events(store, kinds=["lock.force-released"])
+        assert list_events(store, kinds=["identity.user-only-refused"])
     assert len(events) == 1
     assert events[0].agent == "alpha" and events[0].data["notify"] is True
-    assert "force-released by beta" in events[0].message
+    assert "force-released by the user" in events[0].message
 
 
 @pytest.mark.parametrize("bad", ["../../etc/passwd", "/etc/passwd", ".git/config", ""])

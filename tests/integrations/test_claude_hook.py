@@ -87,18 +87,31 @@ def test_not_an_agent_and_no_state_allow(tmp_path: Path, repo: RepoWithAgents) -
     assert _hook(tmp_path, "Edit", file_path=str(tmp_path / "x")).stdout == ""
 
 
-def test_broken_gitwarden_fails_open_and_logs(repo: RepoWithAgents) -> None:
+def test_case4_broken_gitwarden_fails_closed_with_the_fix_unless_opted_out(
+        repo: RepoWithAgents) -> None:
+    """Issue 12 case 4: corrupt state, an invalid gitwarden.toml and bad JSON deny edits
+    with the problem and its fix; `[hooks] on_error = "allow"` lets them through."""
     state = locate_repo(repo.main).state_dir
+    beta = repo.agents["beta"]
+    (repo.main / "gitwarden.toml").write_text("[watch]\ndebounce = nan\n")
+    reason = _reason(_hook(beta, "Edit", file_path=str(beta / "README.md")))
+    assert "gitwarden.toml:2" in reason and "Fix: fix gitwarden.toml" in reason
+    assert 'on_error = "allow"' in reason
+    (repo.main / "gitwarden.toml").write_text("")
     (state / "state.db").write_bytes(b"this is not a database" * 100)
     for suffix in ("-wal", "-shm"):
         (state / f"state.db{suffix}").unlink(missing_ok=True)
-    beta = repo.agents["beta"]
-    result = _hook(beta, "Edit", file_path=str(beta / "src" / "app.py"))
-    assert result.returncode == 0 and result.stdout == ""
-    assert "allowing the tool call" in result.stderr
-    assert "gitwarden failed" in (state / "hook-errors.log").read_text()
+    reason = _reason(_hook(beta, "Edit", file_path=str(beta / "src" / "app.py")))
+    assert "state database cannot be read" in reason and "state.db away" in reason
+    assert "denying the tool call" in (state / "hook-errors.log").read_text()
+    assert "paused" not in reason
+    assert _hook(beta, "Read", file_path=str(beta / "README.md")).stdout == ""
     garbage = run_gitwarden("hook", "claude", cwd=beta, input_text="{not json")
-    assert garbage.returncode == 0 and garbage.stdout == ""
+    assert "not JSON" in _reason(garbage)
+    (repo.main / "gitwarden.toml").write_text('[hooks]\non_error = "allow"\n')
+    result = _hook(beta, "Edit", file_path=str(beta / "src" / "app.py"))
+    assert result.returncode == 0 and result.stdout == "", result.stdout
+    assert "allowing the tool call" in result.stderr
 
 
 def test_hook_path_imports_nothing_heavy(repo: RepoWithAgents) -> None:
@@ -136,6 +149,8 @@ def test_hooks_install_claude_merges_and_stays_out_of_git(repo: RepoWithAgents) 
     commands = [h["command"] for e in data["hooks"]["PreToolUse"] for h in e["hooks"]]
     assert commands[0] == "my-check"
     assert sum("gitwarden.integrations.claude_hook" in c for c in commands) == 1
+    post = [h["command"] for e in data["hooks"]["PostToolUse"] for h in e["hooks"]]
+    assert post == [commands[-1]]
     assert (repo.agents["alpha"] / ".claude" / "settings.local.json").exists()
     assert git(beta, "status", "--porcelain", "--untracked-files=all") == ""
     # the installed command really works as Claude Code would run it
@@ -218,3 +233,26 @@ def test_hooks_uninstall_deletes_what_it_created_and_keeps_formatting(
     write(beta, {".claude/settings.local.json": untouched})
     assert run_gitwarden("hooks", "uninstall", "--claude", cwd=repo.main).returncode == 0
     assert (beta / ".claude" / "settings.local.json").read_text() == untouched
+
+
+def test_post_tool_use_tells_the_agent_what_to_undo(repo: RepoWithAgents) -> None:
+    (repo.main / "gitwarden.toml").write_text('[agents.beta]\nscope = ["docs/**", "src/**"]\n')
+    beta = repo.agents["beta"]
+    write(beta, {"README.md": "changed by a shell\n", "docs/guide.md": "fine\n",
+                 "notes $(x).txt": "new\n", "src/app.py": "beta\n"})
+    payload = {"session_id": "s1", "cwd": str(beta), "hook_event_name": "PostToolUse",
+               "tool_name": "Bash", "tool_input": {"command": "./script.sh"},
+               "tool_response": {"stdout": ""}, "duration_ms": 1500}
+    result = run_gitwarden("hook", "claude", cwd=beta, input_text=json.dumps(payload))
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)["hookSpecificOutput"]
+    assert output["hookEventName"] == "PostToolUse"
+    context = output["additionalContext"]
+    assert "README.md is outside the scope of agent beta" in context
+    assert "`git checkout -- README.md`" in context
+    assert "`rm -- 'notes $(x).txt'`" in context
+    assert "src/app.py is locked by agent alpha" in context
+    assert "docs/guide.md" not in context
+    quiet = {**payload, "tool_name": "Read", "tool_input": {"file_path": str(beta / "x")}}
+    assert run_gitwarden("hook", "claude", cwd=beta,
+                         input_text=json.dumps(quiet)).stdout == ""

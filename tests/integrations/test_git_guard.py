@@ -49,7 +49,9 @@ def test_pre_commit_guard_rejects_locked_file_and_keeps_user_hook(
     git(beta, "add", "src/app.py")
     refused = _commit(beta, "-m", "touch locked")
     assert refused.returncode != 0
-    assert "locked by agent alpha" in refused.stderr and "GITWARDEN_BYPASS=1" in refused.stderr
+    assert "locked by agent alpha" in refused.stderr
+    # issue 12 case 1: the refusal does not teach an agent how to bypass it
+    assert "BYPASS" not in refused.stderr
     assert marker.read_text().count("user-hook-ran") == 1
     # `git commit -a` stages into a temporary index: still refused
     assert _commit(beta, "-a", "-m", "again").returncode != 0
@@ -60,8 +62,12 @@ def test_pre_commit_guard_rejects_locked_file_and_keeps_user_hook(
     ok = _commit(beta, "-m", "notes")
     assert ok.returncode == 0, ok.stderr
     assert marker.read_text().count("user-hook-ran") == 3
-    # the escape hatch works and is logged
+    # the user's escape hatch is refused from an agent's tool (Claude Code's shell, or
+    # GITWARDEN_AGENT set), and works and is logged from the user's
     git(beta, "add", "src/app.py")
+    for agent_env in ({"CLAUDECODE": "1"}, {"GITWARDEN_AGENT": "beta"}):
+        refused = _commit(beta, "-m", "forced", env={"GITWARDEN_BYPASS": "1", **agent_env})
+        assert refused.returncode != 0 and "ask the user" in refused.stderr, refused.stderr
     bypass = _commit(beta, "-m", "forced", env={"GITWARDEN_BYPASS": "1"})
     assert bypass.returncode == 0, bypass.stderr
     with Store.open(locate_repo(repo.main)) as store:

@@ -123,7 +123,7 @@ def test_bare_repository_with_linked_worktrees(tmp_path: Path) -> None:
     assert report["base"]["branch"] == "main"
     assert report["main_worktree"] == str(tmp_path / "proj" / "main")
     assert [(a["name"], a["changed"]) for a in report["agents"]] == [("feat", ["new.txt"])]
-    init = run_gitwarden("init", cwd=tmp_path / "proj" / "feat")
+    init = run_gitwarden("init", cwd=tmp_path / "proj" / "main")  # a user command
     assert init.returncode == 0, init.stderr
     assert (tmp_path / "proj" / "main" / "gitwarden.toml").exists()
 
