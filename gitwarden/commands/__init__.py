@@ -21,7 +21,7 @@ COMMAND_MODULES = {
     "health": "health", "request": "request", "inbox": "request",
     "done": "done", "wait": "done", "run": "run",
     "service": "service", "notify": "notify", "doctor": "doctor", "hook": "hook",
-    "hooks": "hooks",
+    "hooks": "hooks", "mcp": "mcp",
 }
 
 

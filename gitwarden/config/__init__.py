@@ -34,6 +34,7 @@ from gitwarden.config.toml_table import (
 from gitwarden.errors import ConfigError
 
 POLICIES = ("notify", "pause", "revert")
+AGENT_TOOLS = ("claude", "codex", "gemini", "opencode", "aider", "other")
 SEVERITIES = ("info", "warning", "error")
 _AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ON_ERROR = ("deny", "allow")
@@ -67,6 +68,7 @@ class AgentConfig:
     task: str | None = None
     checkpoint_interval: float | None = None
     auto_revert: bool = True
+    tool: str | None = None  # the agent tool running in it (claude, codex, ...): its hooks
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ def _agent(name: str, table: Table) -> AgentConfig:
         task=table.optional("task", string),
         checkpoint_interval=table.optional("checkpoint_interval", interval(1.0)),
         auto_revert=or_default(table.optional("auto_revert", boolean), True),
+        tool=table.optional("tool", choice(AGENT_TOOLS)),
     )
     table.finish()
     return agent
@@ -351,4 +354,6 @@ def render_agent_table(agent: AgentConfig) -> str:
         body["task"] = agent.task
     if agent.policy != "pause":
         body["policy"] = agent.policy
+    if agent.tool:
+        body["tool"] = agent.tool
     return tomli_w.dumps({"agents": {agent.name: body}})
