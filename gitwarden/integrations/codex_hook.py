@@ -63,16 +63,11 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
         if not isinstance(payload, dict):
             raise ValueError("not a JSON object")
     except ValueError as exc:
-        print(f"gitwarden hook codex: the hook input is not a JSON object ({exc})",
-              file=sys.stderr)
-        payload = None
-    event = str((payload or {}).get("hook_event_name") or "PreToolUse")
-    if payload is None:
-        if event == "PreToolUse":  # cannot decide: fail closed (exit 2 blocks in Codex)
-            print("gitwarden cannot read this hook call; reinstall with `gitwarden hooks "
-                  "install --codex`", file=sys.stderr)
-            return 2
-        return 0
+        # cannot decide: fail closed (exit 2 blocks in Codex, stderr is the reason)
+        print(f"gitwarden cannot read this hook call, it is not a JSON object ({exc}); "
+              "reinstall with `gitwarden hooks install --codex`", file=sys.stderr)
+        return 2
+    event = str(payload.get("hook_event_name") or "PreToolUse")
     cwd, kind, paths, command = request_of(payload)
     if event == "PreToolUse":
         decision = decide_call(cwd, kind, paths, command)
