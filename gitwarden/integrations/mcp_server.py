@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 from gitwarden.coordination.tool_guard import EDIT
 from gitwarden.git.runner import run_git
@@ -27,10 +28,6 @@ from gitwarden.integrations.tool_call import decide_call
 from gitwarden.invocation import gitwarden_command
 
 MAX_DIFF = 4000
-
-
-class ToolFailed(Exception):
-    """A gitwarden command refused or failed: its message goes back as the tool's error."""
 
 
 def build_server(root: str) -> MCPServer:
@@ -50,7 +47,8 @@ def build_server(root: str) -> MCPServer:
                               capture_output=True, text=True, timeout=600, check=False)
         text = (proc.stdout + proc.stderr).strip()
         if proc.returncode != 0:
-            raise ToolFailed(text or f"gitwarden {words[0]} failed ({proc.returncode})")
+            # the SDK returns a ToolError's message as the tool's error result
+            raise ToolError(text or f"gitwarden {words[0]} failed ({proc.returncode})")
         return text
 
     @server.tool(description="My state and the overlaps touching me: changed files, locks, "
