@@ -82,7 +82,7 @@ def render_assignment(agent: AgentSummary, base: str, gitwarden: str | None = No
              "Maintained by gitwarden; do not edit (it is rewritten and kept out of git).", "",
              f"- Worktree: `{agent.path}`", f"- Branch: `{agent.branch or '(detached)'}`",
              f"- Base branch: `{base}`", "", "## Task", "",
-             agent.task or "(no task recorded: `gitwarden agent add NAME --task TEXT` sets one)",
+             agent.task or f"(no task recorded: `{command} agent add NAME --task TEXT` sets one)",
              "", "## Scope", ""]
     if agent.scope:
         lines.append("Only modify files matching (git wildmatch globs):")
