@@ -114,3 +114,14 @@ def test_bad_input_fails_closed_with_one_line(repo: RepoWithAgents) -> None:
                             check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_post_tool_use_tells_what_to_undo(repo: RepoWithAgents) -> None:
+    beta = repo.agents["beta"]
+    (beta / "README.md").write_text("patched anyway\n")
+    result = _call(repo, "apply_patch", _patch("*** Update File: README.md\n@@\n-hi\n+x\n"),
+                   event="PostToolUse", tool_response="Success")
+    output = json.loads(result.stdout)["hookSpecificOutput"]
+    assert output["hookEventName"] == "PostToolUse"
+    assert "README.md is outside the scope of agent beta" in output["additionalContext"]
+    assert "git checkout -- README.md" in output["additionalContext"]

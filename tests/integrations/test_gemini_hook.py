@@ -90,3 +90,13 @@ def test_bad_input_blocks_with_exit_2(repo: RepoWithAgents) -> None:
                             input="[1, 2", cwd=beta, capture_output=True, text=True,
                             check=False)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_after_tool_tells_what_to_undo(repo: RepoWithAgents) -> None:
+    beta = repo.agents["beta"]
+    (beta / "src" / "app.py").write_text("written anyway\n")
+    output = _call(repo, "AfterTool", "write_file",
+                   tool_input={"file_path": "src/app.py", "content": "written anyway\n"},
+                   tool_response={"llmContent": "ok", "returnDisplay": "ok"})
+    context = output["hookSpecificOutput"]["additionalContext"]
+    assert "src/app.py is locked by agent alpha" in context
