@@ -45,7 +45,8 @@ def request_of(payload: dict[str, Any]) -> tuple[str, str, list[str], str | None
     if tool in PATCH_TOOLS or (text or "").lstrip().startswith("*** Begin Patch"):
         return cwd, EDIT, patch_paths(text or str(tool_input.get("patch") or ""), cwd), None
     if tool in SHELL_TOOLS:
-        return cwd, SHELL, [], text
+        workdir = tool_input.get("workdir")  # the shell tool's own working directory
+        return (os.path.join(cwd, str(workdir)) if workdir else cwd), SHELL, [], text
     return cwd, OTHER, [], None
 
 

@@ -125,3 +125,12 @@ def test_post_tool_use_tells_what_to_undo(repo: RepoWithAgents) -> None:
     assert output["hookEventName"] == "PostToolUse"
     assert "README.md is outside the scope of agent beta" in output["additionalContext"]
     assert "git checkout -- README.md" in output["additionalContext"]
+
+
+def test_shell_workdir_is_where_the_command_runs(repo: RepoWithAgents) -> None:
+    beta = repo.agents["beta"]
+    payload = {"session_id": "s", "cwd": str(beta), "hook_event_name": "PreToolUse",
+               "tool_name": "Bash", "tool_input": {"command": "echo y > app.py",
+                                                    "workdir": "src"}}
+    result = run_hook(installed_command(beta / SETTINGS, "PreToolUse"), beta, payload)
+    assert "src/app.py" in _deny(result)
