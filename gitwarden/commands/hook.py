@@ -11,7 +11,7 @@ from gitwarden.commands import add_command
 
 def register(subparsers: Any) -> None:
     parser = add_command(
-        subparsers, "hook", "run a guard hook (called by Claude Code and git, not by people)",
+        subparsers, "hook", "run a guard hook (called by agent tools and git, not by people)",
         """\
   echo '{"tool_name":"Edit","tool_input":{"file_path":"/repo/a.py"},"cwd":"/repo"}' \\
       | gitwarden hook claude
@@ -20,7 +20,7 @@ def register(subparsers: Any) -> None:
 """)
     kinds = parser.add_subparsers(dest="hook_kind", metavar="<hook>", required=True,
                                   parser_class=type(parser))
-    claude = add_command(kinds, "claude", "Claude Code PreToolUse hook (JSON on stdin)",
+    claude = add_command(kinds, "claude", "Claude Code PreToolUse/PostToolUse hook (JSON on stdin)",
                          "  gitwarden hooks install --claude   installs it for every agent\n")
     claude.set_defaults(handler=run_claude)
     for tool, text in (("claude-context", "Claude Code SessionStart/UserPromptSubmit/Stop "
