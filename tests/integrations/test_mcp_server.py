@@ -45,6 +45,8 @@ async def _session_calls(alpha: Path, beta: Path) -> dict[str, Any]:
         seen["request"] = _payload(await session.call_tool(
             "request", {"to": "beta", "text": "please review src/app.py"}))
         seen["alpha_status"] = _payload(await session.call_tool("status", {}))
+        seen["checkpoint"] = _payload(await session.call_tool("checkpoint", {"message": "wip"}))
+        seen["assignment"] = (await session.read_resource("gitwarden://assignment")).contents
         resources = await session.list_resources()
         seen["resources"] = sorted(str(r.uri) for r in resources.resources)
     async with stdio_client(_params(beta)) as (read, write_), \
@@ -54,6 +56,7 @@ async def _session_calls(alpha: Path, beta: Path) -> dict[str, Any]:
             "check", {"paths": ["src/app.py", "README.md"]}))
         seen["beta_inbox"] = _payload(await session.call_tool("inbox", {}))
         seen["beta_status"] = _payload(await session.call_tool("status", {}))
+        seen["done"] = _payload(await session.call_tool("done", {"summary": "reviewed"}))
         refused = await session.call_tool("unlock", {"paths": ["src/app.py"]})
         seen["beta_unlock_refused"] = refused.is_error or "not" in str(refused.content)
     return seen
@@ -83,5 +86,7 @@ def test_two_agents_servers_share_locks_and_requests(tmp_path: Path) -> None:
     assert "please review src/app.py" in json.dumps(seen["beta_inbox"])
     assert any(lock.get("agent") == "alpha" for lock in seen["beta_status"]["locks"])
     assert seen["beta_unlock_refused"]
+    assert "alpha" in json.dumps(seen["checkpoint"]) and seen["assignment"]
+    assert "beta" in str(seen["done"])
     still = run_gitwarden("locks", "--json", cwd=repo.main)
     assert "alpha" in still.stdout
