@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gitwarden.errors import GitwardenError
+from gitwarden.git.runner import run_git
 
 SERVER = "gitwarden"
 FILES = {"claude": Path(".mcp.json"), "gemini": Path(".gemini") / "settings.json",
@@ -39,8 +40,13 @@ def server_entry(tool: str, worktree: Path, python: str = sys.executable) -> Any
 
 
 def register(worktree: Path, tool: str) -> str | None:
-    """Add our server to `tool`'s MCP config in `worktree`; the line to print, or None."""
+    """Add our server to `tool`'s MCP config in `worktree`; the line to print. A committed
+    config file is left alone (the line says what to add to it)."""
     path = worktree / FILES[tool]
+    if run_git(["ls-files", "--error-unmatch", "--", FILES[tool].as_posix()], worktree,
+               check=False).returncode == 0:
+        return (f"{path} is committed to git: not changed; add the server `{sys.executable} "
+                "-m gitwarden mcp` to it yourself if you want it")
     if tool == "codex":
         text = path.read_text(encoding="utf-8") if path.exists() else ""
         table = (f"[mcp_servers.{SERVER}]\ncommand = {json.dumps(sys.executable)}\n"

@@ -70,3 +70,13 @@ def test_install_merges_into_user_settings_and_uninstall_removes_only_ours(
         "model": "gpt-5", "mcp_servers": {"db": {"command": "db-mcp"}}}
     for created in (".claude", ".mcp.json", "opencode.json", ".opencode", ".codex/hooks.json"):
         assert not (alpha / created).exists(), created
+
+
+def test_a_committed_mcp_config_is_left_alone(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=("alpha",),
+                                 files={"a.txt": "a\n", ".mcp.json": '{"mcpServers": {}}\n'})
+    alpha = repo.agents["alpha"]
+    result = run_gitwarden("hooks", "install", "--claude", "--mcp", cwd=repo.main)
+    assert result.returncode == 0, result.stderr
+    assert "is committed to git: not changed" in result.stdout
+    assert (alpha / ".mcp.json").read_text() == '{"mcpServers": {}}\n'
