@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from gitwarden.agents.caller import require_user
@@ -61,7 +62,7 @@ def run_hooks(args: argparse.Namespace) -> int:
     if named or default:
         agents = [agent for agent in workspace.agents if agent.exists]
         plan = {agent.name: (agent, named or (
-            agent_hooks.tools_for(agent.path, agent.settings.tool, state_dir) or ["claude"]
+            _own_tools(agent.path, agent.settings.tool, state_dir)
             if install else list(agent_hooks.HOOKED_TOOLS))) for agent in agents}
         if install:
             problems = [problem for agent, tools in plan.values() for tool in tools
@@ -74,6 +75,9 @@ def run_hooks(args: argparse.Namespace) -> int:
         if not agents:
             print("no agent worktrees: nothing to do for agent tools")
         for name, (agent, tools) in plan.items():
+            if install and not tools:
+                print(f"{name}: {agent.settings.tool} has no hooks: the git guards and the "
+                      "watcher cover it")
             for tool in tools:
                 # uninstall: our MCP entry first, so a settings file we created empties
                 mcp_line = (mcp_config.register(agent.path, tool) if install and args.mcp
@@ -92,3 +96,10 @@ def run_hooks(args: argparse.Namespace) -> int:
         for line in lines:
             print(line)
     return 0
+
+
+def _own_tools(worktree: Path, configured: str | None, state_dir: Path) -> list[str]:
+    """An agent's own hooked tools: configured (none for aider & co), else detected or
+    installed before, else Claude Code."""
+    tools = agent_hooks.tools_for(worktree, configured, state_dir)
+    return tools if tools or configured else ["claude"]

@@ -80,3 +80,20 @@ def test_a_committed_mcp_config_is_left_alone(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "is committed to git: not changed" in result.stdout
     assert (alpha / ".mcp.json").read_text() == '{"mcpServers": {}}\n'
+
+
+def test_doctor_checks_each_agents_own_tool(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=("alpha", "scribe"), files={"a.txt": "a\n"})
+    (repo.main / "gitwarden.toml").write_text(
+        '[agents.alpha]\ntool = "codex"\n\n[agents.scribe]\ntool = "aider"\n')
+
+    def hook_messages() -> list[str]:
+        report = json.loads(run_gitwarden("doctor", "--json", cwd=repo.main).stdout)
+        return [f["message"] for f in report["findings"] if f["check"] == "hooks"]
+
+    assert any(m.startswith("alpha: the codex hooks are missing") for m in hook_messages())
+    assert not any("Claude Code" in m or m.startswith("scribe") for m in hook_messages())
+    assert run_gitwarden("hooks", "install", cwd=repo.main).returncode == 0
+    assert (repo.agents["alpha"] / ".codex" / "hooks.json").exists()
+    assert not (repo.agents["scribe"] / ".claude").exists()  # aider: no hooks
+    assert not any(m.startswith("alpha") for m in hook_messages())
