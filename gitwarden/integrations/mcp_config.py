@@ -30,10 +30,15 @@ def exclude_patterns() -> tuple[str, ...]:
     return tuple(f"/{path.as_posix()}" for path in FILES.values())
 
 
+def server_args(worktree: Path) -> list[str]:
+    """`-C WORKTREE`: the server is that agent whichever directory the tool starts it in."""
+    return ["-m", "gitwarden", "-C", str(worktree), "mcp"]
+
+
 def server_entry(tool: str, worktree: Path, python: str = sys.executable) -> Any:
     if tool == "opencode":
-        return {"type": "local", "command": [python, "-m", "gitwarden", "mcp"], "enabled": True}
-    entry: dict[str, Any] = {"command": python, "args": ["-m", "gitwarden", "mcp"]}
+        return {"type": "local", "command": [python, *server_args(worktree)], "enabled": True}
+    entry: dict[str, Any] = {"command": python, "args": server_args(worktree)}
     if tool == "gemini":
         entry["cwd"] = str(worktree)
     return entry
@@ -50,7 +55,7 @@ def register(worktree: Path, tool: str) -> str | None:
     if tool == "codex":
         text = path.read_text(encoding="utf-8") if path.exists() else ""
         table = (f"[mcp_servers.{SERVER}]\ncommand = {json.dumps(sys.executable)}\n"
-                 'args = ["-m", "gitwarden", "mcp"]\n')
+                 f"args = {json.dumps(server_args(worktree))}\n")
         updated = _CODEX_TABLE.sub("", text).rstrip("\n")
         updated = (updated + "\n\n" if updated else "") + table
         _write_text(path, updated)

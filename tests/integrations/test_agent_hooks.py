@@ -54,7 +54,8 @@ def test_install_merges_into_user_settings_and_uninstall_removes_only_ours(
     assert set(gemini["mcpServers"]) == {"db", "gitwarden"}
     assert gemini["mcpServers"]["gitwarden"]["cwd"] == str(alpha)
     codex = tomllib.loads((alpha / ".codex" / "config.toml").read_text())
-    assert codex["mcp_servers"]["gitwarden"]["args"] == ["-m", "gitwarden", "mcp"]
+    assert codex["mcp_servers"]["gitwarden"]["args"] == ["-m", "gitwarden", "-C", str(alpha),
+                                                         "mcp"]
     assert json.loads((alpha / ".mcp.json").read_text())["mcpServers"]["gitwarden"]
     assert "gitwarden" in json.loads((alpha / "opencode.json").read_text())["mcp"]
     assert (alpha / ".opencode" / "plugins" / "gitwarden.js").exists()

@@ -19,6 +19,11 @@ from tests.helpers.gitrepo import make_repo_with_agents, run_gitwarden, write
 
 def _params(worktree: Path) -> StdioServerParameters:
     env = {k: v for k, v in os.environ.items() if k != "GITWARDEN_AGENT"}
+    registered = worktree / ".mcp.json"
+    if registered.exists():  # as Claude Code starts it, from wherever it runs
+        entry = json.loads(registered.read_text())["mcpServers"]["gitwarden"]
+        return StdioServerParameters(command=entry["command"], args=entry["args"], env=env,
+                                     cwd=str(worktree.parent))
     return StdioServerParameters(command=sys.executable, args=["-m", "gitwarden", "mcp"],
                                  env=env, cwd=str(worktree))
 
@@ -67,6 +72,11 @@ def test_two_agents_servers_share_locks_and_requests(tmp_path: Path) -> None:
                                  files={"README.md": "hi\n", "src/app.py": "x\n"})
     alpha, beta = repo.agents["alpha"], repo.agents["beta"]
     write(alpha, {"src/app.py": "alpha's change\n"})
+    # alpha's server is the one `hooks install --mcp` registered (started outside alpha),
+    # beta's is `gitwarden mcp` started in beta's worktree
+    installed = run_gitwarden("hooks", "install", "--claude", "--mcp", cwd=repo.main)
+    assert installed.returncode == 0, installed.stderr
+    (beta / ".mcp.json").unlink()
     seen = asyncio.run(asyncio.wait_for(_session_calls(alpha, beta), 180))
     assert seen["server"] == "gitwarden"
     assert len(seen["tools"]) <= 8
