@@ -1,10 +1,12 @@
 """One agent-tool call, tool-neutral: the glue every hook adapter shares.
 
-Adapters (claude_hook, codex_hook, gemini_hook, opencode_hook) translate their tool's JSON into
-(cwd, kind, paths, command) and call `decide_call`; the decision itself is made only by
-gitwarden.coordination.tool_guard. The place (which agent, from the real path of `cwd`) and the
-facts (locks, scope, pause) are read the way claude_hook reads them. When the call cannot be
-decided, `decide_call` denies with the problem and its fix unless `[hooks] on_error = "allow"`.
+Adapters (codex_hook, gemini_hook, opencode_hook, claude_context; claude_hook predates this
+module and asks the core itself) translate their tool's JSON into (cwd, kind, paths, command)
+and call `decide_call`; the decision itself is made only by gitwarden.coordination.tool_guard.
+The place (which agent, from the real path of `cwd`) and the facts (locks, scope, pause) are
+read by claude_hook's readers, so a faster reader there speeds every adapter. When the call
+cannot be decided, `decide_call` denies with the problem and its fix unless `[hooks] on_error =
+"allow"`.
 Runs on every tool call: imports are lazy and nothing heavy is loaded.
 """
 
