@@ -100,3 +100,15 @@ def test_after_tool_tells_what_to_undo(repo: RepoWithAgents) -> None:
                    tool_response={"llmContent": "ok", "returnDisplay": "ok"})
     context = output["hookSpecificOutput"]["additionalContext"]
     assert "src/app.py is locked by agent alpha" in context
+
+
+def test_undecidable_call_is_denied_with_its_fix(repo: RepoWithAgents) -> None:
+    (repo.main / "gitwarden.toml").write_text("[agents.beta\nscope = \n")
+    reason = _deny(_call(repo, "BeforeTool", "write_file",
+                         tool_input={"file_path": "src/util.py", "content": "v"}))
+    assert "gitwarden cannot check this tool call" in reason and "gitwarden.toml" in reason
+    assert _call(repo, "BeforeTool", "read_file", tool_input={"file_path": "a"}) == {}
+    (repo.main / "gitwarden.toml").write_text(
+        '[hooks]\non_error = "allow"\n[agents.beta]\npolicy = "explode"\n')
+    assert _call(repo, "BeforeTool", "write_file",
+                 tool_input={"file_path": "src/util.py", "content": "v"}) == {}
