@@ -1,10 +1,13 @@
-"""Whole-process latency of `gitwarden hook claude` (what Claude Code runs before every edit)
-against `python -c pass` measured side by side.
+"""Whole-process latency of the agent-tool hooks (what Claude Code, Codex, Gemini CLI and
+gitwarden's opencode plugin run before every edit or command) against `python -c pass`
+measured side by side.
 
 Setup: a repository with four agent worktrees, a gitwarden.toml with scopes, a state database
 with locks held by another agent; the hook is fed the JSON of an Edit on a locked file (deny)
 and on a free file (allow), and a Bash call whose command line is parsed with tree-sitter-bash
-(`sed -i` on the locked file: deny). Goal: p50 <= 60 ms, the parser included.
+(`sed -i` on the locked file: deny); then each other adapter with its own payload (Codex
+apply_patch of two files, one locked; Gemini replace; opencode edit), and Claude's
+UserPromptSubmit context. Goal: p50 <= 60 ms for every adapter, the parser included.
 Run: python benchmarks/hook.py [--calls 50]
 """
 
@@ -65,9 +68,28 @@ def main() -> int:
             "file_path": str(me / "src/pkg0000/mod005.py")}})
         bash = json.dumps({"tool_name": "Bash", "cwd": str(me), "tool_input": {
             "command": "cd src && sed -i 's/a/b/' pkg0000/mod000.py && git diff | head"}})
+        patch = ("*** Begin Patch\n*** Update File: src/pkg0000/mod005.py\n@@\n-a\n+b\n"
+                 "*** Update File: src/pkg0000/mod000.py\n@@\n-a\n+b\n*** End Patch\n")
+        codex = json.dumps({"hook_event_name": "PreToolUse", "cwd": str(me), "model": "gpt-5",
+                            "tool_name": "apply_patch", "tool_input": {"command": patch}})
+        gemini = json.dumps({"hook_event_name": "BeforeTool", "cwd": str(me),
+                             "tool_name": "replace", "tool_input": {
+                                 "file_path": "src/pkg0000/mod000.py", "old_string": "a",
+                                 "new_string": "b"}})
+        opencode = json.dumps({"hook_event_name": "tool.execute.before", "cwd": str(me),
+                               "tool": "edit", "args": {
+                                   "filePath": str(me / "src/pkg0000/mod000.py")}})
+        prompt = json.dumps({"hook_event_name": "UserPromptSubmit", "cwd": str(me),
+                             "prompt": "go on"})
         out = subprocess.run([python, "-m", "gitwarden", "hook", "claude"], input=locked,
                              cwd=me, env=ENV, capture_output=True, text=True, check=True)
         assert '"deny"' in out.stdout, out
+        for module, payload in (("codex_hook", codex), ("gemini_hook", gemini),
+                                ("opencode_hook", opencode)):
+            out = subprocess.run([python, "-m", f"gitwarden.integrations.{module}"],
+                                 input=payload, cwd=me, env=ENV, capture_output=True,
+                                 text=True, check=True)
+            assert '"deny"' in out.stdout and "mod000.py" in out.stdout, out
         script = Path(python).with_name("gitwarden")
         cases = [
             ("python -c pass", [python, "-c", "pass"], free),
@@ -78,6 +100,14 @@ def main() -> int:
              [python, "-m", "gitwarden", "hook", "claude"], locked),
             ("python -m gitwarden.integrations.claude_hook (deny)",
              [python, "-m", "gitwarden.integrations.claude_hook"], locked),
+            ("codex: installed hook, apply_patch (deny)",
+             [python, "-m", "gitwarden.integrations.codex_hook"], codex),
+            ("gemini: installed hook, replace (deny)",
+             [python, "-m", "gitwarden.integrations.gemini_hook"], gemini),
+            ("opencode: plugin's command, edit (deny)",
+             [python, "-m", "gitwarden.integrations.opencode_hook"], opencode),
+            ("claude: installed context hook, UserPromptSubmit",
+             [python, "-m", "gitwarden.integrations.claude_context"], prompt),
         ]
         results = {}
         for label, argv, payload in cases:
@@ -89,7 +119,12 @@ def main() -> int:
     for label, timings in results.items():
         p50 = pct(timings, 0.5)
         print(f"{label:58} {p50:8.1f} {pct(timings, 0.95):8.1f} {p50 / baseline:10.2f}")
-    for label in ("gitwarden hook claude (deny)", "gitwarden hook claude (Bash, parsed, deny)"):
+    for label in ("gitwarden hook claude (deny)", "gitwarden hook claude (Bash, parsed, deny)",
+                  "python -m gitwarden.integrations.claude_hook (deny)",
+                  "codex: installed hook, apply_patch (deny)",
+                  "gemini: installed hook, replace (deny)",
+                  "opencode: plugin's command, edit (deny)",
+                  "claude: installed context hook, UserPromptSubmit"):
         hook = pct(results[label], 0.5)
         print(f"goal for {label}: p50 <= 60 ms -> {'met' if hook <= 60 else 'NOT met'} "
               f"({hook:.1f} ms; {hook / baseline:.2f}x python -c pass, which took "

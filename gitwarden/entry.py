@@ -1,8 +1,10 @@
-"""The console entry point: a fast path for the agent hook, then the full CLI."""
+"""The console entry point: a fast path for the agent hooks, then the full CLI."""
 
 from __future__ import annotations
 
 import sys
+
+from gitwarden.integrations import HOOK_MODULES
 
 
 def main() -> int:
@@ -11,6 +13,11 @@ def main() -> int:
         from gitwarden.integrations.claude_hook import main as claude_hook
 
         return claude_hook()
+    if len(sys.argv) == 3 and sys.argv[1] == "hook" and sys.argv[2] in HOOK_MODULES:
+        import importlib
+
+        adapter: int = importlib.import_module(HOOK_MODULES[sys.argv[2]]).main()
+        return adapter
     from gitwarden.cli import main as cli_main
 
     return cli_main()

@@ -16,10 +16,11 @@ from gitwarden.agents.workspace import Workspace
 from gitwarden.config import AgentConfig, agent_name_problem, load_config, render_agent_table
 from gitwarden.errors import UsageError
 from gitwarden.git.runner import run_git, split_z
+from gitwarden.integrations import agent_hooks, claude_settings
 from gitwarden.output import for_terminal
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event
-from gitwarden.views.context_refresh import refresh_context_files
+from gitwarden.views.context_refresh import ensure_excluded, refresh_context_files
 
 
 def default_agent_path(workspace: Workspace, name: str) -> Path:
@@ -29,7 +30,7 @@ def default_agent_path(workspace: Workspace, name: str) -> Path:
 
 def add_agent(workspace: Workspace, name: str, *, scope: list[str], start: str | None,
               path: str | None, branch: str | None, task: str | None,
-              policy: str | None) -> Agent:
+              policy: str | None, tool: str | None = None) -> Agent:
     """Create the worktree and branch, append [agents.NAME] to the config, return the agent."""
     problem = agent_name_problem(name)
     if problem:
@@ -51,7 +52,8 @@ def add_agent(workspace: Workspace, name: str, *, scope: list[str], start: str |
     target.parent.mkdir(parents=True, exist_ok=True)
     run_git(["worktree", "add", "-b", branch_name, str(target), start_point], main)
     settings = AgentConfig(name=name, path=None if target.name == name else str(target),
-                           scope=tuple(scope), task=task, policy=policy or "pause")
+                           scope=tuple(scope), task=task, policy=policy or "pause",
+                           tool=tool)
     _append_agent_table(workspace, settings)
     workspace.config = load_config(workspace.repo.config_path)
     workspace.refresh()
@@ -64,6 +66,25 @@ def add_agent(workspace: Workspace, name: str, *, scope: list[str], start: str |
         if agent.path.resolve() == target.resolve():
             return agent
     return workspace.agent(name)
+
+
+def install_agent_hooks(workspace: Workspace, agent: Agent) -> list[str]:
+    """Give a new agent the hooks of its tool: its `tool` setting, else the tool detected in
+    its worktree, else the tools `gitwarden hooks install` covered before (none: nothing).
+    The lines say what was done, or what covers a tool without hooks."""
+    state_dir = workspace.repo.state_dir
+    tools = agent_hooks.tools_for(agent.path, agent.settings.tool, state_dir)
+    if agent.settings.tool and not tools:
+        return [f"{agent.name}: {agent.settings.tool} has no hooks: the git guards and the "
+                f"watcher cover it; start it with `gitwarden run --agent {agent.name} -- "
+                "...` so a pause stops it"]
+    lines = []
+    if tools:
+        ensure_excluded(workspace.repo.common_dir, agent_hooks.exclude_patterns())
+    for tool in tools:
+        lines.append(f"{agent.name}: " + agent_hooks.install(
+            agent.path, tool, state_dir / claude_settings.CREATED_LOG))
+    return lines
 
 
 def _write_context_files(workspace: Workspace) -> None:

@@ -28,7 +28,7 @@ COMMAND_MODULES = {
     "done": "done", "wait": "done", "run": "run",
     "sync": "sync", "land": "land", "queue": "land",
     "service": "service", "notify": "notify", "doctor": "doctor", "hook": "hook",
-    "hooks": "hooks", "top": "top",
+    "hooks": "hooks", "mcp": "mcp", "top": "top",
     "completion": "completion", "man": "completion", "__complete": "completion",
     "remote": "remote", "server-hook": "server_hook",
 }

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gitwarden.admin.agents import add_agent, remove_agent
+from gitwarden.admin.agents import add_agent, install_agent_hooks, remove_agent
 from gitwarden.admin.removal import restore_agent
 from gitwarden.agents.caller import require_user
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
+from gitwarden.config import AGENT_TOOLS
 from gitwarden.coordination.pauses import paused_agents
 from gitwarden.output import paint, print_json, short, table
 from gitwarden.store.db import DB_NAME, Store
@@ -21,6 +22,7 @@ def register(subparsers: Any) -> None:
         """\
   gitwarden agent add payments --scope 'src/payments/**'
   gitwarden agent add docs --from main --path ../docs-wt --task "update the docs"
+  gitwarden agent add review --tool codex      with Codex's hooks in its worktree
   gitwarden agent remove payments --delete-branch
   gitwarden agent restore payments      after a removal: worktree, files, stash back
   gitwarden agent list --json
@@ -38,6 +40,9 @@ def register(subparsers: Any) -> None:
     add.add_argument("--task", help="what the agent should do (shown in its ASSIGNMENT.md)")
     add.add_argument("--policy", choices=("notify", "pause", "revert"),
                      help="what to do when the agent breaks the build")
+    add.add_argument("--tool", choices=AGENT_TOOLS,
+                     help="the agent tool it runs: its hooks are installed (default: detected, "
+                     "else those `gitwarden hooks install` installed)")
     add.set_defaults(handler=run_add)
 
     remove = add_command(verbs, "remove", "remove an agent's worktree (keeps its branch)",
@@ -66,8 +71,10 @@ def run_add(args: argparse.Namespace) -> int:
     workspace = Workspace.load(args.cwd)
     require_user(workspace, "gitwarden agent add")
     agent = add_agent(workspace, args.name, scope=args.scope, start=args.start, path=args.path,
-                      branch=args.branch, task=args.task, policy=args.policy)
+                      branch=args.branch, task=args.task, policy=args.policy, tool=args.tool)
     print(f"added agent {agent.name}: {agent.path} on branch {agent.branch}")
+    for line in install_agent_hooks(workspace, agent):
+        print(line)
     return 0
 
 

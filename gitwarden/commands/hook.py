@@ -1,4 +1,5 @@
-"""`gitwarden hook claude|pre-commit|pre-push`: the guards agent tools and git call."""
+"""`gitwarden hook claude|codex|gemini|opencode|pre-commit|pre-push`: the guards agent tools
+and git call."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from gitwarden.commands import add_command
 
 def register(subparsers: Any) -> None:
     parser = add_command(
-        subparsers, "hook", "run a guard hook (called by Claude Code and git, not by people)",
+        subparsers, "hook", "run a guard hook (called by agent tools and git, not by people)",
         """\
   echo '{"tool_name":"Edit","tool_input":{"file_path":"/repo/a.py"},"cwd":"/repo"}' \\
       | gitwarden hook claude
@@ -19,9 +20,19 @@ def register(subparsers: Any) -> None:
 """)
     kinds = parser.add_subparsers(dest="hook_kind", metavar="<hook>", required=True,
                                   parser_class=type(parser))
-    claude = add_command(kinds, "claude", "Claude Code PreToolUse hook (JSON on stdin)",
+    claude = add_command(kinds, "claude", "Claude Code PreToolUse/PostToolUse hook (JSON on stdin)",
                          "  gitwarden hooks install --claude   installs it for every agent\n")
     claude.set_defaults(handler=run_claude)
+    for tool, text in (("claude-context", "Claude Code SessionStart/UserPromptSubmit/Stop "
+                        "hook (context for the agent)"),
+                       ("codex", "Codex CLI hook (PreToolUse/PostToolUse/SessionStart/"
+                        "UserPromptSubmit/Stop JSON on stdin)"),
+                       ("gemini", "Gemini CLI hook (BeforeTool/AfterTool/SessionStart/"
+                        "BeforeAgent/AfterAgent JSON on stdin)"),
+                       ("opencode", "called by gitwarden's opencode plugin (JSON on stdin)")):
+        install = f"  gitwarden hooks install --{tool.split('-')[0]}   installs it in every agent\n"
+        adapter = add_command(kinds, tool, text, install)
+        adapter.set_defaults(handler=run_adapter, adapter=tool)
     pre_commit = add_command(kinds, "pre-commit", "refuse commits touching locked or "
                              "out-of-scope files, or made by a paused agent",
                              "  gitwarden hooks install --git\n")
@@ -39,6 +50,16 @@ def run_claude(args: argparse.Namespace) -> int:
     from gitwarden.integrations.claude_hook import main
 
     return main()
+
+
+def run_adapter(args: argparse.Namespace) -> int:
+    # lazy: each agent tool's hook loads only its own adapter
+    import importlib
+
+    from gitwarden.integrations import HOOK_MODULES
+
+    status: int = importlib.import_module(HOOK_MODULES[args.adapter]).main()
+    return status
 
 
 def run_pre_commit(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 from gitwarden.config.model import (
     _AGENT_NAME,
+    AGENT_TOOLS,
     LAND_STRATEGIES,
     MAX_AGENT_NAME,
     ON_ERROR,
@@ -56,6 +57,7 @@ from gitwarden.config.toml_table import (
 from gitwarden.errors import ConfigError
 
 __all__ = [
+    "AGENT_TOOLS",
     "LAND_STRATEGIES",
     "MAX_AGENT_NAME",
     "ON_ERROR",
@@ -146,6 +148,7 @@ def _agent(name: str, table: Table) -> AgentConfig:
         task=table.optional("task", string),
         checkpoint_interval=table.optional("checkpoint_interval", interval(1.0)),
         auto_revert=or_default(table.optional("auto_revert", boolean), True),
+        tool=table.optional("tool", choice(AGENT_TOOLS)),
     )
     table.finish()
     return agent
@@ -370,4 +373,6 @@ def render_agent_table(agent: AgentConfig) -> str:
         body["task"] = agent.task
     if agent.policy != "pause":
         body["policy"] = agent.policy
+    if agent.tool:
+        body["tool"] = agent.tool
     return tomli_w.dumps({"agents": {agent.name: body}})

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 POLICIES = ("notify", "pause", "revert")
+AGENT_TOOLS = ("claude", "codex", "gemini", "opencode", "aider", "other")
 SYNC_STRATEGIES = ("rebase", "merge")
 LAND_STRATEGIES = ("merge", "squash", "rebase")
 SEVERITIES = ("info", "warning", "error")
@@ -44,6 +45,7 @@ class AgentConfig:
     task: str | None = None
     checkpoint_interval: float | None = None
     auto_revert: bool = True
+    tool: str | None = None  # the agent tool running in it (claude, codex, ...): its hooks
 
 
 @dataclass(frozen=True)

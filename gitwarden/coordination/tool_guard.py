@@ -24,6 +24,7 @@ from gitwarden.coordination.scope import (
     normalize_scope,
     patterns_overlap,
 )
+from gitwarden.invocation import gitwarden_command
 from gitwarden.units import format_duration
 
 EDIT = "edit"
@@ -193,15 +194,17 @@ def path_problem(agent: str, rel: str, facts: GuardFacts, *, via: str = "",
         if patterns_overlap(path, lock.pattern):
             quoted = shlex.quote(path)
             ask = shlex.quote(f"please release {path}")
+            gitwarden = gitwarden_command()
             return (f"{path}{via}{doing} is {lock.describe(facts.now)}. Do not edit "
-                    f"it now: work on something else, run `gitwarden lock {quoted} --wait "
-                    f"10m` to wait for it, or ask with `gitwarden request --to "
+                    f"it now: work on something else, run `{gitwarden} lock {quoted} --wait "
+                    f"10m` to wait for it, or ask with `{gitwarden} request --to "
                     f"{shlex.quote(lock.agent)} {ask}`.")
     if facts.scope and not any(matches(normalize_scope(p), path) for p in facts.scope) and \
             not (facts.is_ignored is not None and facts.is_ignored(path)):
         return (f"{path}{via}{doing} is outside the scope of agent {agent} "
                 f"({', '.join(facts.scope)}). Edit only files in your scope; if this change "
-                "is really needed, ask the owner with `gitwarden request --to AGENT \"...\"`.")
+                f"is really needed, ask the owner with `{gitwarden_command()} request --to "
+                "AGENT \"...\"`.")
     return None
 
 

@@ -14,7 +14,7 @@ from gitwarden.control.socket import lock_held, private_dir, socket_path
 from gitwarden.doctor.findings import FAIL, OK, WARN, Finding, Setup
 from gitwarden.errors import GitwardenError
 from gitwarden.git import lockfiles
-from gitwarden.integrations import claude_settings, git_hooks
+from gitwarden.integrations import agent_hooks, claude_settings, git_hooks
 from gitwarden.store.db import DB_NAME, Store, read_only_files
 
 HOOKS_FIX = "`gitwarden hooks install` (or `doctor --fix`)"
@@ -48,6 +48,15 @@ def check_hooks(setup: Setup) -> list[Finding]:
             "locked files and outside their scope", fix=HOOKS_FIX,
             apply=lambda: "; ".join(git_hooks.install(directory, missing_git))))
     for agent in agents:
+        tools = agent_hooks.tools_for(agent.path, agent.settings.tool, setup.repo.state_dir)
+        if agent.settings.tool and not tools:
+            continue  # a tool without hooks (aider, ...): the git guards cover it
+        if tools and tools != ["claude"]:
+            if not all(agent_hooks.is_installed(agent.path, tool) for tool in tools):
+                findings.append(Finding(
+                    "hooks", WARN, f"{agent.name}: the {', '.join(tools)} hooks are missing "
+                    f"in {agent.path}", fix=f"gitwarden hooks install --{tools[0]}"))
+            continue
         if claude_settings.is_installed(agent.path):
             continue
         if claude_settings.is_tracked(agent.path):

@@ -1,5 +1,9 @@
 """The Claude Code hook: `gitwarden hook claude`, a thin adapter over the decision core.
 
+Protocol followed: Claude Code hooks reference (https://code.claude.com/docs/en/hooks, copy
+of 2026-08-22, Claude Code v2.1.x), events PreToolUse and PostToolUse; SessionStart,
+UserPromptSubmit and Stop are answered by gitwarden.integrations.claude_context.
+
 Claude Code sends JSON on stdin (`hook_event_name`, `tool_name`, `tool_input`, `cwd`).
 PreToolUse: the call is turned into a ToolRequest, gitwarden.coordination.tool_guard
 decides, and a deny is printed as `permissionDecision: deny` with the reason (exit 0);

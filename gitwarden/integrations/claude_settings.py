@@ -1,6 +1,9 @@
-"""Writing the PreToolUse hook into each agent worktree's `.claude/settings.local.json`:
-a per-user file Claude Code never commits (we also add it to info/exclude). Existing settings
-and hooks are kept; our entry is recognised by its command and replaced, never duplicated."""
+"""Writing gitwarden's hooks into an agent tool's settings file in each agent worktree:
+Claude Code's `.claude/settings.local.json` (a per-user file it never commits), Codex's
+`.codex/hooks.json`, Gemini CLI's `.gemini/settings.json` (all in info/exclude). They share one
+JSON shape, `{"hooks": {EVENT: [{"matcher": ..., "hooks": [{"type": "command", ...}]}]}}`;
+the events, matchers and handler fields of each tool are in HookTool. Existing settings and
+hooks are kept; our entries are recognised by their command and replaced, never duplicated."""
 
 from __future__ import annotations
 
@@ -22,38 +25,81 @@ MATCHER = "Edit|Write|MultiEdit|NotebookEdit|Bash"
 EVENTS = ("PreToolUse", "PostToolUse")
 # `gitwarden hook claude` without the CLI's parser: the module runs the same hook, faster.
 HOOK_MODULE = "gitwarden.integrations.claude_hook"
-_MARKS = ("gitwarden hook claude", HOOK_MODULE)
 
 
-def hook_command(python: str = sys.executable) -> str:
-    return f"{shlex.quote(python)} -m {HOOK_MODULE}"
+class HookTool:
+    """One agent tool's hook settings: file (relative to the worktree), events with their
+    matcher (None: the event takes none), the adapter module and extra handler fields."""
+
+    def __init__(self, name: str, label: str, settings: Path,
+                 events: tuple[tuple[str, str | None], ...], module: str,
+                 extra: dict[str, Any], event_modules: dict[str, str] | None = None) -> None:
+        self.event_modules = event_modules or {}
+        self.name = name
+        self.label = label
+        self.settings = settings
+        self.events = events
+        self.module = module
+        self.extra = extra
+
+    def marks(self) -> tuple[str, ...]:
+        return (f"gitwarden hook {self.name}", self.module, *self.event_modules.values())
 
 
-def _is_ours(command: object) -> bool:
-    return any(mark in str(command) for mark in _MARKS)
+# Claude Code hooks reference (code.claude.com/docs/en/hooks, 2026-08-22); timeout in seconds.
+CLAUDE = HookTool("claude", "Claude Code", SETTINGS,
+                  (("PreToolUse", MATCHER), ("PostToolUse", MATCHER), ("SessionStart", None),
+                   ("UserPromptSubmit", None), ("Stop", None)), HOOK_MODULE, {},
+                  {event: "gitwarden.integrations.claude_context"
+                   for event in ("SessionStart", "UserPromptSubmit", "Stop")})
+# Codex hooks (developers.openai.com/codex/hooks, 2026-05-22): matcher is a regex; Edit and
+# Write are aliases of apply_patch; timeout in seconds.
+CODEX_MATCHER = "^(Bash|apply_patch|Edit|Write)$"
+CODEX = HookTool("codex", "Codex CLI", Path(".codex") / "hooks.json",
+                 (("PreToolUse", CODEX_MATCHER), ("PostToolUse", CODEX_MATCHER),
+                  ("SessionStart", None), ("UserPromptSubmit", None), ("Stop", None)),
+                 "gitwarden.integrations.codex_hook", {"timeout": 30})
+# Gemini CLI hooks (geminicli.com/docs/hooks, 0.56, 2026-08-21): timeout in milliseconds.
+GEMINI_MATCHER = "write_file|replace|run_shell_command"
+GEMINI = HookTool("gemini", "Gemini CLI", Path(".gemini") / "settings.json",
+                  (("BeforeTool", GEMINI_MATCHER), ("AfterTool", GEMINI_MATCHER),
+                   ("SessionStart", None), ("BeforeAgent", None), ("AfterAgent", None)),
+                  "gitwarden.integrations.gemini_hook", {"name": "gitwarden", "timeout": 30000})
+TOOLS = {tool.name: tool for tool in (CLAUDE, CODEX, GEMINI)}
 
 
-def is_tracked(worktree: Path) -> bool:
+def hook_command(python: str = sys.executable, module: str = HOOK_MODULE) -> str:
+    return f"{shlex.quote(python)} -m {module}"
+
+
+def _is_ours(command: object, tool: HookTool = CLAUDE) -> bool:
+    return any(mark in str(command) for mark in tool.marks())
+
+
+def is_tracked(worktree: Path, tool: HookTool = CLAUDE) -> bool:
     """Whether the settings file is committed in this worktree (then it is not ours to edit)."""
 
-    proc = run_git(["ls-files", "--error-unmatch", "--", SETTINGS.as_posix()], worktree,
+    proc = run_git(["ls-files", "--error-unmatch", "--", tool.settings.as_posix()], worktree,
                    check=False)
     return proc.returncode == 0
 
 
 def install(worktree: Path, command: str | None = None, *,
-            created_log: Path | None = None) -> Path:
-    """Add our hook to the worktree's local settings. A file we create is noted in
+            created_log: Path | None = None, tool: HookTool = CLAUDE) -> Path:
+    """Add our hooks to the worktree's settings for `tool`. A file we create is noted in
     `created_log` so uninstall can delete it again once nothing else is in it."""
-    path = worktree / SETTINGS
+    path = worktree / tool.settings
     existed = path.exists()
     text = _read_text(path)
     settings = _parse(path, text)
     updated = json.loads(json.dumps(settings))
-    for event in EVENTS:
-        entries = _without_ours(settings, event)
-        entries.append({"matcher": MATCHER,
-                        "hooks": [{"type": "command", "command": command or hook_command()}]})
+    for event, matcher in tool.events:
+        module = tool.event_modules.get(event)
+        handler = {"type": "command", "command": hook_command(module=module) if module
+                   else command or hook_command(module=tool.module), **tool.extra}
+        entries = _without_ours(settings, event, tool)
+        entry: dict[str, Any] = {"matcher": matcher} if matcher is not None else {}
+        entries.append({**entry, "hooks": [handler]})
         updated.setdefault("hooks", {})[event] = entries
     if updated == settings:
         return path  # already installed: leave the file (and its formatting) alone
@@ -64,18 +110,19 @@ def install(worktree: Path, command: str | None = None, *,
     return path
 
 
-def uninstall(worktree: Path, *, created_log: Path | None = None) -> bool:
-    """Remove our hook; a file we created is deleted once nothing else is left in it."""
-    path = worktree / SETTINGS
+def uninstall(worktree: Path, *, created_log: Path | None = None,
+              tool: HookTool = CLAUDE) -> bool:
+    """Remove our hooks; a file we created is deleted once nothing else is left in it."""
+    path = worktree / tool.settings
     if not path.exists():
         return False
     text = _read_text(path)
     settings = _parse(path, text)
     found = False
-    for event in EVENTS:
+    for event, _ in tool.events:
         before = settings.get("hooks", {}).get(event, [])
-        entries = _without_ours(settings, event)
-        if len(entries) == len(before) and not _has_ours(before):
+        entries = _without_ours(settings, event, tool)
+        if len(entries) == len(before) and not _has_ours(before, tool):
             continue
         found = True
         hooks = settings.setdefault("hooks", {})
@@ -99,24 +146,24 @@ def uninstall(worktree: Path, *, created_log: Path | None = None) -> bool:
     return True
 
 
-def _has_ours(entries: list[Any]) -> bool:
-    return any(_is_ours(hook.get("command", ""))
+def _has_ours(entries: list[Any], tool: HookTool = CLAUDE) -> bool:
+    return any(_is_ours(hook.get("command", ""), tool)
                for entry in entries if isinstance(entry, dict)
                for hook in entry.get("hooks", []) if isinstance(hook, dict))
 
 
-def _without_ours(settings: dict[str, Any], event: str) -> list[Any]:
+def _without_ours(settings: dict[str, Any], event: str, tool: HookTool = CLAUDE) -> list[Any]:
     hooks = settings.get("hooks", {})
     if not isinstance(hooks, dict):
-        raise GitwardenError("'hooks' in .claude/settings.local.json is not an object")
+        raise GitwardenError(f"'hooks' in {tool.settings} is not an object")
     entries = hooks.get(event, [])
     if not isinstance(entries, list):
-        raise GitwardenError(f"'hooks.{event}' in .claude/settings.local.json is not a list")
+        raise GitwardenError(f"'hooks.{event}' in {tool.settings} is not a list")
     kept: list[Any] = []
     for entry in entries:
         if isinstance(entry, dict) and isinstance(entry.get("hooks"), list):
             rest = [h for h in entry["hooks"]
-                    if not (isinstance(h, dict) and _is_ours(h.get("command", "")))]
+                    if not (isinstance(h, dict) and _is_ours(h.get("command", ""), tool))]
             if not rest:
                 continue
             entry = {**entry, "hooks": rest}
@@ -207,11 +254,12 @@ def _forget_created(log: Path | None, path: Path) -> None:
         _save_created(log, entries)
 
 
-def is_installed(worktree: Path) -> bool:
-    """Whether the worktree's local settings run gitwarden's PreToolUse hook."""
+def is_installed(worktree: Path, tool: HookTool = CLAUDE) -> bool:
+    """Whether the worktree's settings for `tool` run gitwarden's tool-call hook."""
     try:
-        settings = _parse(worktree / SETTINGS, _read_text(worktree / SETTINGS))
+        settings = _parse(worktree / tool.settings, _read_text(worktree / tool.settings))
     except GitwardenError:
         return False
-    entries = settings.get("hooks", {}).get("PreToolUse", [])
-    return isinstance(entries, list) and _has_ours(entries)
+    hooks = settings.get("hooks", {})
+    entries = hooks.get(tool.events[0][0], []) if isinstance(hooks, dict) else []
+    return isinstance(entries, list) and _has_ours(entries, tool)

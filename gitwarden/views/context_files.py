@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from gitwarden.invocation import gitwarden_command
 from gitwarden.output import printable
 
 MAX_LISTED_FILES = 40
@@ -69,12 +70,20 @@ class SharedState:
     kill_switch: str | None = None
 
 
-def render_assignment(agent: AgentSummary, base: str) -> str:
+def lock_protocol(gitwarden: str = "gitwarden") -> str:
+    """The lock protocol with gitwarden named by a command the agent's shell can run."""
+    return LOCK_PROTOCOL.replace("`gitwarden ", f"`{gitwarden} ")
+
+
+def render_assignment(agent: AgentSummary, base: str, gitwarden: str | None = None) -> str:
+    """The assignment file; `gitwarden` is how the agent's shell runs gitwarden (by default
+    the name on PATH, else the installed entry point's absolute path)."""
+    command = gitwarden or gitwarden_command()
     lines = [f"# Assignment: agent {agent.name}", "",
              "Maintained by gitwarden; do not edit (it is rewritten and kept out of git).", "",
              f"- Worktree: `{agent.path}`", f"- Branch: `{agent.branch or '(detached)'}`",
              f"- Base branch: `{base}`", "", "## Task", "",
-             agent.task or "(no task recorded: `gitwarden agent add NAME --task TEXT` sets one)",
+             agent.task or f"(no task recorded: `{command} agent add NAME --task TEXT` sets one)",
              "", "## Scope", ""]
     if agent.scope:
         lines.append("Only modify files matching (git wildmatch globs):")
@@ -82,12 +91,14 @@ def render_assignment(agent: AgentSummary, base: str) -> str:
         lines.append("Edits and commits outside these paths are refused.")
     else:
         lines.append("No scope restriction: any file of the repository, unless locked.")
-    lines += ["", "## Lock protocol", "", LOCK_PROTOCOL.rstrip(), "", "## Commands", "",
-              "- `gitwarden status` / `.gitwarden/STATE.md`: what every agent is doing.",
-              "- `gitwarden locks`: who holds which lock, until when.",
-              "- `gitwarden inbox` / `.gitwarden/REQUESTS.md`: requests from other agents;"
-              " `gitwarden request --close ID` when handled.",
-              "- `gitwarden done -m \"summary\"`: tell everyone your task is finished.", ""]
+    lines += ["", "## Lock protocol", "", lock_protocol(command).rstrip(), "", "## Commands", "",
+              f"- `{command} status` / `.gitwarden/STATE.md`: what every agent is doing.",
+              f"- `{command} locks`: who holds which lock, until when.",
+              f"- `{command} inbox` / `.gitwarden/REQUESTS.md`: requests from other agents;"
+              f" `{command} request --close ID` when handled.",
+              f"- `{command} done -m \"summary\"`: tell everyone your task is finished.", ""]
+    if command != "gitwarden":
+        lines += [f"`gitwarden` is not on your PATH: run it as `{command}`.", ""]
     return printable("\n".join(lines))
 
 
@@ -144,7 +155,7 @@ def render_state(state: SharedState) -> str:
 def render_requests(agent: str, requests: Sequence[RequestLine]) -> str:
     lines = [f"# Requests to agent {agent}", "",
              "Maintained by gitwarden; do not edit. Close a handled request with "
-             "`gitwarden request --close ID`.", ""]
+             f"`{gitwarden_command()} request --close ID`.", ""]
     if not requests:
         lines.append("(no open requests)")
     for request in requests:
