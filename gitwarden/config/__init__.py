@@ -105,6 +105,18 @@ class LockConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long the state store keeps history, and how gitwarden keeps its objects tidy."""
+
+    max_age: float = 30 * 86400.0     # events, resolved overlaps, health history, closed requests
+    max_rows: int = 100_000           # per table, newest kept
+    undo_window: float = 7 * 86400.0  # rollback records older than this can no longer be undone
+    interval: float = 600.0           # how often the daemon applies retention
+    repack_interval: float = 600.0    # how often the daemon rolls loose objects into packs
+    repack_loose_objects: int = 100   # ... when at least this many are loose
+
+
+@dataclass(frozen=True)
 class Config:
     base: str | None = None
     main_agent: bool = False
@@ -114,6 +126,7 @@ class Config:
     notifications: NotificationConfig = NotificationConfig()
     watch: WatchConfig = WatchConfig()
     locks: LockConfig = LockConfig()
+    retention: RetentionConfig = RetentionConfig()
     path: Path | None = None
 
     def agent(self, name: str) -> AgentConfig:
@@ -152,6 +165,7 @@ def parse_config(data: Mapping[str, Any], path: Path, text: str = "") -> Config:
         notifications=_notifications(root.table("notifications")),
         watch=_watch(root.table("watch")),
         locks=_locks(root.table("locks")),
+        retention=_retention(root.table("retention")),
         path=path,
     )
     root.finish()
@@ -285,6 +299,23 @@ def _locks(table: Table) -> LockConfig:
     result = LockConfig(
         default_ttl=or_default(table.optional("default_ttl", duration), d.default_ttl),
         stale_after=or_default(table.optional("stale_after", duration), d.stale_after),
+    )
+    table.finish()
+    return result
+
+
+def _retention(table: Table) -> RetentionConfig:
+    d = RetentionConfig()
+    result = RetentionConfig(
+        max_age=or_default(table.optional("max_age", interval(1.0)), d.max_age),
+        max_rows=or_default(table.optional("max_rows", positive_int), d.max_rows),
+        undo_window=or_default(table.optional("undo_window", duration), d.undo_window),
+        interval=or_default(table.optional("interval", interval(1.0)), d.interval),
+        repack_interval=or_default(table.optional("repack_interval", interval(1.0)),
+                                   d.repack_interval),
+        repack_loose_objects=or_default(table.optional("repack_loose_objects",
+                                                       non_negative_int),
+                                        d.repack_loose_objects),
     )
     table.finish()
     return result

@@ -29,6 +29,11 @@ from gitwarden.views.context_refresh import refresh_context_files
 log = logging.getLogger("gitwarden.jobs")
 
 HEALTH_KILL_GRACE = 1.0
+# Bounds on what the daemon remembers, so that its memory plateaus over months: the oldest
+# entries go first (a forgotten violation may be reported once more; a forgotten head is
+# looked up in the store by catch_up_health).
+MAX_REPORTED = 10_000
+MAX_HEALTH_HEADS = 1_000
 
 
 class Jobs:
@@ -43,10 +48,11 @@ class Jobs:
         self._local = threading.local()
         self._full_due: set[str] = set()
         self._lock = threading.Lock()
-        self._reported: set[tuple[str, str, str]] = set()
+        self._reported: dict[tuple[str, str, str], None] = {}  # insertion-ordered set
         self._context_due = False
         self._futures: set[Future[None]] = set()
-        self._health_heads: set[tuple[str, str]] = set()  # (agent, head) checked or queued
+        # (agent, head) checked or queued, insertion-ordered
+        self._health_heads: dict[tuple[str, str], None] = {}
 
     def close(self, timeout: float = 5.0) -> bool:
         """Stop taking work; False when some work (e.g. a health check) is still running."""
@@ -84,7 +90,7 @@ class Jobs:
             key = (violation.agent, violation.path, violation.kind)
             if key in self._reported:
                 continue
-            self._reported.add(key)
+            _remember(self._reported, key, MAX_REPORTED)
             log.warning("%s", violation.message)
             what = "a locked file" if violation.kind == "locked" else "outside its scope"
             kind = (EventKind.VIOLATION_LOCKED if violation.kind == "locked"
@@ -95,7 +101,22 @@ class Jobs:
 
     def forget_violations(self, agent: str, paths: set[str]) -> None:
         """Paths that left the agent's changed set may be reported again later."""
-        self._reported = {k for k in self._reported if not (k[0] == agent and k[1] in paths)}
+        self._reported = {k: None for k in self._reported
+                          if not (k[0] == agent and k[1] in paths)}
+
+    def forget_agent(self, agent: str) -> None:
+        """An agent that is gone: nothing about it needs remembering."""
+        with self._lock:
+            self._reported = {k: None for k in self._reported if k[0] != agent}
+            self._health_heads = {k: None for k in self._health_heads if k[0] != agent}
+            self._full_due.discard(agent)
+        self._pending.take(agent)
+
+    def memory_sizes(self) -> dict[str, int]:
+        """Entries of each in-memory map (for the soak benchmark and tests)."""
+        with self._lock:
+            return {"reported": len(self._reported), "health_heads": len(self._health_heads),
+                    "full_due": len(self._full_due), "futures": len(self._futures)}
 
     def refresh_context_files(self) -> None:
         """Rewrite the agents' context files on a worker (coalesced)."""
@@ -118,7 +139,7 @@ class Jobs:
         if not health.checks or not health.on_commit:
             return
         with self._lock:
-            self._health_heads.add((agent, new_head))
+            _remember(self._health_heads, (agent, new_head), MAX_HEALTH_HEADS)
         self._submit(self._on_commit, agent, old_head, new_head)
 
     def catch_up_health(self, agent: str, head: str) -> None:
@@ -131,7 +152,7 @@ class Jobs:
         with self._lock:
             if (agent, head) in self._health_heads:
                 return
-            self._health_heads.add((agent, head))
+            _remember(self._health_heads, (agent, head), MAX_HEALTH_HEADS)
         self._submit(self._catch_up_health, agent, head)
 
     def request_full_checkpoint(self, agent: str) -> None:
@@ -275,3 +296,11 @@ class Jobs:
             store = Store.open(self.repo)
             self._local.store = store
         return store
+
+
+def _remember(seen: dict[Any, None], key: Any, limit: int) -> None:
+    """Add `key` to an insertion-ordered set, dropping the oldest beyond `limit`."""
+    seen.pop(key, None)
+    seen[key] = None
+    while len(seen) > limit:
+        del seen[next(iter(seen))]

@@ -256,6 +256,9 @@ class Pipeline:
             self.watches.forget(name, view.path)
             log.info("no longer watching agent %s (%s)", name, why)
         self.tracker.remove_agent(name)
+        self._signatures.pop(name, None)
+        self._unsettled.discard(name)
+        self.jobs.forget_agent(name)
 
     def _full_agent(self, name: str, now: float) -> bool:
         """Recompute one agent's changed set from git; True when it differed."""

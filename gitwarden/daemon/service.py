@@ -25,13 +25,14 @@ from gitwarden.daemon.pipeline import PERIODIC, Pipeline
 from gitwarden.daemon.scheduler import JobScheduler
 from gitwarden.daemon.sdnotify import SdNotifier
 from gitwarden.errors import ConfigError, GitwardenError
-from gitwarden.store.activity import prune_activity
+from gitwarden.git.objects import bound_libgit2_memory
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event
+from gitwarden.upkeep.objects import tidy_objects
+from gitwarden.upkeep.retention import apply_retention
 
 log = logging.getLogger("gitwarden.daemon")
 
-PRUNE_INTERVAL = 600.0
 STALE_LOCKS_INTERVAL = 30.0
 PRUNE_CHECKPOINTS_INTERVAL = 600.0
 
@@ -43,6 +44,7 @@ def _sd_notifier() -> SdNotifier:
 def run_daemon(workspace_dir: Path, *, json_log: bool = False) -> int:
     """Run the watch daemon for the repository containing `workspace_dir` until stopped."""
     setup_logging(json_log)
+    bound_libgit2_memory()
     workspace = Workspace.load(workspace_dir)
     state_dir = workspace.repo.ensure_state_dir()
     lock = DaemonLock(state_dir)
@@ -216,7 +218,9 @@ class Daemon:
     def _schedule_jobs(self) -> None:
         watch = self.config.watch
         self.scheduler.every("reconcile", watch.reconcile_interval, self._reconcile_job)
-        self.scheduler.every("prune-activity", PRUNE_INTERVAL, self._prune_job)
+        retention = self.config.retention
+        self.scheduler.every("retention", retention.interval, self._retention_job, now=True)
+        self.scheduler.every("repack", retention.repack_interval, self._repack_job)
         # Both also run right away: locks of holders killed and checkpoints piled up while
         # the daemon was down are dealt with at start, not one interval later.
         self.scheduler.every("release-stale-locks", STALE_LOCKS_INTERVAL,
@@ -242,13 +246,15 @@ class Daemon:
         self._schedule_checkpoints()
         self._publish_status()
 
-    def _prune_job(self) -> None:
-        watch = self.config.watch
+    def _retention_job(self) -> None:
+        """[retention]: old rows out of every growing table, and the file shrunk."""
         with Store.open(self.repo) as store:
-            removed = prune_activity(store, older_than=time.time() - watch.activity_retention,
-                                     max_rows=watch.activity_max_rows)
-        if removed:
-            log.info("pruned %d activity row(s)", removed)
+            apply_retention(self.repo, self.config, store)
+
+    def _repack_job(self) -> None:
+        """Loose objects (gitwarden's checkpoints among them) rolled into packs."""
+        with Store.open(self.repo) as store:
+            tidy_objects(self.repo, self.config, store)
 
     def _prune_checkpoints_job(self) -> None:
         """Apply checkpoint retention (checkpoints.keep, keep_clean_days) to every agent."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -36,11 +37,13 @@ def run_git(
     input_bytes: bytes | None = None,
     check: bool = True,
     pass_fds: Sequence[int] = (),
+    low_priority: bool = False,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run `git args` in cwd and return the completed process (bytes output)."""
+    """Run `git args` in cwd and return the completed process (bytes output); with
+    `low_priority`, at the lowest CPU (nice) and I/O (ionice, where it exists) priority."""
     try:
         proc = subprocess.run(
-            ["git", *args],
+            [*(_low_priority_prefix() if low_priority else []), "git", *args],
             cwd=cwd,
             env=git_env(env),
             input=input_bytes,
@@ -57,6 +60,13 @@ def run_git(
     if check and proc.returncode != 0:
         raise GitError(_failure_message(args, proc.stderr))
     return proc
+
+
+def _low_priority_prefix() -> list[str]:
+    prefix = ["nice", "-n", "19"] if shutil.which("nice") else []
+    if shutil.which("ionice"):
+        prefix += ["ionice", "-c", "3"]
+    return prefix
 
 
 def git_text(args: Sequence[str], cwd: Path | str, **kwargs: object) -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from gitwarden.store.db import Store
+from gitwarden.store.db import Store, placeholders, prune_rows
 
 MIGRATIONS = [
     """
@@ -307,3 +308,33 @@ def note_repeat(store: Store, agent: str, culprit: str, notice: str) -> bool:
         conn.execute("UPDATE health_actions SET repeats = repeats + 1, notice = ?"
                      " WHERE agent = ? AND culprit = ?", (notice, agent, culprit))
         return row is None or row[0] != notice
+
+
+# --- retention --------------------------------------------------------------------------------
+
+def prune_health(store: Store, *, older_than: float, max_rows: int,
+                 keep_commits: Collection[str], reverts_before: float,
+                 dry_run: bool = False) -> dict[str, int]:
+    """Drop health history no decision needs any more; returns rows removed per table.
+
+    Runs and verdicts older than `older_than` (or beyond `max_rows`) go, except the newest of
+    each (agent, check) (what status and the next decision read) and those of
+    `keep_commits` (commits a clean mark or a live decision names). Reverts and automatic
+    actions go only before `reverts_before` (they cap reverts per day and stop a culprit from
+    being acted on twice); a revert still in progress always stays.
+    """
+    ready(store)
+    kept = sorted(set(keep_commits))
+    removed = {}
+    for table in ("health_runs", "health_verdicts"):
+        keep = (f"rowid IN (SELECT MAX(id) FROM {table} GROUP BY agent, check_name) "
+                f"OR commit_id IN ({placeholders(kept)})")
+        removed[table] = prune_rows(store, table, time_column="ts", older_than=older_than,
+                                    max_rows=max_rows, keep=keep, params=kept, dry_run=dry_run)
+    removed["health_reverts"] = prune_rows(store, "health_reverts", time_column="ts",
+                                           older_than=reverts_before, max_rows=None,
+                                           keep="status = 'started'", dry_run=dry_run)
+    removed["health_actions"] = prune_rows(store, "health_actions", time_column="ts",
+                                           older_than=reverts_before, max_rows=None,
+                                           dry_run=dry_run)
+    return removed
