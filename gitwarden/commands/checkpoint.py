@@ -26,6 +26,8 @@ from gitwarden.errors import UsageError
 from gitwarden.git.status_scan import StatusScan, worktree_top
 from gitwarden.output import print_json, short, table
 from gitwarden.store.db import Store
+from gitwarden.upkeep.objects import tidy_objects
+from gitwarden.upkeep.retention import apply_retention
 
 if TYPE_CHECKING:
     from gitwarden.agents.model import Agent
@@ -84,15 +86,20 @@ def register(subparsers: Any) -> None:
 
     prune = add_command(
         subparsers, "prune",
-        "drop old checkpoints: keep the newest N per agent and clean ones for D days",
+        "drop old checkpoints and old state rows, and pack loose objects",
         """\
-  gitwarden prune                       apply [checkpoints] keep / keep_clean_days
-  gitwarden prune alpha --keep 20 --dry-run
+  gitwarden prune                       apply [checkpoints] keep / keep_clean_days, then
+                                        [retention] to the state store, then repack
+  gitwarden prune --dry-run --json      what would go, per agent and per table
+  gitwarden prune alpha --keep 20 --dry-run   one agent's checkpoints only
+  gitwarden prune --checkpoints-only
 """)
     prune.add_argument("agents", nargs="*", metavar="AGENT")
     prune.add_argument("--keep", type=int, metavar="N", help="checkpoints to keep per agent")
     prune.add_argument("--keep-clean-days", type=float, metavar="D",
                        help="keep clean checkpoints this many days")
+    prune.add_argument("--checkpoints-only", action="store_true",
+                       help="leave the state store and the object store alone")
     prune.add_argument("--dry-run", action="store_true")
     prune.add_argument("--json", action="store_true")
     prune.set_defaults(handler=run_prune)
@@ -268,16 +275,30 @@ def run_prune(args: argparse.Namespace) -> int:
         raise UsageError("--keep-clean-days must not be negative")
     workspace = Workspace.load(args.cwd)
     agents = workspace.select(args.agents or None)
+    # State and objects belong to the whole repository: only when no agent is named.
+    whole = not args.agents and not args.checkpoints_only
     with Store.open(workspace.repo) as store:
         results = [prune(workspace, store, agent, keep=args.keep,
                          keep_clean_days=args.keep_clean_days, dry_run=args.dry_run)
                    for agent in agents]
+        state = apply_retention(workspace.repo, workspace.config, store,
+                                dry_run=args.dry_run) if whole else None
+        objects = tidy_objects(workspace.repo, workspace.config, store, force=True,
+                               dry_run=args.dry_run) if whole else None
     if args.json:
         print_json({"dry_run": args.dry_run, "agents": [
             {"agent": r.agent, "kept": r.kept, "dropped": r.dropped, "tip": r.tip}
-            for r in results]})
-    else:
-        verb = "would drop" if args.dry_run else "dropped"
-        for r in results:
-            print(f"{r.agent}: kept {r.kept}, {verb} {r.dropped}")
+            for r in results], "state": state.as_json() if state else None,
+            "objects": objects.as_json() if objects else None})
+        return 0
+    verb = "would drop" if args.dry_run else "dropped"
+    for r in results:
+        print(f"{r.agent}: kept {r.kept}, {verb} {r.dropped}")
+    if state is not None:
+        rows = ", ".join(f"{table} {count}" for table, count in state.removed.items() if count)
+        print(f"state: {'would remove' if args.dry_run else 'removed'} {state.total} row(s)"
+              f"{f' ({rows})' if rows else ''}; {state.after.total // 1024} KiB")
+    if objects is not None:
+        counts = objects.after or objects.before
+        print(f"objects: {objects.status}; {counts.loose} loose, {counts.packs} pack(s)")
     return 0

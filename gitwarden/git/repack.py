@@ -59,7 +59,7 @@ def count_objects(common_dir: Path) -> ObjectCounts:
                         garbage=values.get("garbage", 0))
 
 
-RepackStatus = Literal["repacked", "not-needed", "busy"]
+RepackStatus = Literal["repacked", "would-repack", "not-needed", "busy"]
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def repack_incremental(common_dir: Path, lock_dir: Path, *, min_loose: int = 0,
     if _gc_running(common_dir):
         return RepackResult("busy", before, reason="git gc is running")
     if dry_run:
-        return RepackResult("repacked", before, reason="dry run")
+        return RepackResult("would-repack", before)
     with _exclusive(lock_dir / LOCK_NAME) as held:
         if not held:
             return RepackResult("busy", before, reason="another repack is running")

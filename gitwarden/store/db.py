@@ -179,6 +179,14 @@ def state_size(store: Store) -> StateSize:
                      free=free_pages * page_size)
 
 
+def row_counts(store: Store) -> dict[str, int]:
+    """Rows per table of the state database (every component's, by name only)."""
+    names = [str(row[0]) for row in store.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY name")]
+    return {name: _count(store.conn, f'SELECT COUNT(*) FROM "{name}"', ()) for name in names}
+
+
 AUTO_VACUUM_INCREMENTAL = 2
 
 
@@ -194,7 +202,8 @@ def compact(store: Store) -> None:
             store.conn.execute(f"PRAGMA auto_vacuum = {AUTO_VACUUM_INCREMENTAL}")
             _retry_locked(lambda: store.conn.execute("VACUUM"))
         else:
-            store.conn.execute("PRAGMA incremental_vacuum").fetchall()
+            # execute() steps a pragma once (one page); a script runs it to the end.
+            store.conn.executescript("PRAGMA incremental_vacuum;")
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     except sqlite3.OperationalError as exc:
         if "locked" not in str(exc) and "busy" not in str(exc):

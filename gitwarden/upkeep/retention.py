@@ -66,10 +66,10 @@ def apply_retention(repo: Repo, config: Config, store: Store, *, now: float | No
                                          dry_run=dry_run)
     removed["requests"] = prune_requests(store, older_than=cutoff, max_rows=settings.max_rows,
                                          dry_run=dry_run)
-    if not dry_run:  # prune_activity has no dry run; its own [watch] settings apply
-        removed["activity"] = prune_activity(
-            store, older_than=current - config.watch.activity_retention,
-            max_rows=config.watch.activity_max_rows)
+    # The activity log keeps its own [watch] settings (activity_retention, activity_max_rows).
+    removed["activity"] = prune_activity(
+        store, older_than=current - config.watch.activity_retention,
+        max_rows=config.watch.activity_max_rows, dry_run=dry_run)
     marks = clean_marks(store)
     keep_commits = {mark.commit for mark in marks} | {m.head for m in marks if m.head}
     # Reverts and actions cap reverts per day and stop a culprit from being acted on twice:
