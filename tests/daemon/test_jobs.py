@@ -205,3 +205,28 @@ def test_checkpoint_retention_is_applied_at_start(tmp_path: Path) -> None:
         assert "pruned 3 checkpoint(s) of alpha, kept 2" in daemon.log()
     finally:
         assert daemon.stop() == 0
+
+
+def test_retention_runs_on_a_schedule_and_keeps_live_state(tmp_path: Path) -> None:
+    from gitwarden.coordination.requests import add_request, list_requests
+    from gitwarden.store.events import EventKind, list_events, record_event
+
+    repo = make_repo_with_agents(tmp_path, ("alpha",), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST + "[retention]\nmax_age = \"1h\"\n"
+                                              "interval = \"1s\"\n"})
+    with Store.open(locate_repo(repo.main)) as store:
+        for number in range(300):
+            record_event(store, EventKind.CHECKPOINT_CREATED, f"old {number}",
+                         ts=time.time() - 7200)
+        add_request(store, "alpha", "alpha", "still open")
+    daemon = DaemonProcess(repo.main)
+    try:
+        wait_until(lambda: events_of(repo.main, "state.pruned"), 30,
+                   "retention did not run", daemon)
+        with Store.open(locate_repo(repo.main)) as store:
+            assert not [e for e in list_events(store) if e.message.startswith("old ")]
+            assert [r.text for r in list_requests(store)] == ["still open"]
+        pruned = events_of(repo.main, "state.pruned")[0]
+        assert pruned.data["removed"]["events"] == 300
+    finally:
+        assert daemon.stop() == 0

@@ -181,3 +181,26 @@ def test_retention_shrinks_the_file(repo: RepoWithAgents) -> None:
     assert report.before.total >= grown
     assert store.path.stat().st_size < grown / 4
     assert report.after.total < report.before.total / 4
+
+
+def test_gitwarden_prune_applies_retention_and_packs_objects(repo: RepoWithAgents) -> None:
+    import json
+
+    from tests.helpers.gitrepo import run_gitwarden
+
+    write(repo.main, {"gitwarden.toml": "[retention]\nmax_rows = 2\n"})
+    workspace = Workspace.load(repo.main)
+    with Store.open(workspace.repo) as store:
+        for n in range(6):
+            record_event(store, EventKind.CHECKPOINT_CREATED, f"event {n}")
+    dry = run_gitwarden("prune", "--dry-run", "--json", cwd=repo.main)
+    assert dry.returncode == 0, dry.stderr
+    planned = json.loads(dry.stdout)
+    assert planned["state"]["removed"]["events"] == 4
+    assert planned["objects"]["status"] == "would-repack"
+    proc = run_gitwarden("prune", cwd=repo.main)
+    assert proc.returncode == 0, proc.stderr
+    assert "state: removed 4 row(s) (events 4)" in proc.stdout
+    assert "objects: repacked; 0 loose" in proc.stdout
+    only = run_gitwarden("prune", "alpha", "--json", cwd=repo.main)
+    assert json.loads(only.stdout)["state"] is None
