@@ -318,7 +318,7 @@ def prune_health(store: Store, *, older_than: float, max_rows: int,
     """Drop health history no decision needs any more; returns rows removed per table.
 
     Runs and verdicts older than `older_than` (or beyond `max_rows`) go, except the newest of
-    each (agent, check) (what status and the next decision read) and those of
+    each (agent, check, result) (what status and the next decision read) and those of
     `keep_commits` (commits a clean mark or a live decision names). Reverts and automatic
     actions go only before `reverts_before` (they cap reverts per day and stop a culprit from
     being acted on twice); a revert still in progress always stays.
@@ -327,8 +327,11 @@ def prune_health(store: Store, *, older_than: float, max_rows: int,
     kept = sorted(set(keep_commits))
     removed = {}
     for table in ("health_runs", "health_verdicts"):
-        keep = (f"rowid IN (SELECT MAX(id) FROM {table} GROUP BY agent, check_name) "
-                f"OR commit_id IN ({placeholders(kept)})")
+        result = "outcome" if table == "health_runs" else "verdict"
+        # the newest of each result (not just the newest row): a newer superseded or
+        # skipped one must not take the last pass or fail of a check with it
+        keep = (f"rowid IN (SELECT MAX(id) FROM {table} GROUP BY agent, check_name, {result})"
+                f" OR commit_id IN ({placeholders(kept)})")
         removed[table] = prune_rows(store, table, time_column="ts", older_than=older_than,
                                     max_rows=max_rows, keep=keep, params=kept, dry_run=dry_run)
     removed["health_reverts"] = prune_rows(store, "health_reverts", time_column="ts",
@@ -338,3 +341,12 @@ def prune_health(store: Store, *, older_than: float, max_rows: int,
                                            older_than=reverts_before, max_rows=None,
                                            dry_run=dry_run)
     return removed
+
+
+def log_paths_in_use(store: Store) -> set[str]:
+    """The health logs that recorded runs and verdicts still point at."""
+    ready(store)
+    rows = store.conn.execute("SELECT log_path FROM health_runs WHERE log_path IS NOT NULL "
+                              "UNION SELECT log_path FROM health_verdicts "
+                              "WHERE log_path IS NOT NULL").fetchall()
+    return {str(row[0]) for row in rows}

@@ -11,6 +11,7 @@ repository), the tables that depend on them are left alone rather than guessed a
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -21,7 +22,8 @@ from gitwarden.checkpoints.table import clean_marks, prune_checkpoint_records
 from gitwarden.config import Config
 from gitwarden.coordination.requests import prune_requests
 from gitwarden.git.repository import Repo
-from gitwarden.health.table import prune_health
+from gitwarden.health.runner import LOG_DIR
+from gitwarden.health.table import log_paths_in_use, prune_health
 from gitwarden.overlaps.table import prune_overlaps
 from gitwarden.store.activity import prune_activity
 from gitwarden.store.db import StateSize, Store, compact, state_size
@@ -78,6 +80,11 @@ def apply_retention(repo: Repo, config: Config, store: Store, *, now: float | No
     removed.update(prune_health(store, older_than=cutoff, max_rows=settings.max_rows,
                                 keep_commits=keep_commits, reverts_before=reverts_before,
                                 dry_run=dry_run))
+    # A log being written has no row yet and may be quiet for as long as its check may run.
+    longest = max([config.health.timeout,
+                   *(c.timeout for c in config.health.checks if c.timeout is not None)])
+    removed["health_logs"] = _prune_health_logs(repo, store, min(cutoff, current - longest),
+                                                dry_run=dry_run)
     live = _checkpoint_commits(repo)
     if live is None:
         report.skipped.append("clean_marks")
@@ -99,6 +106,29 @@ def apply_retention(repo: Repo, config: Config, store: Store, *, now: float | No
                          f"retention removed {report.total} old row(s) from the state store",
                          data=report.as_json())
     return report
+
+
+def _prune_health_logs(repo: Repo, store: Store, older_than: float, *, dry_run: bool) -> int:
+    """Health check logs older than `older_than` that no remaining run or verdict names."""
+    log_dir = repo.state_dir / LOG_DIR
+    try:
+        entries = list(os.scandir(log_dir))
+    except FileNotFoundError:
+        return 0
+    in_use = {os.path.realpath(path) for path in log_paths_in_use(store)}
+    removed = 0
+    for entry in entries:
+        try:
+            if not entry.is_file(follow_symlinks=False) or \
+                    entry.stat(follow_symlinks=False).st_mtime >= older_than or \
+                    os.path.realpath(entry.path) in in_use:
+                continue
+            if not dry_run:
+                os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        removed += 1
+    return removed
 
 
 def _checkpoint_commits(repo: Repo) -> set[str] | None:

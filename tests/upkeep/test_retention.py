@@ -204,3 +204,26 @@ def test_gitwarden_prune_applies_retention_and_packs_objects(repo: RepoWithAgent
     assert "objects: repacked; 0 loose" in proc.stdout
     only = run_gitwarden("prune", "alpha", "--json", cwd=repo.main)
     assert json.loads(only.stdout)["state"] is None
+
+
+def test_old_health_logs_go_unless_a_kept_run_names_them(repo: RepoWithAgents) -> None:
+    import os
+
+    from gitwarden.health.runner import LOG_DIR
+
+    workspace = _workspace(repo)
+    log_dir = workspace.repo.ensure_state_dir() / LOG_DIR
+    log_dir.mkdir()
+    logs = {name: log_dir / f"{name}.log" for name in ("kept", "orphan", "recent")}
+    for path in logs.values():
+        path.write_text("output\n")
+    old = time.time() - 40 * DAY
+    os.utime(logs["kept"], (old, old))
+    os.utime(logs["orphan"], (old, old))
+    with Store.open(workspace.repo) as store:
+        health_table.record_run(store, agent="alpha", trigger="commit", check="test",
+                                commit="c" * 40, tree=None, outcome="pass", exit_code=0,
+                                timed_out=False, duration=1.0, log_path=str(logs["kept"]))
+        report = apply_retention(workspace.repo, workspace.config, store)
+    assert report.removed["health_logs"] == 1
+    assert sorted(p.name for p in log_dir.iterdir()) == ["kept.log", "recent.log"]
