@@ -112,8 +112,10 @@ class RetentionConfig:
     max_rows: int = 100_000           # per table, newest kept
     undo_window: float = 7 * 86400.0  # rollback records older than this can no longer be undone
     interval: float = 600.0           # how often the daemon applies retention
-    repack_interval: float = 600.0    # how often the daemon rolls loose objects into packs
-    repack_loose_objects: int = 100   # ... when at least this many are loose
+    # How often the daemon counts loose objects, and how many make it roll them into packs:
+    # well under git's gc.auto (6,700), which would make every agent commit run `git gc`.
+    repack_interval: float = 60.0
+    repack_loose_objects: int = 1000
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from gitwarden.git.repository import Repo
 
 DB_NAME = "state.db"
 BUSY_TIMEOUT_MS = 10_000
+WAL_SIZE_LIMIT = 1024 * 1024
 
 _BOOTSTRAP = """
 CREATE TABLE IF NOT EXISTS schema_versions (
@@ -230,6 +231,9 @@ def _connect(path: Path) -> sqlite3.Connection:
             conn.execute(f"PRAGMA auto_vacuum = {AUTO_VACUUM_INCREMENTAL}")
         _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
         conn.execute("PRAGMA synchronous = NORMAL")
+        # the write-ahead log is cut back to this after each checkpoint instead of staying
+        # at its largest size for ever
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         conn.execute("PRAGMA foreign_keys = ON")
         _retry_locked(lambda: conn.execute(_BOOTSTRAP))
     except sqlite3.DatabaseError as exc:
