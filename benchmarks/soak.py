@@ -1,8 +1,9 @@
 """Soak: does a daemon that runs for months stay bounded? Every figure is sampled each minute.
 
 The workload (issue 20): 4 agent worktrees of a 2,000-file repository, a write every ~50 ms
-(spread over the agents, half of them to a small set of shared files so that overlaps open
-and resolve), 1 % of writes followed by a commit (a health check runs on each), checkpoints
+(spread over the agents, half of them to a small set of shared files so that overlaps open),
+1 % of writes followed by a commit (a health check runs on each; every third commit ends the
+agent's task: its branch goes back to main, so its overlaps resolve), checkpoints
 every 20 s, and retention set short ([retention] max_age and interval of a minute or two) so
 that its effect shows within the run; repacking runs with its defaults.
 
@@ -38,6 +39,7 @@ from _repo import ENV, add_agents, generate_repo, git
 
 GC_AUTO = 6700  # git's default gc.auto: loose objects that make `git gc --auto` run
 HOT_FILES = 40
+TASK_COMMITS = 3  # an agent's task is this many commits; then it starts over from main
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Sample:
     packs: int
     unreachable: int
     unreachable_loose: int
+    memory: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -62,6 +65,8 @@ class Workload:
     commit_ratio: float
     writes: int = 0
     commits: int = 0
+    tasks: int = 0
+    task_commits: dict[Path, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -81,6 +86,11 @@ class Workload:
                     git(agent, "add", "-A")
                     git(agent, "commit", "-q", "-m", f"{agent.name} commit {self.commits}")
                     self.commits += 1
+                    done = self.task_commits.get(agent, 0) + 1
+                    self.task_commits[agent] = done % TASK_COMMITS
+                    if done == TASK_COMMITS:  # task over: a new one from main
+                        git(agent, "reset", "-q", "--hard", "main")
+                        self.tasks += 1
                 except subprocess.CalledProcessError as exc:
                     self.errors.append(str(exc.stderr)[-200:])
             next_at += self.interval
@@ -163,13 +173,27 @@ def per_hour(samples: list[Sample], value: str) -> float:
         denominator
 
 
+def daemon_memory(main: Path) -> dict[str, int]:
+    """The daemon's own counts of what it holds (its `status` reply)."""
+    from gitwarden.control.socket import request
+    from gitwarden.errors import GitwardenError
+    from gitwarden.git.repository import locate_repo
+
+    try:
+        return dict(request(locate_repo(main), "status", timeout=30).get("memory", {}))
+    except GitwardenError:
+        return {}
+
+
 def print_sample(s: Sample) -> None:
     rows = " ".join(f"{k}={v}" for k, v in s.rows.items() if v)
     print(f"{s.minute:5.1f} min  rss {s.rss_mb:6.1f} MB  cpu {s.cpu_pct:5.1f}%  "
           f"state.db {s.state_kb:7.1f} KB (+wal {s.wal_kb:6.1f})  loose {s.loose:5d}  "
           f"packs {s.packs:3d}  "
           f"unreachable {s.unreachable:5d} (loose {s.unreachable_loose})\n"
-          f"           rows: {rows}", flush=True)
+          f"           rows: {rows}\n"
+          f"           daemon maps: {' '.join(f'{k}={v}' for k, v in s.memory.items())}",
+          flush=True)
 
 
 def report(samples: list[Sample], settle_minutes: float) -> None:
@@ -252,6 +276,7 @@ def main() -> int:
                 return 1
             taken, cpu = sample((time.monotonic() - started) / 60, daemon, state_db, main_dir,
                                 cpu)
+            taken.memory = daemon_memory(main_dir)
             samples.append(taken)
             print_sample(taken)
     finally:
@@ -263,7 +288,8 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
-    print(f"\n{workload.writes} writes, {workload.commits} commits, "
+    print(f"\n{workload.writes} writes, {workload.commits} commits, {workload.tasks} "
+          f"finished tasks (branch reset to main), "
           f"{len(workload.errors)} failed commit(s)")
     retention = float(_seconds(args.retention)) + float(_seconds(args.retention_interval))
     report(samples, settle_minutes=retention / 60 + 1)

@@ -21,6 +21,7 @@ from gitwarden.config import Config
 from gitwarden.daemon import gitscan
 from gitwarden.daemon.batching import Command, collect_batch
 from gitwarden.daemon.jobs import Jobs
+from gitwarden.daemon.memory import memory_sizes
 from gitwarden.daemon.pending import PendingPaths
 from gitwarden.daemon.watcher import DirectoryWatcher, FsEvent
 from gitwarden.daemon.watches import AgentWatches, files_in
@@ -412,6 +413,10 @@ class Pipeline:
             "watches": self.watcher.count,
             "last_reconcile": self.last_reconcile,
             "reconcile": self.reconcile_stats,
+            "memory": memory_sizes(self.tracker, self.overlaps, self.jobs, self.pending,
+                                   agents=len(self._agents), signatures=len(self._signatures),
+                                   unsettled=len(self._unsettled), watches=self.watcher.count,
+                                   polling=len(self.watches.polling)),
         }
         with self._snapshot_lock:
             self._snapshot = snapshot

@@ -81,6 +81,10 @@ class MergePredictor:
         self.repo = pygit2.Repository(str(repo_dir))
         self._cache: dict[tuple[str | None, str | None, str | None], _PairResult] = {}
 
+    @property
+    def cache_size(self) -> int:
+        return len(self._cache)
+
     def predict(self, path: str, sides: Sequence[Side]) -> Prediction:
         """Classify an overlap on `path` between two or more agents."""
         versions = {side.agent: self._current(side, path) for side in sides}

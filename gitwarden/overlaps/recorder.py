@@ -37,6 +37,12 @@ class OverlapRecorder:
         self.classification: dict[str, Prediction] = {}
         self._told_conflict: set[str] = set()  # overlap keys already notified as conflicts
 
+    def memory_sizes(self) -> dict[str, int]:
+        """Entries held: one per open overlap, plus the predictor's bounded merge cache."""
+        return {"classification": len(self.classification),
+                "told_conflict": len(self._told_conflict),
+                "merge_cache": self.predictor.cache_size}
+
     def predict(self, overlap: Overlap) -> Prediction:
         sides = []
         for name in overlap.agents:

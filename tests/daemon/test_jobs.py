@@ -228,5 +228,8 @@ def test_retention_runs_on_a_schedule_and_keeps_live_state(tmp_path: Path) -> No
             assert [r.text for r in list_requests(store)] == ["still open"]
         pruned = events_of(repo.main, "state.pruned")[0]
         assert pruned.data["removed"]["events"] == 300
+        memory = daemon.request("status")["memory"]
+        assert memory["agents"] == 1 and memory["health_heads"] <= 1
+        assert 0 <= memory["libgit2_cache_bytes"] <= 16 * 2**20
     finally:
         assert daemon.stop() == 0
