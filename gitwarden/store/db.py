@@ -21,6 +21,7 @@ from gitwarden.git.repository import Repo
 DB_NAME = "state.db"
 BUSY_TIMEOUT_MS = 10_000
 WAL_SIZE_LIMIT = 1024 * 1024
+CHECKPOINT_WAIT_MS = 200
 
 _BOOTSTRAP = """
 CREATE TABLE IF NOT EXISTS schema_versions (
@@ -205,7 +206,13 @@ def compact(store: Store) -> None:
         else:
             # execute() steps a pragma once (one page); a script runs it to the end.
             store.conn.executescript("PRAGMA incremental_vacuum;")
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        # Empty the log now if nobody is reading; never wait long for other processes (they
+        # are agents' hooks): when busy, journal_size_limit trims the log at its next reset.
+        store.conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
+        try:
+            store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            store.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     except sqlite3.OperationalError as exc:
         if "locked" not in str(exc) and "busy" not in str(exc):
             raise
