@@ -318,8 +318,9 @@ def prune_health(store: Store, *, older_than: float, max_rows: int,
     """Drop health history no decision needs any more; returns rows removed per table.
 
     Runs and verdicts older than `older_than` (or beyond `max_rows`) go, except the newest of
-    each (agent, check, result) (what status and the next decision read) and those of
-    `keep_commits` (commits a clean mark or a live decision names). Reverts and automatic
+    each (agent, check, result) (what status and the next decision read) and the newest of
+    each (commit, check, result) for `keep_commits` (commits a clean mark or a live decision
+    names: a commit checked again and again keeps one of each). Reverts and automatic
     actions go only before `reverts_before` (they cap reverts per day and stop a culprit from
     being acted on twice); a revert still in progress always stays.
     """
@@ -331,7 +332,8 @@ def prune_health(store: Store, *, older_than: float, max_rows: int,
         # the newest of each result (not just the newest row): a newer superseded or
         # skipped one must not take the last pass or fail of a check with it
         keep = (f"rowid IN (SELECT MAX(id) FROM {table} GROUP BY agent, check_name, {result})"
-                f" OR commit_id IN ({placeholders(kept)})")
+                f" OR rowid IN (SELECT MAX(id) FROM {table} WHERE commit_id IN "
+                f"({placeholders(kept)}) GROUP BY commit_id, check_name, {result})")
         removed[table] = prune_rows(store, table, time_column="ts", older_than=older_than,
                                     max_rows=max_rows, keep=keep, params=kept, dry_run=dry_run)
     removed["health_reverts"] = prune_rows(store, "health_reverts", time_column="ts",
