@@ -76,6 +76,9 @@ def test_old_history_goes_and_live_state_stays(repo: RepoWithAgents) -> None:
             health_table.record_run(store, agent="alpha", trigger="commit", check="lint",
                                     commit=old_head, tree=None, outcome="pass", exit_code=0,
                                     timed_out=False, duration=1.0, log_path=None)
+        health_table.record_run(store, agent="alpha", trigger="commit", check="lint",
+                                commit="c4" * 20, tree=None, outcome="pass", exit_code=0,
+                                timed_out=False, duration=1.0, log_path=None)
         health_table.record_verdict(store, agent="beta", check="lint", trigger="commit",
                                     commit="c3" * 20, verdict="pass")
         health_table.record_revert(store, agent="beta", culprit="c1" * 20,
@@ -100,7 +103,8 @@ def test_old_history_goes_and_live_state_stays(repo: RepoWithAgents) -> None:
         # the older lint verdict is of a clean-marked commit: kept; the older test one: gone
         assert history == latest | {("lint", old_head)}
         assert health_table.count_runs(store, agent="beta") == 1
-        assert health_table.count_runs(store, agent="alpha") == 1
+        # the newest, and the newest on the clean-marked old_head
+        assert health_table.count_runs(store, agent="alpha") == 2
         assert [r["status"] for r in health_table.reverts(store)] == ["started"]
         assert health_table.acted_on(store, "beta", "c1" * 20) is None
         marks = {(m.agent, m.commit) for m in checkpoint_table.clean_marks(store)}
