@@ -24,6 +24,7 @@ from gitwarden.health import service as health_service
 from gitwarden.health import table as health_table
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event, record_notice
+from gitwarden.upkeep.objects import tidy_objects
 from gitwarden.views.context_refresh import refresh_context_files
 
 log = logging.getLogger("gitwarden.jobs")
@@ -50,6 +51,7 @@ class Jobs:
         self._lock = threading.Lock()
         self._reported: dict[tuple[str, str, str], None] = {}  # insertion-ordered set
         self._context_due = False
+        self._tidy_due = False
         self._futures: set[Future[None]] = set()
         # (agent, head) checked or queued, insertion-ordered
         self._health_heads: dict[tuple[str, str], None] = {}
@@ -240,9 +242,24 @@ class Jobs:
                          f"{agent} ({scope})", agent=agent,
                          data={"commit": commit, "full": full,
                                "paths": sorted(paths or ())[:50]})
+            # A big checkpoint (thousands of new files) is packed now rather than at the next
+            # repack check: loose objects past gc.auto make every agent commit run `git gc`.
+            with self._lock:
+                tidy = not self._tidy_due
+                self._tidy_due = True
+            if tidy:  # coalesced: one count (and maybe repack) queued at a time
+                self._submit(self._tidy_objects)
             health = self._config().health
             if commit and health.checks and health.on_checkpoint:
                 self._health_call(health_service.on_checkpoint, workspace, agent, commit)
+
+    def _tidy_objects(self) -> None:
+        with self._lock:
+            self._tidy_due = False
+        try:
+            tidy_objects(self.repo, self._config(), self._store())
+        except Exception:
+            log.exception("packing loose objects failed")
 
     def _catch_up_health(self, agent: str, head: str) -> None:
         wanted = {check.name for check in self._config().health.checks}

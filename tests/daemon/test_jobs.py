@@ -233,3 +233,26 @@ def test_retention_runs_on_a_schedule_and_keeps_live_state(tmp_path: Path) -> No
         assert 0 <= memory["libgit2_cache_bytes"] <= 16 * 2**20
     finally:
         assert daemon.stop() == 0
+
+
+def test_a_big_checkpoint_is_packed_right_away(tmp_path: Path) -> None:
+    from gitwarden.git.repack import count_objects
+
+    repo = make_repo_with_agents(tmp_path, ("alpha",), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST + "[retention]\nrepack_loose_objects = 100\n"
+                                              "repack_interval = \"1h\"\n"})
+    common = locate_repo(repo.main).common_dir
+    git(repo.main, "repack", "-adq")
+    daemon = DaemonProcess(repo.main)
+    try:
+        write(repo.agents["alpha"], {f"gen/{n}.txt": f"generated {n}\n" for n in range(300)})
+        daemon.request("flush")
+        daemon.request("checkpoint")
+        wait_until(lambda: events_of(repo.main, "objects.repacked"), 30,
+                   "the checkpoint's objects were not packed", daemon)
+        assert count_objects(common).loose < 100
+        tip = git(repo.main, "rev-parse", "refs/gitwarden/checkpoints/alpha").strip()
+        assert git(repo.main, "show", f"{tip}:gen/299.txt") == "generated 299\n"
+        assert "missing" not in git(repo.main, "fsck", "--no-dangling")
+    finally:
+        assert daemon.stop() == 0
