@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from gitwarden.errors import GitError
 from gitwarden.git.runner import run_git
 
 GC_PID_FRESH = 12 * 3600.0  # what git itself treats as a live gc.pid
@@ -90,8 +91,14 @@ def repack_incremental(common_dir: Path, lock_dir: Path, *, min_loose: int = 0,
     with _exclusive(lock_dir / LOCK_NAME) as held:
         if not held:
             return RepackResult("busy", before, reason="another repack is running")
-        run_git(["-c", "repack.writeBitmaps=false", "-c", "gc.auto=0", "repack", "-d", "-q",
-                 "--geometric=2"], common_dir, low_priority=True)
+        base = ["-c", "repack.writeBitmaps=false", "-c", "gc.auto=0", "repack", "-d", "-q"]
+        proc = run_git([*base, "--geometric=2"], common_dir, low_priority=True, check=False)
+        if proc.returncode != 0 and b"geometric" in proc.stderr:
+            # git before 2.32: pack the loose objects into one more pack, merging none
+            proc = run_git(base, common_dir, low_priority=True, check=False)
+        if proc.returncode != 0:
+            lines = proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["?"]
+            raise GitError(f"git repack failed in {common_dir}: {lines[-1]}")
     return RepackResult("repacked", before, count_objects(common_dir))
 
 
