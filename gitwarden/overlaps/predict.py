@@ -9,7 +9,9 @@ results are cached by the object ids involved, so a repeated question costs thre
 
 from __future__ import annotations
 
+import gc
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -25,6 +27,7 @@ CONFLICT = "conflict"
 CLEAN_MERGE = "clean-merge"
 
 _CACHE_LIMIT = 4096
+REOPEN_INTERVAL = 300.0
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,22 @@ class MergePredictor:
     """Three-way merge predictions for one repository; use one per thread."""
 
     def __init__(self, repo_dir: Path) -> None:
-        self.repo = pygit2.Repository(str(repo_dir))
+        self._repo_dir = repo_dir
+        self._repository = pygit2.Repository(str(repo_dir))
+        self._opened_at = time.monotonic()
         self._cache: dict[tuple[str | None, str | None, str | None], _PairResult] = {}
+
+    @property
+    def repo(self) -> pygit2.Repository:
+        """The repository, reopened every few minutes: libgit2 keeps every pack it ever read
+        mapped while a Repository lives, packs a repack has since deleted included, so one
+        held for months would map thousands of deleted files."""
+        if time.monotonic() - self._opened_at >= REOPEN_INTERVAL:
+            self._repository.free()
+            self._repository = pygit2.Repository(str(self._repo_dir))
+            self._opened_at = time.monotonic()
+            gc.collect()  # a pygit2 Repository sits in reference cycles: unmap its packs now
+        return self._repository
 
     @property
     def cache_size(self) -> int:
