@@ -19,7 +19,7 @@ Usage: python benchmarks/soak.py [--minutes 30] [--retention 2m] [--dir DIR]
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import random
 import shutil
 import signal
@@ -223,6 +223,23 @@ def report(samples: list[Sample], settle_minutes: float) -> None:
         print(f"  {'ok  ' if ok else 'FAIL'} {text}")
 
 
+def run_samples(args: argparse.Namespace, proc: subprocess.Popen[bytes],
+                daemon: psutil.Process, state_db: Path, main_dir: Path, started: float,
+                samples: list[Sample]) -> bool:
+    """Sample every `--sample-every` seconds until the end; False if the daemon died."""
+    cpu = (sum(daemon.cpu_times()[:2]), time.monotonic())
+    while (elapsed := time.monotonic() - started) < args.minutes * 60:
+        next_sample = (len(samples) + 1) * args.sample_every
+        time.sleep(max(0.0, min(next_sample, args.minutes * 60) - elapsed))
+        if proc.poll() is not None:
+            return False
+        taken, cpu = sample((time.monotonic() - started) / 60, daemon, state_db, main_dir, cpu)
+        taken.memory = daemon_memory(main_dir)
+        samples.append(taken)
+        print_sample(taken)
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -238,6 +255,8 @@ def main() -> int:
     parser.add_argument("--sample-every", type=float, default=60.0, metavar="SECONDS")
     parser.add_argument("--dir", type=Path, help="keep the repository here")
     args = parser.parse_args()
+    # stopped early (SIGTERM): still stop the daemon and print what was measured
+    signal.signal(signal.SIGTERM, _interrupt)
 
     root = args.dir or Path(tempfile.mkdtemp(prefix="gitwarden-soak-"))
     main_dir = generate_repo(root, args.files)
@@ -266,19 +285,11 @@ def main() -> int:
     started = time.monotonic()
     writer.start()
     samples: list[Sample] = []
-    cpu = (sum(daemon.cpu_times()[:2]), time.monotonic())
     try:
-        while (elapsed := time.monotonic() - started) < args.minutes * 60:
-            next_sample = (len(samples) + 1) * args.sample_every
-            time.sleep(max(0.0, min(next_sample, args.minutes * 60) - elapsed))
-            if proc.poll() is not None:
+        with contextlib.suppress(KeyboardInterrupt):
+            if not run_samples(args, proc, daemon, state_db, main_dir, started, samples):
                 print(f"daemon exited ({proc.returncode}); see {root / 'daemon.log'}")
                 return 1
-            taken, cpu = sample((time.monotonic() - started) / 60, daemon, state_db, main_dir,
-                                cpu)
-            taken.memory = daemon_memory(main_dir)
-            samples.append(taken)
-            print_sample(taken)
     finally:
         workload.stop.set()
         writer.join(timeout=10)
@@ -292,10 +303,15 @@ def main() -> int:
           f"finished tasks (branch reset to main), "
           f"{len(workload.errors)} failed commit(s)")
     retention = float(_seconds(args.retention)) + float(_seconds(args.retention_interval))
-    report(samples, settle_minutes=retention / 60 + 1)
+    if len(samples) >= 2:
+        report(samples, settle_minutes=retention / 60 + 1)
     if args.dir is None:
         shutil.rmtree(root, ignore_errors=True)
     return 0
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _seconds(text: str) -> float:
@@ -305,5 +321,4 @@ def _seconds(text: str) -> float:
 
 
 if __name__ == "__main__":
-    os.nice(0)
     sys.exit(main())
