@@ -33,5 +33,5 @@ def tidy_objects(repo: Repo, config: Config, store: Store | None = None, *,
         if store is not None:
             record_event(store, EventKind.OBJECTS_REPACKED, message, data=result.as_json())
     elif result.status == "busy":
-        log.info("repack skipped: %s", result.reason)
+        log.debug("repack skipped: %s", result.reason)
     return result
