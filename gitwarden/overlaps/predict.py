@@ -26,7 +26,7 @@ from gitwarden.git.objects import MODE_BLOB, MODE_EXEC, MODE_LINK
 CONFLICT = "conflict"
 CLEAN_MERGE = "clean-merge"
 
-_CACHE_LIMIT = 4096
+_CACHE_LIMIT = 1024  # pair results; cleared when full (the daemon's memory stays flat)
 REOPEN_INTERVAL = 300.0
 
 
