@@ -61,6 +61,9 @@ def test_inside_git_dir(tmp_path: Path) -> None:
      "gitwarden.toml:2: checkpoints.interval: duration '99999999999999h' is too long"),
     ('[watch]\nreconcile_interval = "0s"\n',
      "gitwarden.toml:2: watch.reconcile_interval: must be at least 1s"),
+    ('[retention]\nmax_age = "0s"\n', "gitwarden.toml:2: retention.max_age: must be at least 1s"),
+    ('[retention]\nmax_rows = 0\n', "gitwarden.toml:2: retention.max_rows"),
+    ('[retention]\nkeep = 3\n', "gitwarden.toml:2: retention.keep: unknown key"),
     ('[agents.a]\npath = "../w"\n[agents.b]\npath = "../w"\n',
      "gitwarden.toml:4: agents.b.path: agents 'a' and 'b' name the same worktree"),
 ])

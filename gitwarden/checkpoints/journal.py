@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitwarden.store.db import Store
+from gitwarden.store.db import Store, prune_rows
 
 MIGRATIONS = [
     """
@@ -194,3 +194,12 @@ def protected_backups(store: Store, agent: str, since: float) -> set[str]:
                 or (e.kind == KIND_REMOVE and e.phase == DONE and not e.undone)
                 or (e.kind == KIND_ROLLBACK and e.phase == DONE and not e.undone
                     and e.ts >= since))}
+
+
+def prune_journal(store: Store, *, before: float, dry_run: bool = False) -> int:
+    """Drop finished transactions recorded before `before` (the undo window): they can no
+    longer be undone. An unfinished one (a kill to recover from) always stays."""
+    _ready(store)
+    phases = ", ".join(f"'{phase}'" for phase in UNFINISHED)
+    return prune_rows(store, "journal", time_column="ts", older_than=before, max_rows=None,
+                      keep=f"phase IN ({phases})", dry_run=dry_run)

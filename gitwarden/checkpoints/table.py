@@ -7,10 +7,10 @@ git cannot hold: which states are known clean, and which rollbacks can be undone
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from gitwarden.store.db import Store
+from gitwarden.store.db import Store, placeholders, prune_rows
 
 MIGRATIONS = [
     """
@@ -165,3 +165,30 @@ def remap_commits(store: Store, agent: str, mapping: Iterable[tuple[str, str]]) 
                          (new, agent, old))
             conn.execute("UPDATE rollbacks SET target = ? WHERE agent = ? AND target = ?",
                          (new, agent, old))
+
+
+# --- retention (issue 20) ---------------------------------------------------------------------
+
+def prune_checkpoint_records(store: Store, *, marks_before: float, rollbacks_before: float,
+                             max_rows: int | None, live_commits: Collection[str],
+                             dry_run: bool = False) -> dict[str, int]:
+    """Drop clean marks and rollback records no decision needs; returns rows removed per table.
+
+    A clean mark stays while its checkpoint is still in a chain (`live_commits`), while it is
+    newer than `marks_before`, and always for the newest mark of each agent (the last clean
+    state a rollback goes back to). A rollback record stays inside the undo window (newer than
+    `rollbacks_before`), and always while it is unfinished (a killed rollback to recover).
+    """
+    _ready(store)
+    live = sorted(set(live_commits))
+    marks_keep = (f"commit_id IN ({placeholders(live)}) OR rowid IN (SELECT m.id FROM "
+                  "clean_marks m WHERE m.ts = (SELECT MAX(n.ts) FROM clean_marks n "
+                  "WHERE n.agent = m.agent))")
+    return {
+        "clean_marks": prune_rows(store, "clean_marks", time_column="ts",
+                                  older_than=marks_before, max_rows=max_rows, keep=marks_keep,
+                                  params=live, dry_run=dry_run),
+        "rollbacks": prune_rows(store, "rollbacks", time_column="ts",
+                                older_than=rollbacks_before, max_rows=None,
+                                keep="completed = 0", dry_run=dry_run),
+    }

@@ -35,6 +35,8 @@ from gitwarden.git.status_scan import StatusScan, worktree_top
 from gitwarden.health.logs import prune_logs
 from gitwarden.output import print_json, short, table
 from gitwarden.store.db import Store
+from gitwarden.upkeep.objects import tidy_objects
+from gitwarden.upkeep.retention import apply_retention
 from gitwarden.views.plans import describe_plan
 
 if TYPE_CHECKING:
@@ -111,17 +113,21 @@ def register(subparsers: Any) -> None:
 
     prune = add_command(
         subparsers, "prune",
-        "drop old checkpoints (keep the newest N per agent and clean ones for D days) and "
-        "old health logs ([health] keep_logs)",
+        "drop old checkpoints, old state rows and old health logs, and pack loose objects",
         """\
   gitwarden prune                       apply [checkpoints] keep / keep_clean_days and
-                                        [health] keep_logs
-  gitwarden prune alpha --keep 20 --dry-run
+                                        [health] keep_logs, then [retention] to the state
+                                        store, then repack
+  gitwarden prune --dry-run --json      what would go, per agent and per table
+  gitwarden prune alpha --keep 20 --dry-run   one agent's checkpoints only
+  gitwarden prune --checkpoints-only
 """)
     prune.add_argument("agents", nargs="*", metavar="AGENT")
     prune.add_argument("--keep", type=int, metavar="N", help="checkpoints to keep per agent")
     prune.add_argument("--keep-clean-days", type=float, metavar="D",
                        help="keep clean checkpoints this many days")
+    prune.add_argument("--checkpoints-only", action="store_true",
+                       help="leave the state store and the object store alone")
     prune.add_argument("--dry-run", action="store_true")
     prune.add_argument("--json", action="store_true")
     prune.set_defaults(handler=run_prune)
@@ -397,6 +403,8 @@ def run_prune(args: argparse.Namespace) -> int:
     for name in args.agents:
         if name not in removed:
             workspace.agent(name)  # unknown names are usage errors
+    # State and objects belong to the whole repository: only when no agent is named.
+    whole = not args.agents and not args.checkpoints_only
     with Store.open(workspace.repo) as store:
         results = [prune(workspace, store, name, keep=args.keep,
                          keep_clean_days=args.keep_clean_days, dry_run=args.dry_run)
@@ -407,20 +415,33 @@ def run_prune(args: argparse.Namespace) -> int:
         health = workspace.config.health
         logs = prune_logs(workspace.repo, store, keep=health.keep_logs,
                           max_age=health.keep_logs_age, dry_run=args.dry_run)
+        state = apply_retention(workspace.repo, workspace.config, store,
+                                dry_run=args.dry_run) if whole else None
+        objects = tidy_objects(workspace.repo, workspace.config, store, force=True,
+                               dry_run=args.dry_run) if whole else None
     if args.json:
         print_json({"dry_run": args.dry_run, "stash_freed": freed, "agents": [
             {"agent": r.agent, "kept": r.kept, "dropped": r.dropped, "tip": r.tip,
              "removed": r.agent in removed, "backups_kept": backups[r.agent][0],
              "backups_dropped": backups[r.agent][1]}
-            for r in results], "health_logs": {"kept": logs.kept, "dropped": len(logs.dropped)}})
-    else:
-        verb = "would drop" if args.dry_run else "dropped"
-        for r in results:
-            note = " (removed agent)" if r.agent in removed else ""
-            kept_b, dropped_b = backups[r.agent]
-            print(f"{r.agent}{note}: kept {r.kept}, {verb} {r.dropped}; backups: kept "
-                  f"{kept_b}, {verb} {dropped_b}")
-        if freed:
-            print(f"stash: freed {freed} bytes")
-        print(f"health logs: kept {logs.kept}, {verb} {len(logs.dropped)}")
+            for r in results], "health_logs": {"kept": logs.kept, "dropped": len(logs.dropped)},
+            "state": state.as_json() if state else None,
+            "objects": objects.as_json() if objects else None})
+        return 0
+    verb = "would drop" if args.dry_run else "dropped"
+    for r in results:
+        note = " (removed agent)" if r.agent in removed else ""
+        kept_b, dropped_b = backups[r.agent]
+        print(f"{r.agent}{note}: kept {r.kept}, {verb} {r.dropped}; backups: kept "
+              f"{kept_b}, {verb} {dropped_b}")
+    if freed:
+        print(f"stash: freed {freed} bytes")
+    print(f"health logs: kept {logs.kept}, {verb} {len(logs.dropped)}")
+    if state is not None:
+        rows = ", ".join(f"{table} {count}" for table, count in state.removed.items() if count)
+        print(f"state: {'would remove' if args.dry_run else 'removed'} {state.total} row(s)"
+              f"{f' ({rows})' if rows else ''}; {state.after.total // 1024} KiB")
+    if objects is not None:
+        counts = objects.after or objects.before
+        print(f"objects: {objects.status}; {counts.loose} loose, {counts.packs} pack(s)")
     return 0

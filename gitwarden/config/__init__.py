@@ -32,6 +32,7 @@ from gitwarden.config.model import (
     LockConfig,
     NotificationConfig,
     RemoteConfig,
+    RetentionConfig,
     SyncConfig,
     WatchConfig,
     agent_name_problem,
@@ -75,6 +76,7 @@ __all__ = [
     "LockConfig",
     "NotificationConfig",
     "RemoteConfig",
+    "RetentionConfig",
     "SyncConfig",
     "WatchConfig",
     "agent_name_problem",
@@ -128,6 +130,7 @@ def parse_config(data: Mapping[str, Any], path: Path, text: str = "") -> Config:
         land=_land(root.table("land")),
         hooks=_hooks(root.table("hooks")),
         remote=_remote(root.table("remote")) if "remote" in data else None,
+        retention=_retention(root.table("retention")),
         path=path,
     )
     root.finish()
@@ -290,6 +293,23 @@ def _locks(table: Table) -> LockConfig:
     result = LockConfig(
         default_ttl=or_default(table.optional("default_ttl", duration), d.default_ttl),
         stale_after=or_default(table.optional("stale_after", duration), d.stale_after),
+    )
+    table.finish()
+    return result
+
+
+def _retention(table: Table) -> RetentionConfig:
+    d = RetentionConfig()
+    result = RetentionConfig(
+        max_age=or_default(table.optional("max_age", interval(1.0)), d.max_age),
+        max_rows=or_default(table.optional("max_rows", positive_int), d.max_rows),
+        undo_window=or_default(table.optional("undo_window", duration), d.undo_window),
+        interval=or_default(table.optional("interval", interval(1.0)), d.interval),
+        repack_interval=or_default(table.optional("repack_interval", interval(1.0)),
+                                   d.repack_interval),
+        repack_loose_objects=or_default(table.optional("repack_loose_objects",
+                                                       non_negative_int),
+                                        d.repack_loose_objects),
     )
     table.finish()
     return result

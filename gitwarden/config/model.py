@@ -148,6 +148,20 @@ class RemoteConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long the state store keeps history, and how gitwarden keeps its objects tidy."""
+
+    max_age: float = 30 * 86400.0     # events, resolved overlaps, health history, closed requests
+    max_rows: int = 100_000           # per table, newest kept
+    undo_window: float = 7 * 86400.0  # rollback records older than this can no longer be undone
+    interval: float = 600.0           # how often the daemon applies retention
+    # How often the daemon counts loose objects, and how many make it roll them into packs:
+    # well under git's gc.auto (6,700), which would make every agent commit run `git gc`.
+    repack_interval: float = 60.0
+    repack_loose_objects: int = 1000
+
+
+@dataclass(frozen=True)
 class Config:
     base: str | None = None
     main_agent: bool = False
@@ -162,6 +176,7 @@ class Config:
     land: LandConfig = LandConfig()
     hooks: HooksConfig = HooksConfig()
     remote: RemoteConfig | None = None
+    retention: RetentionConfig = RetentionConfig()
     path: Path | None = None
 
     def agent(self, name: str) -> AgentConfig:

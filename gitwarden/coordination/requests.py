@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from gitwarden.store.db import Store
+from gitwarden.store.db import Store, prune_rows
 
 MIGRATIONS = [
     """
@@ -89,3 +89,12 @@ def list_requests(store: Store, *, to_agent: str | None = None, include_closed: 
         "SELECT id, ts, from_agent, to_agent, text, closed_at, closed_by FROM requests "
         f"WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?", (*params, limit)).fetchall()
     return [Request(*row) for row in rows]
+
+
+def prune_requests(store: Store, *, older_than: float, max_rows: int,
+                   dry_run: bool = False) -> int:
+    """Drop requests closed before `older_than`, and the oldest closed ones beyond
+    `max_rows`; an open request waits for its agent and always stays."""
+    ready(store)
+    return prune_rows(store, "requests", time_column="closed_at", older_than=older_than,
+                      max_rows=max_rows, keep="closed_at IS NULL", dry_run=dry_run)

@@ -25,6 +25,7 @@ from gitwarden.health import service as health_service
 from gitwarden.health import table as health_table
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event, record_notice
+from gitwarden.upkeep.objects import tidy_objects
 from gitwarden.views.context_refresh import refresh_context_files
 
 log = logging.getLogger("gitwarden.jobs")
@@ -39,6 +40,11 @@ class _HealthDue:
     catch_up: bool
 
 HEALTH_KILL_GRACE = 1.0
+# Bounds on what the daemon remembers, so that its memory plateaus over months: the oldest
+# entries go first (a forgotten violation may be reported once more; a forgotten head is
+# looked up in the store by catch_up_health).
+MAX_REPORTED = 10_000
+MAX_HEALTH_HEADS = 1_000
 
 
 class Jobs:
@@ -53,10 +59,12 @@ class Jobs:
         self._local = threading.local()
         self._full_due: set[str] = set()
         self._lock = threading.Lock()
-        self._reported: set[tuple[str, str, str]] = set()
+        self._reported: dict[tuple[str, str, str], None] = {}  # insertion-ordered set
         self._context_due = False
+        self._tidy_due = False
         self._futures: set[Future[None]] = set()
-        self._health_heads: set[tuple[str, str]] = set()  # (agent, head) checked or queued
+        # (agent, head) checked or queued, insertion-ordered
+        self._health_heads: dict[tuple[str, str], None] = {}
         # Health checks coalesce per agent: one job per agent at a time, and it checks the
         # newest HEAD seen (a burst of commits, an amend right after a commit: one check).
         self._health_due: dict[str, _HealthDue] = {}
@@ -98,7 +106,7 @@ class Jobs:
             key = (violation.agent, violation.path, violation.kind)
             if key in self._reported:
                 continue
-            self._reported.add(key)
+            _remember(self._reported, key, MAX_REPORTED)
             log.debug("%s", violation.message)  # its event is logged by action_log
             what = "a locked file" if violation.kind == "locked" else "outside its scope"
             kind = (EventKind.VIOLATION_LOCKED if violation.kind == "locked"
@@ -109,7 +117,22 @@ class Jobs:
 
     def forget_violations(self, agent: str, paths: set[str]) -> None:
         """Paths that left the agent's changed set may be reported again later."""
-        self._reported = {k for k in self._reported if not (k[0] == agent and k[1] in paths)}
+        self._reported = {k: None for k in self._reported
+                          if not (k[0] == agent and k[1] in paths)}
+
+    def forget_agent(self, agent: str) -> None:
+        """An agent that is gone: nothing about it needs remembering."""
+        with self._lock:
+            self._reported = {k: None for k in self._reported if k[0] != agent}
+            self._health_heads = {k: None for k in self._health_heads if k[0] != agent}
+            self._full_due.discard(agent)
+        self._pending.take(agent)
+
+    def memory_sizes(self) -> dict[str, int]:
+        """Entries of each in-memory map (for the soak benchmark and tests)."""
+        with self._lock:
+            return {"reported": len(self._reported), "health_heads": len(self._health_heads),
+                    "full_due": len(self._full_due), "futures": len(self._futures)}
 
     def refresh_context_files(self) -> None:
         """Rewrite the agents' context files on a worker (coalesced)."""
@@ -134,7 +157,7 @@ class Jobs:
         if not health.checks or not health.on_commit:
             return
         with self._lock:
-            self._health_heads.add((agent, new_head))
+            _remember(self._health_heads, (agent, new_head), MAX_HEALTH_HEADS)
             waiting = self._health_due.get(agent)
             since = waiting.old_head if waiting is not None else old_head
             self._health_due[agent] = _HealthDue(since, new_head, catch_up=False)
@@ -150,7 +173,7 @@ class Jobs:
         with self._lock:
             if (agent, head) in self._health_heads or agent in self._health_due:
                 return
-            self._health_heads.add((agent, head))
+            _remember(self._health_heads, (agent, head), MAX_HEALTH_HEADS)
             self._health_due[agent] = _HealthDue(None, head, catch_up=True)
         self._queue_health(agent, head)
 
@@ -265,9 +288,24 @@ class Jobs:
                          f"{agent} ({scope})", agent=agent,
                          data={"commit": commit, "full": full,
                                "paths": sorted(paths or ())[:50]})
+            # A big checkpoint (thousands of new files) is packed now rather than at the next
+            # repack check: loose objects past gc.auto make every agent commit run `git gc`.
+            with self._lock:
+                tidy = not self._tidy_due
+                self._tidy_due = True
+            if tidy:  # coalesced: one count (and maybe repack) queued at a time
+                self._submit(self._tidy_objects)
             health = self._config().health
             if commit and health.checks and health.on_checkpoint:
                 self._health_call(health_service.on_checkpoint, workspace, agent, commit)
+
+    def _tidy_objects(self) -> None:
+        with self._lock:
+            self._tidy_due = False
+        try:
+            tidy_objects(self.repo, self._config(), self._store())
+        except Exception:
+            log.exception("packing loose objects failed")
 
     def _catch_up_health(self, agent: str, head: str) -> None:
         wanted = {check.name for check in self._config().health.checks}
@@ -335,3 +373,11 @@ class Jobs:
         elif (reopened := store.reopen_if_replaced()) is not None:
             log.info("%s (background tasks)", reopened)  # the pipeline records the event
         return store
+
+
+def _remember(seen: dict[Any, None], key: Any, limit: int) -> None:
+    """Add `key` to an insertion-ordered set, dropping the oldest beyond `limit`."""
+    seen.pop(key, None)
+    seen[key] = None
+    while len(seen) > limit:
+        del seen[next(iter(seen))]

@@ -18,6 +18,10 @@ class PendingPaths:
         with self._lock:
             self._paths.setdefault(agent, set()).update(paths)
 
+    def size(self) -> int:
+        with self._lock:
+            return sum(len(paths) for paths in self._paths.values())
+
     def take(self, agent: str) -> set[str] | None:
         """The paths pending for `agent`, now no longer pending (None: nothing changed)."""
         with self._lock:

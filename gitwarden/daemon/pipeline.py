@@ -23,6 +23,7 @@ from gitwarden.daemon.batching import Command, answer_until_stop, collect_batch
 from gitwarden.daemon.final_names import FinalNames
 from gitwarden.daemon.fs_events import fold_events
 from gitwarden.daemon.jobs import Jobs
+from gitwarden.daemon.memory import memory_sizes
 from gitwarden.daemon.pending import PendingPaths
 from gitwarden.daemon.remote_agents import RemoteAgents, local_presence
 from gitwarden.daemon.watcher import FsEvent
@@ -272,6 +273,9 @@ class Pipeline:
             self.watches.forget(name, view.path)
             log.info("no longer watching agent %s (%s)", name, why)
         self.tracker.remove_agent(name)
+        self._signatures.pop(name, None)
+        self._unsettled.discard(name)
+        self.jobs.forget_agent(name)
 
     def _full_agent(self, name: str, now: float) -> bool:
         """Recompute one agent's changed set from git; True when it differed."""
@@ -340,8 +344,6 @@ class Pipeline:
             self.watcher.remove_tree(str(self._agents[name].path))
         self._agents.clear()
         self.watches.stop_polling_all()
-
-    # --- incremental updates -----------------------------------------------------------------
 
     def _apply_events(self, name: str, events: list[FsEvent], now: float) -> None:
         view = self._agents[name]
@@ -422,6 +424,10 @@ class Pipeline:
             "watches": self.watcher.count,
             "last_reconcile": self.last_reconcile,
             "reconcile": self.reconcile_stats,
+            "memory": memory_sizes(self.tracker, self.overlaps, self.jobs, self.pending,
+                                   agents=len(self._agents), signatures=len(self._signatures),
+                                   unsettled=len(self._unsettled), watches=self.watcher.count,
+                                   polling=len(self.watches.polling)),
         }
         with self._snapshot_lock:
             self._snapshot = snapshot
@@ -429,8 +435,6 @@ class Pipeline:
         if local_key != self._local_key:
             self._local_key = local_key
             self._on_local_change()
-
-    # --- helpers -----------------------------------------------------------------------------
 
     def _store(self) -> Store:
         assert self.store is not None

@@ -30,15 +30,18 @@ from gitwarden.daemon.scheduler import JobScheduler
 from gitwarden.daemon.sdnotify import SdNotifier
 from gitwarden.errors import ConfigError, GitwardenError
 from gitwarden.git import lockfiles
+from gitwarden.git.objects import bound_libgit2_memory
 from gitwarden.health.logs import prune_logs
 from gitwarden.store.activity import prune_activity
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event
+from gitwarden.upkeep.objects import tidy_objects
+from gitwarden.upkeep.retention import apply_retention
 
 log = logging.getLogger("gitwarden.daemon")
 
-PRUNE_INTERVAL = 600.0
 STALE_LOCKS_INTERVAL = 30.0
+PRUNE_INTERVAL = 600.0
 PRUNE_CHECKPOINTS_INTERVAL = 600.0
 
 
@@ -49,6 +52,7 @@ def _sd_notifier() -> SdNotifier:
 def run_daemon(workspace_dir: Path, *, json_log: bool = False) -> int:
     """Run the watch daemon for the repository containing `workspace_dir` until stopped."""
     setup_logging(json_log)
+    bound_libgit2_memory()
     workspace = Workspace.load(workspace_dir)
     state_dir = workspace.repo.ensure_state_dir()
     lock = DaemonLock(state_dir)
@@ -234,6 +238,9 @@ class Daemon:
         # These also run right away: locks of holders killed, checkpoints and health logs
         # piled up while the daemon was down are dealt with at start, not one interval later.
         self.scheduler.every("prune-activity", PRUNE_INTERVAL, self._prune_job, now=True)
+        retention = self.config.retention
+        self.scheduler.every("retention", retention.interval, self._retention_job, now=True)
+        self.scheduler.every("repack", retention.repack_interval, self._repack_job)
         self.scheduler.every("release-stale-locks", STALE_LOCKS_INTERVAL,
                              self.jobs.release_stale_locks, now=True)
         self.scheduler.every("prune-checkpoints", PRUNE_CHECKPOINTS_INTERVAL,
@@ -290,6 +297,16 @@ class Daemon:
             log.info("pruned %d activity row(s)", removed)
         if logs.dropped:
             log.info("pruned %d health log(s)", len(logs.dropped))
+
+    def _retention_job(self) -> None:
+        """[retention]: old rows out of every growing table, and the file shrunk."""
+        with Store.open(self.repo) as store:
+            apply_retention(self.repo, self.config, store)
+
+    def _repack_job(self) -> None:
+        """Loose objects (gitwarden's checkpoints among them) rolled into packs."""
+        with Store.open(self.repo) as store:
+            tidy_objects(self.repo, self.config, store)
 
     def _prune_checkpoints_job(self) -> None:
         """Apply checkpoint retention (checkpoints.keep, keep_clean_days) to every agent."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,12 +38,14 @@ def run_git(
     check: bool = True,
     pass_fds: Sequence[int] = (),
     timeout: float | None = None,
+    low_priority: bool = False,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run `git args` in cwd and return the completed process (bytes output); with `timeout`,
-    a git still running after that many seconds is killed and GitError raised."""
+    a git still running after that many seconds is killed and GitError raised; with
+    `low_priority`, at the lowest CPU (nice) and I/O (ionice, where it exists) priority."""
     try:
         proc = subprocess.run(
-            ["git", *args],
+            [*(_low_priority_prefix() if low_priority else []), "git", *args],
             cwd=cwd,
             env=git_env(env),
             input=input_bytes,
@@ -62,6 +65,13 @@ def run_git(
     if check and proc.returncode != 0:
         raise GitError(_failure_message(args, proc.stderr))
     return proc
+
+
+def _low_priority_prefix() -> list[str]:
+    prefix = ["nice", "-n", "19"] if shutil.which("nice") else []
+    if shutil.which("ionice"):
+        prefix += ["ionice", "-c", "3"]
+    return prefix
 
 
 def git_text(args: Sequence[str], cwd: Path | str, **kwargs: object) -> str:

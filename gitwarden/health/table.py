@@ -5,92 +5,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitwarden.store.db import Store
-
-MIGRATIONS = [
-    """
-    CREATE TABLE health_runs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        ts REAL NOT NULL,
-        agent TEXT,
-        trigger TEXT NOT NULL,
-        check_name TEXT NOT NULL,
-        commit_id TEXT NOT NULL,
-        tree_id TEXT,
-        outcome TEXT NOT NULL,
-        exit_code INTEGER,
-        timed_out INTEGER NOT NULL DEFAULT 0,
-        duration REAL NOT NULL,
-        log_path TEXT
-    );
-    CREATE INDEX health_runs_agent ON health_runs(agent, check_name, id);
-    CREATE INDEX health_runs_tree ON health_runs(tree_id, check_name);
-    CREATE TABLE health_verdicts (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        ts REAL NOT NULL,
-        agent TEXT NOT NULL,
-        check_name TEXT NOT NULL,
-        trigger TEXT NOT NULL,
-        commit_id TEXT NOT NULL,
-        verdict TEXT NOT NULL,
-        culprit TEXT,
-        candidates TEXT NOT NULL DEFAULT '',
-        runs INTEGER NOT NULL DEFAULT 0,
-        log_path TEXT,
-        action TEXT,
-        detail TEXT NOT NULL DEFAULT ''
-    );
-    CREATE INDEX health_verdicts_agent ON health_verdicts(agent, check_name, id);
-    CREATE TABLE health_reverts (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        ts REAL NOT NULL,
-        agent TEXT NOT NULL,
-        culprit TEXT NOT NULL,
-        revert_commit TEXT NOT NULL,
-        previous_head TEXT NOT NULL,
-        backup_ref TEXT,
-        safety_checkpoint TEXT
-    );
-    CREATE INDEX health_reverts_agent ON health_reverts(agent, ts)
-    """,
-    # status of a revert: started (records written, branch maybe moved), done, aborted;
-    # health_actions: the one automatic action taken per (agent, culprit), never repeated;
-    # agents: for integration verdicts, the agents merged in.
-    """
-    ALTER TABLE health_reverts ADD COLUMN status TEXT NOT NULL DEFAULT 'done';
-    CREATE TABLE health_actions (
-        agent TEXT NOT NULL,
-        culprit TEXT NOT NULL,
-        action TEXT NOT NULL,
-        ts REAL NOT NULL,
-        repeats INTEGER NOT NULL DEFAULT 0,
-        notice TEXT,
-        PRIMARY KEY (agent, culprit)
-    );
-    ALTER TABLE health_verdicts ADD COLUMN agents TEXT NOT NULL DEFAULT ''
-    """,
-    # config_hash: the check's command, env and timeout, hashed: a result is reused for any
-    # commit with the same tree and the same check config (health_runs_cache);
-    # cached: the verdict was reached from reused results only; left_out: integration
-    # verdicts, JSON {agent: why}; health_progress: the commit each agent is being checked at.
-    """
-    ALTER TABLE health_runs ADD COLUMN config_hash TEXT;
-    CREATE INDEX health_runs_cache ON health_runs(check_name, tree_id, config_hash, id);
-    ALTER TABLE health_verdicts ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE health_verdicts ADD COLUMN left_out TEXT NOT NULL DEFAULT '{}';
-    CREATE TABLE health_progress (
-        agent TEXT PRIMARY KEY,
-        commit_id TEXT NOT NULL,
-        state TEXT NOT NULL,
-        pid INTEGER NOT NULL,
-        ts REAL NOT NULL
-    )
-    """,
-]
+from gitwarden.health.schema import MIGRATIONS
+from gitwarden.store.db import Store, placeholders, prune_rows
 
 
 def ready(store: Store) -> Store:
@@ -412,3 +332,47 @@ def note_repeat(store: Store, agent: str, culprit: str, notice: str) -> bool:
         conn.execute("UPDATE health_actions SET repeats = repeats + 1, notice = ?"
                      " WHERE agent = ? AND culprit = ?", (notice, agent, culprit))
         return row is None or row[0] != notice
+
+
+# --- retention --------------------------------------------------------------------------------
+
+def prune_health(store: Store, *, older_than: float, max_rows: int,
+                 keep_commits: Collection[str], reverts_before: float,
+                 dry_run: bool = False) -> dict[str, int]:
+    """Drop health history no decision needs any more; returns rows removed per table.
+
+    Runs and verdicts older than `older_than` (or beyond `max_rows`) go, except the newest of
+    each (agent, check, result) (what status and the next decision read) and the newest of
+    each (commit, check, result) for `keep_commits` (commits a clean mark or a live decision
+    names: a commit checked again and again keeps one of each). Reverts and automatic
+    actions go only before `reverts_before` (they cap reverts per day and stop a culprit from
+    being acted on twice); a revert still in progress always stays.
+    """
+    ready(store)
+    kept = sorted(set(keep_commits))
+    removed = {}
+    for table in ("health_runs", "health_verdicts"):
+        result = "outcome" if table == "health_runs" else "verdict"
+        # the newest of each result (not just the newest row): a newer superseded or
+        # skipped one must not take the last pass or fail of a check with it
+        keep = (f"rowid IN (SELECT MAX(id) FROM {table} GROUP BY agent, check_name, {result})"
+                f" OR rowid IN (SELECT MAX(id) FROM {table} WHERE commit_id IN "
+                f"({placeholders(kept)}) GROUP BY commit_id, check_name, {result})")
+        removed[table] = prune_rows(store, table, time_column="ts", older_than=older_than,
+                                    max_rows=max_rows, keep=keep, params=kept, dry_run=dry_run)
+    removed["health_reverts"] = prune_rows(store, "health_reverts", time_column="ts",
+                                           older_than=reverts_before, max_rows=None,
+                                           keep="status = 'started'", dry_run=dry_run)
+    removed["health_actions"] = prune_rows(store, "health_actions", time_column="ts",
+                                           older_than=reverts_before, max_rows=None,
+                                           dry_run=dry_run)
+    return removed
+
+
+def log_paths_in_use(store: Store) -> set[str]:
+    """The health logs that recorded runs and verdicts still point at."""
+    ready(store)
+    rows = store.conn.execute("SELECT log_path FROM health_runs WHERE log_path IS NOT NULL "
+                              "UNION SELECT log_path FROM health_verdicts "
+                              "WHERE log_path IS NOT NULL").fetchall()
+    return {str(row[0]) for row in rows}

@@ -10,7 +10,9 @@ costs three hashes.
 
 from __future__ import annotations
 
+import gc
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -25,7 +27,8 @@ from gitwarden.git.objects import MODE_BLOB, MODE_EXEC, MODE_LINK
 CONFLICT = "conflict"
 CLEAN_MERGE = "clean-merge"
 
-_CACHE_LIMIT = 4096
+_CACHE_LIMIT = 1024  # pair results; cleared when full (the daemon's memory stays flat)
+REOPEN_INTERVAL = 300.0
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,26 @@ class MergePredictor:
     """Three-way merge predictions for one repository; use one per thread."""
 
     def __init__(self, repo_dir: Path) -> None:
-        self.repo = pygit2.Repository(str(repo_dir))
+        self._repo_dir = repo_dir
+        self._repository = pygit2.Repository(str(repo_dir))
+        self._opened_at = time.monotonic()
         self._cache: dict[tuple[str | None, str | None, str | None], _PairResult] = {}
+
+    @property
+    def repo(self) -> pygit2.Repository:
+        """The repository, reopened every few minutes: libgit2 keeps every pack it ever read
+        mapped while a Repository lives, packs a repack has since deleted included, so one
+        held for months would map thousands of deleted files."""
+        if time.monotonic() - self._opened_at >= REOPEN_INTERVAL:
+            self._repository.free()
+            self._repository = pygit2.Repository(str(self._repo_dir))
+            self._opened_at = time.monotonic()
+            gc.collect()  # a pygit2 Repository sits in reference cycles: unmap its packs now
+        return self._repository
+
+    @property
+    def cache_size(self) -> int:
+        return len(self._cache)
 
     def predict(self, path: str, sides: Sequence[Side]) -> Prediction:
         """Classify an overlap on `path` between two or more agents."""

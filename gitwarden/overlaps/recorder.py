@@ -35,7 +35,15 @@ class OverlapRecorder:
         self._overlaps = overlaps
         self._emit = emit
         self.classification: dict[str, Prediction] = {}
-        self._told_conflict: set[str] = set()  # overlap keys already notified as conflicts
+        # path -> overlap keys (path and agents) already notified as conflicts; all of a path's
+        # keys go when its overlap resolves, whichever agents it had on the way
+        self._told_conflict: dict[str, set[str]] = {}
+
+    def memory_sizes(self) -> dict[str, int]:
+        """Entries held: one per open overlap, plus the predictor's bounded merge cache."""
+        return {"classification": len(self.classification),
+                "told_conflict": sum(len(keys) for keys in self._told_conflict.values()),
+                "merge_cache": self.predictor.cache_size}
 
     def restore_into(self, tracker: ChangeTracker) -> None:
         """Give the tracker the overlaps still open in the table (from before a restart)."""
@@ -80,7 +88,7 @@ class OverlapRecorder:
         store = self._store
         for overlap in delta.resolved:
             self.classification.pop(overlap.path, None)
-            self._told_conflict.discard(overlap_key(overlap))
+            self._told_conflict.pop(overlap.path, None)
             overlap_table.resolve_overlap(store, overlap.path, now)
             self._emit(EventKind.OVERLAP_RESOLVED,
                         f"{overlap.path} is no longer changed by several agents "
@@ -93,7 +101,7 @@ class OverlapRecorder:
                                        now, prediction.classification, prediction.as_json())
             title, body = overlap_message(overlap, prediction)
             if prediction.classification == CONFLICT:
-                self._told_conflict.add(overlap_key(overlap))
+                self._told_conflict.setdefault(overlap.path, set()).add(overlap_key(overlap))
             log.debug("overlap: %s (%s)", title, prediction.classification)
             self._emit(EventKind.OVERLAP_OPENED, f"{title}: {body}", path=overlap.path,
                         agent=overlap.first_agent, severity="warning",
@@ -140,9 +148,10 @@ class OverlapRecorder:
                                         "previous": old.classification}
                 severity = "info"
                 key = overlap_key(overlap)
-                if prediction.classification == CONFLICT and key not in self._told_conflict:
+                if prediction.classification == CONFLICT and \
+                        key not in self._told_conflict.get(path, ()):
                     # Told once per overlap that it now conflicts, however often it flips.
-                    self._told_conflict.add(key)
+                    self._told_conflict.setdefault(path, set()).add(key)
                     title, body = reclassified_message(overlap, prediction)
                     log.debug("overlap now conflicts: %s", title)
                     severity = "warning"

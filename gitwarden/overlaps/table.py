@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitwarden.store.db import Store
+from gitwarden.store.db import Store, prune_rows
 
 MIGRATIONS = [
     """
@@ -105,3 +105,12 @@ def _query(store: Store, tail: str, params: Sequence[Any]) -> list[OverlapRecord
                           opened_ts=r[4], updated_ts=r[5], resolved_ts=r[6],
                           classification=r[7], detail=json.loads(r[8] or "{}"))
             for r in rows]
+
+
+def prune_overlaps(store: Store, *, older_than: float, max_rows: int,
+                   dry_run: bool = False) -> int:
+    """Drop resolved overlaps resolved before `older_than`, and the oldest resolved ones
+    beyond `max_rows`; an open overlap is live state and always stays."""
+    _ready(store)
+    return prune_rows(store, "overlaps", time_column="resolved_ts", older_than=older_than,
+                      max_rows=max_rows, keep="resolved_ts IS NULL", dry_run=dry_run)

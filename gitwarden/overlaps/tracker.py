@@ -134,6 +134,13 @@ class ChangeTracker:
                 delta.changed.append(overlap)
         return delta
 
+    def memory_sizes(self) -> dict[str, int]:
+        """Entries this tracker holds: bounded by the paths the agents changed."""
+        return {"changed_paths": sum(len(s) for s in (*self._committed.values(),
+                                                      *self._dirty.values())),
+                "first_seen": len(self._first_seen), "overlaps": len(self._overlaps),
+                "touched": len(self._touched)}
+
     def restore_overlap(self, overlap: Overlap) -> None:
         """Adopt an overlap known from before (a daemon restart) so it is not re-announced."""
         self._overlaps[overlap.path] = overlap

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gitwarden.store.db import Store
+from gitwarden.store.db import Store, prune_rows
 
 MIGRATIONS = [
     """
@@ -79,13 +79,9 @@ def list_activity(store: Store, *, agent: str | None = None, path: str | None = 
     return [Activity(*row) for row in reversed(rows)]
 
 
-def prune_activity(store: Store, *, older_than: float, max_rows: int) -> int:
+def prune_activity(store: Store, *, older_than: float, max_rows: int,
+                   dry_run: bool = False) -> int:
     """Drop rows older than `older_than` (a timestamp) and all but the newest `max_rows`."""
     _ready(store)
-    with store.immediate() as conn:
-        removed = conn.execute("DELETE FROM activity WHERE ts < ?", (older_than,)).rowcount
-        row = conn.execute("SELECT id FROM activity ORDER BY id DESC LIMIT 1 OFFSET ?",
-                           (max_rows,)).fetchone()
-        if row is not None:
-            removed += conn.execute("DELETE FROM activity WHERE id <= ?", (row[0],)).rowcount
-    return int(removed)
+    return prune_rows(store, "activity", time_column="ts", older_than=older_than,
+                      max_rows=max_rows, dry_run=dry_run)

@@ -11,14 +11,18 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gitwarden.errors import GitwardenError
 from gitwarden.git.repository import Repo
 
 DB_NAME = "state.db"
 BUSY_TIMEOUT_MS = 10_000
+WAL_SIZE_LIMIT = 1024 * 1024
+CHECKPOINT_WAIT_MS = 200
 
 _BOOTSTRAP = """
 CREATE TABLE IF NOT EXISTS schema_versions (
@@ -143,6 +147,110 @@ class _Immediate:
             self.conn.execute("ROLLBACK")
 
 
+def prune_rows(store: Store, table: str, *, time_column: str, older_than: float,
+               max_rows: int | None, keep: str = "0", params: Sequence[Any] = (),
+               dry_run: bool = False) -> int:
+    """Delete the rows of `table` older than `older_than`, then the oldest until at most
+    `max_rows` remain; a row matching `keep` (an SQL condition over `params`) is never deleted.
+    Returns how many rows went (or would go, with `dry_run`). `table`, `time_column` and `keep`
+    are the calling module's own SQL, never user input."""
+    prunable = f"NOT ({keep})"
+    with store.immediate() as conn:
+        aged = _count(conn, f"SELECT COUNT(*) FROM {table} WHERE {time_column} < ? AND "
+                            f"{prunable}", (older_than, *params))
+        total = _count(conn, f"SELECT COUNT(*) FROM {table}", ())
+        excess = max(0, total - aged - max_rows) if max_rows is not None else 0
+        if dry_run:
+            rest = _count(conn, f"SELECT COUNT(*) FROM {table} WHERE NOT ({time_column} < ?) "
+                                f"AND {prunable}", (older_than, *params))
+            return aged + min(excess, rest)
+        removed = conn.execute(f"DELETE FROM {table} WHERE {time_column} < ? AND {prunable}",
+                               (older_than, *params)).rowcount
+        if excess:
+            removed += conn.execute(
+                f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} "
+                f"WHERE {prunable} ORDER BY rowid LIMIT ?)", (*params, excess)).rowcount
+    return int(removed)
+
+
+def _count(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
+    return int(conn.execute(sql, tuple(params)).fetchone()[0])
+
+
+def placeholders(values: Iterable[object]) -> str:
+    """`?,?,?` for an IN list (`NULL` for none, which matches nothing)."""
+    count = sum(1 for _ in values)
+    return ",".join("?" * count) if count else "NULL"
+
+
+@dataclass(frozen=True)
+class StateSize:
+    """Bytes of the state database on disk: the main file, its write-ahead log, free pages."""
+
+    database: int
+    wal: int
+    free: int
+
+    @property
+    def total(self) -> int:
+        return self.database + self.wal
+
+    def as_json(self) -> dict[str, int]:
+        return {"bytes": self.total, "database": self.database, "wal": self.wal,
+                "free": self.free}
+
+
+def state_size(store: Store) -> StateSize:
+    def size_of(path: Path) -> int:
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    page_size = int(store.conn.execute("PRAGMA page_size").fetchone()[0])
+    free_pages = int(store.conn.execute("PRAGMA freelist_count").fetchone()[0])
+    return StateSize(database=size_of(store.path),
+                     wal=size_of(store.path.with_name(store.path.name + "-wal")),
+                     free=free_pages * page_size)
+
+
+def row_counts(store: Store) -> dict[str, int]:
+    """Rows per table of the state database (every component's, by name only)."""
+    names = [str(row[0]) for row in store.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY name")]
+    return {name: _count(store.conn, f'SELECT COUNT(*) FROM "{name}"', ()) for name in names}
+
+
+AUTO_VACUUM_INCREMENTAL = 2
+
+
+def compact(store: Store) -> None:
+    """Give free pages back to the file system so that the file shrinks after a prune.
+
+    Databases made before incremental vacuum existed are converted once (a full VACUUM,
+    which rewrites the file); afterwards `incremental_vacuum` frees pages cheaply, and a
+    TRUNCATE checkpoint empties the write-ahead log. Busy readers only postpone both."""
+    mode = int(store.conn.execute("PRAGMA auto_vacuum").fetchone()[0])
+    try:
+        if mode != AUTO_VACUUM_INCREMENTAL:
+            store.conn.execute(f"PRAGMA auto_vacuum = {AUTO_VACUUM_INCREMENTAL}")
+            _retry_locked(lambda: store.conn.execute("VACUUM"))
+        else:
+            # execute() steps a pragma once (one page); a script runs it to the end.
+            store.conn.executescript("PRAGMA incremental_vacuum;")
+        # Empty the log now if nobody is reading; never wait long for other processes (they
+        # are agents' hooks): when busy, journal_size_limit trims the log at its next reset.
+        store.conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
+        try:
+            store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            store.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+
+
 def _run_script(conn: sqlite3.Connection, sql: str) -> None:
     # executescript() would COMMIT our transaction first; run statement by statement instead.
     for statement in sql.split(";"):
@@ -168,8 +276,13 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if new:  # takes effect only before the first table exists; older files: compact()
+            conn.execute(f"PRAGMA auto_vacuum = {AUTO_VACUUM_INCREMENTAL}")
         _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
         conn.execute("PRAGMA synchronous = NORMAL")
+        # the write-ahead log is cut back to this after each checkpoint instead of staying
+        # at its largest size for ever
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         conn.execute("PRAGMA foreign_keys = ON")
         _retry_locked(lambda: conn.execute(_BOOTSTRAP))
     except sqlite3.DatabaseError as exc:

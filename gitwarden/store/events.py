@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from gitwarden.errors import UsageError
-from gitwarden.store.db import Store
+from gitwarden.store.db import Store, prune_rows
 
 
 class EventKind(StrEnum):
@@ -86,6 +86,8 @@ class EventKind(StrEnum):
     REMOTE_RECONNECTED = "remote.reconnected"
     REMOTE_LOCK_LOST = "remote.lock-lost"
     REMOTE_MACHINE_STALE = "remote.machine-stale"
+    STATE_PRUNED = "state.pruned"
+    OBJECTS_REPACKED = "objects.repacked"
 
 
 def kinds_by_area() -> dict[str, list[str]]:
@@ -245,3 +247,12 @@ def notice(data: Mapping[str, Any] | None, title: str, body: str,
 def is_notice(data: Mapping[str, Any]) -> bool:
     """Whether an event's data asks for a notification."""
     return bool(data.get("notify"))
+
+
+def prune_events(store: Store, *, older_than: float, max_rows: int,
+                 dry_run: bool = False) -> int:
+    """Drop events older than `older_than` and all but the newest `max_rows`; ids are never
+    reused (AUTOINCREMENT), so readers following the log by id lose nothing newer."""
+    _ready(store)
+    return prune_rows(store, "events", time_column="ts", older_than=older_than,
+                      max_rows=max_rows, dry_run=dry_run)

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import shlex
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +158,7 @@ def _write_if_changed(path: Path, text: str) -> bool:
     except (FileNotFoundError, UnicodeDecodeError):
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.{threading.get_ident()}")
     tmp.write_bytes(text.encode("utf-8", "backslashreplace"))
     tmp.replace(path)
     return True

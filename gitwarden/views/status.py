@@ -15,7 +15,7 @@ from gitwarden.health.results import status_fields
 from gitwarden.overlaps.base import base_target, standings
 from gitwarden.overlaps.detect import find_overlaps
 from gitwarden.remote.view import remote_report
-from gitwarden.store.db import DB_NAME, Store
+from gitwarden.store.db import DB_NAME, Store, row_counts, state_size
 
 if TYPE_CHECKING:
     from gitwarden.agents.model import Agent
@@ -104,6 +104,8 @@ def _add_recorded_state(workspace: Workspace, report: dict[str, Any]) -> None:
 
     report["kill_switch"] = None
     report["daemon"] = _daemon_state(workspace)
+    report["state"] = {"path": str(workspace.repo.state_dir / DB_NAME), "bytes": 0,
+                       "database": 0, "wal": 0, "free": 0, "rows": {}}
     if not (workspace.repo.state_dir / DB_NAME).exists():
         for entry in report["agents"]:
             entry.update({"health": "unknown", "health_checks": {}, "health_results": {},
@@ -111,6 +113,7 @@ def _add_recorded_state(workspace: Workspace, report: dict[str, Any]) -> None:
                           "paused": False, "pause_reason": None, "locks": [], "done": None})
         return
     with Store.open(workspace.repo) as store:
+        report["state"].update(state_size(store).as_json(), rows=row_counts(store))
         switch = kill_switch(store)
         if switch is not None:
             report["kill_switch"] = {"reason": switch.reason, "by": switch.by,

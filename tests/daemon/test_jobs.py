@@ -209,3 +209,54 @@ def test_checkpoint_retention_is_applied_at_start(tmp_path: Path) -> None:
         assert "pruned 3 checkpoint(s) of alpha, kept 2" in daemon.log()
     finally:
         assert daemon.stop() == 0
+
+
+def test_retention_runs_on_a_schedule_and_keeps_live_state(tmp_path: Path) -> None:
+    from gitwarden.coordination.requests import add_request, list_requests
+    from gitwarden.store.events import EventKind, list_events, record_event
+
+    repo = make_repo_with_agents(tmp_path, ("alpha",), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST + "[retention]\nmax_age = \"1h\"\n"
+                                              "interval = \"1s\"\n"})
+    with Store.open(locate_repo(repo.main)) as store:
+        for number in range(300):
+            record_event(store, EventKind.CHECKPOINT_CREATED, f"old {number}",
+                         ts=time.time() - 7200)
+        add_request(store, "alpha", "alpha", "still open")
+    daemon = DaemonProcess(repo.main)
+    try:
+        wait_until(lambda: events_of(repo.main, "state.pruned"), 30,
+                   "retention did not run", daemon)
+        with Store.open(locate_repo(repo.main)) as store:
+            assert not [e for e in list_events(store) if e.message.startswith("old ")]
+            assert [r.text for r in list_requests(store)] == ["still open"]
+        pruned = events_of(repo.main, "state.pruned")[0]
+        assert pruned.data["removed"]["events"] == 300
+        memory = daemon.request("status")["memory"]
+        assert memory["agents"] == 1 and memory["health_heads"] <= 1
+        assert 0 <= memory["libgit2_cache_bytes"] <= 16 * 2**20
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_a_big_checkpoint_is_packed_right_away(tmp_path: Path) -> None:
+    from gitwarden.git.repack import count_objects
+
+    repo = make_repo_with_agents(tmp_path, ("alpha",), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST + "[retention]\nrepack_loose_objects = 100\n"
+                                              "repack_interval = \"1h\"\n"})
+    common = locate_repo(repo.main).common_dir
+    git(repo.main, "repack", "-adq")
+    daemon = DaemonProcess(repo.main)
+    try:
+        write(repo.agents["alpha"], {f"gen/{n}.txt": f"generated {n}\n" for n in range(300)})
+        daemon.request("flush")
+        daemon.request("checkpoint")
+        wait_until(lambda: events_of(repo.main, "objects.repacked"), 30,
+                   "the checkpoint's objects were not packed", daemon)
+        assert count_objects(common).loose < 100
+        tip = git(repo.main, "rev-parse", "refs/gitwarden/checkpoints/alpha").strip()
+        assert git(repo.main, "show", f"{tip}:gen/299.txt") == "generated 299\n"
+        assert "missing" not in git(repo.main, "fsck", "--no-dangling")
+    finally:
+        assert daemon.stop() == 0

@@ -198,3 +198,29 @@ def test_pause_for_violation_is_opt_in_and_respects_pauses_and_the_kill_switch(
         assert [e.agent for e in list_events(store, kinds=["agent.paused"])] == ["beta"]
     finally:
         store.close()
+
+
+def test_the_daemons_memory_of_heads_and_violations_is_bounded(tmp_path: Path) -> None:
+    from gitwarden.config import Config, HealthCheck, HealthConfig
+    from gitwarden.daemon.jobs import MAX_HEALTH_HEADS, Jobs
+    from gitwarden.daemon.pending import PendingPaths
+    from tests.helpers.gitrepo import make_repo_with_agents
+
+    agents = make_repo_with_agents(tmp_path, ("alpha",))
+    config = Config(health=HealthConfig(checks=(HealthCheck("quick", "true"),)))
+    pending = PendingPaths()
+    jobs = Jobs(locate_repo(agents.main), lambda: config, pending)
+    submitted: list[str] = []
+    jobs._submit = lambda _func, _agent, head: submitted.append(head)  # type: ignore[assignment,method-assign,misc]
+    heads = [f"{n:040x}" for n in range(MAX_HEALTH_HEADS + 500)]
+    for head in heads:
+        jobs.catch_up_health("alpha", head)
+    assert jobs.memory_sizes()["health_heads"] == MAX_HEALTH_HEADS
+    jobs.catch_up_health("alpha", heads[-1])  # remembered: not checked twice
+    jobs.catch_up_health("alpha", heads[0])  # forgotten: asked again (the store decides)
+    assert submitted[len(heads):] == [heads[0]]
+    pending.add("alpha", {"a.py"})
+    jobs.forget_agent("alpha")
+    assert jobs.memory_sizes()["health_heads"] == 0
+    assert pending.take("alpha") is None
+    assert jobs.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gitwarden.overlaps.predict import CLEAN_MERGE, CONFLICT, MergePredictor, Side, conflict_ranges
 from tests.helpers.gitrepo import commit_all, git, make_repo_with_agents, write
 
@@ -110,3 +112,23 @@ def test_binary_files_changed_on_both_sides_conflict_without_merging(tmp_path: P
     prediction = MergePredictor(repo.main).predict("img.bin", _sides(repo.agents))
     assert prediction.classification == CONFLICT
     assert prediction.reason is not None and "binary" in prediction.reason
+
+
+def test_a_long_lived_predictor_lets_go_of_packs_a_repack_deleted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitwarden.overlaps import predict
+
+    monkeypatch.setattr(predict, "REOPEN_INTERVAL", 0.0)
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    predictor = MergePredictor(repo.main)
+    for n in range(6):
+        for name in ("alpha", "beta"):
+            write(repo.agents[name], {"f.txt": BASE.replace("line 5\n", f"{name} {n}\n")})
+            commit_all(repo.agents[name], f"{name} {n}")
+        assert predictor.predict("f.txt", _sides(repo.agents)).classification == CONFLICT
+        git(repo.main, "repack", "-d", "-q", "--geometric=2")
+    assert predictor.predict("f.txt", _sides(repo.agents)).classification == CONFLICT
+    pack_dir = str(repo.main / ".git" / "objects" / "pack")
+    with open("/proc/self/maps") as maps:
+        stale = [line for line in maps if pack_dir in line and "(deleted)" in line]
+    assert stale == []

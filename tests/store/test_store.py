@@ -79,3 +79,37 @@ def test_names_that_are_not_utf8_are_stored_escaped(tmp_path: Path) -> None:
                                      (name,)).fetchone()[0]
     assert event.path == "bad\\xffname.txt"
     assert by_path == 1
+
+
+def test_a_new_store_vacuums_incrementally_and_an_old_one_is_converted(tmp_path: Path) -> None:
+    from gitwarden.store.db import compact, state_size
+    from gitwarden.store.events import EventKind, prune_events
+
+    with Store(tmp_path / "new.db") as store:
+        assert store.conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+    old = tmp_path / "old.db"
+    import sqlite3
+
+    legacy = sqlite3.connect(old)
+    legacy.execute("CREATE TABLE legacy (x TEXT)")
+    legacy.executemany("INSERT INTO legacy VALUES (?)", [("x" * 500,)] * 2000)
+    legacy.commit()
+    legacy.close()
+    with Store(old) as store:
+        assert store.conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
+        for n in range(2000):
+            record_event(store, EventKind.CHECKPOINT_CREATED, f"{n} " + "y" * 300)
+        store.conn.execute("DELETE FROM legacy")
+        assert prune_events(store, older_than=0.0, max_rows=1) == 1999
+        before = state_size(store)
+        compact(store)  # converts once (a full VACUUM) ...
+        assert store.conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+        after = state_size(store)
+        assert after.total < before.total / 4
+        for n in range(2000):
+            record_event(store, EventKind.CHECKPOINT_CREATED, f"{n} " + "y" * 300)
+        grown = state_size(store).total
+        prune_events(store, older_than=0.0, max_rows=1)
+        compact(store)  # ... and then frees pages incrementally
+        assert state_size(store).total < grown / 4
+        assert [e.message[:4] for e in list_events(store)] == ["1999"]

@@ -144,3 +144,13 @@ def test_status_shows_paused_done_locks_and_kill_switch(tmp_path: Path) -> None:
     assert report["kill_switch"]["reason"] == "lunch"
     assert all(a["paused"] for a in report["agents"])
     assert "KILL SWITCH ENGAGED" in run_gitwarden("status", cwd=repo.main).stdout
+
+
+def test_status_json_reports_the_state_size(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ["alpha"])
+    state = json.loads(run_gitwarden("status", "--json", cwd=repo.main).stdout)["state"]
+    assert state["path"].endswith("state.db")
+    run_gitwarden("request", "--to", "alpha", "hello", cwd=repo.main)
+    state = json.loads(run_gitwarden("status", "--json", cwd=repo.main).stdout)["state"]
+    assert state["bytes"] == state["database"] + state["wal"] > 0
+    assert state["rows"]["requests"] == 1

@@ -1,0 +1,324 @@
+"""Soak: does a daemon that runs for months stay bounded? Every figure is sampled each minute.
+
+The workload (issue 20): 4 agent worktrees of a 2,000-file repository, a write every ~50 ms
+(spread over the agents, half of them to a small set of shared files so that overlaps open),
+1 % of writes followed by a commit (a health check runs on each; every third commit ends the
+agent's task: its branch goes back to main, so its overlaps resolve), checkpoints
+every 20 s, and retention set short ([retention] max_age and interval of a minute or two) so
+that its effect shows within the run; repacking runs with its defaults.
+
+Printed every minute: the daemon's RSS and CPU, state.db size (with its WAL) and row counts,
+loose objects and packs (`git count-objects -v`), unreachable objects (`git fsck --unreachable
+--no-reflogs`) and how many of those are loose. At the end: the growth per hour of each figure
+after the first retention pass, and whether each stayed flat (state size within 10 %, RSS
+within 10 MB, no unreachable loose object, loose objects under git's gc.auto threshold).
+
+Usage: python benchmarks/soak.py [--minutes 30] [--retention 2m] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _repo import ENV, add_agents, generate_repo, git
+
+GC_AUTO = 6700  # git's default gc.auto: loose objects that make `git gc --auto` run
+HOT_FILES = 40
+TASK_COMMITS = 3  # an agent's task is this many commits; then it starts over from main
+
+
+@dataclass
+class Sample:
+    minute: float
+    rss_mb: float
+    cpu_pct: float
+    state_kb: float
+    wal_kb: float
+    rows: dict[str, int]
+    loose: int
+    packs: int
+    unreachable: int
+    unreachable_loose: int
+    memory: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Workload:
+    agents: list[Path]
+    files: list[str]
+    interval: float
+    commit_ratio: float
+    writes: int = 0
+    commits: int = 0
+    tasks: int = 0
+    task_commits: dict[Path, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        rng = random.Random(20)
+        hot = self.files[:HOT_FILES]
+        next_at = time.monotonic()
+        while not self.stop.is_set():
+            agent = rng.choice(self.agents)
+            rel = rng.choice(hot) if rng.random() < 0.5 else rng.choice(self.files)
+            path = agent / rel
+            with path.open("a") as handle:
+                handle.write(f"# {agent.name} write {self.writes}\n")
+            self.writes += 1
+            if rng.random() < self.commit_ratio:
+                try:
+                    git(agent, "add", "-A")
+                    git(agent, "commit", "-q", "-m", f"{agent.name} commit {self.commits}")
+                    self.commits += 1
+                    done = self.task_commits.get(agent, 0) + 1
+                    self.task_commits[agent] = done % TASK_COMMITS
+                    if done == TASK_COMMITS:  # task over: a new one from main
+                        git(agent, "reset", "-q", "--hard", "main")
+                        self.tasks += 1
+                except subprocess.CalledProcessError as exc:
+                    self.errors.append(str(exc.stderr)[-200:])
+            next_at += self.interval
+            self.stop.wait(max(0.0, next_at - time.monotonic()))
+
+
+def config_text(args: argparse.Namespace) -> str:
+    keep_clean_days = _seconds(args.retention) / 86400
+    return f"""[checkpoints]
+interval = "{args.checkpoint_interval}"
+keep_clean_days = {keep_clean_days:.6f}
+
+[health.checks]
+quick = "true"
+
+[watch]
+activity_retention = "{args.retention}"
+
+[retention]
+max_age = "{args.retention}"
+interval = "{args.retention_interval}"
+undo_window = "{args.retention}"
+"""
+
+
+def state_figures(state_db: Path) -> tuple[float, float, dict[str, int]]:
+    wal = state_db.with_name("state.db-wal")
+    size, wal_size = state_db.stat().st_size, wal.stat().st_size if wal.exists() else 0
+    rows: dict[str, int] = {}
+    conn = sqlite3.connect(f"file:{state_db}?mode=ro", uri=True, timeout=30)
+    try:
+        names = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
+        for name in sorted(names):
+            if name != "schema_versions":
+                rows[name] = int(conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0])
+    finally:
+        conn.close()
+    return size / 1024, wal_size / 1024, rows
+
+
+def object_figures(main: Path) -> tuple[int, int, int, int]:
+    counts = dict(line.split(": ", 1) for line in git(main, "count-objects", "-v").splitlines())
+    proc = subprocess.run(["git", "fsck", "--unreachable", "--no-reflogs", "--no-progress"],
+                          cwd=main, env=ENV, capture_output=True, text=True, check=False)
+    unreachable = [line.split()[2] for line in proc.stdout.splitlines()
+                   if line.startswith("unreachable ")]
+    objects = Path(git(main, "rev-parse", "--git-common-dir").strip())
+    if not objects.is_absolute():
+        objects = main / objects
+    objects /= "objects"
+    loose_unreachable = sum(1 for oid in unreachable
+                            if (objects / oid[:2] / oid[2:]).exists())
+    return int(counts["count"]), int(counts["packs"]), len(unreachable), loose_unreachable
+
+
+def sample(minute: float, daemon: psutil.Process, state_db: Path, main: Path,
+           last_cpu: tuple[float, float]) -> tuple[Sample, tuple[float, float]]:
+    times = daemon.cpu_times()
+    cpu = times.user + times.system
+    now = time.monotonic()
+    cpu_pct = 100.0 * (cpu - last_cpu[0]) / max(1e-6, now - last_cpu[1])
+    rss = daemon.memory_info().rss / 2**20
+    state_kb, wal_kb, rows = state_figures(state_db)
+    loose, packs, unreachable, unreachable_loose = object_figures(main)
+    return (Sample(minute, rss, cpu_pct, state_kb, wal_kb, rows, loose, packs, unreachable,
+                   unreachable_loose), (cpu, now))
+
+
+def per_hour(samples: list[Sample], value: str) -> float:
+    """Least-squares slope of `value` over the samples, per hour."""
+    xs = [s.minute for s in samples]
+    ys = [float(getattr(s, value)) if not value.startswith("rows.")
+          else float(s.rows.get(value[5:], 0)) for s in samples]
+    if len(xs) < 2:
+        return 0.0
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    denominator = sum((x - mean_x) ** 2 for x in xs) or 1.0
+    return 60.0 * sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / \
+        denominator
+
+
+def daemon_memory(main: Path) -> dict[str, int]:
+    """The daemon's own counts of what it holds (its `status` reply)."""
+    from gitwarden.control.socket import request
+    from gitwarden.errors import GitwardenError
+    from gitwarden.git.repository import locate_repo
+
+    try:
+        return dict(request(locate_repo(main), "status", timeout=30).get("memory", {}))
+    except GitwardenError:
+        return {}
+
+
+def print_sample(s: Sample) -> None:
+    rows = " ".join(f"{k}={v}" for k, v in s.rows.items() if v)
+    print(f"{s.minute:5.1f} min  rss {s.rss_mb:6.1f} MB  cpu {s.cpu_pct:5.1f}%  "
+          f"state.db {s.state_kb:7.1f} KB (+wal {s.wal_kb:6.1f})  loose {s.loose:5d}  "
+          f"packs {s.packs:3d}  "
+          f"unreachable {s.unreachable:5d} (loose {s.unreachable_loose})\n"
+          f"           rows: {rows}\n"
+          f"           daemon maps: {' '.join(f'{k}={v}' for k, v in s.memory.items())}",
+          flush=True)
+
+
+def report(samples: list[Sample], settle_minutes: float) -> None:
+    steady = [s for s in samples if s.minute >= settle_minutes]
+    if len(steady) < 2:
+        steady = samples[-2:]
+    print(f"\nafter the first retention pass ({settle_minutes:g} min), "
+          f"{len(steady)} sample(s), growth per hour:")
+    tables = sorted({k for s in steady for k in s.rows})
+    for name in ("rss_mb", "cpu_pct", "state_kb", "wal_kb", "loose", "packs", "unreachable",
+                 "unreachable_loose", *(f"rows.{t}" for t in tables)):
+        print(f"  {name:28s} {per_hour(steady, name):+12.1f} /h")
+    first, last = steady[0], steady[-1]
+    state_ratio = last.state_kb / first.state_kb if first.state_kb else 1.0
+    checks = [
+        (f"state.db size within 10 % ({first.state_kb:.0f} -> {last.state_kb:.0f} KB; "
+         f"its WAL at most {max(s.wal_kb for s in steady):.0f} KB)",
+         abs(state_ratio - 1.0) <= 0.10),
+        (f"RSS within 10 MB ({first.rss_mb:.1f} -> {last.rss_mb:.1f} MB)",
+         abs(last.rss_mb - first.rss_mb) <= 10.0),
+        (f"no unreachable loose object (max {max(s.unreachable_loose for s in steady)})",
+         all(s.unreachable_loose == 0 for s in steady)),
+        (f"loose objects under gc.auto {GC_AUTO} (max {max(s.loose for s in steady)})",
+         all(s.loose < GC_AUTO for s in steady)),
+    ]
+    for text, ok in checks:
+        print(f"  {'ok  ' if ok else 'FAIL'} {text}")
+
+
+def run_samples(args: argparse.Namespace, proc: subprocess.Popen[bytes],
+                daemon: psutil.Process, state_db: Path, main_dir: Path, started: float,
+                samples: list[Sample]) -> bool:
+    """Sample every `--sample-every` seconds until the end; False if the daemon died."""
+    cpu = (sum(daemon.cpu_times()[:2]), time.monotonic())
+    while (elapsed := time.monotonic() - started) < args.minutes * 60:
+        next_sample = (len(samples) + 1) * args.sample_every
+        time.sleep(max(0.0, min(next_sample, args.minutes * 60) - elapsed))
+        if proc.poll() is not None:
+            return False
+        taken, cpu = sample((time.monotonic() - started) / 60, daemon, state_db, main_dir, cpu)
+        taken.memory = daemon_memory(main_dir)
+        samples.append(taken)
+        print_sample(taken)
+    return True
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--write-interval", type=float, default=0.05)
+    parser.add_argument("--commit-ratio", type=float, default=0.01)
+    parser.add_argument("--checkpoint-interval", default="20s")
+    parser.add_argument("--retention", default="2m", help="[retention] max_age (and activity)")
+    parser.add_argument("--retention-interval", default="1m",
+                        help="[retention] interval (repacking keeps its defaults)")
+    parser.add_argument("--sample-every", type=float, default=60.0, metavar="SECONDS")
+    parser.add_argument("--dir", type=Path, help="keep the repository here")
+    args = parser.parse_args()
+    # stopped early (SIGTERM): still stop the daemon and print what was measured
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    root = args.dir or Path(tempfile.mkdtemp(prefix="gitwarden-soak-"))
+    main_dir = generate_repo(root, args.files)
+    (main_dir / "gitwarden.toml").write_text(config_text(args))
+    git(main_dir, "add", "gitwarden.toml")
+    git(main_dir, "commit", "-q", "-m", "gitwarden config")
+    agents = add_agents(main_dir, args.agents)
+    files = sorted(str(p.relative_to(main_dir)) for p in (main_dir / "src").rglob("*.py"))
+    env = {**ENV, "GITWARDEN_NO_NOTIFY": "1"}
+    log = open(root / "daemon.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", "gitwarden", "watch"], cwd=main_dir,
+                            env=env, stdout=log, stderr=log)
+    daemon = psutil.Process(proc.pid)
+    state_db = Path(git(main_dir, "rev-parse", "--git-common-dir").strip())
+    state_db = (state_db if state_db.is_absolute() else main_dir / state_db) / "gitwarden" \
+        / "state.db"
+    deadline = time.monotonic() + 60
+    while not state_db.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    print(f"soak: {args.agents} agents, {args.files} files, a write every "
+          f"{args.write_interval * 1000:.0f} ms, {args.commit_ratio:.0%} committed, checkpoints "
+          f"every {args.checkpoint_interval}, retention {args.retention} (pass every "
+          f"{args.retention_interval}), {args.minutes:g} min; repository {main_dir}", flush=True)
+    workload = Workload(agents, files, args.write_interval, args.commit_ratio)
+    writer = threading.Thread(target=workload.run, daemon=True)
+    started = time.monotonic()
+    writer.start()
+    samples: list[Sample] = []
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            if not run_samples(args, proc, daemon, state_db, main_dir, started, samples):
+                print(f"daemon exited ({proc.returncode}); see {root / 'daemon.log'}")
+                return 1
+    finally:
+        workload.stop.set()
+        writer.join(timeout=10)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    print(f"\n{workload.writes} writes, {workload.commits} commits, {workload.tasks} "
+          f"finished tasks (branch reset to main), "
+          f"{len(workload.errors)} failed commit(s)")
+    retention = float(_seconds(args.retention)) + float(_seconds(args.retention_interval))
+    if len(samples) >= 2:
+        report(samples, settle_minutes=retention / 60 + 1)
+    if args.dir is None:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _seconds(text: str) -> float:
+    from gitwarden.units import parse_duration
+
+    return parse_duration(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
