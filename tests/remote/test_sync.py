@@ -80,7 +80,7 @@ def test_lock_on_one_machine_is_refused_on_the_other_then_released_and_expired(
             # The CLI on m2 asks the remote: refused, naming the holder and its machine.
             refused = run_gitwarden("lock", "src/app.py", cwd=two.agents["beta"], env=two.env)
             assert refused.returncode == 1
-            assert "alpha@m1" in refused.stdout and "refunds" in refused.stdout
+            assert "alpha@m1" in refused.stderr and "refunds" in refused.stderr
             # The hook on m2 reads the cache the daemon keeps fresh: denied.
             payload = json.dumps({"tool_name": "Edit", "cwd": str(two.agents["beta"]),
                                   "tool_input": {"file_path":
