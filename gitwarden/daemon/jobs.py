@@ -125,6 +125,7 @@ class Jobs:
         with self._lock:
             self._reported = {k: None for k in self._reported if k[0] != agent}
             self._health_heads = {k: None for k in self._health_heads if k[0] != agent}
+            self._health_due.pop(agent, None)
             self._full_due.discard(agent)
         self._pending.take(agent)
 
