@@ -22,11 +22,14 @@ MATCHER = "Edit|Write|MultiEdit|NotebookEdit|Bash"
 EVENTS = ("PreToolUse", "PostToolUse")
 # `gitwarden hook claude` without the CLI's parser: the module runs the same hook, faster.
 HOOK_MODULE = "gitwarden.integrations.claude_hook"
-_MARKS = ("gitwarden hook claude", HOOK_MODULE)
+# The hook client asks the running daemon and runs the hook module itself when none answers;
+# `-I -S`: no site-packages scan, no user paths, nothing of gitwarden imported.
+HOOK_CLIENT = Path(__file__).resolve().with_name("hook_client.py")
+_MARKS = ("gitwarden hook claude", HOOK_MODULE, "hook_client.py")
 
 
 def hook_command(python: str = sys.executable) -> str:
-    return f"{shlex.quote(python)} -m {HOOK_MODULE}"
+    return f"{shlex.quote(python)} -I -S {shlex.quote(str(HOOK_CLIENT))} claude"
 
 
 def _is_ours(command: object) -> bool:
