@@ -19,10 +19,11 @@ from gitwarden.agents.model import Agent
 from gitwarden.agents.workspace import Workspace
 from gitwarden.config import Config
 from gitwarden.daemon import gitscan
-from gitwarden.daemon.batching import Command, collect_batch
+from gitwarden.daemon.batching import Command, agent_of, collect_batch, on_leading_edge
 from gitwarden.daemon.final_names import FinalNames
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.pending import PendingPaths
+from gitwarden.daemon.snapshot import build_snapshot
 from gitwarden.daemon.watcher import FsEvent
 from gitwarden.daemon.watcher_choice import WATCHER_ENV, choose_watcher, start_or_poll
 from gitwarden.daemon.watches import AgentWatches, files_in
@@ -130,7 +131,8 @@ class Pipeline:
                         return
         running = True
         while running:
-            batch = collect_batch(self.queue, self.workspace.config.watch.debounce)
+            batch = collect_batch(self.queue, self.workspace.config.watch.debounce,
+                                  self._on_leading_edge)
             running = not any(isinstance(i, Command) and i.name == "stop" for i in batch)
             started = time.monotonic()
             try:
@@ -198,12 +200,11 @@ class Pipeline:
     # --- agents and watches ------------------------------------------------------------------
 
     def _agent_of(self, path: str) -> str | None:
-        best: tuple[int, str] | None = None
-        for name, view in self._agents.items():
-            root = str(view.path)
-            if path.startswith(root + os.sep) and (best is None or len(root) > best[0]):
-                best = (len(root), name)
-        return best[1] if best else None
+        return agent_of({name: str(view.path) for name, view in self._agents.items()}, path)
+
+    def _on_leading_edge(self, event: FsEvent) -> bool:
+        roots = {name: str(view.path) for name, view in self._agents.items()}
+        return on_leading_edge(event, roots, self.tracker.changed_by_other)
 
     def _watch_agent_tree(self, name: str, start: str = "") -> list[str]:
         """Watch `start` (relative) and its non-ignored subdirectories; returns them."""
@@ -408,22 +409,9 @@ class Pipeline:
         self._update_snapshot()
 
     def _update_snapshot(self) -> None:
-        overlaps = self.tracker.overlaps
-        snapshot = {
-            "pid": os.getpid(),
-            "agents": [{"name": name, "path": str(view.path),
-                        "changed": len(self.tracker.changed(name)),
-                        "watching": "polling" if name in self.watches.polling
-                        else self.watcher.kind}
-                       for name, view in sorted(self._agents.items())],
-            "overlaps": [{"path": path, "agents": list(o.agents),
-                          "classification": getattr(self._classification(path),
-                                                    "classification", None)}
-                         for path, o in sorted(overlaps.items())],
-            "watches": self.watcher.count,
-            "last_reconcile": self.last_reconcile,
-            "reconcile": self.reconcile_stats,
-        }
+        snapshot = build_snapshot(self._agents, self.tracker, self.watches.polling, self.watcher,
+                                  self._classification, self.last_reconcile,
+                                  self.reconcile_stats)
         with self._snapshot_lock:
             self._snapshot = snapshot
 

@@ -21,6 +21,7 @@ KINDS = ("claude", "pre-commit", "pre-push")
 SOCKET_NAME = "daemon.sock"  # as gitwarden.control.socket.SOCKET_NAME
 MAX_SOCKET_PATH = 100  # as gitwarden.control.socket._MAX_SOCKET_PATH
 TIMEOUT = 10.0
+PIPE_BUFFER = 16384  # below every platform's pipe capacity: one write cannot block
 # The direct path for each hook: what runs without a daemon.
 FALLBACK = {"claude": ["-m", "gitwarden.integrations.claude_hook"],
             "pre-commit": ["-m", "gitwarden", "hook", "pre-commit"],
@@ -133,12 +134,21 @@ def claude_cwd(text: str) -> tuple[str, str] | None:
 
 
 def fallback(kind: str, text: str, argv: list[str]) -> int:
-    """Run the hook directly, in a full interpreter (site-packages on), with the same input."""
+    """Run the hook directly, in a full interpreter (site-packages on), with the same input:
+    in place of this process when the input fits in a pipe, else as a child."""
+    command = [sys.executable, *FALLBACK[kind], *argv]
+    data = text.encode("utf-8", "surrogateescape")
+    if len(data) < PIPE_BUFFER:
+        read, write = os.pipe()
+        os.write(write, data)
+        os.close(write)
+        os.dup2(read, 0)
+        os.close(read)
+        sys.stdout.flush()
+        os.execv(sys.executable, command)
     import subprocess
 
-    command = [sys.executable, *FALLBACK[kind], *argv]
-    return subprocess.run(command, input=text.encode("utf-8", "surrogateescape"),
-                          check=False).returncode
+    return subprocess.run(command, input=data, check=False).returncode
 
 
 def main(args: list[str]) -> int:
