@@ -42,10 +42,12 @@ log = logging.getLogger("gitwarden.pipeline")
 
 _ACTIONS = {"create": "create", "write": "write", "delete": "delete", "move-from": "move",
             "move-to": "move"}
-# A scheduled reconcile recomputes only agents that may have changed unseen; every this many
-# seconds it recomputes them all, for what inotify cannot report (a file written through a
-# long-open descriptor, a network file system).
+# A scheduled reconcile recomputes only agents that may have changed unseen (their cheap
+# signature moved); besides, each one re-reads at most FULL_BUDGET agents not read from git for
+# FULL_RECONCILE_INTERVAL seconds, for what inotify cannot report (a file written through a
+# long-open descriptor, a network file system): constant work per tick, whatever the count.
 FULL_RECONCILE_INTERVAL = 600.0
+FULL_BUDGET = 2
 PERIODIC = "periodic"
 
 
@@ -71,8 +73,8 @@ class Pipeline:
         self.store: Store | None = None
         self.overlaps: OverlapRecorder | None = None
         self.last_reconcile: float | None = None
-        self._last_full_reconcile: float | None = None
         self._full_reconcile_due = True
+        self._read_at: dict[str, float] = {}  # when each agent was last read from git
         self._unsettled: set[str] = set()  # agents with events since their last recompute
         self.final_names = FinalNames(
             lambda name: self.post("recheck", name),
@@ -281,7 +283,7 @@ class Pipeline:
             log.warning("cannot read changes of %s: %s", name, changes.error)
             return False
         self._unsettled.discard(name)
-        self._signatures[name] = signature
+        self._signatures[name], self._read_at[name] = signature, now
         before = self.tracker.changed(name)
         self.tracker.set_committed(name, changes.committed, now)
         self.tracker.set_dirty(name, (*changes.uncommitted, *changes.untracked), now)
@@ -294,15 +296,15 @@ class Pipeline:
         started = time.monotonic()
         fresh = self._refresh_git_state(now)  # new agents: recomputed, full checkpoint asked
         repo_signature = gitscan.repo_signature(self.workspace.repo.common_dir)
-        full = initial or self._full_reconcile_due or self._last_full_reconcile is None or \
-            now - self._last_full_reconcile >= FULL_RECONCILE_INTERVAL or \
-            repo_signature != self._repo_signature
+        full = initial or self._full_reconcile_due or repo_signature != self._repo_signature
         watched = self.watcher.watched() if not full else set()
+        stale = sorted((self._read_at.get(n, 0.0), n) for n in self._agents if n not in fresh)
+        due = {n for at, n in stale[:FULL_BUDGET] if now - at >= FULL_RECONCILE_INTERVAL}
         repaired, skipped = [], 0
         for name, view in list(self._agents.items()):
             if name in fresh:
                 continue  # just read from git: a second read would find the same
-            if not full and not self._may_have_missed(name, view, watched):
+            if not full and name not in due and not self._may_have_missed(name, view, watched):
                 skipped += 1
                 continue
             if self._full_agent(name, now) and not initial:
@@ -311,7 +313,6 @@ class Pipeline:
             self.jobs.request_full_checkpoint(name)
         self.last_reconcile = now
         if full:
-            self._last_full_reconcile = now
             self._full_reconcile_due = False
             self._repo_signature = repo_signature
         self.reconcile_stats = {"full": full, "recomputed": len(self._agents) - skipped,

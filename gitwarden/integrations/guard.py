@@ -10,6 +10,7 @@ never tell an agent how to bypass them.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -27,13 +28,15 @@ from gitwarden.store.events import EventKind, record_event
 
 
 def run_guard(kind: str, cwd: Path | None, *, push_lines: list[str] | None = None,
-              err: IO[str] | None = None) -> int:
+              err: IO[str] | None = None,
+              load: Callable[[Path | None], Workspace] = Workspace.load) -> int:
     """0 to let git go on, 1 to refuse; problems are printed to `err` (default stderr) for
-    the committer. The pre-push lines come from `push_lines`, else stdin."""
+    the committer. The pre-push lines come from `push_lines`, else stdin; `load` gives the
+    workspace of `cwd` (the daemon passes one that reuses what it read before)."""
     what = "commit" if kind == "pre-commit" else "push"
     out = err or sys.stderr
     try:
-        return _guard(kind, cwd, what, push_lines, out)
+        return _guard(kind, load(cwd), what, push_lines, out)
     except Exception as exc:
         here = str(cwd or Path.cwd())
         _, setting = on_error_setting(here)
@@ -47,9 +50,8 @@ def run_guard(kind: str, cwd: Path | None, *, push_lines: list[str] | None = Non
         return 1
 
 
-def _guard(kind: str, cwd: Path | None, what: str, push_lines: list[str] | None,
+def _guard(kind: str, workspace: Workspace, what: str, push_lines: list[str] | None,
            out: IO[str]) -> int:
-    workspace = Workspace.load(cwd)
     root = workspace.repo.current_worktree or Path.cwd()
     agent = current_agent(workspace, cwd=root)
     if agent is None:

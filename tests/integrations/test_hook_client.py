@@ -173,3 +173,33 @@ def test_the_client_imports_nothing_of_gitwarden(repo: dict[str, Path]) -> None:
     assert "socket" in imported and "json" in imported
     assert not [name for name in imported if name.startswith(("gitwarden", "site", "sqlite",
                                                               "subprocess"))]
+
+
+def test_the_daemon_sees_config_and_worktree_changes_at_once(repo: dict[str, Path],
+                                                             tmp_path: Path) -> None:
+    docs, main = repo["docs"], repo["main"]
+    write(docs, {"src/a.py": "x = 9\n"})
+    git(docs, "add", "src/a.py")
+    daemon = DaemonProcess(main)
+    try:
+        refused = hook_client.ask_daemon("pre-commit", str(docs), "", [])
+        assert refused is not None and refused["exit"] == 1
+        assert "outside its scope" in str(refused["stderr"])
+        config = (main / "gitwarden.toml").read_text()
+        (main / "gitwarden.toml").write_text(config.replace('"docs/**"', '"docs/**", "src/**"'))
+        allowed = hook_client.ask_daemon("pre-commit", str(docs), "", [])
+        assert allowed is not None and allowed["exit"] == 0, allowed
+        # a worktree made after the daemon's last answer is an agent at once
+        added = run_gitwarden("agent", "add", "late", "--scope", "docs/**", cwd=main)
+        assert added.returncode == 0, added.stderr
+        late = main.parent / f"{main.name}-agents" / "late"
+        write(late, {"src/a.py": "x = 10\n"})
+        git(late, "add", "src/a.py")
+        late_refused = hook_client.ask_daemon("pre-commit", str(late), "", [])
+        assert late_refused is not None and late_refused["exit"] == 1
+        direct = subprocess.run([sys.executable, "-m", "gitwarden", "hook", "pre-commit"],
+                                cwd=late, capture_output=True, text=True, timeout=60,
+                                check=False)
+        assert (direct.returncode, direct.stderr) == (1, late_refused["stderr"])
+    finally:
+        assert daemon.stop() == 0
