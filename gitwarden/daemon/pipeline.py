@@ -368,10 +368,10 @@ class Pipeline:
         if not files and not dirs:
             return
         try:
-            ignored = gitscan.ignored_among(view.path, list(files))
             scope = sorted(set(files) | dirs)
             many = len(scope) > gitscan.MAX_PATHSPECS
-            present = gitscan.dirty_paths(view.path, None if many else scope)
+            ignored, present = gitscan.ignored_and_dirty(view.path, list(files),
+                                                         None if many else scope)
         except GitwardenError as exc:
             log.warning("cannot read the status of %s: %s", name, exc)
             return
