@@ -31,7 +31,7 @@ _SCRIPT = """\
 {marker}: installed by `gitwarden hooks install --git`; `gitwarden hooks uninstall --git`
 # removes it and restores the hook it chains to. GITWARDEN_BYPASS=1 skips the guard once
 # (the bypass is logged).
-chained="$(dirname "$0")/{kind}{suffix}"
+chained="${{0%/*}}/{kind}{suffix}"  # no dirname process: this runs on every commit
 run_gitwarden() {{
   # the hook client asks the running daemon (a warm process), else runs the guard itself
   if [ -x {python} ] && [ -f {client} ]; then {python} -I -S {client} "$@"
