@@ -29,6 +29,7 @@ from gitwarden.daemon.watcher_choice import WATCHER_ENV, choose_watcher, start_o
 from gitwarden.daemon.watches import AgentWatches, files_in
 from gitwarden.errors import GitwardenError
 from gitwarden.git.changes import resolve_base, worktree_changes
+from gitwarden.git.quick_diff import QuickDiff
 from gitwarden.overlaps import table as overlap_store
 from gitwarden.overlaps.predict import MergePredictor, Prediction
 from gitwarden.overlaps.recorder import OverlapRecorder
@@ -63,6 +64,7 @@ class Pipeline:
                                     on_polling or (lambda _name, _on: None),
                                     self._watch_limit_reached)
         self.tracker = ChangeTracker()
+        self.quick_diff = QuickDiff()  # pipeline thread only
         self._on_event_recorded = on_event_recorded or (lambda: None)
         self._agents: dict[str, Agent] = {}
         self._base_commit: str | None = None
@@ -269,6 +271,7 @@ class Pipeline:
         view = self._agents.pop(name, None)
         if view is not None:
             self.watches.forget(name, view.path)
+            self.quick_diff.forget(view.path)
             log.info("no longer watching agent %s (%s)", name, why)
         self.tracker.remove_agent(name)
 
@@ -370,8 +373,10 @@ class Pipeline:
         try:
             scope = sorted(set(files) | dirs)
             many = len(scope) > gitscan.MAX_PATHSPECS
-            ignored, present = gitscan.ignored_and_dirty(view.path, list(files),
-                                                         None if many else scope)
+            quick = self.quick_diff.leading_dirty(view.path, scope, lambda rel: self.tracker
+                                                  .changed_by_other(name, rel))
+            ignored, present = (set(), quick) if quick else gitscan.ignored_and_dirty(
+                view.path, list(files), None if many else scope)
         except GitwardenError as exc:
             log.warning("cannot read the status of %s: %s", name, exc)
             return
