@@ -64,7 +64,7 @@ class Pipeline:
                                     on_polling or (lambda _name, _on: None),
                                     self._watch_limit_reached)
         self.tracker = ChangeTracker()
-        self.quick_diff = QuickDiff()  # pipeline thread only
+        self.quick_diff = QuickDiff()
         self._on_event_recorded = on_event_recorded or (lambda: None)
         self._agents: dict[str, Agent] = {}
         self._base_commit: str | None = None
@@ -271,7 +271,6 @@ class Pipeline:
         view = self._agents.pop(name, None)
         if view is not None:
             self.watches.forget(name, view.path)
-            self.quick_diff.forget(view.path)
             log.info("no longer watching agent %s (%s)", name, why)
         self.tracker.remove_agent(name)
 

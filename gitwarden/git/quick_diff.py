@@ -24,13 +24,8 @@ _FILTERING = ("filter", "text", "eol", "crlf", "ident", "working-tree-encoding")
 
 
 class QuickDiff:
-    """One pygit2 repository per worktree, for the one thread that owns this object."""
-
-    def __init__(self) -> None:
-        self._repos: dict[Path, pygit2.Repository] = {}
-
-    def forget(self, worktree: Path) -> None:
-        self._repos.pop(worktree, None)
+    """Opens the worktree's repository per question and lets it go: a leading edge is rare,
+    and a repository kept per worktree would hold its pack maps (tens of MB at 32 agents)."""
 
     def leading_dirty(self, worktree: Path, paths: list[str],
                       changed_by_other: Callable[[str], bool]) -> set[str] | None:
@@ -44,7 +39,7 @@ class QuickDiff:
         """True when `rel` is tracked in the worktree's HEAD (read now, not as last seen) as
         a regular file and its bytes now hash to another blob; None when only git can tell."""
         try:
-            repo = self._repos.get(worktree) or self._open(worktree)
+            repo = pygit2.Repository(str(worktree))
             entry = repo.head.peel(pygit2.Tree)[rel]
             if entry.filemode not in (MODE_BLOB, MODE_EXEC) or self._filtered(repo, rel):
                 return None
@@ -54,11 +49,6 @@ class QuickDiff:
             return str(pygit2.hashfile(path)) != str(entry.id) or None
         except (KeyError, ValueError, OSError, pygit2.GitError):
             return None
-
-    def _open(self, worktree: Path) -> pygit2.Repository:
-        repo = pygit2.Repository(str(worktree))
-        self._repos[worktree] = repo
-        return repo
 
     @staticmethod
     def _filtered(repo: pygit2.Repository, rel: str) -> bool:
