@@ -31,6 +31,7 @@ from gitwarden.git import lockfiles
 from gitwarden.store.activity import prune_activity
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event
+from gitwarden.views.context_refresh import CONTEXT_EXCLUDES, ensure_excluded
 
 log = logging.getLogger("gitwarden.daemon")
 
@@ -126,6 +127,9 @@ class Daemon:
 
     def run(self) -> int:
         self._install_signals()
+        # Written now, not at the first context refresh: a change of info/exclude makes the
+        # next reconcile re-read every agent from git (what is untracked may have changed).
+        ensure_excluded(self.repo.common_dir, CONTEXT_EXCLUDES)
         self.dispatcher.start()
         self.pipeline.start()
         self.pipeline.call("start", timeout=600)
