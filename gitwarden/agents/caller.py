@@ -10,10 +10,9 @@ commands are refused from an agent's context with a message that says to ask the
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from gitwarden.agents.identity import AGENT_ENV, agent_from_env
+from gitwarden.agents.identity import AGENT_ENV, agent_from_env, call_environ
 from gitwarden.agents.model import Agent, agent_for_path
 from gitwarden.agents.workspace import Workspace
 from gitwarden.errors import NotAllowed, UsageError
@@ -87,7 +86,8 @@ def require_user(workspace: Workspace, what: str, cwd: Path | None = None) -> No
 
 def in_agent_tool() -> bool:
     """Whether the environment says an agent tool (e.g. Claude Code's Bash) runs this."""
-    return any(os.environ.get(name) for name in (AGENT_ENV, *AGENT_TOOL_ENVS))
+    env = call_environ()
+    return any(env.get(name) for name in (AGENT_ENV, *AGENT_TOOL_ENVS))
 
 
 def _log(workspace: Workspace, kind: EventKind, message: str, agent: str,

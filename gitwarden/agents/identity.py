@@ -8,8 +8,20 @@ linked worktree's `.git` file names its admin dir (`<common dir>/worktrees/<name
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 
 AGENT_ENV = "GITWARDEN_AGENT"
+
+# The environment of the process a guard decides for. The daemon answers hook and guard calls
+# for short client processes: it sets their environment here for the thread answering, so that
+# every reader of GITWARDEN_AGENT & co sees the caller's, never the daemon's own.
+CALL_ENV: ContextVar[dict[str, str] | None] = ContextVar("gitwarden_call_env", default=None)
+
+
+def call_environ() -> dict[str, str] | os._Environ[str]:
+    """The caller's environment: the client's when the daemon answers for it, else ours."""
+    env = CALL_ENV.get()
+    return os.environ if env is None else env
 
 
 class WorktreeLocation:
@@ -114,5 +126,5 @@ def _read_dotgit(root: str, dotgit: str) -> WorktreeLocation | None:
 
 
 def agent_from_env() -> str | None:
-    value = os.environ.get(AGENT_ENV, "").strip()
+    value = call_environ().get(AGENT_ENV, "").strip()
     return value or None

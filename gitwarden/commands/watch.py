@@ -8,6 +8,7 @@ from typing import Any
 
 from gitwarden.commands import add_command
 from gitwarden.daemon.service import run_daemon
+from gitwarden.integrations import hook_answers
 
 
 def register(subparsers: Any) -> None:
@@ -24,6 +25,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
-
-    return run_daemon(args.cwd or Path.cwd(), json_log=args.json_log)
+    # The hook and guard calls the installed hook client sends (gitwarden hooks install).
+    return run_daemon(args.cwd or Path.cwd(), json_log=args.json_log,
+                      answers={"hook": hook_answers.answer})

@@ -186,10 +186,16 @@ class ControlServer:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
-            with conn:
-                conn.settimeout(5)
-                with contextlib.suppress(OSError):
-                    self._answer(conn)
+            # A connection per thread: a hook call is not kept waiting behind a long request
+            # (a reconcile) of another client.
+            threading.Thread(target=self._serve_one, args=(conn,), name="gitwarden-request",
+                             daemon=True).start()
+
+    def _serve_one(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            with contextlib.suppress(OSError):
+                self._answer(conn)
 
     def _answer(self, conn: socket.socket) -> None:
         raw = _read_line(conn)

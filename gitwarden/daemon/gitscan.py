@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -26,6 +27,30 @@ def dirty_paths(worktree: Path, paths: Sequence[str] | None) -> set[str]:
     proc = run_git(args, worktree, env=_LITERAL)
     tracked, untracked = parse_status_z(proc.stdout)
     return set(tracked) | set(untracked)
+
+
+def ignored_and_dirty(worktree: Path, files: Sequence[str],
+                      paths: Sequence[str] | None) -> tuple[set[str], set[str]]:
+    """(ignored_among(files), dirty_paths(paths)), the two git processes run side by side: the
+    latency from a write to its overlap is the longer of the two, not their sum."""
+    ignored: set[str] = set()
+    failure: list[BaseException] = []
+
+    def check_ignore() -> None:
+        try:
+            ignored.update(ignored_among(worktree, files))
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=check_ignore, name="gitwarden-check-ignore")
+    thread.start()
+    try:
+        present = dirty_paths(worktree, paths)
+    finally:
+        thread.join()
+    if failure:
+        raise failure[0]
+    return ignored, present
 
 
 def ignored_among(worktree: Path, paths: Iterable[str]) -> set[str]:

@@ -19,18 +19,26 @@ from gitwarden.agents.model import Agent
 from gitwarden.agents.workspace import Workspace
 from gitwarden.config import Config
 from gitwarden.daemon import gitscan
-from gitwarden.daemon.batching import Command, answer_until_stop, collect_batch
+from gitwarden.daemon.batching import (
+    Command,
+    agent_of,
+    answer_until_stop,
+    collect_batch,
+    on_leading_edge,
+)
 from gitwarden.daemon.final_names import FinalNames
 from gitwarden.daemon.fs_events import fold_events
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.memory import memory_sizes
 from gitwarden.daemon.pending import PendingPaths
 from gitwarden.daemon.remote_agents import RemoteAgents, local_presence
+from gitwarden.daemon.snapshot import build_snapshot
 from gitwarden.daemon.watcher import FsEvent
 from gitwarden.daemon.watcher_choice import WATCHER_ENV, choose_watcher, start_or_poll
 from gitwarden.daemon.watches import AgentWatches, files_in
 from gitwarden.errors import GitwardenError
 from gitwarden.git.changes import resolve_base, worktree_changes
+from gitwarden.git.quick_diff import QuickDiff
 from gitwarden.overlaps.base import BaseAwareness
 from gitwarden.overlaps.base_recorder import BaseRecorder
 from gitwarden.overlaps.predict import MergePredictor
@@ -42,10 +50,12 @@ from gitwarden.store.events import EventKind, is_notice, record_event
 
 log = logging.getLogger("gitwarden.pipeline")
 
-# A scheduled reconcile recomputes only agents that may have changed unseen; every this many
-# seconds it recomputes them all, for what inotify cannot report (a file written through a
-# long-open descriptor, a network file system).
+# A scheduled reconcile recomputes only agents that may have changed unseen (their cheap
+# signature moved); besides, each one re-reads at most FULL_BUDGET agents not read from git for
+# FULL_RECONCILE_INTERVAL seconds, for what inotify cannot report (a file written through a
+# long-open descriptor, a network file system): constant work per tick, whatever the count.
 FULL_RECONCILE_INTERVAL = 600.0
+FULL_BUDGET = 2
 PERIODIC = "periodic"
 
 
@@ -62,6 +72,7 @@ class Pipeline:
                                     on_polling or (lambda _name, _on: None),
                                     self._event)
         self.tracker = ChangeTracker()
+        self.quick_diff = QuickDiff()
         self._on_event_recorded = on_event_recorded or (lambda: None)
         self._on_local_change = on_local_change or (lambda: None)
         self._local_key: object = None
@@ -76,8 +87,8 @@ class Pipeline:
         self.overlaps: OverlapRecorder | None = None
         self.base: BaseRecorder | None = None
         self.last_reconcile: float | None = None
-        self._last_full_reconcile: float | None = None
         self._full_reconcile_due = True
+        self._read_at: dict[str, float] = {}  # when each agent was last read from git
         self._unsettled: set[str] = set()  # agents with events since their last recompute
         self.final_names = FinalNames(self)
         self._signatures: dict[str, tuple[object, ...]] = {}
@@ -132,7 +143,8 @@ class Pipeline:
             return
         running = True
         while running:
-            batch = collect_batch(self.queue, self.workspace.config.watch.debounce)
+            batch = collect_batch(self.queue, self.workspace.config.watch.debounce,
+                                  self._on_leading_edge)
             running = not any(isinstance(i, Command) and i.name == "stop" for i in batch)
             started = time.monotonic()
             try:
@@ -205,12 +217,11 @@ class Pipeline:
     # --- agents and watches ------------------------------------------------------------------
 
     def _agent_of(self, path: str) -> str | None:
-        best: tuple[int, str] | None = None
-        for name, view in self._agents.items():
-            root = str(view.path)
-            if path.startswith(root + os.sep) and (best is None or len(root) > best[0]):
-                best = (len(root), name)
-        return best[1] if best else None
+        return agent_of({name: str(view.path) for name, view in self._agents.items()}, path)
+
+    def _on_leading_edge(self, event: FsEvent) -> bool:
+        roots = {name: str(view.path) for name, view in self._agents.items()}
+        return on_leading_edge(event, roots, self.tracker.changed_by_other)
 
     def _watch_agent_tree(self, name: str, start: str = "") -> list[str]:
         """Watch `start` (relative) and its non-ignored subdirectories; returns them."""
@@ -290,7 +301,7 @@ class Pipeline:
         self._unsettled.discard(name)
         if self.base is not None:
             self.base.due.add(name)
-        self._signatures[name] = signature
+        self._signatures[name], self._read_at[name] = signature, now
         before = self.tracker.changed(name)
         self.tracker.set_committed(name, changes.committed, now)
         self.tracker.set_dirty(name, (*changes.uncommitted, *changes.untracked), now)
@@ -303,15 +314,15 @@ class Pipeline:
         started = time.monotonic()
         fresh = self._refresh_git_state(now)  # new agents: recomputed, full checkpoint asked
         repo_signature = gitscan.repo_signature(self.workspace.repo.common_dir)
-        full = initial or self._full_reconcile_due or self._last_full_reconcile is None or \
-            now - self._last_full_reconcile >= FULL_RECONCILE_INTERVAL or \
-            repo_signature != self._repo_signature
+        full = initial or self._full_reconcile_due or repo_signature != self._repo_signature
         watched = self.watcher.watched() if not full else set()
+        stale = sorted((self._read_at.get(n, 0.0), n) for n in self._agents if n not in fresh)
+        due = {n for at, n in stale[:FULL_BUDGET] if now - at >= FULL_RECONCILE_INTERVAL}
         repaired, skipped = [], 0
         for name, view in list(self._agents.items()):
             if name in fresh:
                 continue  # just read from git: a second read would find the same
-            if not full and not self._may_have_missed(name, view, watched):
+            if not full and name not in due and not self._may_have_missed(name, view, watched):
                 skipped += 1
                 continue
             if self._full_agent(name, now) and not initial:
@@ -320,7 +331,6 @@ class Pipeline:
             self.jobs.request_full_checkpoint(name)
         self.last_reconcile = now
         if full:
-            self._last_full_reconcile = now
             self._full_reconcile_due = False
             self._repo_signature = repo_signature
         self.reconcile_stats = {"full": full, "recomputed": len(self._agents) - skipped,
@@ -360,10 +370,12 @@ class Pipeline:
         if not files and not dirs:
             return
         try:
-            ignored = gitscan.ignored_among(view.path, list(files))
             scope = sorted(set(files) | dirs)
             many = len(scope) > gitscan.MAX_PATHSPECS
-            present = gitscan.dirty_paths(view.path, None if many else scope)
+            quick = self.quick_diff.leading_dirty(view.path, scope, lambda rel: self.tracker
+                                                  .changed_by_other(name, rel))
+            ignored, present = (set(), quick) if quick else gitscan.ignored_and_dirty(
+                view.path, list(files), None if many else scope)
         except GitwardenError as exc:
             log.warning("cannot read the status of %s: %s", name, exc)
             return
@@ -405,30 +417,13 @@ class Pipeline:
                                  self.tracker.committed, self.tracker.dirty)
 
     def _update_snapshot(self) -> None:
-        overlaps = self.tracker.overlaps
-        classified = self.overlaps.classification if self.overlaps is not None else {}
-        snapshot = {
-            "pid": os.getpid(),
-            "agents": [{"name": name, "path": str(view.path),
-                        "changed": len(self.tracker.changed(name)),
-                        "base": self.base.json_of(name) if self.base else None,
-                        "watching": "polling" if name in self.watches.polling
-                        else self.watcher.kind}
-                       for name, view in sorted(self._agents.items())],
-            "overlaps": [{"path": path, "agents": list(o.agents),
-                          "classification": getattr(classified.get(path), "classification",
-                                                    None)}
-                         for path, o in sorted(overlaps.items())],
-            "remote_agents": self.remote.snapshot(self.tracker),
-            "remote": self.remote.info,
-            "watches": self.watcher.count,
-            "last_reconcile": self.last_reconcile,
-            "reconcile": self.reconcile_stats,
-            "memory": memory_sizes(self.tracker, self.overlaps, self.jobs, self.pending,
-                                   agents=len(self._agents), signatures=len(self._signatures),
-                                   unsettled=len(self._unsettled), watches=self.watcher.count,
-                                   polling=len(self.watches.polling)),
-        }
+        snapshot = build_snapshot(self._agents, self.tracker, self.watches.polling, self.watcher,
+                                  self.overlaps, self.base, self.remote, self.last_reconcile,
+                                  self.reconcile_stats)
+        snapshot["memory"] = memory_sizes(
+            self.tracker, self.overlaps, self.jobs, self.pending, agents=len(self._agents),
+            signatures=len(self._signatures), unsettled=len(self._unsettled),
+            watches=self.watcher.count, polling=len(self.watches.polling))
         with self._snapshot_lock:
             self._snapshot = snapshot
         local_key = [(n, v.head, self.tracker.changed(n)) for n, v in sorted(self._agents.items())]

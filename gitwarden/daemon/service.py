@@ -8,6 +8,7 @@ import os
 import select
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -37,6 +38,7 @@ from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event
 from gitwarden.upkeep.objects import tidy_objects
 from gitwarden.upkeep.retention import apply_retention
+from gitwarden.views.context_refresh import CONTEXT_EXCLUDES, ensure_excluded
 
 log = logging.getLogger("gitwarden.daemon")
 
@@ -49,7 +51,13 @@ def _sd_notifier() -> SdNotifier:
     return SdNotifier.from_environ()
 
 
-def run_daemon(workspace_dir: Path, *, json_log: bool = False) -> int:
+# Answers the daemon gives for layers above it (the hook and guard calls of the commands
+# layer): command name -> handler(request, repository's common dir).
+Answers = dict[str, Callable[[dict[str, Any], Path], dict[str, Any]]]
+
+
+def run_daemon(workspace_dir: Path, *, json_log: bool = False,
+               answers: Answers | None = None) -> int:
     """Run the watch daemon for the repository containing `workspace_dir` until stopped."""
     setup_logging(json_log)
     bound_libgit2_memory()
@@ -57,7 +65,7 @@ def run_daemon(workspace_dir: Path, *, json_log: bool = False) -> int:
     state_dir = workspace.repo.ensure_state_dir()
     lock = DaemonLock(state_dir)
     lock.acquire()
-    daemon = Daemon(workspace)
+    daemon = Daemon(workspace, answers)
     try:
         code = daemon.run()
     finally:
@@ -100,8 +108,9 @@ class Wakeup:
 
 
 class Daemon:
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, answers: Answers | None = None) -> None:
         self.workspace = workspace
+        self.answers = dict(answers or {})
         self.repo = workspace.repo
         self.config: Config = workspace.config
         self.sd = _sd_notifier()
@@ -131,6 +140,9 @@ class Daemon:
 
     def run(self) -> int:
         self._install_signals()
+        # Written now, not at the first context refresh: a change of info/exclude makes the
+        # next reconcile re-read every agent from git (what is untracked may have changed).
+        ensure_excluded(self.repo.common_dir, CONTEXT_EXCLUDES)
         self.dispatcher.start()
         self.pipeline.start()
         self.pipeline.call("start", timeout=600)
@@ -360,6 +372,8 @@ class Daemon:
 
     def _request(self, request: dict[str, Any]) -> dict[str, Any]:
         command = request.get("command")
+        if isinstance(command, str) and command in self.answers:
+            return self.answers[command](request, self.repo.common_dir)
         if command == "ping":
             return {"ok": True, "pid": os.getpid()}
         if command == "status":

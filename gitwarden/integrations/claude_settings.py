@@ -43,7 +43,14 @@ class HookTool:
         self.extra = extra
 
     def marks(self) -> tuple[str, ...]:
-        return (f"gitwarden hook {self.name}", self.module, *self.event_modules.values())
+        client = ("hook_client.py",) if self.module == HOOK_MODULE else ()
+        return (f"gitwarden hook {self.name}", self.module, *self.event_modules.values(),
+                *client)
+
+
+# The hook client asks the running daemon and runs the hook module itself when none answers;
+# `-I -S`: no site-packages scan, no user paths, nothing of gitwarden imported.
+HOOK_CLIENT = Path(__file__).resolve().with_name("hook_client.py")
 
 
 # Claude Code hooks reference (code.claude.com/docs/en/hooks, 2026-08-22); timeout in seconds.
@@ -69,6 +76,10 @@ TOOLS = {tool.name: tool for tool in (CLAUDE, CODEX, GEMINI)}
 
 
 def hook_command(python: str = sys.executable, module: str = HOOK_MODULE) -> str:
+    """The command a tool runs for a hook: Claude's tool hook goes through the small client
+    (the warm daemon answers); the other hooks run their adapter module."""
+    if module == HOOK_MODULE:
+        return f"{shlex.quote(python)} -I -S {shlex.quote(str(HOOK_CLIENT))} claude"
     return f"{shlex.quote(python)} -m {module}"
 
 

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from gitwarden.agents.identity import call_environ
 from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.git.objects import ZERO_OID
 from gitwarden.git.runner import run_git, split_z
@@ -22,15 +23,19 @@ HOOK_KINDS = ("pre-commit", "pre-push")
 MARKER = "# gitwarden guard"
 CHAINED_SUFFIX = ".gitwarden-chained"
 BYPASS_ENV = "GITWARDEN_BYPASS"
+# Run as a script by the installed hooks: it imports nothing of gitwarden (see its docstring).
+HOOK_CLIENT = Path(__file__).resolve().with_name("hook_client.py")
 
 _SCRIPT = """\
 #!/bin/sh
 {marker}: installed by `gitwarden hooks install --git`; `gitwarden hooks uninstall --git`
 # removes it and restores the hook it chains to. GITWARDEN_BYPASS=1 skips the guard once
 # (the bypass is logged).
-chained="$(dirname "$0")/{kind}{suffix}"
+chained="${{0%/*}}/{kind}{suffix}"  # no dirname process: this runs on every commit
 run_gitwarden() {{
-  if [ -x {python} ]; then {python} -m gitwarden "$@"; else gitwarden "$@"; fi
+  # the hook client asks the running daemon (a warm process), else runs the guard itself
+  if [ -x {python} ] && [ -f {client} ]; then {python} -I -S {client} "$@"
+  else gitwarden hook "$@"; fi
 }}
 {body}
 """
@@ -39,14 +44,14 @@ _PRE_COMMIT_BODY = """\
 if [ -x "$chained" ]; then
   "$chained" "$@" || exit $?
 fi
-run_gitwarden hook pre-commit "$@\""""
+run_gitwarden pre-commit "$@\""""
 
 _PRE_PUSH_BODY = """\
 input=$(cat)
 if [ -x "$chained" ]; then
   printf '%s\\n' "$input" | "$chained" "$@" || exit $?
 fi
-printf '%s\\n' "$input" | run_gitwarden hook pre-push "$@\""""
+printf '%s\\n' "$input" | run_gitwarden pre-push "$@\""""
 
 
 def hooks_dir(main_worktree: Path, common_dir: Path) -> Path:
@@ -67,7 +72,8 @@ def hooks_dir(main_worktree: Path, common_dir: Path) -> Path:
 def render_script(kind: str, python: str = sys.executable) -> str:
     body = _PRE_COMMIT_BODY if kind == "pre-commit" else _PRE_PUSH_BODY
     return _SCRIPT.format(marker=MARKER, kind=kind, suffix=CHAINED_SUFFIX,
-                          python=shlex.quote(python), body=body)
+                          python=shlex.quote(python), client=shlex.quote(str(HOOK_CLIENT)),
+                          body=body)
 
 
 def is_ours(path: Path) -> bool:
@@ -124,8 +130,9 @@ def staged_paths(worktree: Path) -> list[str]:
     """Paths in the commit being made. GIT_INDEX_FILE is kept: `git commit -a` and
     `git commit PATH` stage into a temporary index that only it names."""
     extra = {}
-    if os.environ.get("GIT_INDEX_FILE"):
-        extra["GIT_INDEX_FILE"] = os.path.abspath(os.environ["GIT_INDEX_FILE"])
+    index = call_environ().get("GIT_INDEX_FILE")
+    if index:
+        extra["GIT_INDEX_FILE"] = os.path.join(worktree, index)  # relative to the hook's cwd
     proc = run_git(["diff", "--cached", "--name-only", "--no-renames", "-z"], worktree,
                    env=extra)
     return split_z(proc.stdout)

@@ -9,11 +9,13 @@ never tell an agent how to bypass them.
 
 from __future__ import annotations
 
-import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from gitwarden.agents.caller import current_agent, in_agent_tool
+from gitwarden.agents.identity import call_environ
 from gitwarden.agents.workspace import Workspace
 from gitwarden.coordination.pauses import pause_info
 from gitwarden.coordination.violations import check_paths
@@ -25,45 +27,50 @@ from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event
 
 
-def run_guard(kind: str, cwd: Path | None) -> int:
-    """0 to let git go on, 1 to refuse; problems are printed to stderr for the committer."""
+def run_guard(kind: str, cwd: Path | None, *, push_lines: list[str] | None = None,
+              err: IO[str] | None = None,
+              load: Callable[[Path | None], Workspace] = Workspace.load) -> int:
+    """0 to let git go on, 1 to refuse; problems are printed to `err` (default stderr) for
+    the committer. The pre-push lines come from `push_lines`, else stdin; `load` gives the
+    workspace of `cwd` (the daemon passes one that reuses what it read before)."""
     what = "commit" if kind == "pre-commit" else "push"
+    out = err or sys.stderr
     try:
-        return _guard(kind, cwd, what)
+        return _guard(kind, load(cwd), what, push_lines, out)
     except Exception as exc:
         here = str(cwd or Path.cwd())
         _, setting = on_error_setting(here)
         problem, fix = problem_and_fix(exc)
         if setting == "allow":
             print(f"gitwarden: {kind} guard could not check this {what} ({problem}); "
-                  "allowed ([hooks] on_error = \"allow\")", file=sys.stderr)
+                  "allowed ([hooks] on_error = \"allow\")", file=out)
             return 0
         print(for_terminal(f"gitwarden: {what} refused: the {kind} guard cannot check it: "
-                           f"{problem}. Fix: {fix}."), file=sys.stderr)
+                           f"{problem}. Fix: {fix}."), file=out)
         return 1
 
 
-def _guard(kind: str, cwd: Path | None, what: str) -> int:
-    workspace = Workspace.load(cwd)
+def _guard(kind: str, workspace: Workspace, what: str, push_lines: list[str] | None,
+           out: IO[str]) -> int:
     root = workspace.repo.current_worktree or Path.cwd()
     agent = current_agent(workspace, cwd=root)
     if agent is None:
         return 0
     with Store.open(workspace.repo) as store:
-        if os.environ.get(BYPASS_ENV) == "1":
+        if call_environ().get(BYPASS_ENV) == "1":
             if in_agent_tool():
                 record_event(store, EventKind.GUARD_REJECTED,
                              f"{kind} guard: refused {BYPASS_ENV}=1 from agent {agent.name}'s "
                              "tool", agent=agent.name, severity="warning",
                              data={"hook": kind, "bypass": True})
                 print(f"gitwarden: {what} refused: {BYPASS_ENV} is for the user, and this "
-                      f"runs in agent {agent.name}'s tool; ask the user.", file=sys.stderr)
+                      f"runs in agent {agent.name}'s tool; ask the user.", file=out)
                 return 1
             record_event(store, EventKind.GUARD_BYPASSED,
                          f"{kind} guard bypassed with {BYPASS_ENV}=1 by agent {agent.name}",
                          agent=agent.name, severity="warning", data={"hook": kind})
             print(f"gitwarden: {kind} guard bypassed ({BYPASS_ENV}=1); this is logged",
-                  file=sys.stderr)
+                  file=out)
             return 0
         problems: list[str] = []
         paused = pause_info(store, agent.name)
@@ -73,7 +80,7 @@ def _guard(kind: str, cwd: Path | None, what: str) -> int:
         if kind == "pre-commit":
             paths = staged_paths(root)
         else:
-            lines = sys.stdin.read().splitlines()
+            lines = sys.stdin.read().splitlines() if push_lines is None else push_lines
             paths = pushed_paths(root, lines, _base(workspace))
         violations = check_paths(workspace, store, agent.name, paths)
         problems.extend(v.message for v in violations)
@@ -84,11 +91,11 @@ def _guard(kind: str, cwd: Path | None, what: str) -> int:
                      + "; ".join(problems), agent=agent.name, severity="warning",
                      data={"hook": kind, "problems": problems,
                            "violations": [v.as_json() for v in violations]})
-    print(f"gitwarden: {what} refused for agent {agent.name}:", file=sys.stderr)
+    print(f"gitwarden: {what} refused for agent {agent.name}:", file=out)
     for problem in problems:
-        print(f"  - {for_terminal(problem, newlines=False)}", file=sys.stderr)
+        print(f"  - {for_terminal(problem, newlines=False)}", file=out)
     print("  Unstage those files (git restore --staged PATH) or ask their holder "
-          "(`gitwarden request --to AGENT ...`).", file=sys.stderr)
+          "(`gitwarden request --to AGENT ...`).", file=out)
     return 1
 
 

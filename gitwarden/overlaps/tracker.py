@@ -54,6 +54,11 @@ class ChangeTracker:
     def dirty(self, agent: str) -> set[str]:
         return set(self._dirty.get(agent, set()))
 
+    def changed_by_other(self, agent: str, path: str) -> bool:
+        """Whether an agent other than `agent` has `path` in its changed set (no set built)."""
+        return any(path in paths for sets in (self._committed, self._dirty)
+                   for name, paths in sets.items() if name != agent)
+
     def changed_sets(self) -> dict[str, set[str]]:
         return {agent: self.changed(agent) for agent in self.agents}
 

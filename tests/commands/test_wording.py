@@ -14,6 +14,7 @@ import pytest
 from gitwarden.agents.workspace import Workspace
 from gitwarden.checkpoints.take import mark_clean
 from gitwarden.cli import one_line
+from gitwarden.integrations import claude_settings
 from gitwarden.store.db import Store
 from gitwarden.store.events import list_events
 from tests.helpers.gitrepo import commit_all, git, make_repo_with_agents, run_gitwarden, write
@@ -148,7 +149,9 @@ def test_readme_hook_entry_is_what_hooks_install_writes(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     documented = re.search(r'"hooks": \[\{"type": "command", "command": "([^"]+)"\}\]', readme)
     assert documented is not None
-    assert documented.group(1).replace("PYTHON", sys.executable) == written.group(1)
+    client = str(claude_settings.HOOK_CLIENT)
+    assert documented.group(1).replace("PYTHON", sys.executable).replace("CLIENT", client) == \
+        written.group(1)
 
 
 @pytest.mark.parametrize("word", ["health", "health.*", "HEALTH"])

@@ -18,7 +18,7 @@ def test_agent_added_after_install_gets_its_hooks(tmp_path: Path) -> None:
     assert added.returncode == 0, added.stderr
     late = repo.main.parent / f"{repo.main.name}-agents" / "late"
     settings = json.loads((late / ".claude" / "settings.local.json").read_text())
-    assert "claude_hook" in json.dumps(settings["hooks"]["PreToolUse"])
+    assert "hook_client.py claude" in json.dumps(settings["hooks"]["PreToolUse"])
     assert "claude_context" in json.dumps(settings["hooks"]["SessionStart"])
     assert "gemini_hook" in (late / ".gemini" / "settings.json").read_text()
     assert f"late: Claude Code hooks in {late / '.claude' / 'settings.local.json'}" \
