@@ -145,7 +145,8 @@ def _print_report(report: Any) -> None:
     if report.landed:
         print(f"landed {', '.join(report.landed)}: base {short(report.base_before)} -> "
               f"{short(report.base_after)} ({report.runs} health run(s); main worktree "
-              f"{report.main_worktree})")
+              f"{report.main_worktree})"
+              f"{'; pushed to ' + report.pushed_to if report.pushed_to else ''}")
     else:
         print("nothing landed")
     for name, reason in report.ejected.items():

@@ -64,12 +64,14 @@ class LandReport:
     retries: int = 0
     main_worktree: str = "not checked out"  # updated | not checked out | not updated: ...
     told: list[str] = field(default_factory=list)  # agents now conflicting with the base
+    pushed_to: str | None = None  # remote/branch advanced by a leased push ([land] push)
 
     def as_json(self) -> dict[str, Any]:
         return {"landed": self.landed, "ejected": self.ejected,
                 "base": {"from": self.base_before, "to": self.base_after},
                 "health_runs": self.runs, "retries": self.retries,
-                "main_worktree": self.main_worktree, "now_conflicting": self.told}
+                "main_worktree": self.main_worktree, "now_conflicting": self.told,
+                "pushed_to": self.pushed_to}
 
 
 @contextmanager
@@ -202,6 +204,7 @@ def _one_round(workspace: Workspace, store: Store, report: LandReport, by: str) 
                                  f"landing is on {target.name if target else base_name} "
                                  "(git pull brings it here)")
     report.base_after = commit
+    report.pushed_to = target.name if target else None
     landed = [m.agent for m in candidate.members[:count]]
     for member in candidate.members[:count]:
         queue.set_state(store, ids[member.agent], queue.LANDED, landed_commit=commit)
@@ -213,7 +216,7 @@ def _one_round(workspace: Workspace, store: Store, report: LandReport, by: str) 
                   f"landed {', '.join(landed)} on {base_name}: {base[:10]} -> {commit[:10]}",
                   title=f"gitwarden: landed {', '.join(landed)}", severity="info",
                   data={"agents": landed, "from": base, "to": commit, "by": by,
-                        "main_worktree": report.main_worktree})
+                        "main_worktree": report.main_worktree, "pushed_to": report.pushed_to})
     return True
 
 

@@ -133,7 +133,7 @@ def test_remote_base_moved_before_the_landing_is_built_on_and_kept(tmp_path: Pat
         assert report["base"] == {"from": elsewhere,
                                   "to": git(server.bare(), "rev-parse", "main").strip()}
         _assert_contains(server.bare(), "main", elsewhere, alpha)
-        assert report["main_worktree"] == "updated"
+        assert report["main_worktree"] == "updated" and report["pushed_to"] == "origin/main"
         assert (one.main / "elsewhere.txt").read_text() == "landed elsewhere\n"
         landed_base = git(server.bare(), "rev-parse", "main").strip()
         assert git(one.main, "rev-parse", "main", "origin/main").split() == [landed_base] * 2
