@@ -152,3 +152,25 @@ def test_local_base_with_unpushed_commits_refuses_before_pushing(tmp_path: Path)
         assert "not on origin/main" in proc.stderr and "git push origin main" in proc.stderr
         assert user_refs(server.bare()) == remote_before
         assert git(one.main, "rev-parse", "main").strip() == local_before
+
+
+def test_local_base_moving_after_the_push_keeps_both(tmp_path: Path) -> None:
+    with git_server(tmp_path) as server:
+        one = make_machine(tmp_path, server, "m1", ("alpha",), extra_config=_config())
+        # The server's post-receive hook commits on m1's local base while m1's push is being
+        # answered: between the remote advancing and the local compare-and-swap.
+        hook = server.bare() / "hooks" / "post-receive"
+        hook.write_text("#!/bin/sh\nunset GIT_DIR GIT_OBJECT_DIRECTORY "
+                        "GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_QUARANTINE_PATH\n"
+                        f"git -C {one.main} commit -q --allow-empty -m 'local meanwhile'\n")
+        hook.chmod(0o755)
+        write(one.agents["alpha"], {"alpha.txt": "from alpha\n"})
+        alpha = commit_all(one.agents["alpha"], "alpha work")
+        report = _land(one, "alpha")
+        assert report["landed"] == ["alpha"] and report["retries"] == 0
+        assert str(report["main_worktree"]).startswith("not updated: the local main moved")
+        _assert_contains(server.bare(), "main", alpha)  # the landing is on the remote
+        local = git(one.main, "log", "-1", "--format=%s", "main").strip()
+        assert local == "local meanwhile"  # and the local commit was kept
+        assert git(one.main, "rev-parse", "origin/main").strip() == \
+            git(server.bare(), "rev-parse", "main").strip()
