@@ -15,6 +15,7 @@ from gitwarden.landing import queue
 from gitwarden.landing.candidate import Member, build_candidate
 from gitwarden.landing.land import main_worktree_refusal, process_queue
 from gitwarden.landing.preflight import LandRefused, commit_uncommitted, refusal
+from gitwarden.landing.remote_base import fetch_remote_base, local_base_refusal, remote_base_of
 from gitwarden.output import print_json, printable, short, table
 from gitwarden.store.events import EventKind, record_event
 from gitwarden.views.context_refresh import refresh_context_files
@@ -64,6 +65,14 @@ def run_land(args: argparse.Namespace) -> int:
         agents = [workspace.agent(name) for name in dict.fromkeys(args.agents)]
         strategy = args.strategy or workspace.config.land.strategy
         base = workspace.base_commit()
+        pushed = remote_base_of(workspace)
+        if pushed is not None:
+            # [land] push: the remote base is what lands; an unreachable remote queues nothing.
+            remote_base = fetch_remote_base(workspace, pushed)
+            behind = local_base_refusal(workspace, pushed, base, remote_base)
+            if behind:
+                raise LandRefused(behind)
+            base = remote_base
         blocked = main_worktree_refusal(workspace)
         if blocked:
             raise LandRefused(blocked)
@@ -136,7 +145,8 @@ def _print_report(report: Any) -> None:
     if report.landed:
         print(f"landed {', '.join(report.landed)}: base {short(report.base_before)} -> "
               f"{short(report.base_after)} ({report.runs} health run(s); main worktree "
-              f"{report.main_worktree})")
+              f"{report.main_worktree})"
+              f"{'; pushed to ' + report.pushed_to if report.pushed_to else ''}")
     else:
         print("nothing landed")
     for name, reason in report.ejected.items():

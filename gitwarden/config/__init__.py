@@ -133,6 +133,9 @@ def parse_config(data: Mapping[str, Any], path: Path, text: str = "") -> Config:
         retention=_retention(root.table("retention")),
         path=path,
     )
+    if config.land.push and not (base_sync.remote or config.remote):
+        root.table("land").fail("push", "push = true needs a remote to push the base to: "
+                                "set [base] remote (or [remote] name)")
     root.finish()
     return config
 
@@ -343,6 +346,7 @@ def _land(table: Table) -> LandConfig:
         strategy=or_default(table.optional("strategy", choice(LAND_STRATEGIES)), d.strategy),
         on_done=or_default(table.optional("on_done", boolean), d.on_done),
         retries=or_default(table.optional("retries", non_negative_int), d.retries),
+        push=or_default(table.optional("push", boolean), d.push),
     )
     table.finish()
     return result

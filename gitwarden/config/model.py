@@ -131,6 +131,13 @@ class LandConfig:
     strategy: str = "merge"
     on_done: bool = False
     retries: int = 3
+    # Advance the base on a remote by a leased push before the local base moves: the remote
+    # is [base] remote, else [remote] name (see push_remote).
+    push: bool = False
+
+    def push_remote(self, base_remote: str | None, shared: str | None) -> str | None:
+        """The remote a landing pushes the base to, or None (a local landing)."""
+        return (base_remote or shared) if self.push else None
 
 
 @dataclass(frozen=True)

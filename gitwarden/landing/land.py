@@ -9,6 +9,9 @@ a dirty one refuses the landing before anything moves. On a failing candidate th
 bisected over its prefixes (base + first k agents) with health/culprit.py's search: the first
 agent whose prefix fails is ejected with the log, the passing prefix before it lands, and the
 agents after it are tried again on the new base.
+With `[land] push = true` the candidate is built on the remote base, just fetched, and the
+remote base advances by a leased push before the local base follows (landing/remote_base.py):
+a push refused because another machine landed first is a retry like a local move.
 """
 
 from __future__ import annotations
@@ -33,6 +36,14 @@ from gitwarden.health.tester import CommitTester
 from gitwarden.landing import queue
 from gitwarden.landing.candidate import Candidate, Member, build_candidate
 from gitwarden.landing.preflight import LandRefused
+from gitwarden.landing.remote_base import (
+    RemoteBase,
+    fetch_remote_base,
+    follow_remote_base,
+    local_base_refusal,
+    push_remote_base,
+    remote_base_of,
+)
 from gitwarden.landing.told import tell_conflicting_agents
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event, record_notice
@@ -53,12 +64,14 @@ class LandReport:
     retries: int = 0
     main_worktree: str = "not checked out"  # updated | not checked out | not updated: ...
     told: list[str] = field(default_factory=list)  # agents now conflicting with the base
+    pushed_to: str | None = None  # remote/branch advanced by a leased push ([land] push)
 
     def as_json(self) -> dict[str, Any]:
         return {"landed": self.landed, "ejected": self.ejected,
                 "base": {"from": self.base_before, "to": self.base_after},
                 "health_runs": self.runs, "retries": self.retries,
-                "main_worktree": self.main_worktree, "now_conflicting": self.told}
+                "main_worktree": self.main_worktree, "now_conflicting": self.told,
+                "pushed_to": self.pushed_to}
 
 
 @contextmanager
@@ -127,7 +140,14 @@ def process_queue(workspace: Workspace, store: Store, *, by: str = "user") -> La
 def _one_round(workspace: Workspace, store: Store, report: LandReport, by: str) -> bool:
     """Build, check and land the queue once; False when the base moved under it (retry)."""
     base_name = workspace.base_branch
-    base = workspace.base_commit()
+    local = base = workspace.base_commit()
+    target = remote_base_of(workspace)
+    if target is not None:
+        # Fetched before any queue entry changes: an unreachable remote changes nothing.
+        base = fetch_remote_base(workspace, target)
+        refused = local_base_refusal(workspace, target, local, base)
+        if refused:
+            raise LandRefused(refused)
     report.base_before = report.base_before or base
     entries = queue.waiting(store)
     agents = {a.name: a for a in workspace.agents}
@@ -165,21 +185,26 @@ def _one_round(workspace: Workspace, store: Store, report: LandReport, by: str) 
                 queue.set_state(store, ids[member.agent], queue.QUEUED)
         return True
     count, commit = landing
-    in_the_way = _untracked_in_the_way(workspace, base, commit)
+    in_the_way = _untracked_in_the_way(workspace, local, commit)
     if in_the_way:
         raise LandRefused(in_the_way)
     names = ", ".join(m.agent for m in candidate.members[:count])
-    if not update_branch_cas(workspace.repo.common_dir, base_name, commit, base,
-                             f"gitwarden land: {names}"):
+    followed = _advance_base(workspace, target, local, base, commit, f"gitwarden land: {names}")
+    if followed is None:
         for member in candidate.members:
             if member.agent not in report.ejected:
                 queue.set_state(store, ids[member.agent], queue.QUEUED)
+        where = target.name if target else base_name
         record_event(store, EventKind.LAND_RETRIED,
-                     f"{base_name} moved during the landing; building the candidate again "
+                     f"{where} moved during the landing; building the candidate again "
                      "on the new base", data={"expected": base, "candidate": commit})
         return False
-    report.main_worktree = _follow_main_worktree(workspace, base, commit)
+    report.main_worktree = (_follow_main_worktree(workspace, local, commit) if followed
+                            else f"not updated: the local {base_name} moved meanwhile; the "
+                                 f"landing is on {target.name if target else base_name} "
+                                 "(git pull brings it here)")
     report.base_after = commit
+    report.pushed_to = target.name if target else None
     landed = [m.agent for m in candidate.members[:count]]
     for member in candidate.members[:count]:
         queue.set_state(store, ids[member.agent], queue.LANDED, landed_commit=commit)
@@ -191,8 +216,22 @@ def _one_round(workspace: Workspace, store: Store, report: LandReport, by: str) 
                   f"landed {', '.join(landed)} on {base_name}: {base[:10]} -> {commit[:10]}",
                   title=f"gitwarden: landed {', '.join(landed)}", severity="info",
                   data={"agents": landed, "from": base, "to": commit, "by": by,
-                        "main_worktree": report.main_worktree})
+                        "main_worktree": report.main_worktree, "pushed_to": report.pushed_to})
     return True
+
+
+def _advance_base(workspace: Workspace, target: RemoteBase | None, local: str, base: str,
+                  commit: str, reason: str) -> bool | None:
+    """Move the base from `base` to `commit`: the remote one first when pushing. None when it
+    moved meanwhile (retry); else whether the local base followed."""
+    if target is None:
+        moved = update_branch_cas(workspace.repo.common_dir, workspace.base_branch, commit,
+                                  base, reason)
+        return True if moved else None
+    if not push_remote_base(workspace, target, base, commit):
+        return None
+    return follow_remote_base(workspace, target, local=local, remote=base, new=commit,
+                              reason=reason)
 
 
 def _check(workspace: Workspace, store: Store, candidate: Candidate,

@@ -39,3 +39,23 @@ def test_remote_errors_name_the_line(tmp_path: Path, text: str, fragment: str) -
     with pytest.raises(ConfigError) as error:
         load(tmp_path, text)
     assert fragment in error.value.message
+
+
+def test_land_push_uses_base_remote_then_the_shared_remote(tmp_path: Path) -> None:
+    path = tmp_path / "gitwarden.toml"
+    path.write_text('[base]\nremote = "upstream"\n[remote]\n[land]\npush = true\n')
+    land = load_config(path)
+    assert land.land.push_remote(land.base_sync.remote, "origin") == "upstream"
+    path.write_text('[remote]\nname = "team"\n[land]\npush = true\n')
+    shared = load_config(path)
+    assert shared.land.push_remote(shared.base_sync.remote, "team") == "team"
+    path.write_text('[remote]\n[land]\npush = false\n')
+    assert load_config(path).land.push_remote(None, "origin") is None
+
+
+def test_land_push_without_any_remote_is_a_located_error(tmp_path: Path) -> None:
+    path = tmp_path / "gitwarden.toml"
+    path.write_text('base = "main"\n[land]\npush = true\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert "gitwarden.toml:3" in str(error.value) and "[base] remote" in str(error.value)
