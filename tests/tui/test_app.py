@@ -14,12 +14,21 @@ from textual.widgets import DataTable, Static
 
 from gitwarden.agents.workspace import Workspace
 from gitwarden.coordination.pauses import pause_info
+from gitwarden.health.table import clear_progress, set_progress
+from gitwarden.landing.queue import EJECTED, entries, set_state
 from gitwarden.store.db import Store
 from gitwarden.store.events import list_events
-from gitwarden.tui.app import TopApp
+from gitwarden.tui.app import AGENT_COLUMNS, TopApp
 from gitwarden.tui.screens import ConfirmScreen
 from tests.helpers.daemonproc import DaemonProcess
-from tests.helpers.gitrepo import RepoWithAgents, git, make_repo_with_agents, run_gitwarden, write
+from tests.helpers.gitrepo import (
+    RepoWithAgents,
+    commit_all,
+    git,
+    make_repo_with_agents,
+    run_gitwarden,
+    write,
+)
 
 SIZE = (140, 45)
 
@@ -146,5 +155,77 @@ def test_b_shows_the_dry_run_and_changes_nothing_until_confirmed(tmp_path: Path)
             await until(pilot, lambda: (alpha / "src/app.py").read_text() == "good\n",
                         "the confirmed rollback did not happen")
             assert not (alpha / "junk.txt").exists()
+
+    asyncio.run(scenario())
+
+
+def _agent_cell(app: TopApp, name: str, column: str) -> str:
+    table: DataTable[object] = app.query_one("#agents", DataTable)
+    row = _agent_rows(app).index(name)
+    return str(table.get_row_at(row)[AGENT_COLUMNS.index(column)])
+
+
+def test_the_queue_panel_shows_an_agent_queued_meanwhile_and_why_one_was_ejected(
+        tmp_path: Path) -> None:
+    # No daemon: it would land the queued agents; the panel is read from the store.
+    repo = make_repo_with_agents(tmp_path, names=("alpha", "beta"))
+    for name in ("alpha", "beta"):
+        write(repo.agents[name], {f"{name}.txt": f"{name}\n"})
+        commit_all(repo.agents[name], name)
+    workspace = Workspace.load(repo.main)
+
+    def queue_lines() -> list[str]:
+        return _text(app, "#queue").splitlines()
+
+    app = TopApp(workspace, poll_interval=0.1)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.data is not None, "no reading")
+            assert queue_lines()[0].startswith("queue empty")
+            proc = run_gitwarden("land", "alpha", "beta", "--no-wait", cwd=repo.main)
+            assert proc.returncode == 0, proc.stderr
+            await until(pilot, lambda: len(queue_lines()) == 3, "the queued agents never showed")
+            header, first, second = queue_lines()
+            assert header.split() == ["#", "agent", "state", "time", "reason"]
+            assert first.split()[:3] == ["1", "alpha", "queued"]
+            assert second.split()[:3] == ["2", "beta", "queued"]
+            with Store.open(workspace.repo) as store:
+                alpha = next(e for e in entries(store) if e.agent == "alpha")
+                set_state(store, alpha.id, EJECTED, reason="check tests failed on the candidate")
+            await until(pilot, lambda: "ejected" in _text(app, "#queue"), "ejection not shown")
+            header, first, second = queue_lines()
+            assert first.split()[:3] == ["1", "beta", "queued"]
+            assert second.split()[:3] == ["-", "alpha", "ejected"]
+            assert second.endswith("check tests failed on the candidate")
+
+    asyncio.run(scenario())
+
+
+def test_a_check_running_on_an_agents_head_shows_in_its_health_cell(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=("alpha", "beta"))
+    workspace = Workspace.load(repo.main)
+    head = git(repo.agents["alpha"], "rev-parse", "HEAD").strip()
+    app = TopApp(workspace, poll_interval=0.1)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.data is not None, "no reading")
+            assert _agent_cell(app, "alpha", "health") == "unknown"
+            with Store.open(workspace.repo) as store:
+                set_progress(store, "alpha", "0" * 40, "running")  # an older commit
+                set_progress(store, "beta", git(repo.agents["beta"], "rev-parse", "HEAD").strip(),
+                             "pending")
+            await until(pilot, lambda: _agent_cell(app, "beta", "health") == "pending",
+                        "the pending check of beta's HEAD never showed")
+            assert _agent_cell(app, "alpha", "health") == "unknown"
+            with Store.open(workspace.repo) as store:
+                set_progress(store, "alpha", head, "running")
+            await until(pilot, lambda: _agent_cell(app, "alpha", "health") == "running",
+                        "the running check of alpha's HEAD never showed")
+            with Store.open(workspace.repo) as store:
+                clear_progress(store, "alpha", head)
+            await until(pilot, lambda: _agent_cell(app, "alpha", "health") == "unknown",
+                        "the finished check still shows as running")
 
     asyncio.run(scenario())
