@@ -18,7 +18,7 @@ from gitwarden.health.table import clear_progress, set_progress
 from gitwarden.landing.queue import EJECTED, entries, set_state
 from gitwarden.store.db import Store
 from gitwarden.store.events import list_events
-from gitwarden.tui.app import AGENT_COLUMNS, TopApp
+from gitwarden.tui.app import AGENT_COLUMNS, TopApp, health_cell
 from gitwarden.tui.screens import ConfirmScreen
 from tests.helpers.daemonproc import DaemonProcess
 from tests.helpers.gitrepo import (
@@ -229,3 +229,16 @@ def test_a_check_running_on_an_agents_head_shows_in_its_health_cell(tmp_path: Pa
                         "the finished check still shows as running")
 
     asyncio.run(scenario())
+
+
+def test_the_health_cell_puts_a_check_under_way_after_a_failure_of_head_only() -> None:
+    def cell(health: str, progress: str | None, stale: bool = False) -> str:
+        return health_cell({"health": health, "health_progress": progress,
+                            "health_stale": stale})[0]
+
+    assert cell("unknown", "running") == "running"
+    assert cell("pass", "pending") == "pending"
+    assert cell("pass", "running", stale=True) == "running"
+    assert cell("broken", "running") == "broken, running"
+    assert cell("pass", None, stale=True) == "pass (older HEAD)"
+    assert cell("pass", None) == "pass"
