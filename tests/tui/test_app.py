@@ -202,6 +202,30 @@ def test_the_queue_panel_shows_an_agent_queued_meanwhile_and_why_one_was_ejected
     asyncio.run(scenario())
 
 
+def test_with_a_daemon_the_queue_panel_follows_an_agent_until_it_landed(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=("alpha", "beta"))
+    write(repo.agents["alpha"], {"alpha.txt": "alpha\n"})
+    commit_all(repo.agents["alpha"], "alpha")
+    daemon = DaemonProcess(repo.main)
+    app = TopApp(Workspace.load(repo.main), poll_interval=0.1)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.data is not None, "no reading")
+            assert "live from the daemon" in _text(app, "#source")
+            assert _text(app, "#queue").startswith("queue empty")
+            proc = run_gitwarden("land", "alpha", "--no-wait", cwd=repo.main)
+            assert proc.returncode == 0, proc.stderr
+            await until(pilot, lambda: any(line.split()[1:3] == ["alpha", "landed"]
+                                           for line in _text(app, "#queue").splitlines()[1:]),
+                        "the landing never showed in the queue panel")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        daemon.stop()
+
+
 def test_a_check_running_on_an_agents_head_shows_in_its_health_cell(tmp_path: Path) -> None:
     repo = make_repo_with_agents(tmp_path, names=("alpha", "beta"))
     workspace = Workspace.load(repo.main)
