@@ -100,7 +100,10 @@ def agent_detail(agent: dict[str, Any], overlaps: Sequence[dict[str, Any]]) -> T
     text = Text()
     text.append(f"{name}", style="bold")
     text.append(f"  {agent.get('branch') or '(detached)'}  {agent['state']}  "
-                f"+{agent['ahead']}/-{agent['behind']}  health {agent.get('health', '?')}\n")
+                f"+{agent['ahead']}/-{agent['behind']}  health {agent.get('health', '?')}")
+    if agent.get("health_progress"):
+        text.append(f" (a check of HEAD is {agent['health_progress']})")
+    text.append("\n")
     if agent.get("pause_reason"):
         text.append(f"paused: {agent['pause_reason']}\n", style="red")
     if agent.get("locks"):

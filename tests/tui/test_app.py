@@ -19,7 +19,7 @@ from gitwarden.landing.queue import EJECTED, entries, set_state
 from gitwarden.store.db import Store
 from gitwarden.store.events import list_events
 from gitwarden.tui.app import AGENT_COLUMNS, TopApp, health_cell
-from gitwarden.tui.screens import ConfirmScreen
+from gitwarden.tui.screens import ConfirmScreen, TextScreen
 from tests.helpers.daemonproc import DaemonProcess
 from tests.helpers.gitrepo import (
     RepoWithAgents,
@@ -247,6 +247,12 @@ def test_a_check_running_on_an_agents_head_shows_in_its_health_cell(tmp_path: Pa
                 set_progress(store, "alpha", head, "running")
             await until(pilot, lambda: _agent_cell(app, "alpha", "health") == "running",
                         "the running check of alpha's HEAD never showed")
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, TextScreen), "no detail")
+            assert "(a check of HEAD is running)" in str(
+                app.screen.query_one("#body", Static).content).splitlines()[0]
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, TextScreen), "not closed")
             with Store.open(workspace.repo) as store:
                 clear_progress(store, "alpha", head)
             await until(pilot, lambda: _agent_cell(app, "alpha", "health") == "unknown",
