@@ -23,13 +23,20 @@ from gitwarden.agents.workspace import Workspace
 from gitwarden.errors import GitwardenError
 from gitwarden.tui.actions import RollbackProposal, UserActions
 from gitwarden.tui.feed import TopData, TopFeed
-from gitwarden.tui.render import activity_strip, agent_detail, ago, overlap_matrix
+from gitwarden.tui.render import (
+    activity_strip,
+    agent_detail,
+    ago,
+    overlap_matrix,
+    queue_panel,
+)
 from gitwarden.tui.screens import HELP, ConfirmScreen, TextScreen, locks_text
 
 POLL_INTERVAL = 0.5
 STATE_STYLES = {"ok": "green", "paused": "bold red", "missing": "red", "error": "red",
                 "done": "cyan"}
-HEALTH_STYLES = {"pass": "green", "fail": "red", "broken": "bold red", "unknown": "dim"}
+HEALTH_STYLES = {"pass": "green", "fail": "red", "broken": "bold red", "unknown": "dim",
+                 "running": "bold cyan", "pending": "cyan"}
 AGENT_COLUMNS = ("agent", "state", "branch", "ahead/behind", "health", "last write",
                  "paused", "locks")
 
@@ -64,6 +71,7 @@ class TopApp(App[None]):
     #matrix, #activity { height: auto; border: round $primary; padding: 0 1; }
     #matrix { width: auto; min-width: 40; }
     #activity { width: 1fr; text-wrap: nowrap; text-overflow: clip; }
+    #queue { height: auto; max-height: 10; border: round $primary; padding: 0 1; }
     #events { height: 1fr; border: round $primary; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -102,6 +110,9 @@ class TopApp(App[None]):
             activity = ActivityStrip("", id="activity", markup=False)
             activity.border_title = "writes per minute, newest on the right"
             yield activity
+        queue = Static("", id="queue", markup=False)
+        queue.border_title = "landing queue"
+        yield queue
         with Vertical():
             events = RichLog(id="events", max_lines=500, markup=False, wrap=False)
             events.border_title = "events"
@@ -158,6 +169,7 @@ class TopApp(App[None]):
         names = [a["name"] for a in data.agents]
         self.query_one("#matrix", Static).update(overlap_matrix(names, data.overlaps))
         self.query_one("#activity", ActivityStrip).show(names, data.activity)
+        self.query_one("#queue", Static).update(queue_panel(data.queue))
         log = self.query_one("#events", RichLog)
         for event in data.events:
             if event.id > self._shown_event:
@@ -170,15 +182,13 @@ class TopApp(App[None]):
         table.clear()
         for agent in data.agents:
             state = agent["state"]
-            health = agent.get("health", "unknown")
-            if agent.get("health_stale"):
-                health += " (older HEAD)"
+            health, health_style = health_cell(agent)
             table.add_row(
                 Text(agent["name"], style="bold"),
                 Text(state, style=STATE_STYLES.get(state, "yellow")),
                 Text(agent.get("branch") or "(detached)"),
                 f"+{agent['ahead']}/-{agent['behind']}",
-                Text(health, style=HEALTH_STYLES.get(agent.get("health", ""), "")),
+                Text(health, style=health_style),
                 ago(data.last_write.get(agent["name"])),
                 Text(agent.get("pause_reason") or ""),
                 Text(", ".join(agent.get("locks", []))),
@@ -267,6 +277,22 @@ class TopApp(App[None]):
             self.call_from_thread(self.refresh_now)
 
         self.run_worker(run, thread=True, group="action", exit_on_error=False)
+
+
+def health_cell(agent: dict[str, Any]) -> tuple[str, str]:
+    """The health of the agent's HEAD: a check under way on HEAD shows as `running` or
+    `pending` (after a failure found at HEAD already, which stays first); a verdict of an
+    older commit only is marked so."""
+    health = str(agent.get("health", "unknown"))
+    underway = agent.get("health_progress")
+    if underway:
+        if health in ("unknown", "running", "pending", "stale", "pass") or (
+                agent.get("health_stale") and health not in ("broken", "fail", "error")):
+            return underway, HEALTH_STYLES[underway]
+        return f"{health}, {underway}", HEALTH_STYLES.get(health, "")
+    if agent.get("health_stale"):
+        return f"{health} (older HEAD)", HEALTH_STYLES.get(health, "")
+    return health, HEALTH_STYLES.get(health, "")
 
 
 def _event_line(event: Any) -> Text:

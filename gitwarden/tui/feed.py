@@ -5,6 +5,8 @@ request on the control socket plus two indexed `max(id)` queries; when one of th
 overlaps, events and activity are read from the store at once, and the status report (git
 status of every worktree) at most every MIN_STATUS_GAP seconds while agents keep writing,
 and every FULL_REFRESH seconds in any case.
+The landing queue and the health progress rows (which change without an event) are part of
+the cheap signature too.
 Without a daemon, nothing records file events, so the report is rebuilt from git every
 POLL_WITHOUT_DAEMON seconds and the screen says so.
 """
@@ -21,6 +23,8 @@ from gitwarden.control.socket import lock_held, request
 from gitwarden.coordination.lock_rules import Lock
 from gitwarden.coordination.locks import list_locks
 from gitwarden.errors import GitwardenError
+from gitwarden.health.table import progress
+from gitwarden.landing.queue import QueueEntry, entries
 from gitwarden.overlaps.report import collect_conflicts
 from gitwarden.store.activity import list_activity
 from gitwarden.store.db import DB_NAME, Store
@@ -32,6 +36,7 @@ MIN_STATUS_GAP = 2.0
 POLL_WITHOUT_DAEMON = 10.0
 ACTIVITY_MINUTES = 60
 EVENTS_KEPT = 200
+QUEUE_FINISHED_SHOWN = 10
 
 
 @dataclass
@@ -48,6 +53,7 @@ class TopData:
     events: list[Event]
     locks: list[Lock]
     kill_switch: str | None
+    queue: list[QueueEntry] = field(default_factory=list)
     read_at: float = field(default_factory=time.time)
 
 
@@ -110,43 +116,71 @@ class TopFeed:
         last_write: dict[str, float] = {}
         events: list[Event] = []
         held: list[Lock] = []
+        landing: list[QueueEntry] = []
+        agents = [dict(a) for a in report["agents"]]
         if self._has_store():
             with Store.open(self.workspace.repo) as store:
-                activity, last_write = _activity(store, [a["name"] for a in report["agents"]])
+                activity, last_write = _activity(store, [a["name"] for a in agents])
                 events = list_events(store, limit=EVENTS_KEPT)
                 held = list_locks(store, include_expired=False)
+                if _has_table(store, "land_queue"):
+                    landing = entries(store, limit=QUEUE_FINISHED_SHOWN)
+                if _has_table(store, "health_progress"):
+                    _add_health_progress(store, agents)
         switch = report.get("kill_switch")
         base = report["base"]
         return TopData(
             source=source, daemon_pid=snapshot.get("pid") if snapshot else None,
             base=f"{base['branch']} at {(base['commit'] or '-')[:10]}",
-            agents=report["agents"], overlaps=self._overlaps, activity=activity,
+            agents=agents, overlaps=self._overlaps, activity=activity,
             last_write=last_write, events=events, locks=held,
-            kill_switch=switch["reason"] if switch else None)
+            kill_switch=switch["reason"] if switch else None, queue=landing)
 
     def _has_store(self) -> bool:
         return (self.workspace.repo.state_dir / DB_NAME).exists()
 
-    def _store_ids(self) -> tuple[int, int]:
+    def _store_ids(self) -> tuple[object, ...]:
         """The newest event and activity ids: whatever gitwarden does (a pause, a lock, a
-        checkpoint, a health verdict, a file event) adds a row to one of them."""
+        checkpoint, a health verdict, a file event) adds a row to one of them. The landing
+        queue's newest change and the health checks under way are added: a queue entry moving
+        on or a check starting writes no event."""
         if not self._has_store():
             return (0, 0)
+        queries = ("SELECT max(id) FROM events", "SELECT max(id) FROM activity",
+                   "SELECT max(id), max(updated_ts), count(*) FROM land_queue",
+                   "SELECT group_concat(agent || ' ' || commit_id || ' ' || state || ' ' || pid)"
+                   " FROM health_progress")
         with Store.open(self.workspace.repo) as store:
-            ids = []
-            for table in ("events", "activity"):
+            found: list[object] = []
+            for query in queries:
                 try:
-                    row = store.conn.execute(f"SELECT max(id) FROM {table}").fetchone()
+                    found.append(store.conn.execute(query).fetchone())
                 except sqlite3.Error:  # the table does not exist yet
-                    row = None
-                ids.append(int(row[0] or 0) if row else 0)
-        return (ids[0], ids[1])
+                    found.append(None)
+        return tuple(found)
 
     @staticmethod
     def _daemon_signature(snapshot: dict[str, Any] | None) -> object:
         if snapshot is None:
             return None
         return (repr(snapshot.get("agents")), repr(snapshot.get("overlaps")))
+
+
+def _has_table(store: Store, name: str) -> bool:
+    """Whether a feature made its table yet: the view reads, it never creates one."""
+    row = store.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                             (name,)).fetchone()
+    return row is not None
+
+
+def _add_health_progress(store: Store, agents: list[dict[str, Any]]) -> None:
+    """`health_progress`: `running` or `pending` when the daemon is checking the agent's
+    current HEAD (a check of an older commit, or of a process gone, says nothing of HEAD)."""
+    for agent in agents:
+        underway = progress(store, agent["name"])
+        agent["health_progress"] = (
+            underway.state if underway is not None and agent.get("head")
+            and underway.commit == agent["head"] and underway.alive else None)
 
 
 def _activity(store: Store, names: list[str]) -> tuple[dict[str, list[int]], dict[str, float]]:

@@ -9,7 +9,8 @@ from typing import Any
 
 from rich.text import Text
 
-from gitwarden.output import display_width, pad
+from gitwarden.landing.queue import QueueEntry
+from gitwarden.output import display_width, for_terminal, pad
 from gitwarden.units import format_duration
 
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
@@ -99,7 +100,10 @@ def agent_detail(agent: dict[str, Any], overlaps: Sequence[dict[str, Any]]) -> T
     text = Text()
     text.append(f"{name}", style="bold")
     text.append(f"  {agent.get('branch') or '(detached)'}  {agent['state']}  "
-                f"+{agent['ahead']}/-{agent['behind']}  health {agent.get('health', '?')}\n")
+                f"+{agent['ahead']}/-{agent['behind']}  health {agent.get('health', '?')}")
+    if agent.get("health_progress"):
+        text.append(f" (a check of HEAD is {agent['health_progress']})")
+    text.append("\n")
     if agent.get("pause_reason"):
         text.append(f"paused: {agent['pause_reason']}\n", style="red")
     if agent.get("locks"):
@@ -119,4 +123,38 @@ def agent_detail(agent: dict[str, Any], overlaps: Sequence[dict[str, Any]]) -> T
             sides = [f"{a} lines {hunk[a][0]}-{hunk[a][1]}" for a in hunk.get("agents", [])
                      if a in hunk]
             text.append(f"    {'; '.join(sides)}\n")
+    return text
+
+
+QUEUE_STYLES = {"queued": "yellow", "running": "bold cyan", "landed": "green",
+                "ejected": "bold red", "refused": "red"}
+
+
+def queue_panel(entries: Sequence[QueueEntry], now: float | None = None) -> Text:
+    """The landing queue: waiting agents by position (the running one is 1), then the newest
+    finished ones; time is how long an entry has waited, or since it finished."""
+    if not entries:
+        return Text("queue empty (queue agents with `gitwarden land AGENT`)", style="dim")
+    now = now or time.time()
+    waiting = [e for e in entries if e.state in ("running", "queued")]
+    waiting.sort(key=lambda e: (e.state != "running", e.id))
+    position = {e.id: str(i) for i, e in enumerate(waiting, 1)}
+    rows = [(position.get(e.id, "-"), e.agent, e.state,
+             ago(e.enqueued_ts if e.id in position else e.updated_ts, now),
+             for_terminal(e.reason, newlines=False))
+            for e in [*waiting, *sorted((e for e in entries if e.id not in position),
+                                        key=lambda e: -e.updated_ts)]]
+    headers = ("#", "agent", "state", "time", "reason")
+    widths = [max(display_width(h), *(display_width(r[i]) for r in rows))
+              for i, h in enumerate(headers[:-1])]
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append("  ".join(pad(h, w) for h, w in zip(headers, widths, strict=False))
+                + "  reason", style="bold")
+    for row in rows:
+        text.append("\n")
+        text.append(pad(row[0], widths[0]) + "  ")
+        text.append(pad(row[1], widths[1]) + "  ", style="bold")
+        text.append(pad(row[2], widths[2]), style=QUEUE_STYLES.get(row[2], ""))
+        text.append("  " + pad(row[3], widths[3]) + "  ")
+        text.append(row[4], style="red" if row[2] in ("ejected", "refused") else "")
     return text

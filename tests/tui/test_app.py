@@ -14,12 +14,21 @@ from textual.widgets import DataTable, Static
 
 from gitwarden.agents.workspace import Workspace
 from gitwarden.coordination.pauses import pause_info
+from gitwarden.health.table import clear_progress, set_progress
+from gitwarden.landing.queue import EJECTED, entries, set_state
 from gitwarden.store.db import Store
 from gitwarden.store.events import list_events
-from gitwarden.tui.app import TopApp
-from gitwarden.tui.screens import ConfirmScreen
+from gitwarden.tui.app import AGENT_COLUMNS, TopApp, health_cell
+from gitwarden.tui.screens import ConfirmScreen, TextScreen
 from tests.helpers.daemonproc import DaemonProcess
-from tests.helpers.gitrepo import RepoWithAgents, git, make_repo_with_agents, run_gitwarden, write
+from tests.helpers.gitrepo import (
+    RepoWithAgents,
+    commit_all,
+    git,
+    make_repo_with_agents,
+    run_gitwarden,
+    write,
+)
 
 SIZE = (140, 45)
 
@@ -148,3 +157,118 @@ def test_b_shows_the_dry_run_and_changes_nothing_until_confirmed(tmp_path: Path)
             assert not (alpha / "junk.txt").exists()
 
     asyncio.run(scenario())
+
+
+def _agent_cell(app: TopApp, name: str, column: str) -> str:
+    table: DataTable[object] = app.query_one("#agents", DataTable)
+    row = _agent_rows(app).index(name)
+    return str(table.get_row_at(row)[AGENT_COLUMNS.index(column)])
+
+
+def test_the_queue_panel_shows_an_agent_queued_meanwhile_and_why_one_was_ejected(
+        tmp_path: Path) -> None:
+    # No daemon: it would land the queued agents; the panel is read from the store.
+    repo = make_repo_with_agents(tmp_path, names=("alpha", "beta"))
+    for name in ("alpha", "beta"):
+        write(repo.agents[name], {f"{name}.txt": f"{name}\n"})
+        commit_all(repo.agents[name], name)
+    workspace = Workspace.load(repo.main)
+
+    def queue_lines() -> list[str]:
+        return _text(app, "#queue").splitlines()
+
+    app = TopApp(workspace, poll_interval=0.1)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.data is not None, "no reading")
+            assert queue_lines()[0].startswith("queue empty")
+            proc = run_gitwarden("land", "alpha", "beta", "--no-wait", cwd=repo.main)
+            assert proc.returncode == 0, proc.stderr
+            await until(pilot, lambda: len(queue_lines()) == 3, "the queued agents never showed")
+            header, first, second = queue_lines()
+            assert header.split() == ["#", "agent", "state", "time", "reason"]
+            assert first.split()[:3] == ["1", "alpha", "queued"]
+            assert second.split()[:3] == ["2", "beta", "queued"]
+            with Store.open(workspace.repo) as store:
+                alpha = next(e for e in entries(store) if e.agent == "alpha")
+                set_state(store, alpha.id, EJECTED, reason="check tests failed on the candidate")
+            await until(pilot, lambda: "ejected" in _text(app, "#queue"), "ejection not shown")
+            header, first, second = queue_lines()
+            assert first.split()[:3] == ["1", "beta", "queued"]
+            assert second.split()[:3] == ["-", "alpha", "ejected"]
+            assert second.endswith("check tests failed on the candidate")
+
+    asyncio.run(scenario())
+
+
+def test_with_a_daemon_the_queue_panel_follows_an_agent_until_it_landed(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=("alpha", "beta"))
+    write(repo.agents["alpha"], {"alpha.txt": "alpha\n"})
+    commit_all(repo.agents["alpha"], "alpha")
+    daemon = DaemonProcess(repo.main)
+    app = TopApp(Workspace.load(repo.main), poll_interval=0.1)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.data is not None, "no reading")
+            assert "live from the daemon" in _text(app, "#source")
+            assert _text(app, "#queue").startswith("queue empty")
+            proc = run_gitwarden("land", "alpha", "--no-wait", cwd=repo.main)
+            assert proc.returncode == 0, proc.stderr
+            await until(pilot, lambda: any(line.split()[1:3] == ["alpha", "landed"]
+                                           for line in _text(app, "#queue").splitlines()[1:]),
+                        "the landing never showed in the queue panel")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        daemon.stop()
+
+
+def test_a_check_running_on_an_agents_head_shows_in_its_health_cell(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, names=("alpha", "beta"))
+    workspace = Workspace.load(repo.main)
+    head = git(repo.agents["alpha"], "rev-parse", "HEAD").strip()
+    app = TopApp(workspace, poll_interval=0.1)
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.data is not None, "no reading")
+            assert _agent_cell(app, "alpha", "health") == "unknown"
+            with Store.open(workspace.repo) as store:
+                set_progress(store, "alpha", "0" * 40, "running")  # an older commit
+                set_progress(store, "beta", git(repo.agents["beta"], "rev-parse", "HEAD").strip(),
+                             "pending")
+            await until(pilot, lambda: _agent_cell(app, "beta", "health") == "pending",
+                        "the pending check of beta's HEAD never showed")
+            assert _agent_cell(app, "alpha", "health") == "unknown"
+            with Store.open(workspace.repo) as store:
+                set_progress(store, "alpha", head, "running")
+            await until(pilot, lambda: _agent_cell(app, "alpha", "health") == "running",
+                        "the running check of alpha's HEAD never showed")
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, TextScreen), "no detail")
+            assert "(a check of HEAD is running)" in str(
+                app.screen.query_one("#body", Static).content).splitlines()[0]
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, TextScreen), "not closed")
+            with Store.open(workspace.repo) as store:
+                clear_progress(store, "alpha", head)
+            await until(pilot, lambda: _agent_cell(app, "alpha", "health") == "unknown",
+                        "the finished check still shows as running")
+
+    asyncio.run(scenario())
+
+
+def test_the_health_cell_puts_a_check_under_way_after_a_failure_of_head_only() -> None:
+    def cell(health: str, progress: str | None, stale: bool = False) -> str:
+        return health_cell({"health": health, "health_progress": progress,
+                            "health_stale": stale})[0]
+
+    assert cell("unknown", "running") == "running"
+    assert cell("pass", "pending") == "pending"
+    assert cell("pass", "running", stale=True) == "running"
+    assert cell("broken", "running") == "broken, running"
+    assert cell("pass", None, stale=True) == "pass (older HEAD)"
+    assert cell("pass", None) == "pass"
