@@ -54,20 +54,16 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
     from gitwarden.integrations.tool_call import (
         agent_context,
         changed_context,
+        context_output,
         decide_call,
+        read_hook_payload,
         stop_reminder,
     )
 
     sink = stdout or sys.stdout
-    try:
-        payload = json.loads((stdin or sys.stdin).read() or "{}")
-        if not isinstance(payload, dict):
-            raise ValueError("not a JSON object")
-    except ValueError as exc:
-        # cannot decide: fail closed (exit 2 blocks in Codex, stderr is the reason)
-        print(f"gitwarden cannot read this hook call, it is not a JSON object ({exc}); "
-              "reinstall with `gitwarden hooks install --codex`", file=sys.stderr)
-        return 2
+    payload = read_hook_payload(stdin or sys.stdin, "codex")
+    if payload is None:
+        return 2  # cannot decide: fail closed (exit 2 blocks; stderr says why)
     event = str(payload.get("hook_event_name") or "PreToolUse")
     cwd, kind, paths, command = request_of(payload)
     if event == "PreToolUse":
@@ -78,18 +74,18 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
                 "permissionDecisionReason": decision.reason or "denied by gitwarden"}})
     elif event == "PostToolUse":
         if kind != "other":
-            _context(sink, event, changed_context(cwd, kind, paths))
+            _emit_some(sink, context_output(event, changed_context(cwd, kind, paths)))
     elif event in ("SessionStart", "UserPromptSubmit"):
-        _context(sink, event, agent_context(cwd))
+        _emit_some(sink, context_output(event, agent_context(cwd)))
     elif event == "Stop":
         reminder = stop_reminder(cwd, bool(payload.get("stop_hook_active")))
         _emit(sink, {"decision": "block", "reason": reminder} if reminder else {})
     return 0
 
 
-def _context(sink: IO[str], event: str, text: str | None) -> None:
-    if text:
-        _emit(sink, {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}})
+def _emit_some(sink: IO[str], value: dict[str, Any]) -> None:
+    if value:
+        _emit(sink, value)
 
 
 def _emit(sink: IO[str], value: dict[str, Any]) -> None:

@@ -50,20 +50,16 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
     from gitwarden.integrations.tool_call import (
         agent_context,
         changed_context,
+        context_output,
         decide_call,
+        read_hook_payload,
         stop_reminder,
     )
 
     sink = stdout or sys.stdout
-    try:
-        payload = json.loads((stdin or sys.stdin).read() or "{}")
-        if not isinstance(payload, dict):
-            raise ValueError("not a JSON object")
-    except ValueError as exc:
-        # cannot decide: fail closed (exit 2 blocks, stderr is the reason)
-        print(f"gitwarden cannot read this hook call ({exc}); reinstall with `gitwarden "
-              "hooks install --gemini`", file=sys.stderr)
-        return 2
+    payload = read_hook_payload(stdin or sys.stdin, "gemini")
+    if payload is None:
+        return 2  # cannot decide: fail closed (exit 2 blocks; stderr says why)
     event = str(payload.get("hook_event_name") or "BeforeTool")
     cwd, kind, paths, command = request_of(payload)
     output: dict[str, Any] = {}
@@ -73,9 +69,9 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
             output = {"decision": "deny", "reason": decision.reason or "denied by gitwarden"}
     elif event == "AfterTool":
         if kind != "other":
-            output = _context(event, changed_context(cwd, kind, paths))
+            output = context_output(event, changed_context(cwd, kind, paths))
     elif event in ("SessionStart", "BeforeAgent"):
-        output = _context(event, agent_context(cwd))
+        output = context_output(event, agent_context(cwd))
     elif event == "AfterAgent":
         reminder = stop_reminder(cwd, bool(payload.get("stop_hook_active")))
         if reminder:
@@ -83,12 +79,6 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
     json.dump(output, sink)
     sink.write("\n")
     return 0
-
-
-def _context(event: str, text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    return {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}}
 
 
 if __name__ == "__main__":

@@ -51,17 +51,16 @@ def request_of(payload: dict[str, Any]) -> tuple[str, str, list[str], str | None
 
 
 def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
-    from gitwarden.integrations.tool_call import changed_context, decide_call
+    from gitwarden.integrations.tool_call import (
+        changed_context,
+        decide_call,
+        read_hook_payload,
+    )
 
     sink = stdout or sys.stdout
-    try:
-        payload = json.loads((stdin or sys.stdin).read() or "{}")
-        if not isinstance(payload, dict):
-            raise ValueError("not a JSON object")
-    except ValueError as exc:
-        print(f"gitwarden hook opencode: the input is not a JSON object ({exc}); reinstall "
-              "with `gitwarden hooks install --opencode`", file=sys.stderr)
-        return 2
+    payload = read_hook_payload(stdin or sys.stdin, "opencode")
+    if payload is None:
+        return 2  # cannot decide: fail closed (exit 2 blocks; stderr says why)
     cwd, kind, paths, command = request_of(payload)
     output: dict[str, Any] = {}
     if payload.get("hook_event_name") == "tool.execute.after":

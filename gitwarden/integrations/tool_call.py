@@ -13,12 +13,37 @@ Runs on every tool call: imports are lazy and nothing heavy is loaded.
 from __future__ import annotations
 
 import os
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import IO, Any
 
 PATCH_HEADERS = ("*** Add File: ", "*** Update File: ", "*** Delete File: ", "*** Move to: ")
+
+
+def read_hook_payload(stream: IO[str], tool: str) -> dict[str, Any] | None:
+    """The JSON object an agent tool's hook sends on stdin; None (after telling stderr what
+    is wrong and how to fix it) when it is not one: the adapter then fails closed."""
+    import json
+
+    try:
+        payload = json.loads(stream.read() or "{}")
+        if not isinstance(payload, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        print(f"gitwarden hook {tool}: the input is not a JSON object ({exc}); reinstall "
+              f"with `gitwarden hooks install --{tool}`", file=sys.stderr)
+        return None
+    return payload
+
+
+def context_output(event: str, text: str | None) -> dict[str, Any]:
+    """The Claude-shaped output that adds `text` to the agent's context ({} for none): Claude
+    Code, Codex and Gemini CLI all read `hookSpecificOutput.additionalContext`."""
+    if not text:
+        return {}
+    return {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}}
 
 
 def patch_paths(patch: str, cwd: str) -> list[str]:
