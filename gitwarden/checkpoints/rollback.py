@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +50,7 @@ from gitwarden.checkpoints.transaction import (
 from gitwarden.errors import GitwardenError, UsageError
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event
+from gitwarden.store.state_locks import state_lock
 
 
 @dataclass(frozen=True)
@@ -165,23 +164,11 @@ def rollback_lock(workspace: Workspace, agent: Agent | str) -> Iterator[int]:
     of racing with those writes.
     """
     name = agent if isinstance(agent, str) else agent.name
-    locks = workspace.repo.ensure_state_dir() / "locks"
-    locks.mkdir(exist_ok=True)
-    fd = os.open(locks / f"rollback-{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise GitwardenError(f"another rollback of {name} is still running "
-                                         "(or its git processes are)") from None
-                time.sleep(0.02)
+    with state_lock(workspace.repo.ensure_state_dir(), f"rollback-{name}",
+                    wait=LOCK_WAIT_SECONDS,
+                    busy=lambda: GitwardenError(f"another rollback of {name} is still running "
+                                                "(or its git processes are)")) as fd:
         yield fd
-    finally:
-        os.close(fd)
 
 
 def recover_agent(workspace: Workspace, store: Store, agent: Agent,

@@ -16,10 +16,8 @@ a push refused because another machine landed first is a retry like a local move
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shlex
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +45,7 @@ from gitwarden.landing.remote_base import (
 from gitwarden.landing.told import tell_conflicting_agents
 from gitwarden.store.db import Store
 from gitwarden.store.events import EventKind, record_event, record_notice
+from gitwarden.store.state_locks import state_lock
 
 LANDING_TRIGGER = "landing"
 LOCK_WAIT_SECONDS = 600.0
@@ -77,22 +76,9 @@ class LandReport:
 @contextmanager
 def landing_lock(workspace: Workspace) -> Iterator[None]:
     """One landing at a time per repository (the CLI and the daemon alike)."""
-    locks = workspace.repo.ensure_state_dir() / "locks"
-    locks.mkdir(exist_ok=True)
-    fd = os.open(locks / "landing.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise LandRefused("another landing is still running") from None
-                time.sleep(0.05)
+    with state_lock(workspace.repo.ensure_state_dir(), "landing", wait=LOCK_WAIT_SECONDS,
+                    busy=lambda: LandRefused("another landing is still running"), poll=0.05):
         yield
-    finally:
-        os.close(fd)
 
 
 def main_worktree_refusal(workspace: Workspace) -> str | None:
