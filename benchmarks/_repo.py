@@ -61,3 +61,16 @@ def timings(runs: int, action: Callable[[], object]) -> list[float]:
 def median_of(runs: int, action: Callable[[], object]) -> float:
     values = timings(runs, action)
     return values[len(values) // 2]
+
+
+def wait_for_daemon(main: Path, timeout: float = 300.0) -> None:
+    """Block until the daemon of the repository at `main` answers on its control socket."""
+    from gitwarden.control.socket import daemon_running
+    from gitwarden.git.repository import locate_repo
+
+    repo = locate_repo(main)
+    deadline = time.monotonic() + timeout
+    while not daemon_running(repo):
+        if time.monotonic() > deadline:
+            raise SystemExit("daemon did not start")
+        time.sleep(0.1)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _repo import ENV, add_agents, generate_repo, git
+from _repo import ENV, add_agents, generate_repo, git, wait_for_daemon
 
 
 def timed(argv: list[str], cwd: Path) -> float:
@@ -77,7 +77,7 @@ def main() -> int:
         daemon = subprocess.Popen([*gw, "watch"], cwd=main_dir, env=ENV,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            _wait_ready(main_dir)
+            wait_for_daemon(main_dir)
             warm = rounds(me, args.rounds, "guard, daemon running", args.settle)
         finally:
             daemon.terminate()
@@ -99,17 +99,6 @@ def main() -> int:
           f"{added / baseline:.2f}x python -c pass, which took {baseline:.1f} ms)")
     return 0
 
-
-def _wait_ready(main: Path) -> None:
-    from gitwarden.control.socket import daemon_running
-    from gitwarden.git.repository import locate_repo
-
-    repo = locate_repo(main)
-    deadline = time.monotonic() + 300
-    while not daemon_running(repo):
-        if time.monotonic() > deadline:
-            raise SystemExit("daemon did not start")
-        time.sleep(0.1)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _repo import ENV, add_agents, generate_repo
+from _repo import ENV, add_agents, generate_repo, wait_for_daemon
 
 from gitwarden.integrations.claude_settings import HOOK_CLIENT
 
@@ -126,7 +126,7 @@ def main() -> int:
         daemon = subprocess.Popen([python, "-m", "gitwarden", "watch"], cwd=main_path, env=ENV,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            _wait_ready(main_path)
+            wait_for_daemon(main_path)
             results["python -c pass (again, daemon running)"] = measure(
                 [python, "-c", "pass"], free, me, args.calls)
             results["installed hook client, daemon running (allow)"] = measure(
@@ -159,17 +159,6 @@ def main() -> int:
           f"pass, which took {baseline:.1f} ms in this run)")
     return 0
 
-
-def _wait_ready(main: Path) -> None:
-    from gitwarden.control.socket import daemon_running
-    from gitwarden.git.repository import locate_repo
-
-    repo = locate_repo(main)
-    deadline = time.monotonic() + 120
-    while not daemon_running(repo):
-        if time.monotonic() > deadline:
-            raise SystemExit("daemon did not start")
-        time.sleep(0.1)
 
 
 if __name__ == "__main__":

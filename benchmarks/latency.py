@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _repo import ENV, add_agents, generate_repo, git
+from _repo import ENV, add_agents, generate_repo, git, wait_for_daemon
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -79,7 +79,7 @@ def run_one(args: argparse.Namespace,
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             db = main_dir / ".git" / "gitwarden" / "state.db"
-            _wait_ready(main_dir)
+            wait_for_daemon(main_dir)
             sweep = _git_status_sweep(agents)
             latencies = _measure_latencies(agents, db, args.writes)
             _checkpoints_caught_up(main_dir)
@@ -112,17 +112,6 @@ def run_one(args: argparse.Namespace,
             return None
     return count, p50, p95, sweep, cpu, rss, watches
 
-
-def _wait_ready(main_dir: Path) -> None:
-    from gitwarden.control.socket import daemon_running
-    from gitwarden.git.repository import locate_repo
-
-    repo = locate_repo(main_dir)
-    deadline = time.monotonic() + 300
-    while not daemon_running(repo):
-        if time.monotonic() > deadline:
-            raise SystemExit("daemon did not start")
-        time.sleep(0.1)
 
 
 def _checkpoints_caught_up(main_dir: Path) -> None:
