@@ -23,6 +23,7 @@ from gitwarden.git.repository import locate_repo
 from gitwarden.integrations import hook_client
 from gitwarden.integrations.claude_settings import HOOK_CLIENT
 from gitwarden.store.db import Store
+from tests.helpers.agents import add_scoped_agents
 from tests.helpers.daemonproc import DaemonProcess
 from tests.helpers.gitrepo import git, make_nested_repo, make_repo, run_gitwarden, write
 
@@ -35,11 +36,8 @@ Answer = tuple[int, str, str]
 def repo(tmp_path: Path) -> dict[str, Path]:
     main = make_repo(tmp_path, FILES)
     paths = {"main": main}
-    for name, scope in {"a": "src/**", "b": "src/**", "docs": "docs/**",
-                        "more": "more_itertools/**"}.items():
-        added = run_gitwarden("agent", "add", name, "--scope", scope, cwd=main)
-        assert added.returncode == 0, added.stderr
-        paths[name] = main.parent / f"{main.name}-agents" / name
+    paths.update(add_scoped_agents(main, {"a": "src/**", "b": "src/**", "docs": "docs/**",
+                                          "more": "more_itertools/**"}))
     with Store.open(locate_repo(main)) as store:
         assert acquire(store, "b", ["src/f1.py"], ttl=3600, reason="refactor").granted
     assert run_gitwarden("pause", "more", cwd=main).returncode == 0
