@@ -1,9 +1,9 @@
-"""Agents added as `gitwarden agent add NAME --scope SCOPE` adds them, in the test's process.
+"""Agents added as `gitwarden agent add NAME --scope SCOPE` adds them and paused as
+`gitwarden pause NAME` pauses them, in the test's process.
 
-For fixtures that set up several agents per test: the same `add_agent` and
-`install_agent_hooks` calls the command makes, without a Python start per agent. The command
-itself (its output, refusals and user-only guard) runs as a real process in
-tests/admin/test_agents.py.
+For fixtures that set up several agents per test: the same calls the commands make, without a
+Python start per agent. The commands themselves (their output, refusals and user-only guard)
+run as real processes in tests/admin/test_agents.py and tests/coordination/test_pausing.py.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from pathlib import Path
 
 from gitwarden.admin.agents import add_agent, install_agent_hooks
 from gitwarden.agents.workspace import Workspace
+from gitwarden.coordination.pausing import apply_pause
+from gitwarden.store.db import Store
+from gitwarden.views.context_refresh import refresh_context_files
 
 
 def add_scoped_agents(main: Path, scopes: Mapping[str, str]) -> dict[str, Path]:
@@ -24,3 +27,11 @@ def add_scoped_agents(main: Path, scopes: Mapping[str, str]) -> dict[str, Path]:
                           task=None, policy=None)
         install_agent_hooks(workspace, agent)
     return {name: main.parent / f"{main.name}-agents" / name for name in scopes}
+
+
+def pause_by_the_user(main: Path, name: str) -> None:
+    """Pause `name` with the reason and author `gitwarden pause NAME` gives."""
+    workspace = Workspace.load(main)
+    with Store.open(workspace.repo) as store:
+        apply_pause(workspace, store, name, "paused by the user", by="user")
+        refresh_context_files(workspace, store)

@@ -23,7 +23,7 @@ from gitwarden.git.repository import locate_repo
 from gitwarden.integrations import hook_client
 from gitwarden.integrations.claude_settings import HOOK_CLIENT
 from gitwarden.store.db import Store
-from tests.helpers.agents import add_scoped_agents
+from tests.helpers.agents import add_scoped_agents, pause_by_the_user
 from tests.helpers.daemonproc import DaemonProcess
 from tests.helpers.gitrepo import git, make_nested_repo, make_repo, run_gitwarden, write
 
@@ -40,7 +40,7 @@ def repo(tmp_path: Path) -> dict[str, Path]:
                                           "more": "more_itertools/**"}))
     with Store.open(locate_repo(main)) as store:
         assert acquire(store, "b", ["src/f1.py"], ttl=3600, reason="refactor").granted
-    assert run_gitwarden("pause", "more", cwd=main).returncode == 0
+    pause_by_the_user(main, "more")
     paths["nested"] = make_nested_repo(paths["a"] / "vendor" / "nested")
     assert run_gitwarden("hooks", "install", "--git", cwd=main).returncode == 0
     return paths
