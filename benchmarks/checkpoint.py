@@ -21,6 +21,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _repo import compile_package
+
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
        "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
        "GIT_CONFIG_NOSYSTEM": "1"}
@@ -83,6 +87,7 @@ def main() -> int:
     from gitwarden.agents.workspace import Workspace
     from gitwarden.checkpoints.take import take_checkpoint
 
+    compile_package()
     root = Path(tempfile.mkdtemp(prefix="gw-bench-", dir=args.dir))
     try:
         print(f"generating {args.files} files in {root} ...", flush=True)
@@ -101,6 +106,7 @@ def main() -> int:
             git(agent, "write-tree", env=env)
 
         workspace = Workspace.load(agent)
+        time.sleep(0.1)  # a base is recorded only when the index is older than its scan
         take_checkpoint(workspace, "agent")  # first checkpoint: the base of incremental ones
         last_changed: list[str] = []
 
