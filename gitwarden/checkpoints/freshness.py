@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -106,11 +107,16 @@ def record_base(state_dir: Path, agent_name: str, commit: str, before: Signature
     """Record `commit` as a trusted base when its inputs held still during the snapshot
     (`before` was taken before reading anything, `after` once the tree was written)."""
     path = _record_path(state_dir, agent_name)
-    if before[0] != after[0] or before[1] >= started - CLOCK_SLACK:
-        path.unlink(missing_ok=True)  # the tip no longer matches an older record anyway
-        return False
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(f"{commit} {before[0]}\n", encoding="utf-8")
-    os.replace(temp, path)
+    # One temporary file per writer (the daemon's threads and CLIs may record at once).
+    temp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        if before[0] != after[0] or before[1] >= started - CLOCK_SLACK:
+            path.unlink(missing_ok=True)  # the tip no longer matches an older record anyway
+            return False
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temp.write_text(f"{commit} {before[0]}\n", encoding="utf-8")
+        os.replace(temp, path)
+    except OSError:
+        temp.unlink(missing_ok=True)
+        return False  # no record: the next checkpoint scans in full
     return True

@@ -29,6 +29,7 @@ from gitwarden.checkpoints.chain import (
     INDEX_REF_SUFFIX,
     CheckpointInfo,
     RefConflict,
+    advance_ref_cas,
     chain_tip,
     checkpoint_ref,
     create_checkpoint_commit,
@@ -248,9 +249,9 @@ def _commit_with_cas(repo: pygit2.Repository, agent: Agent, snapshot: Snapshot, 
                                           previous=previous.commit if previous else None,
                                           head=head, message=text)
         try:
-            update_ref_cas(agent.path, checkpoint_ref(agent.name), commit,
-                           previous.commit if previous else None,
-                           message=f"gitwarden checkpoint {agent.name}")
+            advance_ref_cas(repo, checkpoint_ref(agent.name), commit,
+                            previous.commit if previous else None,
+                            message=f"gitwarden checkpoint {agent.name}")
         except RefConflict:
             lock = ref_lock_path(Path(common_dir_of(repo.path)), checkpoint_ref(agent.name))
             if lock.exists() and (_attempt >= 2 or lock_is_stale(lock)):
@@ -341,7 +342,6 @@ def create_backup_ref(workspace: Workspace, agent: Agent | str, label: str) -> s
 def mark_clean(workspace: Workspace, agent_name: str, commit: str, store: Store | None = None,
                *, source: str = "user") -> None:
     """Record that `commit` (a checkpoint of the agent, or a commit of its branch) is clean."""
-
     repo = pygit2.Repository(str(workspace.repo.common_dir))
     resolved = _resolve_commit(repo, commit)
     info = info_from_commit(resolved)
@@ -369,7 +369,6 @@ class CleanSet:
     """What an agent has known clean: checkpoint ids marked clean, and the trees of branch
     commits marked clean (a checkpoint with no uncommitted work at such a commit has its tree).
     """
-
     ids: frozenset[str] = frozenset()
     trees: frozenset[str] = frozenset()
 
@@ -396,7 +395,6 @@ def clean_commit_target(repo: pygit2.Repository, store: Store, agent_name: str,
 
     None when `commit` is not marked clean for the agent. `time` is when it was marked.
     """
-
     marked = [m for m in clean_marks(store, agent_name)
               if m.kind == KIND_COMMIT and m.commit == commit]
     resolved = repo.get(commit)
@@ -416,7 +414,6 @@ def last_clean_commit(workspace: Workspace, agent_name: str,
     Among marked commits, those on the agent's current history win, and of those the one
     that descends from all the others (the most recent on the line); otherwise the newest mark.
     """
-
     with _store_for(workspace, store) as opened:
         marks = clean_marks(opened, agent_name)
     heads: list[str] = []
