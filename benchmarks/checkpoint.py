@@ -43,8 +43,12 @@ def generate(root: Path, files: int) -> tuple[Path, Path]:
         directory = main / f"pkg{i % 100:03d}" / f"mod{(i // 100) % 10}"
         directory.mkdir(parents=True, exist_ok=True)
         (directory / f"file{i}.py").write_text(f"value = {i}\n" * 4)
+    # No `gc --auto` detached into the background of the measurement: the commit of 50,000
+    # new objects would start one. Packed now, as a repository of that size is.
+    git(main, "config", "gc.auto", "0")
     git(main, "add", "-A")
     git(main, "commit", "-q", "-m", "generated")
+    git(main, "gc", "-q")
     agent = root / "agent"
     git(main, "worktree", "add", "-q", "-b", "agent", str(agent))
     git(agent, "status", "--porcelain")  # refresh stat data the way an agent's git would
