@@ -318,7 +318,8 @@ class Pipeline:
         watched = self.watcher.watched() if not full else set()
         stale = sorted((self._read_at.get(n, 0.0), n) for n in self._agents if n not in fresh)
         due = {n for at, n in stale[:FULL_BUDGET] if now - at >= FULL_RECONCILE_INTERVAL}
-        repaired, skipped = [], 0
+        repaired, unseen, skipped = [], [], 0
+        lost = self._full_reconcile_due  # an overflow or a failed batch: events were dropped
         for name, view in list(self._agents.items()):
             if name in fresh:
                 continue  # just read from git: a second read would find the same
@@ -327,7 +328,11 @@ class Pipeline:
                 continue
             if self._full_agent(name, now) and not initial:
                 repaired.append(name)
-        for name in repaired:
+            elif not initial and (lost or (not full and str(view.path) not in watched)):
+                # Its changed set looks the same, but a file already changed may have changed
+                # again unseen: only a full checkpoint holds that (checkpoints.freshness).
+                unseen.append(name)
+        for name in (*repaired, *unseen):
             self.jobs.request_full_checkpoint(name)
         self.last_reconcile = now
         if full:
