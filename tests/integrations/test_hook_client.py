@@ -153,7 +153,8 @@ def test_no_daemon_answers_for_another_repository(repo: dict[str, Path],
         reply = daemon.request("hook", kind="claude", cwd=str(other), input="{}", env={},
                                argv=[])
         assert reply["ok"] is False
-        assert hook_client.ask_daemon("claude", str(repo["a"]), "{}", []) is not None
+        call = json.dumps({"cwd": str(repo["a"]), "hook_event_name": "PreToolUse"})
+        assert hook_client.ask_daemon("claude", str(repo["a"]), call, []) is not None
     finally:
         assert daemon.stop() == 0
 
@@ -170,9 +171,9 @@ def test_the_client_imports_nothing_of_gitwarden(repo: dict[str, Path]) -> None:
         assert daemon.stop() == 0
     imported = [line.split("|")[-1].strip() for line in proc.stderr.splitlines()
                 if line.startswith("import time:")]
-    assert "socket" in imported and "json" in imported
-    assert not [name for name in imported if name.startswith(("gitwarden", "site", "sqlite",
-                                                              "subprocess"))]
+    assert "_socket" in imported and "_json" in imported
+    assert not [name for name in imported if name.startswith((
+        "gitwarden", "site", "sqlite", "subprocess", "json", "socket", "re", "enum"))]
 
 
 def test_the_daemon_sees_config_and_worktree_changes_at_once(repo: dict[str, Path],
