@@ -34,8 +34,9 @@ _SCRIPT = """\
 chained="${{0%/*}}/{kind}{suffix}"  # no dirname process: this runs on every commit
 run_gitwarden() {{
   # the hook client asks the running daemon (a warm process), else runs the guard itself
-  if [ -x {python} ] && [ -f {client} ]; then {python} -I -S {client} "$@"
-  else gitwarden hook "$@"; fi
+  # (exec: it is the hook's last command; no shell waits for it)
+  if [ -x {python} ] && [ -f {client} ]; then exec {python} -I -S {client} "$@"
+  else exec gitwarden hook "$@"; fi
 }}
 {body}
 """
@@ -133,8 +134,12 @@ def staged_paths(worktree: Path) -> list[str]:
     index = call_environ().get("GIT_INDEX_FILE")
     if index:
         extra["GIT_INDEX_FILE"] = os.path.join(worktree, index)  # relative to the hook's cwd
-    proc = run_git(["diff", "--cached", "--name-only", "--no-renames", "-z"], worktree,
-                   env=extra)
+    # the plumbing command reads no diff configuration; an unborn HEAD needs the porcelain
+    proc = run_git(["diff-index", "--cached", "--name-only", "--no-renames", "-z", "HEAD",
+                    "--"], worktree, env=extra, check=False)
+    if proc.returncode != 0:
+        proc = run_git(["diff", "--cached", "--name-only", "--no-renames", "-z"], worktree,
+                       env=extra)
     return split_z(proc.stdout)
 
 
