@@ -32,6 +32,7 @@ from gitwarden.integrations import (
     opencode_hook,
 )
 from gitwarden.integrations.guard import run_guard
+from gitwarden.integrations.hook_memory import MemoryReads
 
 # The agent-tool hooks the client sends: each adapter's main(stdin, stdout).
 TOOL_HOOKS: dict[str, Callable[[IO[str], IO[str]], int]] = {
@@ -42,6 +43,8 @@ KINDS = (*TOOL_HOOKS, "pre-commit", "pre-push")
 DIRECT_EVENTS = frozenset({"Stop", "AfterAgent"})
 # The shell parser (tree-sitter) and the decision core are used from one thread at a time.
 _ONE_AT_A_TIME = threading.Lock()
+# What the agent-tool decisions read (config, worktrees, locks, pauses), kept while unchanged.
+_MEMORY = MemoryReads()
 # Workspaces read for guard calls, by working directory, reused while nothing they were read
 # from changed (what `git rev-parse` and `git worktree list` would say, and gitwarden.toml):
 # the two git processes a guard call would otherwise start.
@@ -67,6 +70,7 @@ def answer(request: dict[str, Any], common_dir: Path) -> dict[str, Any]:
     with _ONE_AT_A_TIME, contextlib.redirect_stderr(err):
         # stderr: what the hook tells the caller (the daemon's log has its own stream)
         token = CALL_ENV.set({str(k): v for k, v in env.items()})
+        reads = claude_hook.READS.set(_MEMORY)
         try:
             if kind in TOOL_HOOKS:
                 code = TOOL_HOOKS[kind](io.StringIO(text), out)
@@ -75,6 +79,7 @@ def answer(request: dict[str, Any], common_dir: Path) -> dict[str, Any]:
                 code = run_guard(kind, Path(cwd), push_lines=lines, err=err,
                                  load=_cached_workspace)
         finally:
+            claude_hook.READS.reset(reads)
             CALL_ENV.reset(token)
     return {"ok": True, "exit": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
 
