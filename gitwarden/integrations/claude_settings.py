@@ -44,12 +44,12 @@ class HookTool:
 
     def marks(self) -> tuple[str, ...]:
         return (f"gitwarden hook {self.name}", self.module, *self.event_modules.values(),
-                f"hook_client.py {self.name}")
+                f"hook_client.py {self.name}", f"{HOOK_CLIENT.name} {self.name}")
 
 
 # The hook client asks the running daemon and runs the hook module itself when none answers;
 # `-I -S`: no site-packages scan, no user paths, nothing of gitwarden imported.
-HOOK_CLIENT = Path(__file__).resolve().with_name("hook_client.py")
+HOOK_CLIENT = Path(__file__).resolve().with_name("run_hook_client.py")
 
 
 # Claude Code hooks reference (code.claude.com/docs/en/hooks, 2026-08-22); timeout in seconds.

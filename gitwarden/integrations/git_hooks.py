@@ -24,7 +24,7 @@ MARKER = "# gitwarden guard"
 CHAINED_SUFFIX = ".gitwarden-chained"
 BYPASS_ENV = "GITWARDEN_BYPASS"
 # Run as a script by the installed hooks: it imports nothing of gitwarden (see its docstring).
-HOOK_CLIENT = Path(__file__).resolve().with_name("hook_client.py")
+HOOK_CLIENT = Path(__file__).resolve().with_name("run_hook_client.py")
 
 _SCRIPT = """\
 #!/bin/sh
