@@ -284,25 +284,21 @@ def is_installed(worktree: Path, tool: HookTool = CLAUDE) -> bool:
 
 
 def outdated_commands(worktree: Path, tool: HookTool = CLAUDE) -> list[str]:
-    """Our hook commands in the worktree's settings for `tool` that are not the ones
-    `install` writes now (say `gitwarden hook claude` from before the hook client: a full
-    interpreter and the CLI's imports on every tool call)."""
+    """Our hook commands in the worktree's settings for `tool` that do not run the hook
+    client's script (say `gitwarden hook claude` from before the client: a full interpreter
+    and the CLI's imports on every tool call, with no daemon to answer)."""
     try:
         settings = _parse(worktree / tool.settings, _read_text(worktree / tool.settings))
     except GitwardenError:
         return []
     hooks = settings.get("hooks", {})
-    if not isinstance(hooks, dict):
-        return []
-    current = {hook_command(module=tool.event_modules.get(event) or tool.module)
-               for event, _ in tool.events}
     found: list[str] = []
     for event, _ in tool.events:
-        entries = hooks.get(event, [])
+        entries = hooks.get(event, []) if isinstance(hooks, dict) else []
         for entry in entries if isinstance(entries, list) else []:
             for hook in entry.get("hooks", []) if isinstance(entry, dict) else []:
-                command = hook.get("command", "") if isinstance(hook, dict) else ""
-                if _is_ours(command, tool) and command not in current and \
+                command = str(hook.get("command", "")) if isinstance(hook, dict) else ""
+                if _is_ours(command, tool) and f"{HOOK_CLIENT.name} " not in command and \
                         command not in found:
-                    found.append(str(command))
+                    found.append(command)
     return found

@@ -84,6 +84,15 @@ def is_ours(path: Path) -> bool:
         return False
 
 
+def is_outdated(path: Path) -> bool:
+    """Whether our guard at `path` does not run the hook client (one written before it)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return MARKER in text[:200] and HOOK_CLIENT.name not in text
+
+
 def install(directory: Path, kinds: Iterable[str] = HOOK_KINDS,
             python: str = sys.executable) -> list[str]:
     """Install the guards; returns one line per hook saying what was done."""

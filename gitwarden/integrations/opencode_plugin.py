@@ -70,14 +70,14 @@ def plugin_text(python: str = sys.executable) -> str:
     return TEMPLATE.replace("MARK_LINE", MARK).replace("COMMAND_JSON", json.dumps(command))
 
 
-def is_outdated(worktree: Path, python: str = sys.executable) -> bool:
-    """Whether our plugin in the worktree is not the one `install` writes now (one from
-    before the hook client starts a full interpreter on every tool call)."""
+def is_outdated(worktree: Path) -> bool:
+    """Whether our plugin in the worktree does not run the hook client (one from before the
+    client starts a full interpreter on every tool call)."""
     try:
         text = (worktree / PLUGIN).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return False
-    return text.startswith(MARK) and text != plugin_text(python)
+    return text.startswith(MARK) and HOOK_CLIENT.name not in text
 
 
 def is_ours(path: Path) -> bool:
