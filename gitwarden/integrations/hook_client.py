@@ -8,8 +8,8 @@ json and socket packages (re, enum and selectors cost more than the rest of the 
 finds the repository's control socket the way gitwarden.control.socket places it, sends its
 input, environment and working directory as one JSON line, and prints the daemon's answer.
 When no daemon answers (none running, another repository, an older daemon, a timeout, input
-the daemon leaves to the direct path) it runs the hook module with the same input: the direct
-reads of the state, same answers, only slower.
+the daemon leaves to the direct path) it runs the hook module with the same input, in this
+process when it can import it: the direct reads of the state, same answers, only slower.
 """
 
 import os
@@ -204,10 +204,35 @@ def payload_cwd(text: str) -> str | None:
             return cwd if cwd and os.path.isdir(cwd) else None
 
 
+def run_here(kind: str, text: str) -> int | None:
+    """The agent-tool hook run in this process: site-packages added now (what `-S` left out)
+    and the hook module imported from them; None when it cannot be imported that way (say
+    gitwarden installed with `pip --user`, a site `-I` leaves out). One interpreter start-up
+    is saved, and, as with `-I`, nothing is imported from the working directory."""
+    if kind not in TOOL_KINDS:
+        return None
+    import site
+
+    site.main()
+    name = FALLBACK[kind][1]
+    try:
+        __import__(name)
+    except ImportError:
+        return None
+    import io
+
+    code = sys.modules[name].main(io.StringIO(text), sys.stdout)
+    return code if isinstance(code, int) else 1
+
+
 def fallback(kind: str, text: str, argv: list[str]) -> int:
-    """Run the hook directly, in a full interpreter (site-packages on), with the same input:
-    in place of this process when the input fits in a pipe, else as a child."""
-    command = [sys.executable, *FALLBACK[kind], *argv]
+    """Run the hook directly, with the same input: in this process when it can, else in a
+    full interpreter (site-packages on; `-P`: not from the working directory), in place of
+    this process when the input fits in a pipe, else as a child."""
+    code = None if argv else run_here(kind, text)
+    if code is not None:
+        return code
+    command = [sys.executable, "-P", *FALLBACK[kind], *argv]
     data = text.encode("utf-8", "surrogateescape")
     if len(data) < PIPE_BUFFER:
         read, write = os.pipe()

@@ -204,3 +204,24 @@ def test_the_daemon_sees_config_and_worktree_changes_at_once(repo: dict[str, Pat
         assert (direct.returncode, direct.stderr) == (1, late_refused["stderr"])
     finally:
         assert daemon.stop() == 0
+
+
+def test_no_daemon_the_client_runs_gitwardens_hook_not_the_worktrees(
+        repo: dict[str, Path]) -> None:
+    """An agent's branch may hold a `gitwarden` package (say, gitwarden's own sources): the
+    client's direct path never imports it from the working directory."""
+    a = repo["a"]
+    write(a, {"gitwarden/__init__.py": "", "gitwarden/integrations/__init__.py": "",
+              "gitwarden/integrations/claude_hook.py": "print('planted')\n",
+              "gitwarden/__main__.py": "print('planted')\n"})
+    payload = json.dumps({"cwd": str(a), "hook_event_name": "PreToolUse", "tool_name": "Edit",
+                          "tool_input": {"file_path": str(a / "src/f1.py")}})
+    for text in (payload, "{not json"):
+        proc = subprocess.run([sys.executable, "-I", "-S", str(HOOK_CLIENT), "claude"], cwd=a,
+                              input=text, capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert "planted" not in proc.stdout and '"deny"' in proc.stdout, proc
+    git(a, "add", "src/f1.py")
+    proc = subprocess.run([sys.executable, "-I", "-S", str(HOOK_CLIENT), "pre-commit"], cwd=a,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert "planted" not in proc.stdout + proc.stderr, proc
