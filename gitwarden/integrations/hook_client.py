@@ -205,23 +205,27 @@ def payload_cwd(text: str) -> str | None:
 
 
 def run_here(kind: str, text: str) -> int | None:
-    """The agent-tool hook run in this process: site-packages added now (what `-S` left out)
-    and the hook module imported from them; None when it cannot be imported that way (say
-    gitwarden installed with `pip --user`, a site `-I` leaves out). One interpreter start-up
-    is saved, and, as with `-I`, nothing is imported from the working directory."""
-    if kind not in TOOL_KINDS:
-        return None
+    """The hook run in this process: site-packages added now (what `-S` left out) and the
+    hook module imported from them (for the git guards, the guard itself, without the CLI's
+    parser); None when it cannot be imported that way (say gitwarden installed with `pip
+    --user`, a site `-I` leaves out). One interpreter start-up is saved, and, as with `-I`,
+    nothing is imported from the working directory."""
     import site
 
     site.main()
-    name = FALLBACK[kind][1]
+    name = FALLBACK[kind][1] if kind in TOOL_KINDS else "gitwarden.integrations.guard"
     try:
         __import__(name)
     except ImportError:
         return None
-    import io
+    module = sys.modules[name]
+    if kind in TOOL_KINDS:
+        import io
 
-    code = sys.modules[name].main(io.StringIO(text), sys.stdout)
+        code = module.main(io.StringIO(text), sys.stdout)
+    else:
+        code = module.run_guard(kind, None,
+                                push_lines=text.splitlines() if kind == "pre-push" else None)
     return code if isinstance(code, int) else 1
 
 
@@ -229,7 +233,8 @@ def fallback(kind: str, text: str, argv: list[str]) -> int:
     """Run the hook directly, with the same input: in this process when it can, else in a
     full interpreter (site-packages on; `-P`: not from the working directory), in place of
     this process when the input fits in a pipe, else as a child."""
-    code = None if argv else run_here(kind, text)
+    # the tool hooks take no arguments; pre-push's (remote, url) are not used by the guard
+    code = None if argv and kind in TOOL_KINDS else run_here(kind, text)
     if code is not None:
         return code
     command = [sys.executable, "-P", *FALLBACK[kind], *argv]
