@@ -251,7 +251,7 @@ class DirectReads:
         """(config, {worktree root: agent name or None}) of the repository at `location`."""
         from gitwarden.agents.identity import worktree_roots
 
-        config = _load_config(location.main_worktree)
+        config = _load_config(location)
         return config, {root: _agent_name(root, admin, location.main_worktree, config)
                         for root, admin in worktree_roots(location.common_dir)}
 
@@ -321,15 +321,10 @@ def _command(payload: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _load_config(main_worktree: str) -> Any:
-    path = os.path.join(main_worktree, "gitwarden.toml")
-    if not os.path.exists(path):
-        return None
-    from pathlib import Path
+def _load_config(location: Any) -> Any:
+    from gitwarden.integrations.hook_config import load_hook_config
 
-    from gitwarden.config import load_config
-
-    return load_config(Path(path))
+    return load_hook_config(location.main_worktree, location.common_dir)
 
 
 def _agent_name(root: str, admin_name: str | None, main: str, config: Any) -> str | None:

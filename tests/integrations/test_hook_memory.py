@@ -104,7 +104,10 @@ def test_memory_reads_again_only_what_changed(repo: dict[str, Path],
     try:
         first = memory.place_basis(location)
         assert memory.place_basis(location)[0] is first[0]  # not parsed again
-        assert memory.place_basis(location) == claude_hook.DirectReads().place_basis(location)
+        direct = claude_hook.DirectReads().place_basis(location)
+        assert memory.place_basis(location)[1] == direct[1]
+        assert {name: agent.scope for name, agent in direct[0].agents.items()} == \
+            {name: agent.scope for name, agent in first[0].agents.items()}
         memory.state(location.common_dir)
         memory.state(location.common_dir)
         assert reads == ["state"]
