@@ -68,7 +68,8 @@ def answer(request: dict[str, Any], common_dir: Path) -> dict[str, Any]:
         return {"ok": False, "error": "the direct path answers this call"}
     out, err = io.StringIO(), io.StringIO()
     with _ONE_AT_A_TIME, contextlib.redirect_stderr(err):
-        # stderr: what the hook tells the caller (the daemon's log has its own stream)
+        # stderr: what the hook tells the caller, as run directly (the daemon's log handler
+        # holds its own stream; only a stray print of another thread could land here)
         token = CALL_ENV.set({str(k): v for k, v in env.items()})
         reads = claude_hook.READS.set(_MEMORY)
         try:
