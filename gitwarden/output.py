@@ -41,8 +41,8 @@ def print_json(value: Any) -> None:
 def display_width(text: str) -> int:
     """Columns `text` takes on a terminal: escape sequences take none, wide East Asian
     characters two, combining marks none."""
-    # Lazy: wcwidth costs more to import than the checkpoint and status commands' start-up
-    # can spare, and only tables measure text.
+    # Lazy: wcwidth costs ~10 ms to import, and for_terminal runs in the agent hooks and the
+    # checkpoint and status commands, which measure no text; only tables do.
     from wcwidth import wcswidth
 
     plain = _ESCAPE_SEQUENCE.sub("", text)
