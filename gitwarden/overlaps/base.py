@@ -11,6 +11,7 @@ from typing import Any
 
 import pygit2
 
+from gitwarden.git.quarantine import quarantined
 from gitwarden.overlaps.predict import CONFLICT, MergePredictor, Prediction, Side
 from gitwarden.overlaps.replay import replay
 
@@ -107,7 +108,8 @@ class BaseAwareness:
         walker = self.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL |
                                 pygit2.enums.SortMode.REVERSE)
         walker.hide(merge_base)
-        result = replay(self.repo, [str(c.id) for c in walker], base_commit, create=False)
+        with quarantined(self.repo) as scratch:  # a prediction leaves no object behind
+            result = replay(scratch, [str(c.id) for c in walker], base_commit, create=False)
         if result.head is None:
             return CONFLICT, result.conflicts
         return CLEAN, ()

@@ -95,3 +95,17 @@ def run_gitwarden(*args: str, cwd: Path | str, env: Mapping[str, str] | None = N
     return subprocess.run([sys.executable, "-m", "gitwarden", *args], cwd=cwd,
                           capture_output=True, text=True, env=full_env, input=input_text,
                           timeout=timeout, check=False)
+
+
+def unreachable_objects(cwd: Path | str) -> set[str]:
+    """Objects no ref or worktree HEAD reaches (reflogs ignored: an object only a reflog
+    keeps is garbage to come), as `git fsck --unreachable --no-reflogs` lists them."""
+    out = git(cwd, "fsck", "--unreachable", "--no-reflogs", "--no-progress")
+    return {line.split()[2] for line in out.splitlines() if line.startswith("unreachable ")}
+
+
+def loose_objects(cwd: Path | str) -> set[str]:
+    """The ids of the loose objects in the repository's object store."""
+    objects = Path(cwd) / git(cwd, "rev-parse", "--git-common-dir").strip() / "objects"
+    return {d.name + f.name for d in objects.iterdir() if len(d.name) == 2
+            for f in d.iterdir()}

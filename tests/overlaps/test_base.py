@@ -8,7 +8,15 @@ from pathlib import Path
 from gitwarden.git.changes import worktree_changes
 from gitwarden.git.commits import rev_parse_commit
 from gitwarden.overlaps.base import BaseAwareness, BaseStanding, base_target
-from tests.helpers.gitrepo import RepoWithAgents, commit_all, git, make_repo_with_agents, write
+from tests.helpers.gitrepo import (
+    RepoWithAgents,
+    commit_all,
+    git,
+    loose_objects,
+    make_repo_with_agents,
+    unreachable_objects,
+    write,
+)
 
 LINES = "".join(f"line {i}\n" for i in range(1, 21))
 
@@ -71,6 +79,20 @@ def test_edits_far_apart_merge_and_rebase_cleanly(tmp_path: Path) -> None:
     commit_all(repo.main, "base")
     standing = _standing(repo)
     assert (standing.conflict, standing.rebase) == (False, "clean")
+
+
+def test_a_rebase_prediction_leaves_no_object_behind(tmp_path: Path) -> None:
+    """The rebase is tried with merged blobs and trees written in quarantine: none of them
+    stays in the repository as an unreachable object."""
+    repo = _repo(tmp_path)
+    write(repo.agents["alpha"], {"f.txt": LINES.replace("line 1\n", "alpha\n")})
+    commit_all(repo.agents["alpha"], "alpha")
+    write(repo.main, {"f.txt": LINES.replace("line 20\n", "base\n")})
+    commit_all(repo.main, "base")
+    loose, unreachable = loose_objects(repo.main), unreachable_objects(repo.main)
+    assert _standing(repo).rebase == "clean"
+    assert unreachable_objects(repo.main) == unreachable
+    assert loose_objects(repo.main) == loose
 
 
 def test_base_target_is_the_remote_tracking_branch_once_fetched(tmp_path: Path) -> None:
