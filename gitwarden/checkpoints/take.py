@@ -28,6 +28,7 @@ from gitwarden.checkpoints.chain import (
     INDEX_REF_SUFFIX,
     CheckpointInfo,
     RefConflict,
+    chain_lock,
     chain_tip,
     checkpoint_ref,
     create_checkpoint_commit,
@@ -142,8 +143,9 @@ def take_checkpoint(workspace: Workspace, agent: Agent | str, *,
         if scan is not None:
             scan.cancel()
     base = _base_commit(workspace, repo, head)
-    result = _commit_with_cas(repo, target, snapshot, head=head, base=base, message=message,
-                              kind=kind)
+    with chain_lock(workspace.repo.ensure_state_dir(), target.name):
+        result = _commit_with_cas(repo, target, snapshot, head=head, base=base,
+                                  message=message, kind=kind)
     if result.commit and (clean or result.left_out):
         with _store_for(workspace, store) as opened:
             if clean:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gitwarden.agents.workspace import Workspace
+from gitwarden.checkpoints import take
 from gitwarden.checkpoints.chain import lock_is_stale, read_chain
 from gitwarden.checkpoints.rollback import prune
 from gitwarden.checkpoints.take import (
@@ -22,7 +23,14 @@ from gitwarden.checkpoints.take import (
     take_checkpoint,
 )
 from gitwarden.store.db import Store
-from tests.helpers.gitrepo import RepoWithAgents, git, make_repo_with_agents, run_gitwarden, write
+from tests.helpers.gitrepo import (
+    RepoWithAgents,
+    git,
+    make_repo_with_agents,
+    run_gitwarden,
+    unreachable_objects,
+    write,
+)
 
 
 @pytest.fixture
@@ -167,6 +175,42 @@ def test_concurrent_writers_never_lose_a_checkpoint(repo: RepoWithAgents) -> Non
     assert not errors and created
     chain = chain_ids(alpha, "alpha")
     assert set(created) <= set(chain)  # every created checkpoint is on the one chain
+
+
+def test_a_checkpoint_racing_another_leaves_no_commit_behind(
+        repo: RepoWithAgents, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another checkpoint of the same agent starts (a real one, in another thread) right
+    after this one wrote its commit and before it moves the ref. Without one writer at a time
+    the other one moves the ref first, and the commit written here loses the compare-and-swap
+    and stays behind unreachable; with the chain lock the other one waits its turn."""
+    alpha = repo.agents["alpha"]
+    write(alpha, {"a.txt": "1\n"})
+    assert take_checkpoint(Workspace.load(repo.main), "alpha").status == "created"
+    before = unreachable_objects(repo.main)
+    real = take.create_checkpoint_commit
+    racers: list[threading.Thread] = []
+    results: list[take.CheckpointResult] = []
+
+    def racing_commit(*args: object, **kwargs: object) -> str:
+        commit = real(*args, **kwargs)  # type: ignore[arg-type]
+        if not racers:
+            write(alpha, {"a.txt": "3\n"})
+            racer = threading.Thread(target=lambda: results.append(
+                take_checkpoint(Workspace.load(repo.main), "alpha")))
+            racers.append(racer)
+            racer.start()
+            racer.join(timeout=3)  # waits out the lock, or lets the racer win
+        return commit
+
+    monkeypatch.setattr(take, "create_checkpoint_commit", racing_commit)
+    write(alpha, {"a.txt": "2\n"})
+    first = take_checkpoint(Workspace.load(repo.main), "alpha")
+    racers[0].join()
+    assert first.status == "created" and results[0].status == "created"
+    assert unreachable_objects(repo.main) == before
+    chain = chain_ids(alpha, "alpha")
+    assert chain[:2] == [results[0].commit, first.commit]  # in the order they took the lock
+    assert git(alpha, "show", f"{chain[0]}:a.txt") == "3\n"
 
 
 def test_prune_keeps_newest_and_clean_and_remaps(repo: RepoWithAgents) -> None:
