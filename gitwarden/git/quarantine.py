@@ -48,18 +48,39 @@ def quarantine_root(common: Path) -> Path:
 
 
 @contextlib.contextmanager
+def quarantine_dir(common: Path) -> Iterator[Path]:
+    """A private object directory for one question, removed on exit."""
+    root = quarantine_root(common)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    objects = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+    try:
+        yield objects
+    finally:
+        shutil.rmtree(objects, ignore_errors=True)
+
+
+def divert_writes(repo: pygit2.Repository, objects: Path) -> None:
+    """Make `repo` (a handle nobody else uses) write new objects into `objects`."""
+    repo.odb.add_backend(pygit2.OdbBackendLoose(str(objects), 1, False), QUARANTINE_PRIORITY)
+
+
+def git_env_for(objects: Path, common: Path) -> dict[str, str]:
+    """The environment that makes the git CLI write into `objects` and read the repository's
+    objects too (as git's own receive-pack quarantine does)."""
+    return {"GIT_OBJECT_DIRECTORY": str(objects),
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(common / "objects")}
+
+
+@contextlib.contextmanager
 def quarantined(repo: pygit2.Repository) -> Iterator[pygit2.Repository]:
     """A new handle on `repo` whose writes land in a private directory, removed on exit."""
-    root = quarantine_root(common_dir(repo))
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    objects = tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root)
-    scratch = pygit2.Repository(repo.path)
-    try:
-        scratch.odb.add_backend(pygit2.OdbBackendLoose(objects, 1, False), QUARANTINE_PRIORITY)
-        yield scratch
-    finally:
-        scratch.free()
-        shutil.rmtree(objects, ignore_errors=True)
+    with quarantine_dir(common_dir(repo)) as objects:
+        scratch = pygit2.Repository(repo.path)
+        try:
+            divert_writes(scratch, objects)
+            yield scratch
+        finally:
+            scratch.free()
 
 
 def keep(scratch: pygit2.Repository, target: pygit2.Repository, oid: str) -> int:
