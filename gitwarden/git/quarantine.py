@@ -51,7 +51,9 @@ def quarantine_root(common: Path) -> Path:
 def quarantine_dir(common: Path) -> Iterator[Path]:
     """A private object directory for one question, removed on exit."""
     root = quarantine_root(common)
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # the state dir first, owner-only: mkdir(parents=True) would give it the umask's mode
+    root.parent.mkdir(mode=0o700, exist_ok=True)
+    root.mkdir(mode=0o700, exist_ok=True)
     objects = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
     try:
         yield objects

@@ -93,3 +93,12 @@ def test_directories_of_dead_processes_are_swept(tmp_path: Path) -> None:
     alive.mkdir()
     assert sweep_stale(main / ".git") == 1
     assert [p.name for p in root.iterdir()] == [alive.name]
+
+
+def test_the_quarantine_lives_in_an_owner_only_state_dir(tmp_path: Path) -> None:
+    main, _, _ = _diverged(tmp_path)
+    state = main / ".git" / "gitwarden"
+    assert not state.exists()
+    with quarantined(pygit2.Repository(str(main))):
+        assert state.stat().st_mode & 0o777 == 0o700
+        assert (state / "quarantine").stat().st_mode & 0o777 == 0o700
