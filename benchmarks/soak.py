@@ -4,9 +4,10 @@ The workload (issue 20): 4 agent worktrees of a 2,000-file repository, a write e
 (spread over the agents, half of them to a small set of shared files so that overlaps open),
 1 % of writes followed by a commit (a health check runs on each; every third commit ends the
 agent's task: its branch goes back to main, so its overlaps resolve; every second finished
-task also moves the base on by a commit to a shared file, so that rebase predictions run),
-checkpoints every 20 s, and retention set short ([retention] max_age and interval of a minute
-or two) so that its effect shows within the run; repacking runs with its defaults.
+task also moves the base on by a commit to the first line of a shared file, so that rebase
+predictions merge file contents), checkpoints every 20 s, and retention set short
+([retention] max_age and interval of a minute or two) so that its effect shows within the
+run; repacking runs with its defaults.
 
 Printed every minute: the daemon's RSS and CPU, state.db size (with its WAL) and row counts,
 loose objects and packs (`git count-objects -v`), unreachable objects (`git fsck
@@ -109,10 +110,12 @@ class Workload:
             self.stop.wait(max(0.0, next_at - time.monotonic()))
 
     def _move_base(self, rel: str) -> None:
-        """A commit on main (as a landed task would make): the agents are behind, and
-        their work on shared files is predicted against the new base."""
-        with (self.main / rel).open("a") as handle:
-            handle.write(f"# base {self.base_commits}\n")
+        """A commit on main (as a landed task would make) that changes the first line of a
+        shared file: the agents are behind, and their work there (appended at the end) is
+        predicted to rebase cleanly, which merges the file's contents."""
+        path = self.main / rel
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join([f"# base {self.base_commits}\n", *lines[1:]]))
         git(self.main, "commit", "-q", "-m", f"base {self.base_commits}", "--", rel)
         self.base_commits += 1
 
