@@ -45,6 +45,7 @@ from _repo import ENV, add_agents, generate_repo, git
 
 GC_AUTO = 6700  # git's default gc.auto: loose objects that make `git gc --auto` run
 HOT_FILES = 40
+FSCK_ATTEMPTS = 10
 TASK_COMMITS = 3  # an agent's task is this many commits; then it starts over from main
 
 
@@ -175,9 +176,17 @@ def object_figures(main: Path) -> tuple[int, int, int, int, int, int]:
 def _unreachable(main: Path, *, reflogs: bool) -> dict[str, str]:
     """{id: type} of what `git fsck --unreachable` lists (reflogs count as reachable unless
     `reflogs` is False)."""
-    proc = subprocess.run(["git", "fsck", "--unreachable", "--connectivity-only",
-                           "--no-progress", *([] if reflogs else ["--no-reflogs"])],
-                          cwd=main, env=ENV, capture_output=True, text=True, check=False)
+    args = ["git", "fsck", "--unreachable", "--connectivity-only", "--no-progress",
+            *([] if reflogs else ["--no-reflogs"])]
+    for _attempt in range(FSCK_ATTEMPTS):
+        proc = subprocess.run(args, cwd=main, env=ENV, capture_output=True, text=True,
+                              check=False)
+        if proc.returncode == 0:
+            break
+        time.sleep(2.0)  # a repack replaced a pack while fsck read it: its list is partial
+    else:
+        print(f"warning: `{' '.join(args)}` failed {FSCK_ATTEMPTS} times: "
+              f"{proc.stderr.strip()[-300:]}", flush=True)
     return {parts[2]: parts[1] for line in proc.stdout.splitlines()
             if line.startswith("unreachable ") and len(parts := line.split()) >= 3}
 
