@@ -68,8 +68,13 @@ class BaseAwareness:
 
     def __init__(self, common_dir: Path, predictor: MergePredictor | None = None) -> None:
         self.predictor = predictor or MergePredictor(common_dir)
-        self.repo: pygit2.Repository = self.predictor.repo
         self._base_paths: dict[tuple[str, str], frozenset[str]] = {}
+
+    @property
+    def repo(self) -> pygit2.Repository:
+        """The predictor's repository, which it reopens now and then (one kept from the
+        start would keep every pack a repack deleted mapped: the daemon's RSS would grow)."""
+        return self.predictor.repo
 
     def standing(self, agent: str, worktree: Path, head: str | None, base_commit: str,
                  committed: Iterable[str], uncommitted: Iterable[str]) -> BaseStanding:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gitwarden.git.changes import worktree_changes
 from gitwarden.git.commits import rev_parse_commit
+from gitwarden.overlaps import predict
 from gitwarden.overlaps.base import BaseAwareness, BaseStanding, base_target
 from tests.helpers.gitrepo import (
     RepoWithAgents,
@@ -102,3 +105,16 @@ def test_base_target_is_the_remote_tracking_branch_once_fetched(tmp_path: Path) 
     git(repo.main, "update-ref", "refs/remotes/origin/main", local)
     assert base_target(repo.main, "main", local, "origin") == ("origin/main", local)
     assert base_target(repo.main, "main", local, None) == ("main", local)
+
+
+def test_the_repository_follows_the_predictor_when_it_reopens(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repository kept from the start would keep the packs a repack deleted mapped."""
+    repo = _repo(tmp_path)
+    awareness = BaseAwareness(repo.main / ".git")
+    first = awareness.repo
+    monkeypatch.setattr(predict, "REOPEN_INTERVAL", 0.0)
+    reopened = awareness.repo
+    monkeypatch.setattr(predict, "REOPEN_INTERVAL", 3600.0)
+    assert reopened is not first
+    assert awareness.repo is reopened is awareness.predictor.repo
