@@ -12,8 +12,10 @@ run; repacking runs with its defaults.
 Printed every minute: the daemon's RSS and CPU, state.db size (with its WAL) and row counts,
 loose objects and packs (`git count-objects -v`), unreachable objects (`git fsck
 --unreachable`: reached by no ref, no reflog, no worktree HEAD), how many of those are loose
-and how many of the loose ones gitwarden wrote (every unreachable object but the workload's
-own: its commits, by their committer, and what they reach), and, apart, the objects only a
+and left behind (older than a minute; younger ones are shown as in flight: a checkpoint's
+blobs and trees before its ref moves) and how many of those gitwarden wrote (every
+unreachable object but the workload's own: its commits, by their committer, and what they
+reach), and, apart, the objects only a
 reflog keeps (what `git fsck --no-reflogs` adds: the workload's commits that `git reset
 --hard` left behind, until the reflog expires). At the end: the growth per hour of each figure
 after the first retention pass, and whether each stayed flat (state size within 10 %, RSS
@@ -46,6 +48,7 @@ from _repo import ENV, add_agents, generate_repo, git
 GC_AUTO = 6700  # git's default gc.auto: loose objects that make `git gc --auto` run
 HOT_FILES = 40
 FSCK_ATTEMPTS = 10
+IN_FLIGHT = 60.0  # seconds: a loose unreachable object younger than this may be in flight
 TASK_COMMITS = 3  # an agent's task is this many commits; then it starts over from main
 
 
@@ -63,6 +66,7 @@ class Sample:
     unreachable_loose: int
     gitwarden_loose: int
     reflog_only: int
+    in_flight: int = 0
     memory: dict[str, int] = field(default_factory=dict)
 
 
@@ -156,21 +160,30 @@ def state_figures(state_db: Path) -> tuple[float, float, dict[str, int]]:
     return size / 1024, wal_size / 1024, rows
 
 
-def object_figures(main: Path) -> tuple[int, int, int, int, int, int]:
+def object_figures(main: Path) -> tuple[int, int, int, int, int, int, int]:
     """Loose objects, packs, unreachable objects (no ref, reflog or worktree HEAD reaches
-    them), the loose ones among them, the loose ones gitwarden wrote, and the objects only a
-    reflog keeps."""
+    them), the loose ones among them left behind (older than IN_FLIGHT seconds), the loose
+    ones left behind that gitwarden wrote, the objects only a reflog keeps, and the loose
+    unreachable objects written in the last IN_FLIGHT seconds (a checkpoint's blobs and trees
+    before its ref moves, an agent's before its commit: in flight, not left behind)."""
     counts = dict(line.split(": ", 1) for line in git(main, "count-objects", "-v").splitlines())
     unreachable = _unreachable(main, reflogs=True)
     objects = Path(git(main, "rev-parse", "--git-common-dir").strip())
     if not objects.is_absolute():
         objects = main / objects
     objects /= "objects"
-    loose = {oid for oid in unreachable if (objects / oid[:2] / oid[2:]).exists()}
+    now = time.time()
+    loose, in_flight = set(), 0
+    for oid in unreachable:
+        with contextlib.suppress(FileNotFoundError):  # packed (or packed meanwhile)
+            if now - (objects / oid[:2] / oid[2:]).stat().st_mtime < IN_FLIGHT:
+                in_flight += 1
+            else:
+                loose.add(oid)
     workload = _workload_objects(main, unreachable)
     reflog_only = len(_unreachable(main, reflogs=False)) - len(unreachable)
     return (int(counts["count"]), int(counts["packs"]), len(unreachable), len(loose),
-            len(loose - workload), reflog_only)
+            len(loose - workload), reflog_only, in_flight)
 
 
 def _unreachable(main: Path, *, reflogs: bool) -> dict[str, str]:
@@ -218,10 +231,10 @@ def sample(minute: float, daemon: psutil.Process, state_db: Path, main: Path,
     cpu_pct = 100.0 * (cpu - last_cpu[0]) / max(1e-6, now - last_cpu[1])
     rss = daemon.memory_info().rss / 2**20
     state_kb, wal_kb, rows = state_figures(state_db)
-    loose, packs, unreachable, unreachable_loose, gitwarden_loose, reflog_only = \
+    loose, packs, unreachable, unreachable_loose, gitwarden_loose, reflog_only, in_flight = \
         object_figures(main)
     return (Sample(minute, rss, cpu_pct, state_kb, wal_kb, rows, loose, packs, unreachable,
-                   unreachable_loose, gitwarden_loose, reflog_only), (cpu, now))
+                   unreachable_loose, gitwarden_loose, reflog_only, in_flight), (cpu, now))
 
 
 def per_hour(samples: list[Sample], value: str) -> float:
@@ -255,7 +268,8 @@ def print_sample(s: Sample) -> None:
           f"state.db {s.state_kb:7.1f} KB (+wal {s.wal_kb:6.1f})  loose {s.loose:5d}  "
           f"packs {s.packs:3d}  "
           f"unreachable {s.unreachable:5d} (loose {s.unreachable_loose}, "
-          f"gitwarden's {s.gitwarden_loose})  only in reflogs {s.reflog_only}\n"
+          f"gitwarden's {s.gitwarden_loose}; in flight {s.in_flight})  "
+          f"only in reflogs {s.reflog_only}\n"
           f"           rows: {rows}\n"
           f"           daemon maps: {' '.join(f'{k}={v}' for k, v in s.memory.items())}",
           flush=True)
@@ -269,7 +283,7 @@ def report(samples: list[Sample], settle_minutes: float) -> None:
           f"{len(steady)} sample(s), growth per hour:")
     tables = sorted({k for s in steady for k in s.rows})
     for name in ("rss_mb", "cpu_pct", "state_kb", "wal_kb", "loose", "packs", "unreachable",
-                 "unreachable_loose", "gitwarden_loose", "reflog_only",
+                 "unreachable_loose", "gitwarden_loose", "in_flight", "reflog_only",
                  *(f"rows.{t}" for t in tables)):
         print(f"  {name:28s} {per_hour(steady, name):+12.1f} /h")
     first, last = steady[0], steady[-1]
