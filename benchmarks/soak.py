@@ -3,13 +3,21 @@
 The workload (issue 20): 4 agent worktrees of a 2,000-file repository, a write every ~50 ms
 (spread over the agents, half of them to a small set of shared files so that overlaps open),
 1 % of writes followed by a commit (a health check runs on each; every third commit ends the
-agent's task: its branch goes back to main, so its overlaps resolve), checkpoints
-every 20 s, and retention set short ([retention] max_age and interval of a minute or two) so
-that its effect shows within the run; repacking runs with its defaults.
+agent's task: its branch goes back to main, so its overlaps resolve; every second finished
+task also moves the base on by a commit to the first line of a shared file, so that rebase
+predictions merge file contents), checkpoints every 20 s, and retention set short
+([retention] max_age and interval of a minute or two) so that its effect shows within the
+run; repacking runs with its defaults.
 
 Printed every minute: the daemon's RSS and CPU, state.db size (with its WAL) and row counts,
-loose objects and packs (`git count-objects -v`), unreachable objects (`git fsck --unreachable
---no-reflogs`) and how many of those are loose. At the end: the growth per hour of each figure
+loose objects and packs (`git count-objects -v`), unreachable objects (`git fsck
+--unreachable`: reached by no ref, no reflog, no worktree HEAD), how many of those are loose
+and left behind (older than a minute; younger ones are shown as in flight: a checkpoint's
+blobs and trees before its ref moves) and how many of those gitwarden wrote (every
+unreachable object but the workload's own: its commits, by their committer, and what they
+reach), and, apart, the objects only a
+reflog keeps (what `git fsck --no-reflogs` adds: the workload's commits that `git reset
+--hard` left behind, until the reflog expires). At the end: the growth per hour of each figure
 after the first retention pass, and whether each stayed flat (state size within 10 %, RSS
 within 10 MB, no unreachable loose object, loose objects under git's gc.auto threshold).
 
@@ -39,6 +47,8 @@ from _repo import ENV, add_agents, generate_repo, git
 
 GC_AUTO = 6700  # git's default gc.auto: loose objects that make `git gc --auto` run
 HOT_FILES = 40
+FSCK_ATTEMPTS = 10
+IN_FLIGHT = 60.0  # seconds: a loose unreachable object younger than this may be in flight
 TASK_COMMITS = 3  # an agent's task is this many commits; then it starts over from main
 
 
@@ -54,18 +64,24 @@ class Sample:
     packs: int
     unreachable: int
     unreachable_loose: int
+    gitwarden_loose: int
+    reflog_only: int
+    in_flight: int = 0
     memory: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
 class Workload:
+    main: Path
     agents: list[Path]
     files: list[str]
     interval: float
     commit_ratio: float
+    base_every: int
     writes: int = 0
     commits: int = 0
     tasks: int = 0
+    base_commits: int = 0
     task_commits: dict[Path, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -89,12 +105,24 @@ class Workload:
                     done = self.task_commits.get(agent, 0) + 1
                     self.task_commits[agent] = done % TASK_COMMITS
                     if done == TASK_COMMITS:  # task over: a new one from main
-                        git(agent, "reset", "-q", "--hard", "main")
                         self.tasks += 1
+                        if self.base_every and self.tasks % self.base_every == 0:
+                            self._move_base(rng.choice(hot))
+                        git(agent, "reset", "-q", "--hard", "main")
                 except subprocess.CalledProcessError as exc:
                     self.errors.append(str(exc.stderr)[-200:])
             next_at += self.interval
             self.stop.wait(max(0.0, next_at - time.monotonic()))
+
+    def _move_base(self, rel: str) -> None:
+        """A commit on main (as a landed task would make) that changes the first line of a
+        shared file: the agents are behind, and their work there (appended at the end) is
+        predicted to rebase cleanly, which merges the file's contents."""
+        path = self.main / rel
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join([f"# base {self.base_commits}\n", *lines[1:]]))
+        git(self.main, "commit", "-q", "-m", f"base {self.base_commits}", "--", rel)
+        self.base_commits += 1
 
 
 def config_text(args: argparse.Namespace) -> str:
@@ -132,19 +160,67 @@ def state_figures(state_db: Path) -> tuple[float, float, dict[str, int]]:
     return size / 1024, wal_size / 1024, rows
 
 
-def object_figures(main: Path) -> tuple[int, int, int, int]:
+def object_figures(main: Path) -> tuple[int, int, int, int, int, int, int]:
+    """Loose objects, packs, unreachable objects (no ref, reflog or worktree HEAD reaches
+    them), the loose ones among them left behind (older than IN_FLIGHT seconds), the loose
+    ones left behind that gitwarden wrote, the objects only a reflog keeps, and the loose
+    unreachable objects written in the last IN_FLIGHT seconds (a checkpoint's blobs and trees
+    before its ref moves, an agent's before its commit: in flight, not left behind)."""
     counts = dict(line.split(": ", 1) for line in git(main, "count-objects", "-v").splitlines())
-    proc = subprocess.run(["git", "fsck", "--unreachable", "--no-reflogs", "--no-progress"],
-                          cwd=main, env=ENV, capture_output=True, text=True, check=False)
-    unreachable = [line.split()[2] for line in proc.stdout.splitlines()
-                   if line.startswith("unreachable ")]
+    unreachable = _unreachable(main, reflogs=True)
     objects = Path(git(main, "rev-parse", "--git-common-dir").strip())
     if not objects.is_absolute():
         objects = main / objects
     objects /= "objects"
-    loose_unreachable = sum(1 for oid in unreachable
-                            if (objects / oid[:2] / oid[2:]).exists())
-    return int(counts["count"]), int(counts["packs"]), len(unreachable), loose_unreachable
+    now = time.time()
+    loose, in_flight = set(), 0
+    for oid in unreachable:
+        with contextlib.suppress(FileNotFoundError):  # packed (or packed meanwhile)
+            if now - (objects / oid[:2] / oid[2:]).stat().st_mtime < IN_FLIGHT:
+                in_flight += 1
+            else:
+                loose.add(oid)
+    workload = _workload_objects(main, unreachable)
+    reflog_only = len(_unreachable(main, reflogs=False)) - len(unreachable)
+    return (int(counts["count"]), int(counts["packs"]), len(unreachable), len(loose),
+            len(loose - workload), reflog_only, in_flight)
+
+
+def _unreachable(main: Path, *, reflogs: bool) -> dict[str, str]:
+    """{id: type} of what `git fsck --unreachable` lists (reflogs count as reachable unless
+    `reflogs` is False)."""
+    args = ["git", "fsck", "--unreachable", "--connectivity-only", "--no-progress",
+            *([] if reflogs else ["--no-reflogs"])]
+    for _attempt in range(FSCK_ATTEMPTS):
+        proc = subprocess.run(args, cwd=main, env=ENV, capture_output=True, text=True,
+                              check=False)
+        if proc.returncode == 0:
+            break
+        time.sleep(2.0)  # a repack replaced a pack while fsck read it: its list is partial
+    else:
+        print(f"warning: `{' '.join(args)}` failed {FSCK_ATTEMPTS} times: "
+              f"{proc.stderr.strip()[-300:]}", flush=True)
+    return {parts[2]: parts[1] for line in proc.stdout.splitlines()
+            if line.startswith("unreachable ") and len(parts := line.split()) >= 3}
+
+
+def _workload_objects(main: Path, unreachable: dict[str, str]) -> set[str]:
+    """The unreachable objects the workload wrote: its own commits (committer "bench") and
+    everything they reach. What is left is gitwarden's (or nobody's: counted as gitwarden's)."""
+    commits = [oid for oid, kind in unreachable.items() if kind == "commit"]
+    if not commits:
+        return set()
+    authors = subprocess.run(["git", "log", "--no-walk=unsorted", "--stdin", "--format=%H %cn"],
+                             cwd=main, env=ENV, input="\n".join(commits), capture_output=True,
+                             text=True, check=True).stdout
+    ours = [line.split()[0] for line in authors.splitlines()
+            if line.split(maxsplit=1)[1:] == [ENV["GIT_COMMITTER_NAME"]]]
+    if not ours:
+        return set()
+    reached = subprocess.run(["git", "rev-list", "--objects", "--no-object-names", "--stdin"],
+                             cwd=main, env=ENV, input="\n".join(ours), capture_output=True,
+                             text=True, check=True).stdout
+    return set(reached.split()) & set(unreachable)
 
 
 def sample(minute: float, daemon: psutil.Process, state_db: Path, main: Path,
@@ -155,9 +231,10 @@ def sample(minute: float, daemon: psutil.Process, state_db: Path, main: Path,
     cpu_pct = 100.0 * (cpu - last_cpu[0]) / max(1e-6, now - last_cpu[1])
     rss = daemon.memory_info().rss / 2**20
     state_kb, wal_kb, rows = state_figures(state_db)
-    loose, packs, unreachable, unreachable_loose = object_figures(main)
+    loose, packs, unreachable, unreachable_loose, gitwarden_loose, reflog_only, in_flight = \
+        object_figures(main)
     return (Sample(minute, rss, cpu_pct, state_kb, wal_kb, rows, loose, packs, unreachable,
-                   unreachable_loose), (cpu, now))
+                   unreachable_loose, gitwarden_loose, reflog_only, in_flight), (cpu, now))
 
 
 def per_hour(samples: list[Sample], value: str) -> float:
@@ -190,7 +267,9 @@ def print_sample(s: Sample) -> None:
     print(f"{s.minute:5.1f} min  rss {s.rss_mb:6.1f} MB  cpu {s.cpu_pct:5.1f}%  "
           f"state.db {s.state_kb:7.1f} KB (+wal {s.wal_kb:6.1f})  loose {s.loose:5d}  "
           f"packs {s.packs:3d}  "
-          f"unreachable {s.unreachable:5d} (loose {s.unreachable_loose})\n"
+          f"unreachable {s.unreachable:5d} (loose {s.unreachable_loose}, "
+          f"gitwarden's {s.gitwarden_loose}; in flight {s.in_flight})  "
+          f"only in reflogs {s.reflog_only}\n"
           f"           rows: {rows}\n"
           f"           daemon maps: {' '.join(f'{k}={v}' for k, v in s.memory.items())}",
           flush=True)
@@ -204,7 +283,8 @@ def report(samples: list[Sample], settle_minutes: float) -> None:
           f"{len(steady)} sample(s), growth per hour:")
     tables = sorted({k for s in steady for k in s.rows})
     for name in ("rss_mb", "cpu_pct", "state_kb", "wal_kb", "loose", "packs", "unreachable",
-                 "unreachable_loose", *(f"rows.{t}" for t in tables)):
+                 "unreachable_loose", "gitwarden_loose", "in_flight", "reflog_only",
+                 *(f"rows.{t}" for t in tables)):
         print(f"  {name:28s} {per_hour(steady, name):+12.1f} /h")
     first, last = steady[0], steady[-1]
     state_ratio = last.state_kb / first.state_kb if first.state_kb else 1.0
@@ -214,7 +294,8 @@ def report(samples: list[Sample], settle_minutes: float) -> None:
          abs(state_ratio - 1.0) <= 0.10),
         (f"RSS within 10 MB ({first.rss_mb:.1f} -> {last.rss_mb:.1f} MB)",
          abs(last.rss_mb - first.rss_mb) <= 10.0),
-        (f"no unreachable loose object (max {max(s.unreachable_loose for s in steady)})",
+        (f"no unreachable loose object (max {max(s.unreachable_loose for s in steady)}, "
+         f"gitwarden's {max(s.gitwarden_loose for s in steady)})",
          all(s.unreachable_loose == 0 for s in steady)),
         (f"loose objects under gc.auto {GC_AUTO} (max {max(s.loose for s in steady)})",
          all(s.loose < GC_AUTO for s in steady)),
@@ -248,6 +329,8 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--write-interval", type=float, default=0.05)
     parser.add_argument("--commit-ratio", type=float, default=0.01)
+    parser.add_argument("--base-every", type=int, default=2, metavar="TASKS",
+                        help="move the base on every TASKS finished tasks (0: never)")
     parser.add_argument("--checkpoint-interval", default="20s")
     parser.add_argument("--retention", default="2m", help="[retention] max_age (and activity)")
     parser.add_argument("--retention-interval", default="1m",
@@ -280,7 +363,8 @@ def main() -> int:
           f"{args.write_interval * 1000:.0f} ms, {args.commit_ratio:.0%} committed, checkpoints "
           f"every {args.checkpoint_interval}, retention {args.retention} (pass every "
           f"{args.retention_interval}), {args.minutes:g} min; repository {main_dir}", flush=True)
-    workload = Workload(agents, files, args.write_interval, args.commit_ratio)
+    workload = Workload(main_dir, agents, files, args.write_interval, args.commit_ratio,
+                        args.base_every)
     writer = threading.Thread(target=workload.run, daemon=True)
     started = time.monotonic()
     writer.start()
@@ -300,7 +384,7 @@ def main() -> int:
             proc.kill()
         log.close()
     print(f"\n{workload.writes} writes, {workload.commits} commits, {workload.tasks} "
-          f"finished tasks (branch reset to main), "
+          f"finished tasks (branch reset to main), {workload.base_commits} base commits, "
           f"{len(workload.errors)} failed commit(s)")
     retention = float(_seconds(args.retention)) + float(_seconds(args.retention_interval))
     if len(samples) >= 2:

@@ -3,12 +3,16 @@
 Each checkpoint commit has the previous checkpoint as first parent and the agent's HEAD at
 that moment as second parent (so the agent's commits stay reachable), a message listing the
 files changed since the previous checkpoint, and trailers naming agent, worktree, HEAD and
-base. Ref updates are compare-and-swap: `git update-ref REF NEW OLD`, or the same through
-libgit2's ref transaction where no git process should be started.
+base. Ref updates are compare-and-swap (`git update-ref REF NEW OLD`, or the same through
+libgit2's ref transaction where no git process should be started), made by one gitwarden
+process at a time (`chain_lock`), so that no checkpoint commit loses the swap and stays behind
+unreachable.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -16,14 +20,16 @@ from pathlib import Path
 
 import pygit2
 
-from gitwarden.errors import GitError
+from gitwarden.errors import GitError, GitwardenError
 from gitwarden.git import lockfiles
 from gitwarden.git.objects import MODE_LINK, MODE_TREE, ZERO_OID, gitwarden_signature
 from gitwarden.git.runner import run_git
+from gitwarden.store.state_locks import state_lock
 
 CHECKPOINT_REF_PREFIX = "refs/gitwarden/checkpoints/"
 BACKUP_REF_PREFIX = "refs/gitwarden/backups/"
 MAX_LISTED_FILES = 50
+CHAIN_LOCK_WAIT = 30.0
 
 TRAILER_AGENT = "Gitwarden-Agent"
 TRAILER_WORKTREE = "Gitwarden-Worktree"
@@ -235,6 +241,18 @@ def create_checkpoint_commit(repo: pygit2.Repository, *, tree: pygit2.Oid,
     printable = message.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     oid = repo.create_commit(None, author, committer or author, printable, tree, parents)
     return str(oid)
+
+
+@contextlib.contextmanager
+def chain_lock(state_dir: Path, agent_name: str) -> Iterator[None]:
+    """Held from reading the tip of an agent's chain to moving its ref: a checkpoint that
+    lost the compare-and-swap to another gitwarden process would be an unreachable commit."""
+    digest = hashlib.sha256(agent_name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    with state_lock(state_dir, f"checkpoint-{digest}", wait=CHAIN_LOCK_WAIT,
+                    busy=lambda: GitwardenError(
+                        f"another gitwarden process has held the checkpoint chain of "
+                        f"{agent_name} for {CHAIN_LOCK_WAIT:g} s; try again")):
+        yield
 
 
 class RefConflict(Exception):

@@ -17,6 +17,7 @@ from gitwarden.checkpoints.chain import (
     FileChange,
     RefConflict,
     backup_index_tree,
+    chain_lock,
     checkpoint_ref,
     delete_ref_cas,
     info_from_commit,
@@ -312,29 +313,32 @@ def prune(workspace: Workspace, store: Store, agent: Agent | str, *, keep: int |
                                                  else settings.keep_clean_days) * 86400.0)
     current = time.time() if now is None else now
     repo = pygit2.Repository(str(workspace.repo.common_dir))
-    for _attempt in range(5):
-        chain = read_chain(repo, name)
-        clean = clean_set(repo, store, name)
-        since = current - policy.keep_clean_seconds
-        protected = protected_commits(store, name, since) \
-            | journal.protected_commits(store, name, since)
-        plan = plan_prune(chain, policy, now=current,
-                          is_clean=lambda info, known=clean: is_clean(info, known),  # type: ignore[misc]
-                          protected=protected)
-        if not plan.dropped or dry_run:
-            return PruneResult(name, len(plan.kept), len(plan.dropped),
-                               chain[0].commit if chain else None)
-        new_tip, mapping = rewrite_chain(repo, chain, plan)
-        ref = checkpoint_ref(name)
-        try:
-            if new_tip is None:
+    # one chain writer at a time: a rewrite that lost the swap would stay behind
+    with chain_lock(workspace.repo.ensure_state_dir(), name):
+        for _attempt in range(5):
+            chain = read_chain(repo, name)
+            clean = clean_set(repo, store, name)
+            since = current - policy.keep_clean_seconds
+            protected = protected_commits(store, name, since) \
+                | journal.protected_commits(store, name, since)
+            plan = plan_prune(
+                chain, policy, now=current,
+                is_clean=lambda info, known=clean: is_clean(info, known),  # type: ignore[misc]
+                protected=protected)
+            if not plan.dropped or dry_run:
+                return PruneResult(name, len(plan.kept), len(plan.dropped),
+                                   chain[0].commit if chain else None)
+            new_tip, mapping = rewrite_chain(repo, chain, plan)
+            ref = checkpoint_ref(name)
+            try:
+                if new_tip is None:
 
-                delete_ref_cas(workspace.repo.common_dir, ref, chain[0].commit)
-            else:
-                update_ref_cas(workspace.repo.common_dir, ref, new_tip, chain[0].commit,
-                               message="gitwarden prune")
-        except RefConflict:
-            continue  # a checkpoint landed meanwhile: plan again
-        remap_commits(store, name, mapping)
-        return PruneResult(name, len(plan.kept), len(plan.dropped), new_tip)
+                    delete_ref_cas(workspace.repo.common_dir, ref, chain[0].commit)
+                else:
+                    update_ref_cas(workspace.repo.common_dir, ref, new_tip, chain[0].commit,
+                                   message="gitwarden prune")
+            except RefConflict:
+                continue  # a checkpoint landed meanwhile: plan again
+            remap_commits(store, name, mapping)
+            return PruneResult(name, len(plan.kept), len(plan.dropped), new_tip)
     raise GitwardenError(f"could not prune {name}: its checkpoint ref kept changing")

@@ -30,6 +30,7 @@ from gitwarden.checkpoints.chain import (
     CheckpointInfo,
     RefConflict,
     advance_ref_cas,
+    chain_lock,
     chain_tip,
     checkpoint_ref,
     create_checkpoint_commit,
@@ -151,8 +152,9 @@ def take_checkpoint(workspace: Workspace, agent: Agent | str, *,
         if scan is not None:
             scan.cancel()
     base = _base_commit(workspace, repo, head)
-    result = _commit_with_cas(repo, target, snapshot, head=head, base=base, message=message,
-                              kind=kind)
+    with chain_lock(state_dir, target.name):
+        result = _commit_with_cas(repo, target, snapshot, head=head, base=base,
+                                  message=message, kind=kind)
     if result.commit is not None:
         freshness.record_base(state_dir, target.name, result.commit, inputs,
                               freshness.signature(repo), started)

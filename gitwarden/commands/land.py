@@ -11,6 +11,7 @@ from gitwarden.agents.caller import current_agent
 from gitwarden.commands import add_command
 from gitwarden.coordination.arguments import open_context
 from gitwarden.errors import UsageError
+from gitwarden.git.quarantine import quarantine_dir
 from gitwarden.landing import queue
 from gitwarden.landing.candidate import Member, build_candidate
 from gitwarden.landing.land import main_worktree_refusal, process_queue
@@ -118,8 +119,11 @@ def run_land(args: argparse.Namespace) -> int:
 def _dry_run(workspace: Any, agents: list[Any], strategy: str, base: str,
              refused: dict[str, str], as_json: bool) -> int:
     members = [Member(a.name, a.branch, a.head, strategy) for a in agents]
-    candidate = build_candidate(workspace.repo.common_dir, base, members,
-                                workspace.base_branch) if members else None
+    candidate = None
+    if members:  # shown, never landed: built in quarantine, so it leaves no object behind
+        with quarantine_dir(workspace.repo.common_dir) as objects:
+            candidate = build_candidate(workspace.repo.common_dir, base, members,
+                                        workspace.base_branch, quarantine=objects)
     checks = [c.name for c in workspace.config.health.checks]
     plan: dict[str, Any] = {
             "dry_run": True, "base": {"branch": workspace.base_branch, "commit": base},

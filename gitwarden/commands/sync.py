@@ -10,6 +10,7 @@ from gitwarden.agents.caller import current_agent
 from gitwarden.commands import add_command
 from gitwarden.coordination.arguments import open_context
 from gitwarden.errors import UsageError
+from gitwarden.git.quarantine import quarantine_dir
 from gitwarden.landing.sync import SyncRefused, apply_sync, plan_sync, undo_sync
 from gitwarden.output import print_json, short
 from gitwarden.views.context_refresh import refresh_context_files
@@ -49,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
             refresh_context_files(workspace, store)
             print(f"{agent.name}: back to the state before its last sync (backup {backup})")
             return 0
-        if args.dry_run:
-            plan = plan_sync(workspace, agent, args.strategy)
+        if args.dry_run:  # shown, never applied: its commits are built in quarantine
+            with quarantine_dir(workspace.repo.common_dir) as objects:
+                plan = plan_sync(workspace, agent, args.strategy, quarantine=objects)
             if args.json:
                 print_json({"dry_run": True, **plan.as_json()})
             else:

@@ -27,10 +27,11 @@ class TreeMerge:
         return self.tree is not None and not self.conflicts
 
 
-def merge_tree(cwd: Path, ours: str, theirs: str) -> TreeMerge:
+def merge_tree(cwd: Path, ours: str, theirs: str,
+               env: Mapping[str, str] | None = None) -> TreeMerge:
     """Merge commit `theirs` into `ours` (their merge base found by git) without a worktree."""
     proc = run_git(["merge-tree", "--write-tree", "--name-only", "-z", "--no-messages",
-                    ours, theirs], cwd, check=False)
+                    ours, theirs], cwd, check=False, env=env)
     if proc.returncode not in (0, _CONFLICTED):
         raise GitError(f"git merge-tree failed: {proc.stderr.decode('utf-8', 'replace').strip()}"
                        " (gitwarden needs git 2.38 or newer for landing)")
@@ -59,9 +60,10 @@ def update_branch_cas(cwd: Path, branch: str, new: str, old: str, reason: str) -
     return proc.returncode == 0
 
 
-def commits_between(cwd: Path, since: str, head: str) -> list[str]:
+def commits_between(cwd: Path, since: str, head: str,
+                    env: Mapping[str, str] | None = None) -> list[str]:
     """Commits reachable from head and not from since, oldest first (no merges skipped)."""
-    proc = run_git(["rev-list", "--reverse", "--topo-order", f"{since}..{head}"], cwd)
+    proc = run_git(["rev-list", "--reverse", "--topo-order", f"{since}..{head}"], cwd, env=env)
     return proc.stdout.decode().split()
 
 
@@ -70,9 +72,10 @@ def count_between(cwd: Path, since: str, head: str) -> int:
     return int(proc.stdout.decode().strip() or 0)
 
 
-def changed_between(cwd: Path, old: str, new: str) -> list[str]:
+def changed_between(cwd: Path, old: str, new: str,
+                    env: Mapping[str, str] | None = None) -> list[str]:
     """Paths that differ between two commits or trees."""
-    proc = run_git(["diff", "--name-only", "-z", "--no-renames", old, new], cwd)
+    proc = run_git(["diff", "--name-only", "-z", "--no-renames", old, new], cwd, env=env)
     return split_z(proc.stdout)
 
 

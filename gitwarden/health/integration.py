@@ -14,6 +14,7 @@ from gitwarden.git.commits import (
     rev_parse_commit,
 )
 from gitwarden.git.objects import gitwarden_signature
+from gitwarden.git.quarantine import keep, quarantined
 from gitwarden.health import table as health_state
 from gitwarden.health.culprit import find_failing_set
 from gitwarden.health.outcomes import Outcome
@@ -41,8 +42,17 @@ def run_integration(workspace: Workspace, store: Store) -> IntegrationHealth:
     if not checks:
         return IntegrationHealth(verdict="none")
     repo = pygit2.Repository(str(workspace.repo.main_worktree))
+    # merges and candidates are written in quarantine: only a candidate that is really
+    # checked out is kept (then its scratch worktree's HEAD reaches it)
+    with quarantined(repo) as scratch:
+        return _integrate(workspace, store, repo, scratch)
+
+
+def _integrate(workspace: Workspace, store: Store, repo: pygit2.Repository,
+               scratch: pygit2.Repository) -> IntegrationHealth:
+    checks = workspace.config.health.checks
     base = rev_parse_commit(workspace.repo.main_worktree, workspace.base_branch)
-    heads, left_out = _merge_plan(repo, store, base, workspace.agents)
+    heads, left_out = _merge_plan(scratch, store, base, workspace.agents)
     names = tuple(sorted(heads))
     if not names:
         return IntegrationHealth(verdict="none", left_out=left_out)
@@ -51,10 +61,14 @@ def run_integration(workspace: Workspace, store: Store) -> IntegrationHealth:
     def commit_for(members: frozenset[str]) -> str | None:
         if members not in cache:
             ordered = [heads[n] for n in names if n in members]
-            tree = _merged_tree(repo, base, ordered)
-            cache[members] = None if tree is None else _integration_commit(repo, base, tree,
+            tree = _merged_tree(scratch, base, ordered)
+            cache[members] = None if tree is None else _integration_commit(scratch, base, tree,
                                                                          sorted(members))
         return cache[members]
+
+    def ask(tester: CommitTester, commit: str) -> Outcome:
+        return tester(commit, tree=str(scratch[commit].peel(pygit2.Commit).tree_id),
+                      before_checkout=lambda: keep(scratch, repo, commit))
 
     full = commit_for(frozenset(names))
     if full is None:
@@ -64,7 +78,7 @@ def run_integration(workspace: Workspace, store: Store) -> IntegrationHealth:
     reused = True
     for check in checks:
         tester = CommitTester(workspace, store, check, None, INTEGRATION)
-        first = tester(full)
+        first = ask(tester, full)
         total_runs += tester.real_runs
         reused = reused and tester.real_runs == 0
         if first != "fail":
@@ -72,7 +86,7 @@ def run_integration(workspace: Workspace, store: Store) -> IntegrationHealth:
 
         def test_set(members: frozenset[str], tester: CommitTester = tester) -> Outcome:
             commit = commit_for(members)
-            return "skip" if commit is None else tester(commit)
+            return "skip" if commit is None else ask(tester, commit)
 
         before = tester.real_runs
         search = find_failing_set(names, test_set)

@@ -25,6 +25,7 @@ from gitwarden.coordination.pauses import auto_actions_allowed
 from gitwarden.coordination.pausing import apply_pause
 from gitwarden.errors import GitError, GitwardenError
 from gitwarden.git.objects import MODE_GITLINK
+from gitwarden.git.quarantine import keep, quarantined
 from gitwarden.git.runner import run_git
 from gitwarden.git.worktrees import operation_in_progress
 from gitwarden.health import table as health_state
@@ -114,15 +115,17 @@ def revert_culprit(workspace: Workspace, store: Store, agent: Agent, culprit: st
     if agent.branch is None:
         raise RevertError(f"{agent.name} has a detached HEAD")
     repo = pygit2.Repository(str(agent.path))
-    plan = plan_revert(repo, head, [culprit], trailers=[
-        ("Gitwarden-Agent", agent.name), ("Gitwarden-Check", check),
-        ("Gitwarden-Action", "auto-revert")])
-    if not plan.paths:
-        raise RevertError(f"reverting {culprit[:10]} changes nothing on {head[:10]}")
-    safety, backup = _protect(workspace, agent, head, culprit)
-    dirty = _dirty_paths(agent, plan.paths)
-    if dirty:
-        raise RevertError(f"uncommitted changes in reverted path(s) {', '.join(dirty[:5])}")
+    with quarantined(repo) as scratch:  # a revert refused here leaves no object behind
+        plan = plan_revert(scratch, head, [culprit], trailers=[
+            ("Gitwarden-Agent", agent.name), ("Gitwarden-Check", check),
+            ("Gitwarden-Action", "auto-revert")])
+        if not plan.paths:
+            raise RevertError(f"reverting {culprit[:10]} changes nothing on {head[:10]}")
+        safety, backup = _protect(workspace, agent, head, culprit)
+        dirty = _dirty_paths(agent, plan.paths)
+        if dirty:
+            raise RevertError(f"uncommitted changes in reverted path(s) {', '.join(dirty[:5])}")
+        keep(scratch, repo, plan.tree)
     revert_commit = create_revert_commit(repo, plan)
     rollback_id = _record_as_rollback(store, agent, safety, backup, head, revert_commit)
     revert_id = health_state.record_revert(

@@ -266,19 +266,23 @@ def run_on_commit(repo: Repo, health: HealthConfig, check: HealthCheck, commit: 
                   label: str, *, reuse: Callable[[], CheckRun | None] | None = None,
                   should_stop: Callable[[], bool] | None = None,
                   on_result: Callable[[CheckRun], None] | None = None,
-                  same_run_key: str | None = None) -> CheckRun:
+                  same_run_key: str | None = None,
+                  before_checkout: Callable[[], object] | None = None) -> CheckRun:
     """Take a build slot, materialize `commit` in its scratch worktree, run `check` there.
 
     `same_run_key` (check, tree and config) is held locked from `reuse` to `on_result`, across
     processes and build slots: `reuse`, asked once the locks are held, may answer with a run
     of the same tree that finished while this one waited (then nothing runs), and `on_result`
-    records a new run before anyone waiting for the same key asks."""
+    records a new run before anyone waiting for the same key asks. `before_checkout` is
+    called just before the checkout, only when the check really runs."""
     with _same_run_lock(repo, same_run_key), build_slot(repo, health.parallel) as slot:
         earlier = reuse() if reuse is not None else None
         if earlier is not None:
             return earlier
         if should_stop is not None and should_stop():
             raise RunCancelled(f"health check {check.name} not started: superseded")
+        if before_checkout is not None:
+            before_checkout()
         materialize(repo, slot.scratch, commit)
         log_path = log_path_for(repo, label, check.name)
         with open(log_path, "ab") as log:

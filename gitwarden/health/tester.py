@@ -69,10 +69,15 @@ class CommitTester:
     def reused(self) -> list[health_state.PastRun]:
         return [run.reused for run in self.runs if run.reused is not None]
 
-    def __call__(self, commit: str) -> Outcome:
+    def __call__(self, commit: str, *, tree: str | None = None,
+                 before_checkout: Callable[[], object] | None = None) -> Outcome:
+        """The outcome of the check on `commit`. A commit not yet in the repository (a
+        candidate built in quarantine) comes with its `tree` and a `before_checkout` that
+        puts it there: it is only called when the check really runs."""
         if self.before_run is not None:
             self.before_run(commit)
-        tree = tree_of(self.workspace.repo.main_worktree, commit)
+        if tree is None:
+            tree = tree_of(self.workspace.repo.main_worktree, commit)
         first = tree is not None and tree not in self._recorded
         run = self._from_record(tree) if tree is not None else None
         if run is None:
@@ -90,6 +95,7 @@ class CommitTester:
             run = run_on_commit(self.workspace.repo, self.workspace.config.health, self.check,
                                 commit, self.agent or INTEGRATION, reuse=again,
                                 should_stop=self.should_stop, on_result=record,
+                                before_checkout=before_checkout,
                                 same_run_key=f"{self.check.name} {tree} {self.config_hash}"
                                 if tree is not None else None)
         self.runs.append(run)

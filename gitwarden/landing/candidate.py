@@ -1,17 +1,19 @@
 """Landing candidates: the base plus queued agents, in order, built as commits in the object
 database only (`git merge-tree --write-tree` for merge and squash, an in-memory replay for
 rebase). No worktree, index, HEAD or ref is read or written: the first landed commit exists
-only once the base ref moves to it."""
+only once the base ref moves to it. A candidate that is only shown (`land --dry-run`) is built
+in a quarantine and leaves no object behind."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pygit2
 
 from gitwarden.git.merges import commit_tree, commits_between, merge_tree
+from gitwarden.git.quarantine import divert_writes, git_env_for
 from gitwarden.git.runner import run_git
 from gitwarden.overlaps.replay import replay
 
@@ -42,15 +44,20 @@ class Candidate:
 
 
 def build_candidate(common_dir: Path, base: str, members: Sequence[Member],
-                    base_name: str) -> Candidate:
-    """Stack each member on the previous result; a member that conflicts is left out."""
+                    base_name: str, *, quarantine: Path | None = None) -> Candidate:
+    """Stack each member on the previous result; a member that conflicts is left out. With
+    `quarantine` (a gitwarden.git.quarantine directory) every object is written there."""
     repo = pygit2.Repository(str(common_dir))
+    env = None
+    if quarantine is not None:
+        divert_writes(repo, quarantine)
+        env = git_env_for(quarantine, common_dir)
     current = base
     kept: list[Member] = []
     prefixes: list[str] = []
     ejected: dict[str, tuple[str, ...]] = {}
     for member in members:
-        result = _add(repo, common_dir, current, member, base_name)
+        result = _add(repo, common_dir, current, member, base_name, env)
         if isinstance(result, tuple):
             ejected[member.agent] = result
             continue
@@ -61,19 +68,19 @@ def build_candidate(common_dir: Path, base: str, members: Sequence[Member],
 
 
 def _add(repo: pygit2.Repository, cwd: Path, onto: str, member: Member,
-         base_name: str) -> str | tuple[str, ...]:
+         base_name: str, env: Mapping[str, str] | None) -> str | tuple[str, ...]:
     """The commit of `onto` + member, or the paths that conflict."""
     if member.strategy == "rebase":
-        built = replay(repo, commits_between(cwd, onto, member.head), onto, create=True)
+        built = replay(repo, commits_between(cwd, onto, member.head, env), onto, create=True)
         return built.head if built.head is not None else built.conflicts
-    merged = merge_tree(cwd, onto, member.head)
+    merged = merge_tree(cwd, onto, member.head, env)
     if merged.tree is None:
         return merged.conflicts
     branch = member.branch or member.agent
     if member.strategy == "squash":
         subjects = run_git(["log", "--format=- %s", f"{onto}..{member.head}"],
-                           cwd).stdout.decode("utf-8", "replace")
+                           cwd, env=env).stdout.decode("utf-8", "replace")
         message = f"{branch}: work of agent {member.agent} (squashed)\n\n{subjects}"
-        return commit_tree(cwd, merged.tree, [onto], message)
+        return commit_tree(cwd, merged.tree, [onto], message, env)
     message = f"Land {branch} (agent {member.agent}) on {base_name}\n"
-    return commit_tree(cwd, merged.tree, [onto, member.head], message)
+    return commit_tree(cwd, merged.tree, [onto, member.head], message, env)

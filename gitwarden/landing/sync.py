@@ -14,6 +14,7 @@ from __future__ import annotations
 import shlex
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pygit2
@@ -27,6 +28,7 @@ from gitwarden.coordination import pauses
 from gitwarden.errors import GitError, GitwardenError
 from gitwarden.git.changes import worktree_changes
 from gitwarden.git.merges import changed_between, update_branch_cas
+from gitwarden.git.quarantine import divert_writes, git_env_for
 from gitwarden.git.runner import run_git
 from gitwarden.git.worktrees import operation_in_progress
 from gitwarden.landing import queue
@@ -82,8 +84,9 @@ class SyncOutcome:
 
 
 def plan_sync(workspace: Workspace, agent: Agent, strategy: str | None = None,
-              base_commit: str | None = None) -> SyncPlan:
-    """The sync of `agent` onto the base (built in memory; no worktree, index or ref moves)."""
+              base_commit: str | None = None, *, quarantine: Path | None = None) -> SyncPlan:
+    """The sync of `agent` onto the base (built in memory; no worktree, index or ref moves).
+    With `quarantine` (a plan only shown) the new commits are written there, not kept."""
     strategy = strategy or workspace.config.sync.strategy
     base = base_commit or workspace.base_commit()
     plan = SyncPlan(agent=agent.name, branch=agent.branch, strategy=strategy, head=agent.head,
@@ -99,6 +102,8 @@ def plan_sync(workspace: Workspace, agent: Agent, strategy: str | None = None,
         return _refused(plan, f"agent {agent.name} has no branch checked out (detached or "
                         "unborn HEAD): check out its branch first")
     repo = pygit2.Repository(str(workspace.repo.common_dir))
+    if quarantine is not None:
+        divert_writes(repo, quarantine)
     ahead, behind = repo.ahead_behind(agent.head, base)
     plan = _with(plan, behind=behind)
     if behind == 0:
@@ -121,7 +126,8 @@ def plan_sync(workspace: Workspace, agent: Agent, strategy: str | None = None,
                         f"sync of {agent.name} would conflict in {_listed(conflicts)}: nothing "
                         f"was changed; resolve by hand (git -C {shlex.quote(str(agent.path))} "
                         f"{strategy} {workspace.base_branch}) or let the agent do it")
-    changes = tuple(changed_between(workspace.repo.common_dir, agent.head, new_head))
+    env = None if quarantine is None else git_env_for(quarantine, workspace.repo.common_dir)
+    changes = tuple(changed_between(workspace.repo.common_dir, agent.head, new_head, env))
     state = worktree_changes(agent.path, agent.head, base)
     if state.error:
         return _refused(plan, f"cannot read the worktree of {agent.name}: {state.error}")

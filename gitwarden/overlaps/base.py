@@ -11,6 +11,7 @@ from typing import Any
 
 import pygit2
 
+from gitwarden.git.quarantine import quarantined
 from gitwarden.overlaps.predict import CONFLICT, MergePredictor, Prediction, Side
 from gitwarden.overlaps.replay import replay
 
@@ -67,8 +68,13 @@ class BaseAwareness:
 
     def __init__(self, common_dir: Path, predictor: MergePredictor | None = None) -> None:
         self.predictor = predictor or MergePredictor(common_dir)
-        self.repo: pygit2.Repository = self.predictor.repo
         self._base_paths: dict[tuple[str, str], frozenset[str]] = {}
+
+    @property
+    def repo(self) -> pygit2.Repository:
+        """The predictor's repository, which it reopens now and then (one kept from the
+        start would keep every pack a repack deleted mapped: the daemon's RSS would grow)."""
+        return self.predictor.repo
 
     def standing(self, agent: str, worktree: Path, head: str | None, base_commit: str,
                  committed: Iterable[str], uncommitted: Iterable[str]) -> BaseStanding:
@@ -107,7 +113,8 @@ class BaseAwareness:
         walker = self.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL |
                                 pygit2.enums.SortMode.REVERSE)
         walker.hide(merge_base)
-        result = replay(self.repo, [str(c.id) for c in walker], base_commit, create=False)
+        with quarantined(self.repo) as scratch:  # a prediction leaves no object behind
+            result = replay(scratch, [str(c.id) for c in walker], base_commit, create=False)
         if result.head is None:
             return CONFLICT, result.conflicts
         return CLEAN, ()

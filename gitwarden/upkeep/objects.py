@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from gitwarden.config import Config
+from gitwarden.git.quarantine import sweep_stale
 from gitwarden.git.repack import RepackResult, repack_incremental
 from gitwarden.git.repository import Repo
 from gitwarden.store.db import Store
@@ -23,6 +24,8 @@ def tidy_objects(repo: Repo, config: Config, store: Store | None = None, *,
     """Repack incrementally when [retention] repack_loose_objects are loose (any, with
     `force`); the result is logged and, when something was packed, recorded as an event."""
     state_dir = repo.ensure_state_dir()
+    if not dry_run and (swept := sweep_stale(repo.common_dir)):
+        log.info("removed %d quarantine director(ies) of processes that no longer run", swept)
     threshold = 1 if force else config.retention.repack_loose_objects
     result = repack_incremental(repo.common_dir, state_dir, min_loose=threshold,
                                 dry_run=dry_run)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gitwarden.agents.workspace import Workspace
+from gitwarden.checkpoints import rollback, take
 from gitwarden.checkpoints.chain import lock_is_stale, read_chain
 from gitwarden.checkpoints.rollback import prune
 from gitwarden.checkpoints.take import (
@@ -22,7 +23,14 @@ from gitwarden.checkpoints.take import (
     take_checkpoint,
 )
 from gitwarden.store.db import Store
-from tests.helpers.gitrepo import RepoWithAgents, git, make_repo_with_agents, run_gitwarden, write
+from tests.helpers.gitrepo import (
+    RepoWithAgents,
+    git,
+    make_repo_with_agents,
+    run_gitwarden,
+    unreachable_objects,
+    write,
+)
 
 
 @pytest.fixture
@@ -169,6 +177,42 @@ def test_concurrent_writers_never_lose_a_checkpoint(repo: RepoWithAgents) -> Non
     assert set(created) <= set(chain)  # every created checkpoint is on the one chain
 
 
+def test_a_checkpoint_racing_another_leaves_no_commit_behind(
+        repo: RepoWithAgents, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another checkpoint of the same agent starts (a real one, in another thread) right
+    after this one wrote its commit and before it moves the ref. Without one writer at a time
+    the other one moves the ref first, and the commit written here loses the compare-and-swap
+    and stays behind unreachable; with the chain lock the other one waits its turn."""
+    alpha = repo.agents["alpha"]
+    write(alpha, {"a.txt": "1\n"})
+    assert take_checkpoint(Workspace.load(repo.main), "alpha").status == "created"
+    before = unreachable_objects(repo.main)
+    real = take.create_checkpoint_commit
+    racers: list[threading.Thread] = []
+    results: list[take.CheckpointResult] = []
+
+    def racing_commit(*args: object, **kwargs: object) -> str:
+        commit = real(*args, **kwargs)  # type: ignore[arg-type]
+        if not racers:
+            write(alpha, {"a.txt": "3\n"})
+            racer = threading.Thread(target=lambda: results.append(
+                take_checkpoint(Workspace.load(repo.main), "alpha")))
+            racers.append(racer)
+            racer.start()
+            racer.join(timeout=3)  # waits out the lock, or lets the racer win
+        return commit
+
+    monkeypatch.setattr(take, "create_checkpoint_commit", racing_commit)
+    write(alpha, {"a.txt": "2\n"})
+    first = take_checkpoint(Workspace.load(repo.main), "alpha")
+    racers[0].join()
+    assert first.status == "created" and results[0].status == "created"
+    assert unreachable_objects(repo.main) == before
+    chain = chain_ids(alpha, "alpha")
+    assert chain[:2] == [results[0].commit, first.commit]  # in the order they took the lock
+    assert git(alpha, "show", f"{chain[0]}:a.txt") == "3\n"
+
+
 def test_prune_keeps_newest_and_clean_and_remaps(repo: RepoWithAgents) -> None:
     alpha = repo.agents["alpha"]
     workspace = Workspace.load(repo.main)
@@ -199,6 +243,44 @@ def test_prune_keeps_newest_and_clean_and_remaps(repo: RepoWithAgents) -> None:
     assert git(alpha, "show", "refs/gitwarden/checkpoints/alpha:f.txt") == "5\n"
     cli = run_gitwarden("prune", "--keep", "1", "--keep-clean-days", "0", cwd=repo.main)
     assert cli.returncode == 0 and "alpha: kept 1, dropped 2" in cli.stdout
+
+
+def test_a_prune_racing_a_checkpoint_leaves_no_rewritten_commit_behind(
+        repo: RepoWithAgents, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint is taken (a real one, in another thread) while prune rewrites the chain.
+    Without one chain writer at a time the checkpoint moves the ref first and the rewritten
+    commits stay behind unreachable; with the chain lock the checkpoint waits its turn. What
+    is unreachable afterwards is only what the prune dropped or re-created."""
+    alpha = repo.agents["alpha"]
+    workspace = Workspace.load(repo.main)
+    originals = []
+    for i in range(4):
+        write(alpha, {"f.txt": f"{i}\n"})
+        originals.append(take_checkpoint(workspace, "alpha").commit)
+    real = rollback.rewrite_chain
+    racers: list[threading.Thread] = []
+
+    def racing_rewrite(*args: object, **kwargs: object) -> object:
+        rewritten = real(*args, **kwargs)  # type: ignore[arg-type]
+        if not racers:
+            write(alpha, {"f.txt": "racer\n"})
+            racer = threading.Thread(target=lambda: take_checkpoint(Workspace.load(repo.main),
+                                                                    "alpha"))
+            racers.append(racer)
+            racer.start()
+            racer.join(timeout=3)  # waits out the lock, or lets the racer win
+        return rewritten
+
+    monkeypatch.setattr(rollback, "rewrite_chain", racing_rewrite)
+    with Store.open(workspace.repo) as store:
+        result = prune(workspace, store, "alpha", keep=2, keep_clean_days=0)
+    racers[0].join()
+    unreachable = unreachable_objects(repo.main)
+    commits = {oid for oid in unreachable if git(repo.main, "cat-file", "-t", oid).strip()
+               == "commit"}
+    assert commits <= set(originals)
+    assert result.dropped == 2
+    assert git(alpha, "show", "refs/gitwarden/checkpoints/alpha:f.txt") == "racer\n"
 
 
 # --- errors that name the real cause (issue 11 case 6) ----------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers.gitrepo import commit_all, run_gitwarden, write
+from tests.helpers.gitrepo import commit_all, run_gitwarden, unreachable_objects, write
 from tests.helpers.health_repo import agent_commits, setup_repo
 
 
@@ -48,3 +48,23 @@ def test_all_agents_merged_and_passing_is_a_pass(tmp_path: Path) -> None:
     integration = json.loads(ran.stdout)["integration"]
     assert (integration["verdict"], integration["merged"], integration["left_out"]) == \
         ("pass", ["alpha", "beta"], {})
+
+
+def test_an_integration_check_leaves_no_unreachable_object(tmp_path: Path) -> None:
+    """Merges for the plan (each agent alone, then together) are tried in quarantine; only
+    the candidate that is checked out enters the repository, where the scratch worktree's
+    HEAD reaches it."""
+    repo = setup_repo(tmp_path, policy="notify", agents=("alpha", "beta", "gamma"))
+    agent_commits(repo.agents["alpha"], {"a.txt": "a\n"})
+    agent_commits(repo.agents["beta"], {"b.txt": "b\n"})
+    agent_commits(repo.agents["gamma"], {"README.md": "gamma's readme\n"})
+    write(repo.main, {"README.md": "the base's readme\n"})
+    commit_all(repo.main, "the base moves on")
+    before = unreachable_objects(repo.main)
+    ran = run_gitwarden("health", "--run", "--integration", "--json", cwd=repo.main)
+    integration = json.loads(ran.stdout)["integration"]
+    assert (integration["verdict"], integration["merged"]) == ("partial", ["alpha", "beta"])
+    assert unreachable_objects(repo.main) == before
+    again = run_gitwarden("health", "--run", "--integration", "--json", cwd=repo.main)
+    assert json.loads(again.stdout)["integration"]["verdict"] == "partial"
+    assert unreachable_objects(repo.main) == before

@@ -17,7 +17,14 @@ from gitwarden.coordination.pauses import is_paused
 from gitwarden.health import service as health_service
 from gitwarden.health import table as health_state
 from gitwarden.store.db import Store
-from tests.helpers.gitrepo import RepoWithAgents, commit_all, git, run_gitwarden, write
+from tests.helpers.gitrepo import (
+    RepoWithAgents,
+    commit_all,
+    git,
+    run_gitwarden,
+    unreachable_objects,
+    write,
+)
 from tests.helpers.health_repo import agent_commits, events, head, setup_repo
 
 
@@ -219,3 +226,19 @@ def test_health_json_shows_the_integration_result_and_agents(tmp_path: Path) -> 
     shown = json.loads(run_gitwarden("health", "--json", cwd=repo.main).stdout)
     assert shown["integration"]["verdict"] == "pass"
     assert {v["verdict"] for v in shown["results"] if v["agent"] == "integration"} == {"pass"}
+
+
+def test_a_refused_revert_leaves_no_object_behind(tmp_path: Path) -> None:
+    """The revert is planned in quarantine; refused (the agent has uncommitted work in the
+    reverted path), none of its trees stays in the repository."""
+    repo = setup_repo(tmp_path, policy="revert")
+    alpha = repo.agents["alpha"]
+    recent_bad_commit(alpha, {"status.txt": "broken\n"})
+    (later,) = agent_commits(alpha, {"README.md": "later work\n"})
+    write(alpha, {"status.txt": "the agent is fixing it\n"})
+    before = unreachable_objects(repo.main)
+    health_service.on_agent_commit(Workspace.load(alpha), "alpha", None, later)
+    refused = events(repo, "health.revert-refused")[-1]
+    assert "uncommitted changes in reverted path(s) status.txt" in str(refused["message"])
+    assert head(alpha) == later
+    assert unreachable_objects(repo.main) == before

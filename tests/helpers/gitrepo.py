@@ -109,3 +109,17 @@ def baseline_tree(worktree: Path, tmp_path: Path) -> str:
     env = {"GIT_INDEX_FILE": str(temp_index)}
     git(worktree, "add", "-A", env=env)
     return git(worktree, "write-tree", env=env).strip()
+
+
+def unreachable_objects(cwd: Path | str) -> set[str]:
+    """Objects no ref or worktree HEAD reaches (reflogs ignored: an object only a reflog
+    keeps is garbage to come), as `git fsck --unreachable --no-reflogs` lists them."""
+    out = git(cwd, "fsck", "--unreachable", "--no-reflogs", "--no-progress")
+    return {line.split()[2] for line in out.splitlines() if line.startswith("unreachable ")}
+
+
+def loose_objects(cwd: Path | str) -> set[str]:
+    """The ids of the loose objects in the repository's object store."""
+    objects = Path(cwd) / git(cwd, "rev-parse", "--git-common-dir").strip() / "objects"
+    return {d.name + f.name for d in objects.iterdir() if len(d.name) == 2
+            for f in d.iterdir()}

@@ -9,6 +9,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from gitwarden.agents.workspace import Workspace
 from gitwarden.health import table as health_table
 from gitwarden.store.db import Store
@@ -17,8 +19,10 @@ from tests.helpers.gitrepo import (
     RepoWithAgents,
     commit_all,
     git,
+    loose_objects,
     make_repo_with_agents,
     run_gitwarden,
+    unreachable_objects,
     write,
 )
 from tests.helpers.worktree_state import agent_files
@@ -265,3 +269,23 @@ def test_the_last_agent_is_blamed_only_after_a_re_run(tmp_path: Path) -> None:
     assert report["landed"] == ["a"]
     assert report["ejected"]["b"].startswith("flaky: test failed once b was added")
     assert report["health_runs"] == 3  # a+b fails, a passes, a+b re-run passes: flaky
+
+
+@pytest.mark.parametrize("strategy", ["merge", "squash", "rebase"])
+def test_a_land_dry_run_leaves_no_object_behind(tmp_path: Path, strategy: str) -> None:
+    """The candidate a dry run shows is built in quarantine: none of it stays behind."""
+    repo = _repo(tmp_path)
+    write(repo.agents["a"], {"a.txt": "from a\n"})
+    commit_all(repo.agents["a"], "a work")
+    write(repo.agents["b"], {"b.txt": "from b\n"})
+    commit_all(repo.agents["b"], "b work")
+    write(repo.main, {"f.txt": "one\ntwo\nthree base\n"})
+    commit_all(repo.main, "the base moves on")
+    loose, unreachable = loose_objects(repo.main), unreachable_objects(repo.main)
+    dry = run_gitwarden("land", "a", "b", "--strategy", strategy, "--dry-run", "--json",
+                        cwd=repo.main)
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert plan["candidate"] and plan["conflicts"] == {}
+    assert unreachable_objects(repo.main) == unreachable
+    assert loose_objects(repo.main) == loose

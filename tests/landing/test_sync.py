@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from gitwarden.agents.workspace import Workspace
 from gitwarden.checkpoints.table import record_rollback
 from gitwarden.checkpoints.take import take_checkpoint
@@ -18,8 +20,10 @@ from tests.helpers.gitrepo import (
     RepoWithAgents,
     commit_all,
     git,
+    loose_objects,
     make_repo_with_agents,
     run_gitwarden,
+    unreachable_objects,
     write,
 )
 from tests.helpers.worktree_state import agent_files
@@ -189,3 +193,20 @@ def test_an_interrupted_sync_must_be_put_back_before_anything_else(tmp_path: Pat
     assert run_gitwarden("sync", "a", "--undo", cwd=repo.main).returncode == 0
     assert run_gitwarden("sync", "a", cwd=repo.main).returncode == 0
     assert (repo.agents["a"] / "m.txt").exists()
+
+
+@pytest.mark.parametrize("strategy", ["--rebase", "--merge"])
+def test_a_sync_dry_run_leaves_no_object_behind(tmp_path: Path, strategy: str) -> None:
+    """The commits a dry run shows are built in quarantine: none stays in the repository."""
+    repo = _repo(tmp_path)
+    alpha = repo.agents["alpha"]
+    write(alpha, {"f.txt": LINES.replace("line 2\n", "alpha\n")})
+    commit_all(alpha, "alpha work")
+    write(repo.main, {"f.txt": LINES.replace("line 19\n", "base\n")})
+    commit_all(repo.main, "base moves on")
+    loose, unreachable = loose_objects(repo.main), unreachable_objects(repo.main)
+    dry = run_gitwarden("sync", "alpha", strategy, "--dry-run", "--json", cwd=repo.main)
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["write"] == ["f.txt"]
+    assert unreachable_objects(repo.main) == unreachable
+    assert loose_objects(repo.main) == loose

@@ -5,10 +5,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gitwarden.git.changes import worktree_changes
 from gitwarden.git.commits import rev_parse_commit
+from gitwarden.overlaps import predict
 from gitwarden.overlaps.base import BaseAwareness, BaseStanding, base_target
-from tests.helpers.gitrepo import RepoWithAgents, commit_all, git, make_repo_with_agents, write
+from tests.helpers.gitrepo import (
+    RepoWithAgents,
+    commit_all,
+    git,
+    loose_objects,
+    make_repo_with_agents,
+    unreachable_objects,
+    write,
+)
 
 LINES = "".join(f"line {i}\n" for i in range(1, 21))
 
@@ -73,6 +84,20 @@ def test_edits_far_apart_merge_and_rebase_cleanly(tmp_path: Path) -> None:
     assert (standing.conflict, standing.rebase) == (False, "clean")
 
 
+def test_a_rebase_prediction_leaves_no_object_behind(tmp_path: Path) -> None:
+    """The rebase is tried with merged blobs and trees written in quarantine: none of them
+    stays in the repository as an unreachable object."""
+    repo = _repo(tmp_path)
+    write(repo.agents["alpha"], {"f.txt": LINES.replace("line 1\n", "alpha\n")})
+    commit_all(repo.agents["alpha"], "alpha")
+    write(repo.main, {"f.txt": LINES.replace("line 20\n", "base\n")})
+    commit_all(repo.main, "base")
+    loose, unreachable = loose_objects(repo.main), unreachable_objects(repo.main)
+    assert _standing(repo).rebase == "clean"
+    assert unreachable_objects(repo.main) == unreachable
+    assert loose_objects(repo.main) == loose
+
+
 def test_base_target_is_the_remote_tracking_branch_once_fetched(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     local = rev_parse_commit(repo.main, "main")
@@ -80,3 +105,16 @@ def test_base_target_is_the_remote_tracking_branch_once_fetched(tmp_path: Path) 
     git(repo.main, "update-ref", "refs/remotes/origin/main", local)
     assert base_target(repo.main, "main", local, "origin") == ("origin/main", local)
     assert base_target(repo.main, "main", local, None) == ("main", local)
+
+
+def test_the_repository_follows_the_predictor_when_it_reopens(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repository kept from the start would keep the packs a repack deleted mapped."""
+    repo = _repo(tmp_path)
+    awareness = BaseAwareness(repo.main / ".git")
+    first = awareness.repo
+    monkeypatch.setattr(predict, "REOPEN_INTERVAL", 0.0)
+    reopened = awareness.repo
+    monkeypatch.setattr(predict, "REOPEN_INTERVAL", 3600.0)
+    assert reopened is not first
+    assert awareness.repo is reopened is awareness.predictor.repo

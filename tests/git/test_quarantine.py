@@ -1,0 +1,104 @@
+"""Quarantined objects on a real repository: a merge tried in quarantine writes nothing into
+the repository, reads still see everything, `keep` copies exactly what a kept commit needs,
+and the directories of dead processes are swept."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pygit2
+
+from gitwarden.git.objects import gitwarden_signature
+from gitwarden.git.quarantine import keep, quarantine_root, quarantined, sweep_stale
+from tests.helpers.gitrepo import (
+    commit_all,
+    git,
+    loose_objects,
+    make_repo_with_agents,
+    unreachable_objects,
+    write,
+)
+
+LINES = "".join(f"line {i}\n" for i in range(1, 21))
+
+
+def _merge(repo: pygit2.Repository, ours: str, theirs: str) -> pygit2.Oid:
+    ancestor = repo.merge_base(ours, theirs)
+    index = repo.merge_trees(repo[ancestor].peel(pygit2.Tree), repo[ours].peel(pygit2.Tree),
+                             repo[theirs].peel(pygit2.Tree))
+    assert index.conflicts is None
+    return index.write_tree(repo)
+
+
+def _diverged(tmp_path: Path) -> tuple[Path, str, str]:
+    """main and alpha edit the same file far apart: merging them writes a new blob."""
+    repo = make_repo_with_agents(tmp_path, ("alpha",), files={"f.txt": LINES})
+    write(repo.agents["alpha"], {"f.txt": LINES.replace("line 1\n", "alpha\n")})
+    alpha = commit_all(repo.agents["alpha"], "alpha")
+    write(repo.main, {"f.txt": LINES.replace("line 20\n", "base\n")})
+    main = commit_all(repo.main, "base")
+    return repo.main, main, alpha
+
+
+def test_a_merge_in_quarantine_leaves_nothing_in_the_repository(tmp_path: Path) -> None:
+    main, ours, theirs = _diverged(tmp_path)
+    loose_before, unreachable_before = loose_objects(main), unreachable_objects(main)
+    repo = pygit2.Repository(str(main))
+    with quarantined(repo) as scratch:
+        tree = _merge(scratch, ours, theirs)
+        merged = scratch[tree].peel(pygit2.Tree)["f.txt"]
+        text = scratch[merged.id].peel(pygit2.Blob).data.decode()
+        assert text.startswith("alpha\n") and text.endswith("base\n")
+        assert not repo.odb.exists(tree)  # the repository's own handle does not see it
+        directories = list(quarantine_root(main / ".git").iterdir())
+        assert len(directories) == 1
+    assert loose_objects(main) == loose_before
+    assert unreachable_objects(main) == unreachable_before
+    assert not directories[0].exists()
+
+
+def test_keep_copies_what_a_kept_commit_needs_and_nothing_else(tmp_path: Path) -> None:
+    main, ours, theirs = _diverged(tmp_path)
+    repo = pygit2.Repository(str(main))
+    loose_before = loose_objects(main)
+    with quarantined(repo) as scratch:
+        _merge(scratch, ours, ours)  # something else written in quarantine: not kept
+        scratch.create_blob(b"a prediction nobody keeps\n")
+        tree = _merge(scratch, ours, theirs)
+        signature = gitwarden_signature()
+        commit = str(scratch.create_commit(None, signature, signature, "candidate\n", tree,
+                                           [pygit2.Oid(hex=ours)]))
+        written = keep(scratch, repo, commit)
+        assert keep(scratch, repo, commit) == 0  # already there
+    assert written == 3  # the commit, its tree and the merged blob
+    assert len(loose_objects(main) - loose_before) == 3
+    git(main, "update-ref", "refs/heads/candidate", commit)
+    git(main, "fsck", "--strict", "--no-progress")  # connected: nothing missing
+    assert git(main, "show", "candidate:f.txt").startswith("alpha\n")
+    assert unreachable_objects(main) == set()
+
+
+def test_directories_of_dead_processes_are_swept(tmp_path: Path) -> None:
+    main, _, _ = _diverged(tmp_path)
+    root = quarantine_root(main / ".git")
+    root.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (root / f"{dead}-abc" / "12").mkdir(parents=True)
+    (root / f"{dead}-abc" / "12" / "3456").write_bytes(b"x")
+    alive = root / f"{os.getpid()}-def"
+    alive.mkdir()
+    assert sweep_stale(main / ".git") == 1
+    assert [p.name for p in root.iterdir()] == [alive.name]
+
+
+def test_the_quarantine_lives_in_an_owner_only_state_dir(tmp_path: Path) -> None:
+    main, _, _ = _diverged(tmp_path)
+    state = main / ".git" / "gitwarden"
+    assert not state.exists()
+    with quarantined(pygit2.Repository(str(main))):
+        assert state.stat().st_mode & 0o777 == 0o700
+        assert (state / "quarantine").stat().st_mode & 0o777 == 0o700
