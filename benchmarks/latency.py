@@ -40,6 +40,9 @@ def main() -> int:
     parser.add_argument("--writes", type=int, default=50)
     parser.add_argument("--idle", type=float, default=60.0)
     parser.add_argument("--watcher", choices=("inotify", "observer", "polling"), default=None)
+    parser.add_argument("--daemon-log", type=Path, default=None,
+                        help="append the daemon's log here (GITWARDEN_LOG_LEVEL=debug for "
+                             "per-batch timings)")
     args = parser.parse_args()
     counts = [int(n) for n in str(args.agents).split(",") if n.strip()]
     rows = []
@@ -75,8 +78,12 @@ def run_one(args: argparse.Namespace,
         for agent in agents:  # an ignored tree per worktree: must not be watched
             for n in range(20):
                 (agent / "node_modules" / f"dep{n}").mkdir(parents=True)
+        # The daemon's log goes to a file: a pipe nobody reads until the end would fill up
+        # and stall the daemon in the middle of the measurement.
+        log_path = args.daemon_log or root / "daemon.log"
+        log_file = open(log_path, "ab")  # noqa: SIM115
         daemon = subprocess.Popen([sys.executable, "-m", "gitwarden", "watch"], cwd=main_dir,
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                  env=env, stdout=subprocess.DEVNULL, stderr=log_file)
         try:
             db = main_dir / ".git" / "gitwarden" / "state.db"
             wait_for_daemon(main_dir)
@@ -88,7 +95,8 @@ def run_one(args: argparse.Namespace,
             directories = _non_ignored_dirs(agents)
         finally:
             daemon.send_signal(signal.SIGTERM)
-            _, stderr = daemon.communicate(timeout=120)
+            daemon.wait(timeout=120)
+            log_file.close()
         if not latencies:
             print("no overlap event was seen")
             return None
@@ -108,7 +116,8 @@ def run_one(args: argparse.Namespace,
                  "events there are dropped; FSEvents on macOS does not descend)"
                  if args.watcher == "observer" else "ignored node_modules trees not watched"))
         if daemon.returncode != 0:
-            print(f"daemon exited with {daemon.returncode}:\n{stderr.decode()[-2000:]}")
+            tail = log_path.read_text("utf-8", "replace")[-2000:]
+            print(f"daemon exited with {daemon.returncode}:\n{tail}")
             return None
     return count, p50, p95, sweep, cpu, rss, watches
 

@@ -31,6 +31,7 @@ from gitwarden.daemon.fs_events import fold_events
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.memory import memory_sizes
 from gitwarden.daemon.pending import PendingPaths
+from gitwarden.daemon.reconcile import Reconciler
 from gitwarden.daemon.remote_agents import RemoteAgents, local_presence
 from gitwarden.daemon.snapshot import build_snapshot
 from gitwarden.daemon.watcher import FsEvent
@@ -50,13 +51,7 @@ from gitwarden.store.events import EventKind, is_notice, record_event
 
 log = logging.getLogger("gitwarden.pipeline")
 
-# A scheduled reconcile recomputes only agents that may have changed unseen (their cheap
-# signature moved); besides, each one re-reads at most FULL_BUDGET agents not read from git for
-# FULL_RECONCILE_INTERVAL seconds, for what inotify cannot report (a file written through a
-# long-open descriptor, a network file system): constant work per tick, whatever the count.
-FULL_RECONCILE_INTERVAL = 600.0
-FULL_BUDGET = 2
-PERIODIC = "periodic"
+PERIODIC = "periodic"  # a scheduled reconcile: on a budget (reconcile.py), not a full one
 
 
 class Pipeline:
@@ -86,14 +81,8 @@ class Pipeline:
         self.store: Store | None = None
         self.overlaps: OverlapRecorder | None = None
         self.base: BaseRecorder | None = None
-        self.last_reconcile: float | None = None
-        self._full_reconcile_due = True
-        self._read_at: dict[str, float] = {}  # when each agent was last read from git
-        self._unsettled: set[str] = set()  # agents with events since their last recompute
+        self.reconciler = Reconciler()
         self.final_names = FinalNames(self)
-        self._signatures: dict[str, tuple[object, ...]] = {}
-        self._repo_signature: tuple[object, ...] | None = None
-        self.reconcile_stats: dict[str, Any] = {}
         self.startup_error: str | None = None
 
     # --- public, thread-safe -----------------------------------------------------------------
@@ -154,7 +143,7 @@ class Pipeline:
                 log.debug("handled %d item(s) in %.0f ms", len(batch),
                           (time.monotonic() - started) * 1000)
             except Exception:
-                self._full_reconcile_due = True
+                self.reconciler.full_due = True
                 log.exception("event batch failed; the next reconcile will repair state")
             for item in batch:
                 if isinstance(item, Command):
@@ -169,7 +158,7 @@ class Pipeline:
         reconcile = overflow or any(c.name in ("reconcile", "start") for c in commands)
         if overflow or any(c.name in ("reconcile", "start") and c.arg != PERIODIC
                            for c in commands):
-            self._full_reconcile_due = True
+            self.reconciler.full_due = True
         meta = repredict = False
         by_agent: dict[str, list[FsEvent]] = {}
         for event in events:
@@ -182,7 +171,7 @@ class Pipeline:
             if name is not None:
                 by_agent.setdefault(name, []).append(event)
         # Marked before the events are applied: if applying fails, the reconcile repairs them.
-        self._unsettled.update(by_agent)
+        self.reconciler.unsettled.update(by_agent)
         for command in commands:
             if command.name == "reload":
                 self._reload(command.arg)
@@ -198,7 +187,7 @@ class Pipeline:
             elif command.name == "unwatch" and command.arg in self._agents:
                 # Drops an agent's watches as a lost inotify queue would; reconcile repairs.
                 self.watcher.remove_tree(str(self._agents[command.arg].path))
-                self._unsettled.add(command.arg)
+                self.reconciler.unsettled.add(command.arg)
         if meta and not reconcile:
             self._refresh_git_state(now)
         for name, agent_events in by_agent.items():
@@ -284,8 +273,7 @@ class Pipeline:
             self.watches.forget(name, view.path)
             log.info("no longer watching agent %s (%s)", name, why)
         self.tracker.remove_agent(name)
-        self._signatures.pop(name, None)
-        self._unsettled.discard(name)
+        self.reconciler.forget(name)
         self.jobs.forget_agent(name)
 
     def _full_agent(self, name: str, now: float) -> bool:
@@ -298,10 +286,9 @@ class Pipeline:
         if changes.error:
             log.warning("cannot read changes of %s: %s", name, changes.error)
             return False
-        self._unsettled.discard(name)
+        self.reconciler.was_read(name, signature, now)
         if self.base is not None:
             self.base.due.add(name)
-        self._signatures[name], self._read_at[name] = signature, now
         before = self.tracker.changed(name)
         self.tracker.set_committed(name, changes.committed, now)
         self.tracker.set_dirty(name, (*changes.uncommitted, *changes.untracked), now)
@@ -313,40 +300,19 @@ class Pipeline:
     def _reconcile(self, now: float, *, initial: bool = False) -> None:
         started = time.monotonic()
         fresh = self._refresh_git_state(now)  # new agents: recomputed, full checkpoint asked
-        repo_signature = gitscan.repo_signature(self.workspace.repo.common_dir)
-        full = initial or self._full_reconcile_due or repo_signature != self._repo_signature
-        watched = self.watcher.watched() if not full else set()
-        stale = sorted((self._read_at.get(n, 0.0), n) for n in self._agents if n not in fresh)
-        due = {n for at, n in stale[:FULL_BUDGET] if now - at >= FULL_RECONCILE_INTERVAL}
-        repaired, skipped = [], 0
-        for name, view in list(self._agents.items()):
-            if name in fresh:
-                continue  # just read from git: a second read would find the same
-            if not full and name not in due and not self._may_have_missed(name, view, watched):
-                skipped += 1
-                continue
-            if self._full_agent(name, now) and not initial:
-                repaired.append(name)
+        plan = self.reconciler.plan(
+            self._agents, fresh, now, initial=initial,
+            repo_signature=gitscan.repo_signature(self.workspace.repo.common_dir),
+            watched=self.watcher.watched, polling=self.watches.polling)
+        repaired = [name for name in plan.read if self._full_agent(name, now) and not initial]
         for name in repaired:
             self.jobs.request_full_checkpoint(name)
-        self.last_reconcile = now
-        if full:
-            self._full_reconcile_due = False
-            self._repo_signature = repo_signature
-        self.reconcile_stats = {"full": full, "recomputed": len(self._agents) - skipped,
-                                "skipped": skipped}
+        self.reconciler.finish(plan, len(self._agents), now)
         level = logging.INFO if repaired or initial else logging.DEBUG
-        log.log(level, "reconciled %d agent(s)%s in %.0f ms%s", len(self._agents) - skipped,
-                f" ({skipped} unchanged skipped)" if skipped else "",
+        log.log(level, "reconciled %d agent(s)%s in %.0f ms%s", len(self._agents) - plan.skipped,
+                f" ({plan.skipped} unchanged skipped)" if plan.skipped else "",
                 (time.monotonic() - started) * 1000,
                 f"; repaired missed changes of {', '.join(repaired)}" if repaired else "")
-
-    def _may_have_missed(self, name: str, view: Agent, watched: set[str]) -> bool:
-        """Whether a recompute of `name` might find what its file events did not show."""
-        if name in self.watches.polling:
-            return False  # its poll job recomputes it every few seconds
-        return name in self._unsettled or str(view.path) not in watched or \
-            self._signatures.get(name) != gitscan.agent_signature(view)
 
     def _reload(self, config: Config) -> None:
         self.workspace = Workspace(repo=self.workspace.repo, config=config)
@@ -418,12 +384,12 @@ class Pipeline:
 
     def _update_snapshot(self) -> None:
         snapshot = build_snapshot(self._agents, self.tracker, self.watches.polling, self.watcher,
-                                  self.overlaps, self.base, self.remote, self.last_reconcile,
-                                  self.reconcile_stats)
+                                  self.overlaps, self.base, self.remote, self.reconciler.last,
+                                  self.reconciler.stats)
         snapshot["memory"] = memory_sizes(
             self.tracker, self.overlaps, self.jobs, self.pending, agents=len(self._agents),
-            signatures=len(self._signatures), unsettled=len(self._unsettled),
-            watches=self.watcher.count, polling=len(self.watches.polling))
+            watches=self.watcher.count, polling=len(self.watches.polling),
+            **self.reconciler.memory_sizes())
         with self._snapshot_lock:
             self._snapshot = snapshot
         local_key = [(n, v.head, self.tracker.changed(n)) for n, v in sorted(self._agents.items())]
