@@ -26,6 +26,7 @@ from gitwarden.daemon.batching import (
     collect_batch,
     on_leading_edge,
 )
+from gitwarden.daemon.context_report import context_report
 from gitwarden.daemon.final_names import FinalNames
 from gitwarden.daemon.fs_events import fold_events
 from gitwarden.daemon.jobs import Jobs
@@ -82,6 +83,7 @@ class Pipeline:
         self.overlaps: OverlapRecorder | None = None
         self.base: BaseRecorder | None = None
         self.reconciler = Reconciler()
+        jobs.context_source = self.context_report
         self.final_names = FinalNames(self)
         self.startup_error: str | None = None
 
@@ -112,6 +114,18 @@ class Pipeline:
     def snapshot(self) -> dict[str, Any]:
         with self._snapshot_lock:
             return dict(self._snapshot)
+
+    def context_report(self) -> dict[str, Any] | None:
+        """The status report of the context files, from memory; None when the pipeline does
+        not run (the caller reads it from git)."""
+        if self._thread is None or not self._thread.is_alive() or self.startup_error:
+            return None
+        command = self.post("context")
+        while not command.done.wait(0.5):
+            if not self._thread.is_alive():
+                return None  # stopped meanwhile: nobody will answer
+        report: dict[str, Any] | None = command.result
+        return report
 
     # --- the pipeline thread -----------------------------------------------------------------
 
@@ -202,6 +216,9 @@ class Pipeline:
                 command.result = self.snapshot()
             elif command.name == "presence":
                 command.result = local_presence(self._base_commit, self._agents, self.tracker)
+            elif command.name == "context":
+                command.result = context_report(self._agents, self.tracker, self.base,
+                                                self._base_name())
 
     # --- agents and watches ------------------------------------------------------------------
 
@@ -400,6 +417,12 @@ class Pipeline:
     def _store(self) -> Store:
         assert self.store is not None
         return self.store
+
+    def _base_name(self) -> str | None:
+        try:
+            return self.workspace.base_branch
+        except GitwardenError:
+            return None
 
     def _event(self, kind: EventKind, message: str, *, agent: str | None = None,
                path: str | None = None, severity: str = "info",
