@@ -20,6 +20,7 @@ from gitwarden.agents.workspace import Workspace
 from gitwarden.config import Config
 from gitwarden.daemon import gitscan
 from gitwarden.daemon.batching import (
+    Bursts,
     Command,
     agent_of,
     answer_until_stop,
@@ -83,6 +84,7 @@ class Pipeline:
         self.overlaps: OverlapRecorder | None = None
         self.base: BaseRecorder | None = None
         self.reconciler = Reconciler()
+        self.bursts = Bursts()
         jobs.context_source = self.context_report
         self.final_names = FinalNames(self)
         self.startup_error: str | None = None
@@ -227,7 +229,9 @@ class Pipeline:
 
     def _on_leading_edge(self, event: FsEvent) -> bool:
         roots = {name: str(view.path) for name, view in self._agents.items()}
-        return on_leading_edge(event, roots, self.tracker.changed_by_other)
+        return on_leading_edge(event, roots, self.tracker.changed_by_other) and \
+            self.bursts.first_of_burst(event.path, time.monotonic(),
+                                       self.workspace.config.watch.debounce)
 
     def _watch_agent_tree(self, name: str, start: str = "") -> list[str]:
         """Watch `start` (relative) and its non-ignored subdirectories; returns them."""
@@ -405,7 +409,7 @@ class Pipeline:
                                   self.reconciler.stats)
         snapshot["memory"] = memory_sizes(
             self.tracker, self.overlaps, self.jobs, self.pending, agents=len(self._agents),
-            watches=self.watcher.count, polling=len(self.watches.polling),
+            watches=self.watcher.count, polling=len(self.watches.polling), bursts=len(self.bursts),
             **self.reconciler.memory_sizes())
         with self._snapshot_lock:
             self._snapshot = snapshot
