@@ -87,8 +87,10 @@ def run_one(args: argparse.Namespace,
         try:
             db = main_dir / ".git" / "gitwarden" / "state.db"
             wait_for_daemon(main_dir)
+            rss_started = _peak_rss(daemon.pid)
             sweep = _git_status_sweep(agents)
             latencies = _measure_latencies(agents, db, args.writes)
+            rss_written = _peak_rss(daemon.pid)
             _checkpoints_caught_up(main_dir)
             cpu, rss = _idle_cost(daemon.pid, args.idle)
             watches = _inotify_watches(daemon.pid)
@@ -109,7 +111,9 @@ def run_one(args: argparse.Namespace,
         print(f"one `git status` sweep of all {count} worktrees: {sweep * 1000:.0f} ms "
               f"(p50 latency = {p50 / sweep:.3f}x one sweep; a 30 s polling loop averages "
               f"{15 / p50:.0f}x the daemon's p50 latency)")
-        print(f"idle {args.idle:.0f} s: CPU {cpu:.2f}% of one core, peak RSS {rss / 1024:.1f} MB")
+        print(f"idle {args.idle:.0f} s: CPU {cpu:.2f}% of one core, peak RSS {rss / 1024:.1f} MB "
+              f"(peak once started {rss_started / 1024:.1f} MB, after the writes "
+              f"{rss_written / 1024:.1f} MB)")
         print(f"inotify watches: {watches} for {directories} non-ignored worktree "
               "directories (+ git metadata dirs); "
               + ("the observer's recursive watches descend into ignored trees on Linux (its "
@@ -176,11 +180,15 @@ def _idle_cost(pid: int, seconds: float) -> tuple[float, int]:
     time.sleep(seconds)
     used = (_cpu_ticks(pid) - before) / CLK_TCK
     elapsed = time.monotonic() - start
-    rss = 0
+    return 100.0 * used / elapsed, _peak_rss(pid)
+
+
+def _peak_rss(pid: int) -> int:
+    """The daemon's peak resident set so far, in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
-            rss = int(line.split()[1])
-    return 100.0 * used / elapsed, rss
+            return int(line.split()[1])
+    return 0
 
 
 def _inotify_watches(pid: int) -> int:
