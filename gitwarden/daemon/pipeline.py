@@ -207,8 +207,8 @@ class Pipeline:
         if meta and not reconcile:
             self._refresh_git_state(now)
         for name, agent_events in by_agent.items():
-            if name in self._agents:
-                self._apply_events(name, agent_events, now)
+            if name in self._agents and self._apply_events(name, agent_events, now):
+                self.reconciler.unsettled.discard(name)  # git was asked: nothing missed
         if reconcile:
             self._reconcile(now, initial=any(c.name == "start" for c in commands))
         self._after_changes(now, full=reconcile or repredict,
@@ -342,7 +342,9 @@ class Pipeline:
         self._agents.clear()
         self.watches.stop_polling_all()
 
-    def _apply_events(self, name: str, events: list[FsEvent], now: float) -> None:
+    def _apply_events(self, name: str, events: list[FsEvent], now: float) -> bool:
+        """Apply one agent's events; False when git could not be asked (then the agent stays
+        unsettled and the next reconcile reads it whole)."""
         view = self._agents[name]
         root = str(view.path)
         folded = fold_events(events, root, self.workspace.config.watch.ignore)
@@ -355,7 +357,7 @@ class Pipeline:
             self.watcher.remove_tree(gone)
         files = self.final_names.not_ours(root, files, now)
         if not files and not dirs:
-            return
+            return True
         try:
             scope = sorted(set(files) | dirs)
             many = len(scope) > gitscan.MAX_PATHSPECS
@@ -365,7 +367,7 @@ class Pipeline:
                 view.path, list(files), None if many else scope)
         except GitwardenError as exc:
             log.warning("cannot read the status of %s: %s", name, exc)
-            return
+            return False
         # A file created and gone within one batch is an editor's temp file: not activity.
         transient = {p for p in created if not os.path.lexists(os.path.join(root, p))}
         record_activity(self._store(), ((now, name, path, action)
@@ -384,6 +386,7 @@ class Pipeline:
         if before - after:
             self.jobs.forget_violations(name, before - after)
         self.final_names.settle(name, root, relevant, created, present)
+        return True
 
     # --- overlaps ----------------------------------------------------------------------------
 

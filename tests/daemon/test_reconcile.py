@@ -31,7 +31,7 @@ from tests.helpers.gitrepo import (
 def _two_agents_reconciled_every_second(tmp_path: Path) -> tuple[RepoWithAgents, DaemonProcess]:
     repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
     write(repo.main, {"gitwarden.toml": FAST + "reconcile_interval = \"1s\"\n"})
-    return repo, DaemonProcess(repo.main)
+    return repo, DaemonProcess(repo.main, env={"GITWARDEN_LOG_LEVEL": "debug"})
 
 
 def test_reconcile_repairs_missed_events(tmp_path: Path) -> None:
@@ -62,6 +62,9 @@ def test_reconcile_skips_quiet_agents_but_sees_git_only_changes(tmp_path: Path) 
         wait_until(lambda: daemon.request("status")["reconcile"] ==
                    {"full": False, "recomputed": 0, "skipped": 2}, 10, "nothing skipped",
                    daemon)
+        # nor are agents whose file events were applied: only the start read both from git
+        whole = [line for line in daemon.log().splitlines() if "reconciled 2 agent(s) in" in line]
+        assert len(whole) == 1, daemon.log()
         # a change made by git alone, with no file event: the index changed
         git(repo.agents["alpha"], "update-index", "--assume-unchanged", "f.txt")
         wait_until(lambda: not conflicts_json(repo.main)["overlaps"], 10,
