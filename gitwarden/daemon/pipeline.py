@@ -413,6 +413,7 @@ class Pipeline:
         snapshot["memory"] = memory_sizes(
             self.tracker, self.overlaps, self.jobs, self.pending, agents=len(self._agents),
             watches=self.watcher.count, polling=len(self.watches.polling), bursts=len(self.bursts),
+            quick_diff_indexes=len(self.quick_diff),
             **self.reconciler.memory_sizes())
         with self._snapshot_lock:
             self._snapshot = snapshot

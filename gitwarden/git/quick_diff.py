@@ -41,6 +41,10 @@ class QuickDiff:
         # index file -> (its stat, whether it may hold a .gitattributes)
         self._index_attributes: dict[str, tuple[tuple[int, int, int], bool]] = {}
 
+    def __len__(self) -> int:
+        """Index files remembered (bounded by _MAX_INDEXES)."""
+        return len(self._index_attributes)
+
     def leading_dirty(self, worktree: Path, paths: list[str],
                       changed_by_other: Callable[[str], bool]) -> set[str] | None:
         """The one path of a leading edge (a path another agent changed) when it certainly
