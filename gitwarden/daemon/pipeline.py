@@ -302,7 +302,7 @@ class Pipeline:
         view = self._agents.get(name)
         if view is None or self._base_commit is None or not view.exists:
             return False
-        signature = gitscan.agent_signature(view)
+        signature = self.reconciler.signature(view)
         changes = worktree_changes(view.path, view.head, self._base_commit)
         if changes.error:
             log.warning("cannot read changes of %s: %s", name, changes.error)

@@ -1,11 +1,12 @@
 """Which agents a reconcile re-reads from git: constant work per tick when nothing changed.
 
 A scheduled reconcile recomputes only agents that may have changed unseen: events not yet
-settled, a worktree root no longer watched, or a cheap signature (HEAD, branch, index stat)
-that moved. Besides, each tick re-reads at most FULL_BUDGET agents not read from git for
-FULL_RECONCILE_INTERVAL seconds, for what inotify cannot report (a file written through a
-long-open descriptor, a network file system). A full reconcile (at start, after a lost event
-queue, a repository-wide setting that changed) re-reads every agent.
+settled, a worktree root no longer watched, or a cheap signature (HEAD, branch, the index's
+entries without their stat data: index_digest.py) that moved. Besides, each tick re-reads at
+most FULL_BUDGET agents not read from git for FULL_RECONCILE_INTERVAL seconds, for what inotify
+cannot report (a file written through a long-open descriptor, a network file system). A full
+reconcile (at start, after a lost event queue, a repository-wide setting that changed) re-reads
+every agent.
 
 Owned by the pipeline thread; every map here holds one entry per watched agent at most.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitwarden.agents.model import Agent
-from gitwarden.daemon import gitscan
+from gitwarden.daemon.index_digest import IndexDigests
 
 FULL_RECONCILE_INTERVAL = 600.0
 FULL_BUDGET = 2
@@ -52,6 +53,12 @@ class Reconciler:
         self.repo_signature: tuple[object, ...] | None = None
         self.last: float | None = None
         self.stats: dict[str, Any] = {}
+        self.indexes = IndexDigests()
+
+    def signature(self, view: Agent) -> tuple[object, ...]:
+        """What changes when git commands (not file edits) may change an agent's changed
+        set: its HEAD, its branch, its index entries."""
+        return (view.head, view.branch, self.indexes.signature(view.git_dir / "index"))
 
     def was_read(self, name: str, signature: tuple[object, ...], now: float) -> None:
         self.unsettled.discard(name)
@@ -90,7 +97,7 @@ class Reconciler:
 
     def memory_sizes(self) -> dict[str, int]:
         return {"signatures": len(self.signatures), "read_at": len(self.read_at),
-                "unsettled": len(self.unsettled)}
+                "unsettled": len(self.unsettled), "index_digests": len(self.indexes)}
 
     def _may_have_missed(self, name: str, view: Agent, watched: set[str],
                          polling: Collection[str]) -> bool:
@@ -98,4 +105,4 @@ class Reconciler:
         if name in polling:
             return False  # its poll job recomputes it every few seconds
         return name in self.unsettled or str(view.path) not in watched or \
-            self.signatures.get(name) != gitscan.agent_signature(view)
+            self.signatures.get(name) != self.signature(view)

@@ -83,14 +83,14 @@ def test_a_periodic_reconcile_rereads_at_most_the_budget_of_stale_agents(
     signature = gitscan.repo_signature(Workspace.load(repo.main).repo.common_dir)
     start = 1000.0
     for offset, name in enumerate(names):  # all read from git, a1 longest ago
-        reconciler.was_read(name, gitscan.agent_signature(agents[name]), start + offset)
+        reconciler.was_read(name, reconciler.signature(agents[name]), start + offset)
     roots = {str(a.path) for a in agents.values()}
 
     def tick(now: float) -> list[str]:
         plan = reconciler.plan(agents, (), now, initial=False, repo_signature=signature,
                                watched=lambda: roots, polling=())
         for name in plan.read:
-            reconciler.was_read(name, gitscan.agent_signature(agents[name]), now)
+            reconciler.was_read(name, reconciler.signature(agents[name]), now)
         reconciler.finish(plan, len(agents), now)
         return plan.read
 
@@ -103,7 +103,11 @@ def test_a_periodic_reconcile_rereads_at_most_the_budget_of_stale_agents(
     stale = [tick(later + n) for n in range(4)]  # every agent stale: two per tick, in turn
     assert [len(read) for read in stale] == [FULL_BUDGET, FULL_BUDGET, FULL_BUDGET, 0]
     assert sorted(name for read in stale for name in read) == sorted(names)
-    # an agent that changed unseen (its index moved) is read whatever the budget
+    # an index rewritten by `git status` (stat data only): nothing to read
+    write(repo.agents["a3"], {"f.txt": BASE})  # same bytes, new stat data
+    git(repo.agents["a3"], "status")
+    assert tick(later + 9) == []
+    # an agent that changed unseen (its index entries moved) is read whatever the budget
     git(repo.agents["a4"], "update-index", "--assume-unchanged", "f.txt")
     assert tick(later + 10) == ["a4"]
     reconciler.unsettled.add("a2")  # events not yet settled
