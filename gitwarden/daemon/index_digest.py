@@ -22,7 +22,7 @@ _MAX_INDEXES = 1024  # the oldest forgotten first; one per agent in practice
 _STAT_END = 40  # ctime, mtime, dev, ino, mode, uid, gid, size: 4-byte fields
 _MODE = slice(24, 28)
 _ENTRY_FIXED = 62  # the stat data, the object id (20 bytes), the flags (2 bytes)
-_EXTENDED = 0x4000
+_EXTENDED_BIT = 0x40  # in the first byte of the flags: a version 3 entry with extended flags
 
 
 def entries_digest(data: bytes) -> bytes | None:
@@ -33,22 +33,22 @@ def entries_digest(data: bytes) -> bytes | None:
     version, count = struct.unpack(">II", data[4:12])
     if version not in (2, 3):
         return None
-    digest = hashlib.sha1(usedforsecurity=False)
+    parts: list[bytes] = []  # one hash over all of them: a few ms for 20k entries
+    append, find = parts.append, data.find
     pos = 12
-    try:
-        for _ in range(count):
-            flags = int.from_bytes(data[pos + 60:pos + 62], "big")
-            name_start = pos + _ENTRY_FIXED + (2 if flags & _EXTENDED else 0)
-            end = data.index(b"\0", name_start)
-            digest.update(data[pos + _MODE.start:pos + _MODE.stop])
-            digest.update(data[pos + _STAT_END:name_start])  # object id, flags, extended flags
-            digest.update(data[name_start:end + 1])
-            pos += (end - pos + 8) & ~7  # NUL-padded to a multiple of eight bytes
-    except ValueError:
-        return None
+    for _ in range(count):
+        if pos + _ENTRY_FIXED > len(data):
+            return None
+        name_start = pos + _ENTRY_FIXED + (2 if data[pos + 60] & _EXTENDED_BIT else 0)
+        end = find(b"\0", name_start)
+        if end < 0:
+            return None
+        append(data[pos + _MODE.start:pos + _MODE.stop])
+        append(data[pos + _STAT_END:end + 1])  # object id, flags, extended flags, name, NUL
+        pos += (end - pos + 8) & ~7  # NUL-padded to a multiple of eight bytes
     if pos > len(data):
         return None
-    return digest.digest()
+    return hashlib.sha1(b"".join(parts), usedforsecurity=False).digest()
 
 
 class IndexDigests:
