@@ -4,7 +4,8 @@ Prints, measured side by side in one run:
 - p50/p95 time from a file write to the overlap event in the state database (50 writes),
   against one `git status` sweep of all worktrees (what a polling script pays per poll);
 - the daemon's CPU share of one core and its peak RSS over an idle window (default 60 s),
-  once the checkpoints the writes left due are taken (nothing changes during the window);
+  once the checkpoints the writes left due are taken and a reconcile has seen the indexes the
+  `git status` sweep rewrote (nothing changes during the window);
 - inotify watches held by the daemon against the number of non-ignored directories.
 
 Usage: .venv/bin/python benchmarks/latency.py [--files 20000] [--agents 8,16,32] [--idle 60]
@@ -128,12 +129,14 @@ def run_one(args: argparse.Namespace,
 
 
 def _checkpoints_caught_up(main_dir: Path) -> None:
-    """The checkpoints the writes left due are taken now, so that the idle window measures a
-    daemon with nothing to do (not checkpoint jobs falling into it by chance)."""
+    """The checkpoints the writes left due are taken now, and the indexes the sweep's `git
+    status` rewrote are read by a reconcile now, so that the idle window measures a daemon with
+    nothing to do (not work for changes made before it falling into it by chance)."""
     from gitwarden.control.socket import request
     from gitwarden.git.repository import locate_repo
 
     request(locate_repo(main_dir), "checkpoint", timeout=600)
+    request(locate_repo(main_dir), "reconcile", timeout=600)
 
 
 def _git_status_sweep(agents: list[Path]) -> float:
