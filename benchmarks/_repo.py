@@ -74,3 +74,13 @@ def wait_for_daemon(main: Path, timeout: float = 300.0) -> None:
         if time.monotonic() > deadline:
             raise SystemExit("daemon did not start")
         time.sleep(0.1)
+
+
+def compile_package() -> None:
+    """Byte-compile gitwarden as an installed package is, so that a whole-process figure does
+    not include compiling its sources (PYTHONDONTWRITEBYTECODE would make every run do that)."""
+    import compileall
+
+    import gitwarden
+
+    compileall.compile_dir(str(Path(gitwarden.__file__).parent), quiet=1)

@@ -21,6 +21,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _repo import compile_package
+
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
        "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
        "GIT_CONFIG_NOSYSTEM": "1"}
@@ -39,8 +43,12 @@ def generate(root: Path, files: int) -> tuple[Path, Path]:
         directory = main / f"pkg{i % 100:03d}" / f"mod{(i // 100) % 10}"
         directory.mkdir(parents=True, exist_ok=True)
         (directory / f"file{i}.py").write_text(f"value = {i}\n" * 4)
+    # No `gc --auto` detached into the background of the measurement: the commit of 50,000
+    # new objects would start one. Packed now, as a repository of that size is.
+    git(main, "config", "gc.auto", "0")
     git(main, "add", "-A")
     git(main, "commit", "-q", "-m", "generated")
+    git(main, "gc", "-q")
     agent = root / "agent"
     git(main, "worktree", "add", "-q", "-b", "agent", str(agent))
     git(agent, "status", "--porcelain")  # refresh stat data the way an agent's git would
@@ -83,6 +91,7 @@ def main() -> int:
     from gitwarden.agents.workspace import Workspace
     from gitwarden.checkpoints.take import take_checkpoint
 
+    compile_package()
     root = Path(tempfile.mkdtemp(prefix="gw-bench-", dir=args.dir))
     try:
         print(f"generating {args.files} files in {root} ...", flush=True)
@@ -101,6 +110,7 @@ def main() -> int:
             git(agent, "write-tree", env=env)
 
         workspace = Workspace.load(agent)
+        time.sleep(0.1)  # a base is recorded only when the index is older than its scan
         take_checkpoint(workspace, "agent")  # first checkpoint: the base of incremental ones
         last_changed: list[str] = []
 

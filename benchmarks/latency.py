@@ -4,8 +4,8 @@ Prints, measured side by side in one run:
 - p50/p95 time from a file write to the overlap event in the state database (50 writes),
   against one `git status` sweep of all worktrees (what a polling script pays per poll);
 - the daemon's CPU share of one core and its peak RSS over an idle window (default 60 s),
-  once the checkpoints the writes left due are taken and a reconcile has seen the indexes the
-  `git status` sweep rewrote (nothing changes during the window);
+  once the checkpoints the writes left due are taken and a periodic reconcile has seen the
+  indexes the `git status` sweep rewrote (nothing changes during the window);
 - inotify watches held by the daemon against the number of non-ignored directories.
 
 Usage: .venv/bin/python benchmarks/latency.py [--files 20000] [--agents 8,16,32] [--idle 60]
@@ -129,14 +129,22 @@ def run_one(args: argparse.Namespace,
 
 
 def _checkpoints_caught_up(main_dir: Path) -> None:
-    """The checkpoints the writes left due are taken now, and the indexes the sweep's `git
-    status` rewrote are read by a reconcile now, so that the idle window measures a daemon with
-    nothing to do (not work for changes made before it falling into it by chance)."""
+    """The checkpoints the writes left due are taken now, and a periodic reconcile has seen the
+    indexes the sweep's `git status` rewrote, so that the idle window measures a daemon with
+    nothing to do (not work for changes made before it falling into it by chance). A requested
+    reconcile would not do: it is a full one, and takes full checkpoints of every agent."""
     from gitwarden.control.socket import request
     from gitwarden.git.repository import locate_repo
 
-    request(locate_repo(main_dir), "checkpoint", timeout=600)
-    request(locate_repo(main_dir), "reconcile", timeout=600)
+    repo = locate_repo(main_dir)
+    request(repo, "checkpoint", timeout=600)
+    since = time.time()
+    deadline = time.monotonic() + 180
+    while (request(repo, "status", timeout=60).get("last_reconcile") or 0) < since:
+        if time.monotonic() > deadline:
+            print("  no periodic reconcile within 180 s", flush=True)
+            return
+        time.sleep(1)
 
 
 def _git_status_sweep(agents: list[Path]) -> float:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _repo import ENV, add_agents, generate_repo, git, median_of
+from _repo import ENV, add_agents, compile_package, generate_repo, git, median_of
 
 
 def main() -> int:
@@ -23,6 +23,7 @@ def main() -> int:
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
+    compile_package()
     with tempfile.TemporaryDirectory(prefix="gitwarden-bench-") as tmp:
         main_path = generate_repo(Path(tmp), args.files)
         agents = add_agents(main_path, args.agents)

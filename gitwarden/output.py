@@ -9,8 +9,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from wcwidth import wcswidth
-
 # Lone surrogates: bytes of a file name that are not UTF-8, decoded with surrogateescape.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # SGR and other CSI sequences (colour), and OSC sequences (hyperlinks): zero columns wide.
@@ -43,6 +41,10 @@ def print_json(value: Any) -> None:
 def display_width(text: str) -> int:
     """Columns `text` takes on a terminal: escape sequences take none, wide East Asian
     characters two, combining marks none."""
+    # Lazy: wcwidth costs ~10 ms to import, and for_terminal runs in the agent hooks and the
+    # checkpoint and status commands, which measure no text; only tables do.
+    from wcwidth import wcswidth
+
     plain = _ESCAPE_SEQUENCE.sub("", text)
     width = wcswidth(plain)
     # wcswidth is -1 for control characters: count those one column each, as printed escaped.

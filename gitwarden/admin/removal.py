@@ -23,7 +23,7 @@ from gitwarden.checkpoints.moves import AgentState, Move, apply_move
 from gitwarden.checkpoints.rollback import recover_agent, rollback_lock
 from gitwarden.checkpoints.stash import check_budget, stash_file
 from gitwarden.checkpoints.take import create_backup_ref, open_worktree_repo
-from gitwarden.checkpoints.transaction import hold, holds, preflight_locks, release, set_marker
+from gitwarden.checkpoints.transaction import hold, holds, preflight_locks, release
 from gitwarden.config import load_config, render_agent_table
 from gitwarden.coordination import pauses
 from gitwarden.errors import GitwardenError, UsageError
@@ -116,7 +116,7 @@ def finish_removal(workspace: Workspace, store: Store, name: str) -> bool:
             journal.update(store, entry.id, phase=journal.ABORTED)
         if not entry.was_paused:
             release(store, name)
-    set_marker(workspace, name, False)
+    journal.set_marker(workspace, name, False)
     return finished
 
 

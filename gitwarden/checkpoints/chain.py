@@ -3,7 +3,8 @@
 Each checkpoint commit has the previous checkpoint as first parent and the agent's HEAD at
 that moment as second parent (so the agent's commits stay reachable), a message listing the
 files changed since the previous checkpoint, and trailers naming agent, worktree, HEAD and
-base. Ref updates are compare-and-swap through `git update-ref REF NEW OLD`.
+base. Ref updates are compare-and-swap: `git update-ref REF NEW OLD`, or the same through
+libgit2's ref transaction where no git process should be started.
 """
 
 from __future__ import annotations
@@ -251,6 +252,25 @@ def update_ref_cas(cwd: Path, ref: str, new: str, old: str | None, *,
             or "is at" in stderr or "cannot lock ref" in stderr:
         raise RefConflict(stderr.strip().splitlines()[-1] if stderr.strip() else ref)
     raise GitError(f"git update-ref {ref} failed: {stderr.strip()}")
+
+
+def advance_ref_cas(repo: pygit2.Repository, ref: str, new: str, old: str | None, *,
+                    message: str = "gitwarden") -> None:
+    """`update_ref_cas` without starting a git process (a checkpoint's hot path): libgit2
+    takes the same `<ref>.lock` git takes, the old value is compared while it is held, and
+    the reflog is written under git's rules."""
+    try:
+        with repo.transaction() as transaction:
+            transaction.lock_ref(ref)
+            current = repo.references.get(ref)
+            value = str(current.target) if current is not None else None
+            if value != old:
+                raise RefConflict(f"{ref} is at {value or 'nothing'}, expected {old or 'none'}")
+            transaction.set_target(ref, new, message=message)
+    except pygit2.GitError as exc:
+        if "lock" in str(exc).lower():
+            raise RefConflict(f"cannot lock ref {ref}: {exc}") from exc
+        raise GitError(f"updating {ref} failed: {exc}") from exc
 
 
 def ref_lock_path(common_dir: Path, ref: str) -> Path:

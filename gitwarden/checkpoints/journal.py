@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from gitwarden.agents.workspace import Workspace
 from gitwarden.store.db import Store, prune_rows
 
 MIGRATIONS = [
@@ -203,3 +205,23 @@ def prune_journal(store: Store, *, before: float, dry_run: bool = False) -> int:
     phases = ", ".join(f"'{phase}'" for phase in UNFINISHED)
     return prune_rows(store, "journal", time_column="ts", older_than=before, max_rows=None,
                       keep=f"phase IN ({phases})", dry_run=dry_run)
+
+
+def _marker(workspace: Workspace, agent_name: str) -> Path:
+    return workspace.repo.ensure_state_dir() / "journal" / agent_name
+
+
+def set_marker(workspace: Workspace, agent_name: str, on: bool) -> None:
+    """A file beside the state store that says "a transaction of this agent may be unfinished",
+    so that every command can check for one with a single stat."""
+    marker = _marker(workspace, agent_name)
+    if on:
+        marker.parent.mkdir(mode=0o700, exist_ok=True)
+        marker.touch()
+    else:
+        marker.unlink(missing_ok=True)
+
+
+def has_pending(workspace: Workspace, agent_name: str) -> bool:
+    """Cheap check (one stat) for an unfinished transaction of the agent."""
+    return (workspace.repo.state_dir / "journal" / agent_name).exists()

@@ -42,7 +42,6 @@ from gitwarden.checkpoints.take import (
 )
 from gitwarden.checkpoints.transaction import (
     Transaction,
-    has_pending,
     plan_move,
     recover,
     run_transaction,
@@ -174,7 +173,7 @@ def rollback_lock(workspace: Workspace, agent: Agent | str) -> Iterator[int]:
 def recover_agent(workspace: Workspace, store: Store, agent: Agent,
                   lock_fd: int | None = None) -> list[str]:
     """Finish or roll back what a killed transaction of the agent left (nothing: [])."""
-    if not has_pending(workspace, agent.name) and not journal.unfinished(store, agent.name):
+    if not journal.has_pending(workspace, agent.name) and not journal.unfinished(store, agent.name):
         return []
     if lock_fd is not None:
         return recover(workspace, store, agent, lock_fd)

@@ -177,8 +177,6 @@ def full_snapshot(repo: pygit2.Repository, *, max_untracked_size: int) -> Snapsh
 
 def snapshot_by_git(repo: pygit2.Repository, *, max_untracked_size: int) -> Snapshot:
     """The same tree made by git itself: pygit2 cannot write names that are not UTF-8."""
-
-
     scratch = Path(common_dir_of(repo.path)) / "gitwarden" / "tmp"
     tree, left_out = git_tree_snapshot(Path(repo.workdir), Path(repo.path), scratch,
                                        max_untracked_size)
@@ -340,7 +338,8 @@ def _inside_nested_repo(root: str, rel: str) -> bool:
 
 
 def _normalize(root: str, paths: Iterable[str]) -> list[str | None]:
-    """Worktree-relative POSIX paths; None for a path outside the worktree or the worktree."""
+    """Worktree-relative POSIX paths; None for a path outside the worktree, the worktree
+    itself, or inside a nested repository's git metadata (a full snapshot reads those)."""
     result: list[str | None] = []
     seen: set[str] = set()
     for raw in paths:
@@ -351,7 +350,10 @@ def _normalize(root: str, paths: Iterable[str]) -> list[str | None]:
             result.append(None)
             continue
         rel = rel.replace(os.sep, "/")
-        if rel == ".git" or rel.startswith(".git/") or "/.git/" in f"/{rel}/":
+        if rel == ".git" or rel.startswith(".git/"):
+            continue  # the worktree's own git metadata is not content
+        if "/.git/" in f"/{rel}/":
+            result.append(None)  # a nested repository moved: its HEAD is a gitlink entry
             continue
         if rel not in seen:
             seen.add(rel)

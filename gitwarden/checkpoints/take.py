@@ -23,11 +23,13 @@ import pygit2
 
 from gitwarden.agents.model import Agent
 from gitwarden.agents.workspace import Workspace
+from gitwarden.checkpoints import freshness
 from gitwarden.checkpoints.chain import (
     BACKUP_REF_PREFIX,
     INDEX_REF_SUFFIX,
     CheckpointInfo,
     RefConflict,
+    advance_ref_cas,
     chain_tip,
     checkpoint_ref,
     create_checkpoint_commit,
@@ -121,14 +123,21 @@ def take_checkpoint(workspace: Workspace, agent: Agent | str, *,
         if scan is not None:
             scan.cancel()
         return CheckpointResult(target.name, "skipped", None, f"worktree missing: {target.path}")
+    started = time.time() if scan is None else scan.started
     if scan is None and changed_paths is None:
         scan = StatusScan(target.path)
+    state_dir = workspace.repo.ensure_state_dir()
     try:
         repo = open_worktree_repo(target.path)
+        inputs = freshness.signature(repo)
         head = None if repo.head_is_unborn else str(repo.head.target)
         max_size = workspace.config.checkpoints.max_untracked_size
+        base_tree = None
+        if changed_paths is not None:
+            changed_paths = list(changed_paths)
+            base_tree = _trusted_base_tree(repo, state_dir, target.name, changed_paths, inputs)
         try:
-            snapshot = _snapshot(repo, target.name, changed_paths, max_size, scan, head)
+            snapshot = _snapshot(repo, changed_paths, base_tree, max_size, scan, head)
         except UnicodeError:
             if operation_in_progress(target.git_dir):
                 raise SnapshotSkipped("a git operation is in progress") from None
@@ -144,6 +153,9 @@ def take_checkpoint(workspace: Workspace, agent: Agent | str, *,
     base = _base_commit(workspace, repo, head)
     result = _commit_with_cas(repo, target, snapshot, head=head, base=base, message=message,
                               kind=kind)
+    if result.commit is not None:
+        freshness.record_base(state_dir, target.name, result.commit, inputs,
+                              freshness.signature(repo), started)
     if result.commit and (clean or result.left_out):
         with _store_for(workspace, store) as opened:
             if clean:
@@ -158,15 +170,28 @@ def take_checkpoint(workspace: Workspace, agent: Agent | str, *,
 _SCAN_ATTEMPTS = 5
 
 
-def _snapshot(repo: pygit2.Repository, agent_name: str, changed_paths: Iterable[str] | None,
-              max_size: int, scan: StatusScan | None, head: str | None) -> Snapshot:
+def _trusted_base_tree(repo: pygit2.Repository, state_dir: Path, agent_name: str,
+                       changed_paths: list[str], inputs: freshness.Signature
+                       ) -> pygit2.Oid | None:
+    """The tree an incremental snapshot may start from; None: take a full one (see
+    checkpoints.freshness for when a changed-path set is not enough)."""
+    tip = chain_tip(repo, agent_name)
+    if tip is None or freshness.rule_change(changed_paths) is not None or \
+            not freshness.trusted_base(state_dir, agent_name, str(tip.id), inputs):
+        return None
+    return tip.tree_id
+
+
+def _snapshot(repo: pygit2.Repository, changed_paths: list[str] | None,
+              base_tree: pygit2.Oid | None, max_size: int, scan: StatusScan | None,
+              head: str | None) -> Snapshot:
     for attempt in range(_SCAN_ATTEMPTS):
         try:
             if attempt == 0 and scan is not None and changed_paths is None:
                 scanned = _snapshot_from_scan(repo, scan, head, max_size)
                 if scanned is not None:
                     return scanned
-            return _snapshot_once(repo, agent_name, changed_paths, max_size)
+            return _snapshot_once(repo, changed_paths, base_tree, max_size)
         except (OSError, pygit2.GitError) as exc:
             problem = object_store_problem(Path(common_dir_of(repo.path)))
             if problem is not None:
@@ -177,15 +202,13 @@ def _snapshot(repo: pygit2.Repository, agent_name: str, changed_paths: Iterable[
     raise AssertionError("unreachable")
 
 
-def _snapshot_once(repo: pygit2.Repository, agent_name: str,
-                   changed_paths: Iterable[str] | None, max_size: int) -> Snapshot:
-    if changed_paths is not None:
-        tip = chain_tip(repo, agent_name)
-        if tip is not None:
-            snapshot = incremental_snapshot(repo, tip.tree_id, changed_paths,
-                                            max_untracked_size=max_size)
-            if snapshot is not None:
-                return snapshot
+def _snapshot_once(repo: pygit2.Repository, changed_paths: list[str] | None,
+                   base_tree: pygit2.Oid | None, max_size: int) -> Snapshot:
+    if changed_paths is not None and base_tree is not None:
+        snapshot = incremental_snapshot(repo, base_tree, changed_paths,
+                                        max_untracked_size=max_size)
+        if snapshot is not None:
+            return snapshot
     return full_snapshot(repo, max_untracked_size=max_size)
 
 
@@ -226,9 +249,9 @@ def _commit_with_cas(repo: pygit2.Repository, agent: Agent, snapshot: Snapshot, 
                                           previous=previous.commit if previous else None,
                                           head=head, message=text)
         try:
-            update_ref_cas(agent.path, checkpoint_ref(agent.name), commit,
-                           previous.commit if previous else None,
-                           message=f"gitwarden checkpoint {agent.name}")
+            advance_ref_cas(repo, checkpoint_ref(agent.name), commit,
+                            previous.commit if previous else None,
+                            message=f"gitwarden checkpoint {agent.name}")
         except RefConflict:
             lock = ref_lock_path(Path(common_dir_of(repo.path)), checkpoint_ref(agent.name))
             if lock.exists() and (_attempt >= 2 or lock_is_stale(lock)):
@@ -263,7 +286,6 @@ def _base_commit(workspace: Workspace, repo: pygit2.Repository, head: str | None
 
 
 def _report_left_out(store: Store, agent_name: str, result: CheckpointResult) -> None:
-
     shown = ", ".join(result.left_out[:5]) + (" ..." if len(result.left_out) > 5 else "")
     record_event(store, EventKind.CHECKPOINT_LEFT_OUT,
                  f"checkpoint of {agent_name} left out {len(result.left_out)} untracked "
@@ -320,7 +342,6 @@ def create_backup_ref(workspace: Workspace, agent: Agent | str, label: str) -> s
 def mark_clean(workspace: Workspace, agent_name: str, commit: str, store: Store | None = None,
                *, source: str = "user") -> None:
     """Record that `commit` (a checkpoint of the agent, or a commit of its branch) is clean."""
-
     repo = pygit2.Repository(str(workspace.repo.common_dir))
     resolved = _resolve_commit(repo, commit)
     info = info_from_commit(resolved)
@@ -348,13 +369,11 @@ class CleanSet:
     """What an agent has known clean: checkpoint ids marked clean, and the trees of branch
     commits marked clean (a checkpoint with no uncommitted work at such a commit has its tree).
     """
-
     ids: frozenset[str] = frozenset()
     trees: frozenset[str] = frozenset()
 
 
 def clean_set(repo: pygit2.Repository, store: Store, agent_name: str) -> CleanSet:
-
     marks = clean_marks(store, agent_name)
     trees: set[str] = set()
     for mark in marks:
@@ -376,7 +395,6 @@ def clean_commit_target(repo: pygit2.Repository, store: Store, agent_name: str,
 
     None when `commit` is not marked clean for the agent. `time` is when it was marked.
     """
-
     marked = [m for m in clean_marks(store, agent_name)
               if m.kind == KIND_COMMIT and m.commit == commit]
     resolved = repo.get(commit)
@@ -396,7 +414,6 @@ def last_clean_commit(workspace: Workspace, agent_name: str,
     Among marked commits, those on the agent's current history win, and of those the one
     that descends from all the others (the most recent on the line); otherwise the newest mark.
     """
-
     with _store_for(workspace, store) as opened:
         marks = clean_marks(opened, agent_name)
     heads: list[str] = []

@@ -126,24 +126,6 @@ def _signal(store: Store, agent_name: str, signum: signal.Signals) -> None:
             time.sleep(0.0005)
 
 
-def _marker(workspace: Workspace, agent_name: str) -> Path:
-    return workspace.repo.ensure_state_dir() / "journal" / agent_name
-
-
-def set_marker(workspace: Workspace, agent_name: str, on: bool) -> None:
-    marker = _marker(workspace, agent_name)
-    if on:
-        marker.parent.mkdir(mode=0o700, exist_ok=True)
-        marker.touch()
-    else:
-        marker.unlink(missing_ok=True)
-
-
-def has_pending(workspace: Workspace, agent_name: str) -> bool:
-    """Cheap check (one stat) for an unfinished transaction of the agent."""
-    return (workspace.repo.state_dir / "journal" / agent_name).exists()
-
-
 def _unheld_in_way(repo: pygit2.Repository, worktree: Path, held: pygit2.Tree,
                    rel: str) -> list[str]:
     """Files on disk that writing `rel` would replace and that `held` does not hold."""
@@ -263,7 +245,7 @@ def run_transaction(workspace: Workspace, store: Store, agent: Agent, *, kind: s
     was_paused = pauses.is_paused(store, agent.name)
     entry_id = journal.begin(store, agent=agent.name, kind=kind, was_paused=was_paused,
                              undoes=undoes, data={"target": target.as_json()})
-    set_marker(workspace, agent.name, True)
+    journal.set_marker(workspace, agent.name, True)
     if not was_paused:
         hold(store, agent.name, kind)
     try:
@@ -352,7 +334,7 @@ def _finish(workspace: Workspace, store: Store, agent_name: str, entry_id: int, 
     if not was_paused:
         release(store, agent_name)
     if not journal.unfinished(store, agent_name):
-        set_marker(workspace, agent_name, False)
+        journal.set_marker(workspace, agent_name, False)
     tmp = workspace.repo.state_dir / "tmp"
     if tmp.is_dir() and not journal.unfinished(store):
         # Temporary indexes a killed rollback left (nothing is using them now).

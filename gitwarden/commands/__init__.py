@@ -19,8 +19,8 @@ HELP_FORMATTER = argparse.RawDescriptionHelpFormatter
 # tests/commands/test_registry.py checks this table against what the modules register.
 COMMAND_MODULES = {
     "demo": "demo", "init": "init", "agent": "agent", "status": "status",
-    "checkpoint": "checkpoint", "checkpoints": "checkpoint", "rollback": "checkpoint",
-    "prune": "checkpoint",
+    "checkpoint": "checkpoint", "checkpoints": "rollback", "rollback": "rollback",
+    "prune": "rollback",
     "watch": "watch", "lock": "lock", "unlock": "lock", "locks": "lock",
     "conflicts": "conflicts", "log": "log", "events": "events",
     "pause": "pause", "resume": "pause", "stop": "pause",

@@ -9,7 +9,6 @@ from typing import Any
 from gitwarden.agents.workspace import Workspace
 from gitwarden.commands import add_command
 from gitwarden.output import for_terminal, paint, print_json, short, table
-from gitwarden.remote.view import render_machines
 from gitwarden.views.status import collect_status
 
 
@@ -98,6 +97,8 @@ def render(report: dict[str, Any], *, detailed: bool = False) -> str:
                 lines.append(f"\nchanged by {agent['name']}:")
                 lines.extend(f"  {_t(path)}" for path in agent["changed"])
     if report.get("remote"):
+        from gitwarden.remote.view import render_machines  # lazy: only with [remote]
+
         lines.append("")
         lines.extend(render_machines(report["remote"]))
     overlaps = report["overlaps"]

@@ -321,12 +321,20 @@ class Pipeline:
     def _reconcile(self, now: float, *, initial: bool = False) -> None:
         started = time.monotonic()
         fresh = self._refresh_git_state(now)  # new agents: recomputed, full checkpoint asked
+        lost = self.reconciler.full_due  # an overflow or a failed batch: events were dropped
         plan = self.reconciler.plan(
             self._agents, fresh, now, initial=initial,
             repo_signature=gitscan.repo_signature(self.workspace.repo.common_dir),
             watched=self.watcher.watched, polling=self.watches.polling)
-        repaired = [name for name in plan.read if self._full_agent(name, now) and not initial]
-        for name in repaired:
+        repaired, unseen = [], []
+        for name in plan.read:
+            if self._full_agent(name, now) and not initial:
+                repaired.append(name)
+            elif not initial and (lost or name in plan.unwatched):
+                # Its changed set looks the same, but a file already changed may have changed
+                # again unseen: only a full checkpoint holds that (checkpoints.freshness).
+                unseen.append(name)
+        for name in (*repaired, *unseen):
             self.jobs.request_full_checkpoint(name)
         self.reconciler.finish(plan, len(self._agents), now)
         level = logging.INFO if repaired or initial else logging.DEBUG

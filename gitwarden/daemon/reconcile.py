@@ -39,6 +39,7 @@ class ReconcilePlan:
     read: list[str]  # agents to re-read from git, in this order
     skipped: int
     repo_signature: tuple[object, ...]
+    unwatched: frozenset[str] = frozenset()  # agents read because their root lost its watch
 
 
 class Reconciler:
@@ -76,7 +77,7 @@ class Reconciler:
         full = initial or self.full_due or repo_signature != self.repo_signature
         roots = watched() if not full else set()
         due = stale_due(self.read_at, (n for n in agents if n not in fresh), now)
-        read, skipped = [], 0
+        read, skipped, unwatched = [], 0, set()
         for name, view in agents.items():
             if name in fresh:
                 continue  # just read from git: a second read would find the same
@@ -85,7 +86,9 @@ class Reconciler:
                 skipped += 1
                 continue
             read.append(name)
-        return ReconcilePlan(full, read, skipped, repo_signature)
+            if not full and str(view.path) not in roots:
+                unwatched.add(name)
+        return ReconcilePlan(full, read, skipped, repo_signature, frozenset(unwatched))
 
     def finish(self, plan: ReconcilePlan, agents: int, now: float) -> None:
         self.last = now

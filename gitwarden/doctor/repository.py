@@ -15,6 +15,7 @@ from gitwarden.doctor.findings import FAIL, OK, WARN, Finding, Setup
 from gitwarden.errors import GitwardenError
 from gitwarden.git import lockfiles
 from gitwarden.integrations import agent_hooks, claude_settings, git_hooks
+from gitwarden.output import for_terminal
 from gitwarden.store.db import DB_NAME, Store, read_only_files
 
 HOOKS_FIX = "`gitwarden hooks install` (or `doctor --fix`)"
@@ -47,7 +48,16 @@ def check_hooks(setup: Setup) -> list[Finding]:
             f"{', '.join(missing_git)} not installed in {directory}: agents can commit to "
             "locked files and outside their scope", fix=HOOKS_FIX,
             apply=lambda: "; ".join(git_hooks.install(directory, missing_git))))
+    old_git = [kind for kind in git_hooks.HOOK_KINDS
+               if git_hooks.is_outdated(directory / kind)]
+    if old_git:
+        findings.append(Finding(
+            "hooks", WARN, f"git guard{'s' if len(old_git) > 1 else ''} {', '.join(old_git)} "
+            f"in {directory} from an older gitwarden: they do not run the current hook client "
+            "(slower on every commit)", fix="gitwarden hooks install --git (or `doctor --fix`)",
+            apply=lambda: "; ".join(git_hooks.install(directory, old_git))))
     for agent in agents:
+        findings.extend(_old_tool_hooks(agent.name, agent.path, setup.repo.state_dir))
         tools = agent_hooks.tools_for(agent.path, agent.settings.tool, setup.repo.state_dir)
         if agent.settings.tool and not tools:
             continue  # a tool without hooks (aider, ...): the git guards cover it
@@ -146,6 +156,23 @@ def check_socket(setup: Setup) -> list[Finding]:
                         fix=f"chmod 600 {path} (or `doctor --fix`)",
                         apply=lambda: _chmod(path, 0o600))]
     return [Finding("socket", OK, f"{path} is owner-only")]
+
+
+def _old_tool_hooks(agent: str, worktree: Path, state_dir: Path) -> list[Finding]:
+    """Hook entries written before the hook client (`gitwarden hook claude`, `python -m
+    gitwarden.integrations...`): they work, slowly, and never ask the daemon."""
+    findings = []
+    for tool in agent_hooks.HOOKED_TOOLS:
+        old = agent_hooks.outdated(worktree, tool)
+        if old:
+            reinstall = partial(agent_hooks.install, worktree, tool,
+                                state_dir / claude_settings.CREATED_LOG)
+            findings.append(Finding(
+                "hooks", WARN, f"{agent}: {tool} hooks from an older gitwarden "
+                f"({for_terminal(old[0], newlines=False)}) do not run the current hook client: "
+                "slower on every tool call, and `gitwarden hook` never asks the daemon",
+                fix=f"gitwarden hooks install --{tool} (or `doctor --fix`)", apply=reinstall))
+    return findings
 
 
 def _installer(worktree: Path, state_dir: Path) -> Callable[[], str]:

@@ -7,6 +7,7 @@ Started before pygit2 is imported, it runs on the other core while Python loads.
 from __future__ import annotations
 
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -89,6 +90,7 @@ class StatusScan:
 
     def __init__(self, worktree: Path | str, *, one_thread: bool = False) -> None:
         self.worktree = Path(worktree)
+        self.started = time.time()  # what git reads is at least this recent
         args = ["git", *(_ONE_THREAD if one_thread else ()), *STATUS_ARGS]
         try:
             self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(

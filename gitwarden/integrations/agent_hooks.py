@@ -114,3 +114,12 @@ def is_installed(worktree: Path, tool: str) -> bool:
     if tool == "opencode":
         return opencode_plugin.is_installed(worktree)
     return claude_settings.is_installed(worktree, claude_settings.TOOLS[tool])
+
+
+def outdated(worktree: Path, tool: str) -> list[str]:
+    """What of `tool`'s installed hooks in `worktree` does not run the hook client: the old
+    commands (the opencode plugin file), for `gitwarden doctor` to name."""
+    if tool == "opencode":
+        return [str(worktree / opencode_plugin.PLUGIN)] \
+            if opencode_plugin.is_outdated(worktree) else []
+    return claude_settings.outdated_commands(worktree, claude_settings.TOOLS[tool])

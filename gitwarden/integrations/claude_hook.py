@@ -23,6 +23,7 @@ import os
 import sqlite3
 import sys
 import time
+from contextvars import ContextVar
 
 # typing costs milliseconds on the hook's path: annotations only
 TYPE_CHECKING = False
@@ -190,15 +191,13 @@ def _recently_changed(root: str, since: float) -> dict[str, bool]:
 def resolve_place(payload: dict[str, Any]) -> Place | None:
     """The agent this call comes from: the worktree holding the real path of `cwd` (nested
     repositories and submodules climbed past), else GITWARDEN_AGENT; None for the user."""
-    from gitwarden.agents.identity import agent_from_env, find_worktree, worktree_roots
+    from gitwarden.agents.identity import agent_from_env, find_worktree
 
     cwd = _cwd(payload)
     location = find_worktree(cwd)
     if location is None:
         return None
-    config = _load_config(location.main_worktree)
-    worktrees = {root: _agent_name(root, admin, location.main_worktree, config)
-                 for root, admin in worktree_roots(location.common_dir)}
+    config, worktrees = _reads().place_basis(location)
     here = os.path.realpath(location.root)
     place = worktrees.get(here) if here in worktrees else \
         _agent_name(here, location.admin_name, location.main_worktree, config)
@@ -220,17 +219,9 @@ def _facts(place: Place) -> Any:
 
     settings = place.config.agents.get(place.agent) if place.config else None
     now = time.time()
-    db = _open_db(place.common_dir)
-    held: list[HeldLock] = []
-    paused = None
-    if db is not None:
-        try:
-            paused = _pause_reason(db, place.agent)
-            held = [HeldLock(*row) for row in _rows(
-                db, f"SELECT {HeldLock.COLUMNS} FROM locks WHERE kind = 'path' AND "
-                "(expires_at IS NULL OR expires_at > ?) ORDER BY id", (now,))]
-        finally:
-            db.close()
+    pauses, stopped, locks = _reads().state(place.common_dir)
+    paused = _pause_text(place.agent, pauses.get(place.agent), stopped)
+    held = [lock for lock in (HeldLock(*row) for row in locks) if not lock.expired(now)]
     return GuardFacts(place.root, settings.scope if settings else (), held, paused,
                       place.worktrees, place.common_dir, now,
                       is_ignored=lambda rel: _ignored(place.root, rel))
@@ -251,13 +242,62 @@ def _ignored(root: str, rel: str) -> bool:
     return proc.returncode == 0
 
 
+class DirectReads:
+    """What a decision reads besides the call itself, read afresh on every call (the hook's
+    own short process). The daemon answers with gitwarden.integrations.hook_memory's reads,
+    which give the same values from memory while the files they come from are unchanged."""
+
+    def place_basis(self, location: Any) -> tuple[Any, dict[str, str | None]]:
+        """(config, {worktree root: agent name or None}) of the repository at `location`."""
+        from gitwarden.agents.identity import worktree_roots
+
+        config = _load_config(location)
+        return config, {root: _agent_name(root, admin, location.main_worktree, config)
+                        for root, admin in worktree_roots(location.common_dir)}
+
+    def state(self, common_dir: str) -> tuple[dict[str, Any], bool, list[Any]]:
+        """({agent: (reason, paused_by, since)}, kill switch on, path-lock rows (HeldLock's
+        columns, expired ones included)) from the state database (none: nothing held)."""
+        db = _open_db(common_dir)
+        if db is None:
+            return {}, False, []
+        try:
+            return read_state(db)
+        finally:
+            db.close()
+
+
+def read_state(db: sqlite3.Connection) -> tuple[dict[str, Any], bool, list[Any]]:
+    pauses = {row[0]: tuple(row[1:]) for row in _rows(
+        db, "SELECT agent, reason, paused_by, since FROM pauses", ())}
+    stopped = bool(_rows(db, "SELECT 1 FROM kill_switch", ()))
+    from gitwarden.coordination.tool_guard import HeldLock
+
+    locks = _rows(db, f"SELECT {HeldLock.COLUMNS} FROM locks WHERE kind = 'path' ORDER BY id",
+                  ())
+    return pauses, stopped, locks
+
+
+_DIRECT = DirectReads()
+# Set by the daemon for the thread answering a hook call (gitwarden.integrations.hook_answers).
+READS: ContextVar[Any] = ContextVar("gitwarden_hook_reads", default=None)
+
+
+def _reads() -> Any:
+    return READS.get() or _DIRECT
+
+
 def _pause_reason(db: sqlite3.Connection, agent: str) -> str | None:
     found = _rows(db, "SELECT reason, paused_by, since FROM pauses WHERE agent = ?", (agent,))
-    if not found:
+    stopped = bool(found and _rows(db, "SELECT 1 FROM kill_switch", ()))
+    return _pause_text(agent, found[0] if found else None, stopped)
+
+
+def _pause_text(agent: str, paused: Any, stopped: bool) -> str | None:
+    if not paused:
         return None
-    reason, by, since = found[0]
+    reason, by, since = paused
     clock = time.strftime("%H:%M", time.localtime(since))
-    stopped = _rows(db, "SELECT 1 FROM kill_switch", ())
     how = "`gitwarden resume --all`" if stopped else f"`gitwarden resume {agent}`"
     return (f"agent {agent} is paused since {clock} by {by}: {reason}. Stop working "
             f"and wait: no edits or commands until the user runs {how}.")
@@ -281,15 +321,10 @@ def _command(payload: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _load_config(main_worktree: str) -> Any:
-    path = os.path.join(main_worktree, "gitwarden.toml")
-    if not os.path.exists(path):
-        return None
-    from pathlib import Path
+def _load_config(location: Any) -> Any:
+    from gitwarden.integrations.hook_config import load_hook_config
 
-    from gitwarden.config import load_config
-
-    return load_config(Path(path))
+    return load_hook_config(location.main_worktree, location.common_dir)
 
 
 def _agent_name(root: str, admin_name: str | None, main: str, config: Any) -> str | None:

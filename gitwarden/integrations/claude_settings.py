@@ -43,14 +43,13 @@ class HookTool:
         self.extra = extra
 
     def marks(self) -> tuple[str, ...]:
-        client = ("hook_client.py",) if self.module == HOOK_MODULE else ()
         return (f"gitwarden hook {self.name}", self.module, *self.event_modules.values(),
-                *client)
+                f"hook_client.py {self.name}", f"{HOOK_CLIENT.name} {self.name}")
 
 
 # The hook client asks the running daemon and runs the hook module itself when none answers;
 # `-I -S`: no site-packages scan, no user paths, nothing of gitwarden imported.
-HOOK_CLIENT = Path(__file__).resolve().with_name("hook_client.py")
+HOOK_CLIENT = Path(__file__).resolve().with_name("run_hook_client.py")
 
 
 # Claude Code hooks reference (code.claude.com/docs/en/hooks, 2026-08-22); timeout in seconds.
@@ -75,11 +74,19 @@ GEMINI = HookTool("gemini", "Gemini CLI", Path(".gemini") / "settings.json",
 TOOLS = {tool.name: tool for tool in (CLAUDE, CODEX, GEMINI)}
 
 
+# The hook client's kind for each adapter module (hook_client.FALLBACK runs the module).
+CLIENT_KINDS = {HOOK_MODULE: "claude", "gitwarden.integrations.claude_context": "claude-context",
+                "gitwarden.integrations.codex_hook": "codex",
+                "gitwarden.integrations.gemini_hook": "gemini",
+                "gitwarden.integrations.opencode_hook": "opencode"}
+
+
 def hook_command(python: str = sys.executable, module: str = HOOK_MODULE) -> str:
-    """The command a tool runs for a hook: Claude's tool hook goes through the small client
-    (the warm daemon answers); the other hooks run their adapter module."""
-    if module == HOOK_MODULE:
-        return f"{shlex.quote(python)} -I -S {shlex.quote(str(HOOK_CLIENT))} claude"
+    """The command a tool runs for a hook: the small client (the warm daemon answers; with
+    no daemon it runs the adapter module itself)."""
+    if module in CLIENT_KINDS:
+        return (f"{shlex.quote(python)} -I -S {shlex.quote(str(HOOK_CLIENT))} "
+                f"{CLIENT_KINDS[module]}")
     return f"{shlex.quote(python)} -m {module}"
 
 
@@ -274,3 +281,24 @@ def is_installed(worktree: Path, tool: HookTool = CLAUDE) -> bool:
     hooks = settings.get("hooks", {})
     entries = hooks.get(tool.events[0][0], []) if isinstance(hooks, dict) else []
     return isinstance(entries, list) and _has_ours(entries, tool)
+
+
+def outdated_commands(worktree: Path, tool: HookTool = CLAUDE) -> list[str]:
+    """Our hook commands in the worktree's settings for `tool` that do not run the hook
+    client's script (say `gitwarden hook claude` from before the client: a full interpreter
+    and the CLI's imports on every tool call, with no daemon to answer)."""
+    try:
+        settings = _parse(worktree / tool.settings, _read_text(worktree / tool.settings))
+    except GitwardenError:
+        return []
+    hooks = settings.get("hooks", {})
+    found: list[str] = []
+    for event, _ in tool.events:
+        entries = hooks.get(event, []) if isinstance(hooks, dict) else []
+        for entry in entries if isinstance(entries, list) else []:
+            for hook in entry.get("hooks", []) if isinstance(entry, dict) else []:
+                command = str(hook.get("command", "")) if isinstance(hook, dict) else ""
+                if _is_ours(command, tool) and f"{HOOK_CLIENT.name} " not in command and \
+                        command not in found:
+                    found.append(command)
+    return found

@@ -24,7 +24,7 @@ MARKER = "# gitwarden guard"
 CHAINED_SUFFIX = ".gitwarden-chained"
 BYPASS_ENV = "GITWARDEN_BYPASS"
 # Run as a script by the installed hooks: it imports nothing of gitwarden (see its docstring).
-HOOK_CLIENT = Path(__file__).resolve().with_name("hook_client.py")
+HOOK_CLIENT = Path(__file__).resolve().with_name("run_hook_client.py")
 
 _SCRIPT = """\
 #!/bin/sh
@@ -34,8 +34,9 @@ _SCRIPT = """\
 chained="${{0%/*}}/{kind}{suffix}"  # no dirname process: this runs on every commit
 run_gitwarden() {{
   # the hook client asks the running daemon (a warm process), else runs the guard itself
-  if [ -x {python} ] && [ -f {client} ]; then {python} -I -S {client} "$@"
-  else gitwarden hook "$@"; fi
+  # (exec: it is the hook's last command; no shell waits for it)
+  if [ -x {python} ] && [ -f {client} ]; then exec {python} -I -S {client} "$@"
+  else exec gitwarden hook "$@"; fi
 }}
 {body}
 """
@@ -81,6 +82,15 @@ def is_ours(path: Path) -> bool:
         return MARKER in path.read_text(encoding="utf-8", errors="replace")[:200]
     except OSError:
         return False
+
+
+def is_outdated(path: Path) -> bool:
+    """Whether our guard at `path` does not run the hook client (one written before it)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return MARKER in text[:200] and HOOK_CLIENT.name not in text
 
 
 def install(directory: Path, kinds: Iterable[str] = HOOK_KINDS,
@@ -133,8 +143,12 @@ def staged_paths(worktree: Path) -> list[str]:
     index = call_environ().get("GIT_INDEX_FILE")
     if index:
         extra["GIT_INDEX_FILE"] = os.path.join(worktree, index)  # relative to the hook's cwd
-    proc = run_git(["diff", "--cached", "--name-only", "--no-renames", "-z"], worktree,
-                   env=extra)
+    # the plumbing command reads no diff configuration; an unborn HEAD needs the porcelain
+    proc = run_git(["diff-index", "--cached", "--name-only", "--no-renames", "-z", "HEAD",
+                    "--"], worktree, env=extra, check=False)
+    if proc.returncode != 0:
+        proc = run_git(["diff", "--cached", "--name-only", "--no-renames", "-z"], worktree,
+                       env=extra)
     return split_z(proc.stdout)
 
 

@@ -1,6 +1,7 @@
 """The opencode plugin gitwarden writes to `.opencode/plugins/gitwarden.js` of an agent
 worktree: before each tool call it runs `gitwarden hook opencode` and throws (refusing the
-call) on a deny or when gitwarden cannot answer; after an edit or shell call it appends what
+call) on a deny or when gitwarden cannot answer (through the hook client: the daemon answers,
+else the client runs the hook module); after an edit or shell call it appends what
 must be undone to the tool output. A file there without our mark is the user's and is left
 alone.
 
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 from gitwarden.errors import GitwardenError
+from gitwarden.integrations.claude_settings import HOOK_CLIENT
 
 PLUGIN = Path(".opencode") / "plugins" / "gitwarden.js"
 MARK = "// gitwarden-plugin: written by `gitwarden hooks install --opencode`"
@@ -63,8 +65,19 @@ export const GitwardenGuard = async ({ directory }) => ({
 
 
 def plugin_text(python: str = sys.executable) -> str:
-    return (TEMPLATE.replace("MARK_LINE", MARK)
-            .replace("COMMAND_JSON", json.dumps([python, "-m", MODULE])))
+    # the hook client: the warm daemon answers, else it runs MODULE itself
+    command = [python, "-I", "-S", str(HOOK_CLIENT), "opencode"]
+    return TEMPLATE.replace("MARK_LINE", MARK).replace("COMMAND_JSON", json.dumps(command))
+
+
+def is_outdated(worktree: Path) -> bool:
+    """Whether our plugin in the worktree does not run the hook client (one from before the
+    client starts a full interpreter on every tool call)."""
+    try:
+        text = (worktree / PLUGIN).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return text.startswith(MARK) and HOOK_CLIENT.name not in text
 
 
 def is_ours(path: Path) -> bool:

@@ -14,7 +14,6 @@ from gitwarden.git.worktrees import operation_in_progress
 from gitwarden.health.results import status_fields
 from gitwarden.overlaps.base import base_target, standings
 from gitwarden.overlaps.detect import find_overlaps
-from gitwarden.remote.view import remote_report
 from gitwarden.store.db import DB_NAME, Store, row_counts, state_size
 
 if TYPE_CHECKING:
@@ -80,6 +79,9 @@ def _remote(workspace: Workspace) -> dict[str, Any] | None:
     config = workspace.config.remote
     if config is None:
         return None
+    # Lazy: most repositories have no [remote], and `gitwarden status` is run often (issue 17).
+    from gitwarden.remote.view import remote_report
+
     repo = workspace.repo
     if not (repo.state_dir / DB_NAME).exists():
         return remote_report(repo.main_worktree, None, config)

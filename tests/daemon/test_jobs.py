@@ -25,7 +25,9 @@ from tests.helpers.gitrepo import (
     write,
 )
 
-pytestmark = pytest.mark.usefixtures("each_watcher")
+# Each watcher runs the tests whose outcome rests on its events (edited paths, commits,
+# branch moves, new worktrees); the rest run on the platform's default watcher.
+EACH_WATCHER = pytest.mark.usefixtures("each_watcher")
 
 
 def test_edit_outside_scope_through_the_shell_is_recorded_once(tmp_path: Path) -> None:
@@ -49,6 +51,7 @@ def test_edit_outside_scope_through_the_shell_is_recorded_once(tmp_path: Path) -
         assert daemon.stop() == 0
 
 
+@EACH_WATCHER
 def test_scheduled_checkpoints_use_the_changed_paths(tmp_path: Path) -> None:
     repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
     write(repo.main, {"gitwarden.toml": FAST + "[agents.alpha]\ncheckpoint_interval = \"1s\"\n"})
@@ -149,6 +152,7 @@ def _verdicts_on(main: Path, agent: str, commit: str) -> list[Any]:
         return [v for v in health_state.verdict_history(store, agent) if v.commit == commit]
 
 
+@EACH_WATCHER
 def test_commits_made_while_the_daemon_was_down_are_checked_at_start(tmp_path: Path) -> None:
     from tests.helpers.health_repo import setup_repo
 

@@ -21,9 +21,12 @@ from tests.helpers.gitrepo import (
     write,
 )
 
-pytestmark = pytest.mark.usefixtures("each_watcher")
+# Each watcher runs the tests whose outcome rests on its events (edited paths, commits,
+# branch moves, new worktrees); the rest run on the platform's default watcher.
+EACH_WATCHER = pytest.mark.usefixtures("each_watcher")
 
 
+@EACH_WATCHER
 def test_same_file_in_two_worktrees_notifies_once_over_dbus_and_resolves(
         tmp_path: Path, each_watcher: str) -> None:
     repo = make_repo_with_agents(tmp_path, ("alpha", "beta", "gamma"),
@@ -104,6 +107,7 @@ def test_clean_merge_overlap_and_conflicts_without_daemon(tmp_path: Path) -> Non
         assert daemon.stop() == 0
 
 
+@EACH_WATCHER
 def test_merging_an_agent_branch_into_the_base_resolves_its_overlaps(tmp_path: Path) -> None:
     repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
     write(repo.main, {"gitwarden.toml": FAST})

@@ -52,6 +52,30 @@ def test_reconcile_repairs_missed_events(tmp_path: Path) -> None:
         assert daemon.stop() == 0
 
 
+def _checkpointed(worktree: Path, text: str) -> bool:
+    shown = git(worktree, "show", "refs/gitwarden/checkpoints/alpha:f.txt", check=False)
+    return text in shown
+
+
+def test_a_missed_edit_of_a_changed_file_reaches_the_checkpoints(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha",), files={"f.txt": BASE})
+    write(repo.main, {"gitwarden.toml": FAST + "reconcile_interval = \"1s\"\n"
+                      "[agents.alpha]\ncheckpoint_interval = \"1s\"\n"})
+    daemon = DaemonProcess(repo.main)
+    alpha = repo.agents["alpha"]
+    try:
+        write(alpha, {"f.txt": "first edit\n"})
+        wait_until(lambda: _checkpointed(alpha, "first edit"), 15, "edit not checkpointed",
+                   daemon)
+        assert daemon.request("unwatch", agent="alpha")["ok"]
+        # The changed set stays {f.txt}: only a full checkpoint can see the new content.
+        write(alpha, {"f.txt": "second edit, no event\n"})
+        wait_until(lambda: _checkpointed(alpha, "second edit"), 15,
+                   "the unseen edit never reached a checkpoint", daemon)
+    finally:
+        assert daemon.stop() == 0
+
+
 def test_reconcile_skips_quiet_agents_but_sees_git_only_changes(tmp_path: Path) -> None:
     repo, daemon = _two_agents_reconciled_every_second(tmp_path)
     try:

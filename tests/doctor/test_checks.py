@@ -178,3 +178,41 @@ def test_a_service_without_the_session_bus_is_found_and_imported(
                for f in found["notifications"])
     _doctor(repo, "--fix", env=env)
     assert "--user import-environment DBUS_SESSION_BUS_ADDRESS" in calls.read_text()
+
+
+def test_hooks_from_before_the_hook_client_are_named_with_their_fix(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": "x\n"})
+    installed = run_gitwarden("hooks", "install", "--claude", "--opencode", "--git",
+                              cwd=repo.main)
+    assert installed.returncode == 0, installed.stderr
+    _, found = _doctor(repo.main, env={})
+    assert _statuses(found, "hooks") == ["ok"], found["hooks"]
+    # what an older gitwarden wrote: the CLI or the hook modules, run directly
+    settings = repo.agents["alpha"] / ".claude" / "settings.local.json"
+    data = json.loads(settings.read_text())
+    for entries in data["hooks"].values():
+        for entry in entries:
+            entry["hooks"][0]["command"] = "gitwarden hook claude"
+    settings.write_text(json.dumps(data))
+    plugin = repo.agents["beta"] / ".opencode" / "plugins" / "gitwarden.js"
+    plugin.write_text(plugin.read_text().replace("run_hook_client.py", "x").replace(
+        '"-I", "-S"', '"-m", "gitwarden.integrations.opencode_hook"'))
+    guard = locate_repo(repo.main).common_dir / "hooks" / "pre-commit"
+    guard.write_text("#!/bin/sh\n# gitwarden guard: installed by `gitwarden hooks install "
+                     "--git`\nexec gitwarden hook pre-commit \"$@\"\n")
+    _, found = _doctor(repo.main, env={})
+    messages = {f["message"]: f["fix"] for f in found["hooks"]}
+    assert len(messages) == 3, messages
+    claude = next(m for m in messages if m.startswith("alpha: claude hooks"))
+    assert "(gitwarden hook claude) do not run the current hook client" in claude
+    assert messages[claude].startswith("gitwarden hooks install --claude")
+    opencode = next(m for m in messages if m.startswith("beta: opencode hooks"))
+    assert messages[opencode].startswith("gitwarden hooks install --opencode")
+    git_guard = next(m for m in messages if m.startswith("git guard pre-commit"))
+    assert messages[git_guard].startswith("gitwarden hooks install --git")
+
+    run_gitwarden("doctor", "--fix", cwd=repo.main)
+    _, fixed = _doctor(repo.main, env={})
+    assert _statuses(fixed, "hooks") == ["ok"], fixed["hooks"]
+    assert "run_hook_client.py claude" in settings.read_text()
+    assert "gitwarden hook claude" not in settings.read_text()

@@ -16,7 +16,9 @@ from tests.helpers.daemonproc import DaemonProcess, wait_until
 from tests.helpers.gitrepo import commit_all, git, run_gitwarden, write
 from tests.helpers.health_repo import setup_repo
 
-pytestmark = pytest.mark.usefixtures("each_watcher")
+# Each watcher runs the tests whose outcome rests on its events (edited paths, commits,
+# branch moves, new worktrees); the rest run on the platform's default watcher.
+EACH_WATCHER = pytest.mark.usefixtures("each_watcher")
 
 
 def _events(workspace: Workspace, kind: str) -> list[Event]:
@@ -24,6 +26,7 @@ def _events(workspace: Workspace, kind: str) -> list[Event]:
         return list_events(store, kinds=[kind])
 
 
+@EACH_WATCHER
 def test_daemon_reverts_a_breaking_commit(tmp_path: Path) -> None:
     repo = setup_repo(tmp_path, policy="revert", agents=("alpha", "beta"))
     alpha = repo.agents["alpha"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -95,3 +96,16 @@ def run_gitwarden(*args: str, cwd: Path | str, env: Mapping[str, str] | None = N
     return subprocess.run([sys.executable, "-m", "gitwarden", *args], cwd=cwd,
                           capture_output=True, text=True, env=full_env, input=input_text,
                           timeout=timeout, check=False)
+
+
+def baseline_tree(worktree: Path, tmp_path: Path) -> str:
+    """`cp index tmp; GIT_INDEX_FILE=tmp git add -A; git write-tree`."""
+    git_dir = Path(git(worktree, "rev-parse", "--absolute-git-dir").strip())
+    temp_index = tmp_path / "baseline-index"
+    shutil.copyfile(git_dir / "index", temp_index)
+    # Dated before every entry: git compares file contents instead of trusting stat data the
+    # copy's fresh mtime would make look safe (git compares whole seconds).
+    os.utime(temp_index, (1, 1))
+    env = {"GIT_INDEX_FILE": str(temp_index)}
+    git(worktree, "add", "-A", env=env)
+    return git(worktree, "write-tree", env=env).strip()

@@ -1,6 +1,8 @@
 """Run a daemon test once per file watcher: the inotify fast path and watchdog's portable
 observer (on Linux its inotify observer stands in for FSEvents and kqueue, which cannot run
-here). Use with `pytestmark = pytest.mark.usefixtures("each_watcher")`."""
+here). Mark the tests whose outcome rests on the watcher's events (edited paths, commits,
+branch moves, new worktrees) with `pytest.mark.usefixtures("each_watcher")`; daemon logic that
+any event path feeds the same way runs once, on the platform's default watcher."""
 
 from __future__ import annotations
 

@@ -18,15 +18,15 @@ def test_agent_added_after_install_gets_its_hooks(tmp_path: Path) -> None:
     assert added.returncode == 0, added.stderr
     late = repo.main.parent / f"{repo.main.name}-agents" / "late"
     settings = json.loads((late / ".claude" / "settings.local.json").read_text())
-    assert "hook_client.py claude" in json.dumps(settings["hooks"]["PreToolUse"])
-    assert "claude_context" in json.dumps(settings["hooks"]["SessionStart"])
-    assert "gemini_hook" in (late / ".gemini" / "settings.json").read_text()
+    assert "run_hook_client.py claude" in json.dumps(settings["hooks"]["PreToolUse"])
+    assert "run_hook_client.py claude-context" in json.dumps(settings["hooks"]["SessionStart"])
+    assert "run_hook_client.py gemini" in (late / ".gemini" / "settings.json").read_text()
     assert f"late: Claude Code hooks in {late / '.claude' / 'settings.local.json'}" \
         in added.stdout
     codex = run_gitwarden("agent", "add", "reviewer", "--tool", "codex", cwd=repo.main)
     assert codex.returncode == 0, codex.stderr
     reviewer = repo.main.parent / f"{repo.main.name}-agents" / "reviewer"
-    assert "codex_hook" in (reviewer / ".codex" / "hooks.json").read_text()
+    assert "run_hook_client.py codex" in (reviewer / ".codex" / "hooks.json").read_text()
     assert "trust it in /hooks" in codex.stdout
     assert not (reviewer / ".claude").exists()
     assert 'tool = "codex"' in (repo.main / "gitwarden.toml").read_text()
@@ -49,7 +49,7 @@ def test_install_merges_into_user_settings_and_uninstall_removes_only_ours(
     assert result.returncode == 0, result.stderr
     gemini = json.loads((alpha / ".gemini" / "settings.json").read_text())
     assert gemini["hooks"]["BeforeTool"][0] == user_hook
-    assert "gemini_hook" in gemini["hooks"]["BeforeTool"][1]["hooks"][0]["command"]
+    assert "run_hook_client.py gemini" in gemini["hooks"]["BeforeTool"][1]["hooks"][0]["command"]
     assert gemini["hooks"]["BeforeTool"][1]["hooks"][0]["timeout"] == 30000  # milliseconds
     assert set(gemini["mcpServers"]) == {"db", "gitwarden"}
     assert gemini["mcpServers"]["gitwarden"]["cwd"] == str(alpha)

@@ -148,13 +148,13 @@ def test_hooks_install_claude_merges_and_stays_out_of_git(repo: RepoWithAgents) 
     assert data["permissions"] == {"allow": ["Bash(ls:*)"]}
     commands = [h["command"] for e in data["hooks"]["PreToolUse"] for h in e["hooks"]]
     assert commands[0] == "my-check"
-    assert sum("hook_client.py" in c for c in commands) == 1
+    assert sum("run_hook_client.py claude" in c for c in commands) == 1
     post = [h["command"] for e in data["hooks"]["PostToolUse"] for h in e["hooks"]]
     assert post == [commands[-1]]
     assert (repo.agents["alpha"] / ".claude" / "settings.local.json").exists()
     assert git(beta, "status", "--porcelain", "--untracked-files=all") == ""
     # the installed command really works as Claude Code would run it
-    ours = next(c for c in commands if "hook_client.py" in c)
+    ours = next(c for c in commands if "run_hook_client.py claude" in c)
     payload = json.dumps({"tool_name": "Edit", "cwd": str(beta),
                           "tool_input": {"file_path": str(beta / "src" / "app.py")}})
     run = subprocess.run(ours, shell=True, cwd=beta, input=payload, capture_output=True,
@@ -218,7 +218,7 @@ def test_hooks_uninstall_deletes_what_it_created_and_keeps_formatting(
     write(beta, {".claude/settings.local.json": mine})
     assert run_gitwarden("hooks", "install", "--claude", cwd=repo.main).returncode == 0
     installed = (beta / ".claude" / "settings.local.json").read_text()
-    assert installed.startswith('{\n\t"permissions"') and "hook_client.py" in installed
+    assert installed.startswith('{\n\t"permissions"') and "run_hook_client.py claude" in installed
     assert (alpha / ".claude" / "settings.local.json").exists()
     before = (alpha / ".claude" / "settings.local.json").stat().st_mtime_ns
     assert run_gitwarden("hooks", "install", "--claude", cwd=repo.main).returncode == 0

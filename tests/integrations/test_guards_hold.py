@@ -1,6 +1,7 @@
 """Issue 12, case by case: the guards hold against every way an agent writes, names itself, or
 feeds bad input. Real `gitwarden` processes (the Claude Code hook, the CLI, the daemon), real
-worktrees made by `gitwarden agent add`, a real nested repository and a real submodule."""
+worktrees made as `gitwarden agent add` makes them, a real nested repository and a real
+submodule."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from gitwarden.coordination.locks import acquire, list_locks
 from gitwarden.git.repository import locate_repo
 from gitwarden.store.db import Store
+from tests.helpers.agents import add_scoped_agents
 from tests.helpers.daemon_state import FAST, events_of
 from tests.helpers.daemonproc import DaemonProcess, wait_until
 from tests.helpers.gitrepo import git, make_nested_repo, make_repo, run_gitwarden, write
@@ -34,11 +36,8 @@ class Agents:
 def agents(tmp_path: Path) -> Agents:
     main = make_repo(tmp_path, FILES)
     made = Agents(main)
-    scopes = {"a": "src/**", "b": "src/**", "docs": "docs/**", "more": "more_itertools/**"}
-    for name, scope in scopes.items():
-        added = run_gitwarden("agent", "add", name, "--scope", scope, cwd=main)
-        assert added.returncode == 0, added.stderr
-        made.paths[name] = main.parent / f"{main.name}-agents" / name
+    made.paths = add_scoped_agents(main, {"a": "src/**", "b": "src/**", "docs": "docs/**",
+                                          "more": "more_itertools/**"})
     return made
 
 

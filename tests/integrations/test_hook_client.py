@@ -23,6 +23,7 @@ from gitwarden.git.repository import locate_repo
 from gitwarden.integrations import hook_client
 from gitwarden.integrations.claude_settings import HOOK_CLIENT
 from gitwarden.store.db import Store
+from tests.helpers.agents import add_scoped_agents, pause_by_the_user
 from tests.helpers.daemonproc import DaemonProcess
 from tests.helpers.gitrepo import git, make_nested_repo, make_repo, run_gitwarden, write
 
@@ -35,14 +36,11 @@ Answer = tuple[int, str, str]
 def repo(tmp_path: Path) -> dict[str, Path]:
     main = make_repo(tmp_path, FILES)
     paths = {"main": main}
-    for name, scope in {"a": "src/**", "b": "src/**", "docs": "docs/**",
-                        "more": "more_itertools/**"}.items():
-        added = run_gitwarden("agent", "add", name, "--scope", scope, cwd=main)
-        assert added.returncode == 0, added.stderr
-        paths[name] = main.parent / f"{main.name}-agents" / name
+    paths.update(add_scoped_agents(main, {"a": "src/**", "b": "src/**", "docs": "docs/**",
+                                          "more": "more_itertools/**"}))
     with Store.open(locate_repo(main)) as store:
         assert acquire(store, "b", ["src/f1.py"], ttl=3600, reason="refactor").granted
-    assert run_gitwarden("pause", "more", cwd=main).returncode == 0
+    pause_by_the_user(main, "more")
     paths["nested"] = make_nested_repo(paths["a"] / "vendor" / "nested")
     assert run_gitwarden("hooks", "install", "--git", cwd=main).returncode == 0
     return paths
@@ -153,7 +151,8 @@ def test_no_daemon_answers_for_another_repository(repo: dict[str, Path],
         reply = daemon.request("hook", kind="claude", cwd=str(other), input="{}", env={},
                                argv=[])
         assert reply["ok"] is False
-        assert hook_client.ask_daemon("claude", str(repo["a"]), "{}", []) is not None
+        call = json.dumps({"cwd": str(repo["a"]), "hook_event_name": "PreToolUse"})
+        assert hook_client.ask_daemon("claude", str(repo["a"]), call, []) is not None
     finally:
         assert daemon.stop() == 0
 
@@ -170,9 +169,9 @@ def test_the_client_imports_nothing_of_gitwarden(repo: dict[str, Path]) -> None:
         assert daemon.stop() == 0
     imported = [line.split("|")[-1].strip() for line in proc.stderr.splitlines()
                 if line.startswith("import time:")]
-    assert "socket" in imported and "json" in imported
-    assert not [name for name in imported if name.startswith(("gitwarden", "site", "sqlite",
-                                                              "subprocess"))]
+    assert "_socket" in imported and "_json" in imported
+    assert not [name for name in imported if name.startswith((
+        "gitwarden", "site", "sqlite", "subprocess", "json", "socket", "re", "enum"))]
 
 
 def test_the_daemon_sees_config_and_worktree_changes_at_once(repo: dict[str, Path],
@@ -203,3 +202,78 @@ def test_the_daemon_sees_config_and_worktree_changes_at_once(repo: dict[str, Pat
         assert (direct.returncode, direct.stderr) == (1, late_refused["stderr"])
     finally:
         assert daemon.stop() == 0
+
+
+def test_no_daemon_the_client_runs_gitwardens_hook_not_the_worktrees(
+        repo: dict[str, Path]) -> None:
+    """An agent's branch may hold a `gitwarden` package (say, gitwarden's own sources): the
+    client's direct path never imports it from the working directory."""
+    a = repo["a"]
+    write(a, {"gitwarden/__init__.py": "", "gitwarden/integrations/__init__.py": "",
+              "gitwarden/integrations/claude_hook.py": "print('planted')\n",
+              "gitwarden/__main__.py": "print('planted')\n"})
+    payload = json.dumps({"cwd": str(a), "hook_event_name": "PreToolUse", "tool_name": "Edit",
+                          "tool_input": {"file_path": str(a / "src/f1.py")}})
+    for text in (payload, "{not json"):
+        proc = subprocess.run([sys.executable, "-I", "-S", str(HOOK_CLIENT), "claude"], cwd=a,
+                              input=text, capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert "planted" not in proc.stdout and '"deny"' in proc.stdout, proc
+    git(a, "add", "src/f1.py")
+    proc = subprocess.run([sys.executable, "-I", "-S", str(HOOK_CLIENT), "pre-commit"], cwd=a,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert "planted" not in proc.stdout + proc.stderr, proc
+
+
+def _adapter_cases(p: dict[str, Path]) -> list[tuple[str, Path, str]]:
+    a, docs = p["a"], p["docs"]
+    patch = ("*** Begin Patch\n*** Update File: src/a.py\n@@\n-x\n+y\n"
+             "*** Update File: src/f1.py\n@@\n-f1\n+f2\n*** End Patch\n")
+    cases = [
+        ("codex", a, {"hook_event_name": "PreToolUse", "cwd": str(a), "tool_name": "apply_patch",
+                      "tool_input": {"command": patch}}),  # src/f1.py locked by b
+        ("codex", docs, {"hook_event_name": "PreToolUse", "cwd": str(docs), "tool_name": "Bash",
+                         "tool_input": {"command": "echo hi > src/a.py"}}),  # out of scope
+        ("codex", a, {"hook_event_name": "UserPromptSubmit", "cwd": str(a)}),
+        ("gemini", a, {"hook_event_name": "BeforeTool", "cwd": str(a), "tool_name": "replace",
+                       "tool_input": {"file_path": "docs/api.rst"}}),  # out of scope
+        ("gemini", a, {"hook_event_name": "BeforeTool", "cwd": str(a),
+                       "tool_name": "write_file", "tool_input": {"file_path": "src/a.py"}}),
+        ("opencode", p["more"], {"hook_event_name": "tool.execute.before", "cwd": str(p["more"]),
+                                 "tool": "bash", "args": {"command": "make"}}),  # paused
+        ("opencode", a, {"hook_event_name": "tool.execute.before", "cwd": str(a),
+                         "tool": "edit", "args": {"filePath": str(a / "src/f1.py")}}),
+        ("claude-context", a, {"hook_event_name": "UserPromptSubmit", "cwd": str(a)}),
+        ("claude-context", p["more"], {"hook_event_name": "SessionStart", "cwd": str(p["more"])}),
+    ]
+    return [(kind, cwd, json.dumps(payload)) for kind, cwd, payload in cases]
+
+
+def _run_adapters(cases: list[tuple[str, Path, str]], direct: bool) -> list[Answer]:
+    modules = {"codex": "codex_hook", "gemini": "gemini_hook", "opencode": "opencode_hook",
+               "claude-context": "claude_context"}
+    answers = []
+    for kind, cwd, text in cases:
+        argv = [sys.executable, "-m", f"gitwarden.integrations.{modules[kind]}"] if direct \
+            else [sys.executable, "-I", "-S", str(HOOK_CLIENT), kind]
+        proc = subprocess.run(argv, cwd=cwd, input=text, capture_output=True, text=True,
+                              timeout=60, check=False)
+        answers.append((proc.returncode, proc.stdout, ""))
+    return answers
+
+
+def test_every_adapter_answers_the_same_with_and_without_a_daemon(
+        repo: dict[str, Path]) -> None:
+    cases = _adapter_cases(repo)
+    direct = _run_adapters(cases, direct=True)
+    assert sum(1 for _, out, _ in direct if '"deny"' in out) == 5  # the cases do deny
+    assert "paused" in direct[5][1] and "locked" in direct[6][1]
+    no_daemon = _run_adapters(cases, direct=False)
+    daemon = DaemonProcess(repo["main"])
+    try:
+        for kind, cwd, text in cases:  # the daemon answers these itself (no fallback)
+            assert hook_client.ask_daemon(kind, str(cwd), text, []) is not None, (kind, text)
+        with_daemon = _run_adapters(cases, direct=False)
+    finally:
+        assert daemon.stop() == 0
+    assert with_daemon == no_daemon == direct
