@@ -14,9 +14,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from gitwarden.agents.model import Agent
+from gitwarden.agents.workspace import Workspace
+from gitwarden.errors import GitwardenError
 from gitwarden.git.worktrees import operation_in_progress
 from gitwarden.overlaps.base_recorder import BaseRecorder
 from gitwarden.overlaps.tracker import ChangeTracker
+
+
+def base_name(workspace: Workspace) -> str | None:
+    """The base branch's name; None when it cannot be told (the report then leaves it out)."""
+    try:
+        return workspace.base_branch
+    except GitwardenError:
+        return None
 
 
 def context_report(agents: Mapping[str, Agent], tracker: ChangeTracker,

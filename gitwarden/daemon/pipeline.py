@@ -27,7 +27,7 @@ from gitwarden.daemon.batching import (
     collect_batch,
     on_leading_edge,
 )
-from gitwarden.daemon.context_report import context_report
+from gitwarden.daemon.context_report import base_name, context_report
 from gitwarden.daemon.final_names import FinalNames
 from gitwarden.daemon.fs_events import fold_events
 from gitwarden.daemon.jobs import Jobs
@@ -220,7 +220,7 @@ class Pipeline:
                 command.result = local_presence(self._base_commit, self._agents, self.tracker)
             elif command.name == "context":
                 command.result = context_report(self._agents, self.tracker, self.base,
-                                                self._base_name())
+                                                base_name(self.workspace))
 
     # --- agents and watches ------------------------------------------------------------------
 
@@ -433,12 +433,6 @@ class Pipeline:
     def _store(self) -> Store:
         assert self.store is not None
         return self.store
-
-    def _base_name(self) -> str | None:
-        try:
-            return self.workspace.base_branch
-        except GitwardenError:
-            return None
 
     def _event(self, kind: EventKind, message: str, *, agent: str | None = None,
                path: str | None = None, severity: str = "info",
