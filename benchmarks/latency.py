@@ -4,7 +4,8 @@ Prints, measured side by side in one run:
 - p50/p95 time from a file write to the overlap event in the state database (50 writes),
   against one `git status` sweep of all worktrees (what a polling script pays per poll);
 - the daemon's CPU share of one core and its peak RSS over an idle window (default 60 s),
-  once the checkpoints the writes left due are taken (nothing changes during the window);
+  once the checkpoints the writes left due are taken and a periodic reconcile has seen the
+  indexes the `git status` sweep rewrote (nothing changes during the window);
 - inotify watches held by the daemon against the number of non-ignored directories.
 
 Usage: .venv/bin/python benchmarks/latency.py [--files 20000] [--agents 8,16,32] [--idle 60]
@@ -40,6 +41,9 @@ def main() -> int:
     parser.add_argument("--writes", type=int, default=50)
     parser.add_argument("--idle", type=float, default=60.0)
     parser.add_argument("--watcher", choices=("inotify", "observer", "polling"), default=None)
+    parser.add_argument("--daemon-log", type=Path, default=None,
+                        help="append the daemon's log here (GITWARDEN_LOG_LEVEL=debug for "
+                             "per-batch timings)")
     args = parser.parse_args()
     counts = [int(n) for n in str(args.agents).split(",") if n.strip()]
     rows = []
@@ -75,20 +79,27 @@ def run_one(args: argparse.Namespace,
         for agent in agents:  # an ignored tree per worktree: must not be watched
             for n in range(20):
                 (agent / "node_modules" / f"dep{n}").mkdir(parents=True)
+        # The daemon's log goes to a file: a pipe nobody reads until the end would fill up
+        # and stall the daemon in the middle of the measurement.
+        log_path = args.daemon_log or root / "daemon.log"
+        log_file = open(log_path, "ab")  # noqa: SIM115
         daemon = subprocess.Popen([sys.executable, "-m", "gitwarden", "watch"], cwd=main_dir,
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                  env=env, stdout=subprocess.DEVNULL, stderr=log_file)
         try:
             db = main_dir / ".git" / "gitwarden" / "state.db"
             wait_for_daemon(main_dir)
+            rss_started = _peak_rss(daemon.pid)
             sweep = _git_status_sweep(agents)
             latencies = _measure_latencies(agents, db, args.writes)
+            rss_written = _peak_rss(daemon.pid)
             _checkpoints_caught_up(main_dir)
             cpu, rss = _idle_cost(daemon.pid, args.idle)
             watches = _inotify_watches(daemon.pid)
             directories = _non_ignored_dirs(agents)
         finally:
             daemon.send_signal(signal.SIGTERM)
-            _, stderr = daemon.communicate(timeout=120)
+            daemon.wait(timeout=120)
+            log_file.close()
         if not latencies:
             print("no overlap event was seen")
             return None
@@ -101,26 +112,39 @@ def run_one(args: argparse.Namespace,
         print(f"one `git status` sweep of all {count} worktrees: {sweep * 1000:.0f} ms "
               f"(p50 latency = {p50 / sweep:.3f}x one sweep; a 30 s polling loop averages "
               f"{15 / p50:.0f}x the daemon's p50 latency)")
-        print(f"idle {args.idle:.0f} s: CPU {cpu:.2f}% of one core, peak RSS {rss / 1024:.1f} MB")
+        print(f"idle {args.idle:.0f} s: CPU {cpu:.2f}% of one core, peak RSS {rss / 1024:.1f} MB "
+              f"(peak once started {rss_started / 1024:.1f} MB, after the writes "
+              f"{rss_written / 1024:.1f} MB)")
         print(f"inotify watches: {watches} for {directories} non-ignored worktree "
               "directories (+ git metadata dirs); "
               + ("the observer's recursive watches descend into ignored trees on Linux (its "
                  "events there are dropped; FSEvents on macOS does not descend)"
                  if args.watcher == "observer" else "ignored node_modules trees not watched"))
         if daemon.returncode != 0:
-            print(f"daemon exited with {daemon.returncode}:\n{stderr.decode()[-2000:]}")
+            tail = log_path.read_text("utf-8", "replace")[-2000:]
+            print(f"daemon exited with {daemon.returncode}:\n{tail}")
             return None
     return count, p50, p95, sweep, cpu, rss, watches
 
 
 
 def _checkpoints_caught_up(main_dir: Path) -> None:
-    """The checkpoints the writes left due are taken now, so that the idle window measures a
-    daemon with nothing to do (not checkpoint jobs falling into it by chance)."""
+    """The checkpoints the writes left due are taken now, and a periodic reconcile has seen the
+    indexes the sweep's `git status` rewrote, so that the idle window measures a daemon with
+    nothing to do (not work for changes made before it falling into it by chance). A requested
+    reconcile would not do: it is a full one, and takes full checkpoints of every agent."""
     from gitwarden.control.socket import request
     from gitwarden.git.repository import locate_repo
 
-    request(locate_repo(main_dir), "checkpoint", timeout=600)
+    repo = locate_repo(main_dir)
+    request(repo, "checkpoint", timeout=600)
+    since = time.time()
+    deadline = time.monotonic() + 180
+    while (request(repo, "status", timeout=60).get("last_reconcile") or 0) < since:
+        if time.monotonic() > deadline:
+            print("  no periodic reconcile within 180 s", flush=True)
+            return
+        time.sleep(1)
 
 
 def _git_status_sweep(agents: list[Path]) -> float:
@@ -167,11 +191,15 @@ def _idle_cost(pid: int, seconds: float) -> tuple[float, int]:
     time.sleep(seconds)
     used = (_cpu_ticks(pid) - before) / CLK_TCK
     elapsed = time.monotonic() - start
-    rss = 0
+    return 100.0 * used / elapsed, _peak_rss(pid)
+
+
+def _peak_rss(pid: int) -> int:
+    """The daemon's peak resident set so far, in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
-            rss = int(line.split()[1])
-    return 100.0 * used / elapsed, rss
+            return int(line.split()[1])
+    return 0
 
 
 def _inotify_watches(pid: int) -> int:

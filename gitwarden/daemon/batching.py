@@ -14,6 +14,10 @@ from gitwarden.daemon.watcher import FsEvent
 
 MAX_BATCH_DELAY = 1.0
 MAX_BATCH_EVENTS = 200_000
+MAX_BURSTS = 4096  # paths remembered as in a burst (the oldest go first)
+# Events after which a file's content is complete: a created file is still empty (its write
+# follows), a file only modified may be half written.
+_COMPLETE = ("write", "move-to")
 
 
 @dataclass
@@ -30,14 +34,13 @@ def collect_batch(items: queue.Queue[FsEvent | Command], debounce: float,
                   leading: Callable[[FsEvent], bool] | None = None) -> list[FsEvent | Command]:
     """Block for the next item, then take what follows within `debounce` of the previous one
     (at most MAX_BATCH_DELAY in all); a command ends the batch so it is answered promptly.
-    A first event for which `leading` says yes is a batch on its own, taken at once: the
-    debounce coalesces only what follows it (the leading edge)."""
+    An event for which `leading` says yes ends the batch too, taken at once with what came
+    before it: the debounce coalesces only what follows it (the leading edge)."""
     batch: list[FsEvent | Command] = [items.get()]
-    if leading is not None and isinstance(batch[0], FsEvent) and leading(batch[0]):
-        return batch
     deadline = time.monotonic() + MAX_BATCH_DELAY
     while len(batch) < MAX_BATCH_EVENTS:
-        if isinstance(batch[-1], Command):
+        last = batch[-1]
+        if isinstance(last, Command) or (leading is not None and leading(last)):
             break
         wait = min(debounce, deadline - time.monotonic())
         if wait <= 0:
@@ -71,12 +74,32 @@ def agent_of(roots: dict[str, str], path: str) -> str | None:
 
 def on_leading_edge(event: FsEvent, roots: dict[str, str],
                     changed_by_other: Callable[[str, str], bool]) -> bool:
-    """A file event on a path another agent has changed: an overlap may open (or its
-    prediction change) now, so it is handled at once rather than after the debounce."""
-    if event.is_dir or event.kind == "overflow":
+    """A file event, after which the file's content is complete, on a path another agent has
+    changed: an overlap may open (or its prediction change) now, so it is handled at once
+    rather than after the debounce."""
+    if event.is_dir or event.kind not in _COMPLETE:
         return False
     name = agent_of(roots, event.path)
     if name is None:
         return False
     rel = os.path.relpath(event.path, roots[name]).replace(os.sep, "/")
     return changed_by_other(name, rel)
+
+
+class Bursts:
+    """The paths in a burst: an event on a path that had one less than `debounce` before.
+    Only the first event of a burst is a leading edge; the rest are coalesced. Bounded: at
+    most MAX_BURSTS paths, the oldest forgotten first (then merely taken as leading again)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}  # path -> time of its last event, oldest first
+
+    def first_of_burst(self, path: str, now: float, debounce: float) -> bool:
+        previous = self._last.pop(path, None)
+        self._last[path] = now
+        while len(self._last) > MAX_BURSTS:
+            del self._last[next(iter(self._last))]
+        return previous is None or now - previous >= debounce
+
+    def __len__(self) -> int:
+        return len(self._last)

@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from gitwarden.agents.model import Agent
 from gitwarden.git.changes import parse_status_z
 from gitwarden.git.runner import run_git, split_z
 
@@ -119,11 +118,6 @@ def stat_key(path: Path) -> tuple[object, ...]:
     except OSError:
         return ()
     return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def agent_signature(agent: Agent) -> tuple[object, ...]:
-    """What changes when git commands (not file edits) may change an agent's changed set."""
-    return (agent.head, agent.branch, stat_key(agent.git_dir / "index"))
 
 
 def repo_signature(common_dir: Path) -> tuple[object, ...]:

@@ -69,6 +69,9 @@ class Jobs:
         # newest HEAD seen (a burst of commits, an amend right after a commit: one check).
         self._health_due: dict[str, _HealthDue] = {}
         self._health_active: set[str] = set()  # agents with a health job queued or running
+        # The status report the context files are rendered from, as the daemon holds it in
+        # memory (set by the pipeline); None: read it from git.
+        self.context_source: Callable[[], dict[str, Any] | None] = lambda: None
 
     def close(self, timeout: float = 5.0) -> bool:
         """Stop taking work; False when some work (e.g. a health check) is still running."""
@@ -147,7 +150,7 @@ class Jobs:
         with self._lock:
             self._context_due = False
         try:
-            refresh_context_files(self._workspace(), self._store())
+            refresh_context_files(self._workspace(), self._store(), self.context_source())
         except Exception:
             log.exception("refreshing context files failed")
 

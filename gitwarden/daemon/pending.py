@@ -18,6 +18,11 @@ class PendingPaths:
         with self._lock:
             self._paths.setdefault(agent, set()).update(paths)
 
+    def agents(self) -> list[str]:
+        """The agents with paths pending, by name."""
+        with self._lock:
+            return sorted(name for name, paths in self._paths.items() if paths)
+
     def size(self) -> int:
         with self._lock:
             return sum(len(paths) for paths in self._paths.values())

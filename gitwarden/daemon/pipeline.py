@@ -20,17 +20,20 @@ from gitwarden.agents.workspace import Workspace
 from gitwarden.config import Config
 from gitwarden.daemon import gitscan
 from gitwarden.daemon.batching import (
+    Bursts,
     Command,
     agent_of,
     answer_until_stop,
     collect_batch,
     on_leading_edge,
 )
+from gitwarden.daemon.context_report import base_name, context_report
 from gitwarden.daemon.final_names import FinalNames
 from gitwarden.daemon.fs_events import fold_events
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.memory import memory_sizes
 from gitwarden.daemon.pending import PendingPaths
+from gitwarden.daemon.reconcile import Reconciler
 from gitwarden.daemon.remote_agents import RemoteAgents, local_presence
 from gitwarden.daemon.snapshot import build_snapshot
 from gitwarden.daemon.watcher import FsEvent
@@ -50,13 +53,7 @@ from gitwarden.store.events import EventKind, is_notice, record_event
 
 log = logging.getLogger("gitwarden.pipeline")
 
-# A scheduled reconcile recomputes only agents that may have changed unseen (their cheap
-# signature moved); besides, each one re-reads at most FULL_BUDGET agents not read from git for
-# FULL_RECONCILE_INTERVAL seconds, for what inotify cannot report (a file written through a
-# long-open descriptor, a network file system): constant work per tick, whatever the count.
-FULL_RECONCILE_INTERVAL = 600.0
-FULL_BUDGET = 2
-PERIODIC = "periodic"
+PERIODIC = "periodic"  # a scheduled reconcile: on a budget (reconcile.py), not a full one
 
 
 class Pipeline:
@@ -86,14 +83,10 @@ class Pipeline:
         self.store: Store | None = None
         self.overlaps: OverlapRecorder | None = None
         self.base: BaseRecorder | None = None
-        self.last_reconcile: float | None = None
-        self._full_reconcile_due = True
-        self._read_at: dict[str, float] = {}  # when each agent was last read from git
-        self._unsettled: set[str] = set()  # agents with events since their last recompute
+        self.reconciler = Reconciler()
+        self.bursts = Bursts()
+        jobs.context_source = self.context_report
         self.final_names = FinalNames(self)
-        self._signatures: dict[str, tuple[object, ...]] = {}
-        self._repo_signature: tuple[object, ...] | None = None
-        self.reconcile_stats: dict[str, Any] = {}
         self.startup_error: str | None = None
 
     # --- public, thread-safe -----------------------------------------------------------------
@@ -123,6 +116,18 @@ class Pipeline:
     def snapshot(self) -> dict[str, Any]:
         with self._snapshot_lock:
             return dict(self._snapshot)
+
+    def context_report(self) -> dict[str, Any] | None:
+        """The status report of the context files, from memory; None when the pipeline does
+        not run (the caller reads it from git)."""
+        if self._thread is None or not self._thread.is_alive() or self.startup_error:
+            return None
+        command = self.post("context")
+        while not command.done.wait(0.5):
+            if not self._thread.is_alive():
+                return None  # stopped meanwhile: nobody will answer
+        report: dict[str, Any] | None = command.result
+        return report
 
     # --- the pipeline thread -----------------------------------------------------------------
 
@@ -154,7 +159,7 @@ class Pipeline:
                 log.debug("handled %d item(s) in %.0f ms", len(batch),
                           (time.monotonic() - started) * 1000)
             except Exception:
-                self._full_reconcile_due = True
+                self.reconciler.full_due = True
                 log.exception("event batch failed; the next reconcile will repair state")
             for item in batch:
                 if isinstance(item, Command):
@@ -169,7 +174,7 @@ class Pipeline:
         reconcile = overflow or any(c.name in ("reconcile", "start") for c in commands)
         if overflow or any(c.name in ("reconcile", "start") and c.arg != PERIODIC
                            for c in commands):
-            self._full_reconcile_due = True
+            self.reconciler.full_due = True
         meta = repredict = False
         by_agent: dict[str, list[FsEvent]] = {}
         for event in events:
@@ -182,7 +187,7 @@ class Pipeline:
             if name is not None:
                 by_agent.setdefault(name, []).append(event)
         # Marked before the events are applied: if applying fails, the reconcile repairs them.
-        self._unsettled.update(by_agent)
+        self.reconciler.unsettled.update(by_agent)
         for command in commands:
             if command.name == "reload":
                 self._reload(command.arg)
@@ -198,12 +203,12 @@ class Pipeline:
             elif command.name == "unwatch" and command.arg in self._agents:
                 # Drops an agent's watches as a lost inotify queue would; reconcile repairs.
                 self.watcher.remove_tree(str(self._agents[command.arg].path))
-                self._unsettled.add(command.arg)
+                self.reconciler.unsettled.add(command.arg)
         if meta and not reconcile:
             self._refresh_git_state(now)
         for name, agent_events in by_agent.items():
-            if name in self._agents:
-                self._apply_events(name, agent_events, now)
+            if name in self._agents and self._apply_events(name, agent_events, now):
+                self.reconciler.unsettled.discard(name)  # git was asked: nothing missed
         if reconcile:
             self._reconcile(now, initial=any(c.name == "start" for c in commands))
         self._after_changes(now, full=reconcile or repredict,
@@ -213,6 +218,9 @@ class Pipeline:
                 command.result = self.snapshot()
             elif command.name == "presence":
                 command.result = local_presence(self._base_commit, self._agents, self.tracker)
+            elif command.name == "context":
+                command.result = context_report(self._agents, self.tracker, self.base,
+                                                base_name(self.workspace))
 
     # --- agents and watches ------------------------------------------------------------------
 
@@ -221,7 +229,9 @@ class Pipeline:
 
     def _on_leading_edge(self, event: FsEvent) -> bool:
         roots = {name: str(view.path) for name, view in self._agents.items()}
-        return on_leading_edge(event, roots, self.tracker.changed_by_other)
+        return on_leading_edge(event, roots, self.tracker.changed_by_other) and \
+            self.bursts.first_of_burst(event.path, time.monotonic(),
+                                       self.workspace.config.watch.debounce)
 
     def _watch_agent_tree(self, name: str, start: str = "") -> list[str]:
         """Watch `start` (relative) and its non-ignored subdirectories; returns them."""
@@ -284,8 +294,7 @@ class Pipeline:
             self.watches.forget(name, view.path)
             log.info("no longer watching agent %s (%s)", name, why)
         self.tracker.remove_agent(name)
-        self._signatures.pop(name, None)
-        self._unsettled.discard(name)
+        self.reconciler.forget(name)
         self.jobs.forget_agent(name)
 
     def _full_agent(self, name: str, now: float) -> bool:
@@ -293,15 +302,14 @@ class Pipeline:
         view = self._agents.get(name)
         if view is None or self._base_commit is None or not view.exists:
             return False
-        signature = gitscan.agent_signature(view)
+        signature = self.reconciler.signature(view)
         changes = worktree_changes(view.path, view.head, self._base_commit)
         if changes.error:
             log.warning("cannot read changes of %s: %s", name, changes.error)
             return False
-        self._unsettled.discard(name)
+        self.reconciler.was_read(name, signature, now)
         if self.base is not None:
             self.base.due.add(name)
-        self._signatures[name], self._read_at[name] = signature, now
         before = self.tracker.changed(name)
         self.tracker.set_committed(name, changes.committed, now)
         self.tracker.set_dirty(name, (*changes.uncommitted, *changes.untracked), now)
@@ -313,45 +321,27 @@ class Pipeline:
     def _reconcile(self, now: float, *, initial: bool = False) -> None:
         started = time.monotonic()
         fresh = self._refresh_git_state(now)  # new agents: recomputed, full checkpoint asked
-        repo_signature = gitscan.repo_signature(self.workspace.repo.common_dir)
-        full = initial or self._full_reconcile_due or repo_signature != self._repo_signature
-        watched = self.watcher.watched() if not full else set()
-        stale = sorted((self._read_at.get(n, 0.0), n) for n in self._agents if n not in fresh)
-        due = {n for at, n in stale[:FULL_BUDGET] if now - at >= FULL_RECONCILE_INTERVAL}
-        repaired, unseen, skipped = [], [], 0
-        lost = self._full_reconcile_due  # an overflow or a failed batch: events were dropped
-        for name, view in list(self._agents.items()):
-            if name in fresh:
-                continue  # just read from git: a second read would find the same
-            if not full and name not in due and not self._may_have_missed(name, view, watched):
-                skipped += 1
-                continue
+        lost = self.reconciler.full_due  # an overflow or a failed batch: events were dropped
+        plan = self.reconciler.plan(
+            self._agents, fresh, now, initial=initial,
+            repo_signature=gitscan.repo_signature(self.workspace.repo.common_dir),
+            watched=self.watcher.watched, polling=self.watches.polling)
+        repaired, unseen = [], []
+        for name in plan.read:
             if self._full_agent(name, now) and not initial:
                 repaired.append(name)
-            elif not initial and (lost or (not full and str(view.path) not in watched)):
+            elif not initial and (lost or name in plan.unwatched):
                 # Its changed set looks the same, but a file already changed may have changed
                 # again unseen: only a full checkpoint holds that (checkpoints.freshness).
                 unseen.append(name)
         for name in (*repaired, *unseen):
             self.jobs.request_full_checkpoint(name)
-        self.last_reconcile = now
-        if full:
-            self._full_reconcile_due = False
-            self._repo_signature = repo_signature
-        self.reconcile_stats = {"full": full, "recomputed": len(self._agents) - skipped,
-                                "skipped": skipped}
+        self.reconciler.finish(plan, len(self._agents), now)
         level = logging.INFO if repaired or initial else logging.DEBUG
-        log.log(level, "reconciled %d agent(s)%s in %.0f ms%s", len(self._agents) - skipped,
-                f" ({skipped} unchanged skipped)" if skipped else "",
+        log.log(level, "reconciled %d agent(s)%s in %.0f ms%s", len(self._agents) - plan.skipped,
+                f" ({plan.skipped} unchanged skipped)" if plan.skipped else "",
                 (time.monotonic() - started) * 1000,
                 f"; repaired missed changes of {', '.join(repaired)}" if repaired else "")
-
-    def _may_have_missed(self, name: str, view: Agent, watched: set[str]) -> bool:
-        """Whether a recompute of `name` might find what its file events did not show."""
-        if name in self.watches.polling:
-            return False  # its poll job recomputes it every few seconds
-        return name in self._unsettled or str(view.path) not in watched or \
-            self._signatures.get(name) != gitscan.agent_signature(view)
 
     def _reload(self, config: Config) -> None:
         self.workspace = Workspace(repo=self.workspace.repo, config=config)
@@ -360,7 +350,9 @@ class Pipeline:
         self._agents.clear()
         self.watches.stop_polling_all()
 
-    def _apply_events(self, name: str, events: list[FsEvent], now: float) -> None:
+    def _apply_events(self, name: str, events: list[FsEvent], now: float) -> bool:
+        """Apply one agent's events; False when git could not be asked (then the agent stays
+        unsettled and the next reconcile reads it whole)."""
         view = self._agents[name]
         root = str(view.path)
         folded = fold_events(events, root, self.workspace.config.watch.ignore)
@@ -373,7 +365,7 @@ class Pipeline:
             self.watcher.remove_tree(gone)
         files = self.final_names.not_ours(root, files, now)
         if not files and not dirs:
-            return
+            return True
         try:
             scope = sorted(set(files) | dirs)
             many = len(scope) > gitscan.MAX_PATHSPECS
@@ -383,7 +375,7 @@ class Pipeline:
                 view.path, list(files), None if many else scope)
         except GitwardenError as exc:
             log.warning("cannot read the status of %s: %s", name, exc)
-            return
+            return False
         # A file created and gone within one batch is an editor's temp file: not activity.
         transient = {p for p in created if not os.path.lexists(os.path.join(root, p))}
         record_activity(self._store(), ((now, name, path, action)
@@ -402,6 +394,7 @@ class Pipeline:
         if before - after:
             self.jobs.forget_violations(name, before - after)
         self.final_names.settle(name, root, relevant, created, present)
+        return True
 
     # --- overlaps ----------------------------------------------------------------------------
 
@@ -423,12 +416,13 @@ class Pipeline:
 
     def _update_snapshot(self) -> None:
         snapshot = build_snapshot(self._agents, self.tracker, self.watches.polling, self.watcher,
-                                  self.overlaps, self.base, self.remote, self.last_reconcile,
-                                  self.reconcile_stats)
+                                  self.overlaps, self.base, self.remote, self.reconciler.last,
+                                  self.reconciler.stats)
         snapshot["memory"] = memory_sizes(
             self.tracker, self.overlaps, self.jobs, self.pending, agents=len(self._agents),
-            signatures=len(self._signatures), unsettled=len(self._unsettled),
-            watches=self.watcher.count, polling=len(self.watches.polling))
+            watches=self.watcher.count, polling=len(self.watches.polling), bursts=len(self.bursts),
+            quick_diff_indexes=len(self.quick_diff),
+            **self.reconciler.memory_sizes())
         with self._snapshot_lock:
             self._snapshot = snapshot
         local_key = [(n, v.head, self.tracker.changed(n)) for n, v in sorted(self._agents.items())]

@@ -19,6 +19,7 @@ from gitwarden.checkpoints.rollback import prune
 from gitwarden.config import Config, load_config
 from gitwarden.control.socket import ControlServer, DaemonLock
 from gitwarden.daemon.channels import channels_for
+from gitwarden.daemon.checkpoint_timer import CheckpointTimer
 from gitwarden.daemon.delivery import NotificationDispatcher
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.landing_jobs import LAND_QUEUE_INTERVAL, LandingJobs
@@ -126,6 +127,8 @@ class Daemon:
                                  on_event_recorded=self.dispatcher.wake,
                                  on_local_change=lambda: self.remote.poke())
         self.jobs = self.pipeline.jobs
+        self.checkpoints = CheckpointTimer(pending, self._checkpoint_interval, self.jobs.checkpoint)
+        self._checkpoint_tick: float | None = None
         self.landing = LandingJobs(self.repo, lambda: self.config,
                                    lambda: self.pipeline.post("reconcile"))
         self.remote = RemoteJob(lambda: Workspace(repo=self.repo, config=self.config),
@@ -277,16 +280,18 @@ class Daemon:
             self.scheduler.remove("remote-sync")
 
     def _schedule_checkpoints(self, *, replace: bool = False) -> None:
-        wanted = set()
-        for agent in self.pipeline.snapshot()["agents"]:
-            name = agent["name"]
-            settings = self.config.agent(name)
-            interval = settings.checkpoint_interval or self.config.checkpoints.interval
-            job_id = f"checkpoint:{name}"
-            wanted.add(job_id)
-            if replace or job_id not in self.scheduler.job_ids():
-                self.scheduler.every(job_id, interval, self.jobs.checkpoint, name)
-        self.scheduler.keep_only(wanted, "checkpoint:")
+        """One timer for all agents, at the shortest interval (rescheduled only when that
+        changes: rescheduling restarts the interval)."""
+        names = [agent["name"] for agent in self.pipeline.snapshot()["agents"]]
+        self.checkpoints.keep_only(names)
+        tick = min((self._checkpoint_interval(name) for name in names),
+                   default=self.config.checkpoints.interval)
+        if replace or tick != self._checkpoint_tick:
+            self._checkpoint_tick = tick
+            self.scheduler.every("checkpoints", tick, self.checkpoints.tick)
+
+    def _checkpoint_interval(self, name: str) -> float:
+        return self.config.agent(name).checkpoint_interval or self.config.checkpoints.interval
 
     def _reconcile_job(self) -> None:
         self.pipeline.call("reconcile", PERIODIC, timeout=600)

@@ -5,7 +5,10 @@ worktree (or in its HEAD tree when the worktree is gone). The ancestor is the fi
 merge-base of the two agents' HEADs. Nothing is written anywhere in the repository: no index,
 HEAD, worktree, nor object (blob contents are merged in a private temporary directory by
 git/merge_file.py), and results are cached by the object ids involved, so a repeated question
-costs three hashes.
+costs three hashes: prediction is incremental, a pair's merge on a path is recomputed only when
+one of its blobs changed. Merge bases (per pair of HEADs) and the files in commits (per commit
+and path) never change once known and are cached too. Every cache is bounded: emptied when
+full, so the daemon's memory stays flat.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ CONFLICT = "conflict"
 CLEAN_MERGE = "clean-merge"
 
 _CACHE_LIMIT = 1024  # pair results; cleared when full (the daemon's memory stays flat)
+_MERGE_BASE_LIMIT = 1024  # pairs of HEADs
+_IN_COMMIT_LIMIT = 4096  # (commit, path) entries
 REOPEN_INTERVAL = 300.0
 
 
@@ -86,25 +91,33 @@ class MergePredictor:
         self._repository = pygit2.Repository(str(repo_dir))
         self._opened_at = time.monotonic()
         self._cache: dict[tuple[str | None, str | None, str | None], _PairResult] = {}
+        self._merge_bases: dict[tuple[str, str], str | None] = {}
+        self._in_commits: dict[tuple[str, str], _Version] = {}
 
     @property
     def repo(self) -> pygit2.Repository:
         """The repository, reopened every few minutes: libgit2 keeps every pack it ever read
         mapped while a Repository lives, packs a repack has since deleted included, so one
         held for months would map thousands of deleted files."""
+        self._reopen_if_due()
+        return self._repository
+
+    def _reopen_if_due(self) -> None:
+        """Called by each prediction too: one answered from the caches alone must not keep
+        the old packs mapped either."""
         if time.monotonic() - self._opened_at >= REOPEN_INTERVAL:
             self._repository.free()
             self._repository = pygit2.Repository(str(self._repo_dir))
             self._opened_at = time.monotonic()
             gc.collect()  # a pygit2 Repository sits in reference cycles: unmap its packs now
-        return self._repository
 
     @property
     def cache_size(self) -> int:
-        return len(self._cache)
+        return len(self._cache) + len(self._merge_bases) + len(self._in_commits)
 
     def predict(self, path: str, sides: Sequence[Side]) -> Prediction:
         """Classify an overlap on `path` between two or more agents."""
+        self._reopen_if_due()
         versions = {side.agent: self._current(side, path) for side in sides}
         hunks: list[ConflictHunk] = []
         reasons: list[str] = []
@@ -127,6 +140,7 @@ class MergePredictor:
                         ancestor: str | None) -> Prediction:
         """Whether the agent's current `path` merges with the file at `commit` (the base,
         called `label` in the hunks), from their common `ancestor` commit."""
+        self._reopen_if_due()
         result = self._merge_pair(path, self._in_commit(ancestor, path),
                                   self._in_commit(commit, path), self._current(side, path))
         if result.clean:
@@ -187,22 +201,42 @@ class MergePredictor:
     def _ancestor(self, left: str | None, right: str | None, path: str) -> _Version:
         if left is None or right is None:
             return _Version(None, None, MODE_BLOB)
+        pair = (left, right) if left <= right else (right, left)
+        if pair in self._merge_bases:
+            return self._in_commit(self._merge_bases[pair], path)
         try:
-            base = self.repo.merge_base(left, right)
+            found = self.repo.merge_base(left, right)
+            base = str(found) if found else None
         except (pygit2.GitError, KeyError, ValueError):
-            base = None
-        return self._in_commit(str(base) if base else None, path)
+            return self._in_commit(None, path)  # not cached: a fetch may bring the commits
+        _bounded_put(self._merge_bases, pair, base, _MERGE_BASE_LIMIT)
+        return self._in_commit(base, path)
 
     def _in_commit(self, commit_id: str | None, path: str) -> _Version:
         if commit_id is None:
             return _Version(None, None, MODE_BLOB)
+        cached = self._in_commits.get((commit_id, path))
+        if cached is not None:
+            return cached
         try:
-            entry = self.repo[commit_id].peel(pygit2.Tree)[path]
+            tree = self.repo[commit_id].peel(pygit2.Tree)
         except (KeyError, ValueError, pygit2.GitError):
-            return _Version(None, None, MODE_BLOB)
-        if entry.type_str != "blob":
-            return _Version(None, None, MODE_BLOB)
-        return _Version(str(entry.id), None, int(entry.filemode))
+            return _Version(None, None, MODE_BLOB)  # not cached: a fetch may bring it
+        try:
+            entry = tree[path]
+        except KeyError:
+            version = _Version(None, None, MODE_BLOB)  # not in that commit, for good
+        else:
+            version = _Version(str(entry.id), None, int(entry.filemode)) \
+                if entry.type_str == "blob" else _Version(None, None, MODE_BLOB)
+        _bounded_put(self._in_commits, (commit_id, path), version, _IN_COMMIT_LIMIT)
+        return version
+
+
+def _bounded_put(cache: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
 
 
 def _read_worktree_file(file_path: Path) -> _Version:

@@ -34,21 +34,26 @@ _log = logging.getLogger(__name__)
 CONTEXT_EXCLUDES = (f"/{GITWARDEN_DIR}/", "/.claude/settings.local.json")
 
 
-def refresh_context_files(workspace: Workspace, store: Store) -> list[Path]:
+def refresh_context_files(workspace: Workspace, store: Store,
+                          report: dict[str, Any] | None = None) -> list[Path]:
     """Rewrite the context files of every agent whose content changed; returns those written.
 
+    `report` is the status report to render (the daemon gives the one it holds in memory);
+    without it the report is read from git (`collect_status`).
     Never raises: it runs after state changes that have already happened (a pause, a lock), so
     a failure here is logged and recorded as a `context.refresh_failed` event instead."""
     try:
-        return _refresh_context_files(workspace, store)
+        return _refresh_context_files(workspace, store, report)
     except Exception as exc:
         _refresh_failed(store, f"{type(exc).__name__}: {exc}")
         return []
 
 
-def _refresh_context_files(workspace: Workspace, store: Store) -> list[Path]:
+def _refresh_context_files(workspace: Workspace, store: Store,
+                           report: dict[str, Any] | None) -> list[Path]:
     ensure_excluded(workspace.repo.common_dir, CONTEXT_EXCLUDES)
-    state, summaries = _shared_state(workspace, store)
+    state, summaries = _shared_state(workspace, store,
+                                     report if report is not None else _status_report(workspace))
     state_text = render_state(state)
     open_requests = requests.list_requests(store)
     written: list[Path] = []
@@ -81,9 +86,8 @@ def _refresh_failed(store: Store, detail: str) -> None:
                      data={"error": detail})
 
 
-def _shared_state(workspace: Workspace,
-                  store: Store) -> tuple[SharedState, dict[str, AgentSummary]]:
-    report = _status_report(workspace)
+def _shared_state(workspace: Workspace, store: Store,
+                  report: dict[str, Any]) -> tuple[SharedState, dict[str, AgentSummary]]:
     by_name = {entry["name"]: entry for entry in report.get("agents", [])}
     paused = pauses.paused_agents(store)
     done = completion.completions(store)

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from gitwarden.agents.workspace import Workspace
+from gitwarden.daemon import gitscan
+from gitwarden.daemon.reconcile import FULL_BUDGET, FULL_RECONCILE_INTERVAL, Reconciler, stale_due
 from tests.helpers.daemon_state import BASE, FAST, conflicts_json, events_of
 from tests.helpers.daemonproc import DaemonProcess, wait_until
 from tests.helpers.gitrepo import (
@@ -28,7 +31,7 @@ from tests.helpers.gitrepo import (
 def _two_agents_reconciled_every_second(tmp_path: Path) -> tuple[RepoWithAgents, DaemonProcess]:
     repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
     write(repo.main, {"gitwarden.toml": FAST + "reconcile_interval = \"1s\"\n"})
-    return repo, DaemonProcess(repo.main)
+    return repo, DaemonProcess(repo.main, env={"GITWARDEN_LOG_LEVEL": "debug"})
 
 
 def test_reconcile_repairs_missed_events(tmp_path: Path) -> None:
@@ -83,6 +86,9 @@ def test_reconcile_skips_quiet_agents_but_sees_git_only_changes(tmp_path: Path) 
         wait_until(lambda: daemon.request("status")["reconcile"] ==
                    {"full": False, "recomputed": 0, "skipped": 2}, 10, "nothing skipped",
                    daemon)
+        # nor are agents whose file events were applied: only the start read both from git
+        whole = [line for line in daemon.log().splitlines() if "reconciled 2 agent(s) in" in line]
+        assert len(whole) == 1, daemon.log()
         # a change made by git alone, with no file event: the index changed
         git(repo.agents["alpha"], "update-index", "--assume-unchanged", "f.txt")
         wait_until(lambda: not conflicts_json(repo.main)["overlaps"], 10,
@@ -90,6 +96,55 @@ def test_reconcile_skips_quiet_agents_but_sees_git_only_changes(tmp_path: Path) 
         assert "repaired missed changes of alpha" in daemon.log()
     finally:
         assert daemon.stop() == 0
+
+
+def test_a_periodic_reconcile_rereads_at_most_the_budget_of_stale_agents(
+        tmp_path: Path) -> None:
+    names = ("a1", "a2", "a3", "a4", "a5", "a6")
+    repo = make_repo_with_agents(tmp_path, names, files={"f.txt": BASE})
+    agents = {a.name: a for a in Workspace.load(repo.main).agents if a.name in names}
+    reconciler = Reconciler()
+    signature = gitscan.repo_signature(Workspace.load(repo.main).repo.common_dir)
+    start = 1000.0
+    for offset, name in enumerate(names):  # all read from git, a1 longest ago
+        reconciler.was_read(name, reconciler.signature(agents[name]), start + offset)
+    roots = {str(a.path) for a in agents.values()}
+
+    def tick(now: float) -> list[str]:
+        plan = reconciler.plan(agents, (), now, initial=False, repo_signature=signature,
+                               watched=lambda: roots, polling=())
+        for name in plan.read:
+            reconciler.was_read(name, reconciler.signature(agents[name]), now)
+        reconciler.finish(plan, len(agents), now)
+        return plan.read
+
+    first = tick(start + 10)  # the first tick is a full one: every agent is read
+    assert sorted(first) == sorted(names)
+    assert reconciler.stats == {"full": True, "recomputed": 6, "skipped": 0}
+    assert tick(start + 20) == []  # nothing changed, nothing stale: no git read at all
+    assert reconciler.stats == {"full": False, "recomputed": 0, "skipped": 6}
+    later = start + 10 + FULL_RECONCILE_INTERVAL
+    stale = [tick(later + n) for n in range(4)]  # every agent stale: two per tick, in turn
+    assert [len(read) for read in stale] == [FULL_BUDGET, FULL_BUDGET, FULL_BUDGET, 0]
+    assert sorted(name for read in stale for name in read) == sorted(names)
+    # an index rewritten by `git status` (stat data only): nothing to read
+    write(repo.agents["a3"], {"f.txt": BASE})  # same bytes, new stat data
+    git(repo.agents["a3"], "status")
+    assert tick(later + 9) == []
+    # an agent that changed unseen (its index entries moved) is read whatever the budget
+    git(repo.agents["a4"], "update-index", "--assume-unchanged", "f.txt")
+    assert tick(later + 10) == ["a4"]
+    reconciler.unsettled.add("a2")  # events not yet settled
+    assert tick(later + 11) == ["a2"]
+    reconciler.forget("a2")
+    assert "a2" not in reconciler.read_at and "a2" not in reconciler.signatures
+
+
+def test_stale_agents_are_taken_oldest_first_within_the_budget() -> None:
+    read_at = {"a": 5.0, "b": 1.0, "c": 3.0, "d": 900.0}
+    assert stale_due(read_at, read_at, 1000.0, budget=2, interval=100.0) == {"b", "c"}
+    assert stale_due(read_at, ["d"], 1000.0, budget=2, interval=150.0) == set()
+    assert stale_due({}, ["new"], 0.0, budget=1, interval=100.0) == {"new"}
 
 
 def test_watch_limit_falls_back_to_polling(tmp_path: Path) -> None:

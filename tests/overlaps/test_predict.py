@@ -132,3 +132,24 @@ def test_a_long_lived_predictor_lets_go_of_packs_a_repack_deleted(
     with open("/proc/self/maps") as maps:
         stale = [line for line in maps if pack_dir in line and "(deleted)" in line]
     assert stale == []
+
+
+def test_merge_bases_and_ancestor_files_are_looked_up_once_and_bounded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitwarden.overlaps import predict
+
+    repo = make_repo_with_agents(tmp_path, ("alpha", "beta"), files={"f.txt": BASE})
+    predictor = MergePredictor(repo.main)
+    for edit in range(3):  # new blobs each time: merged again, merge base known
+        write(repo.agents["alpha"], {"f.txt": BASE.replace("line 5\n", f"A{edit}\n")})
+        write(repo.agents["beta"], {"f.txt": BASE.replace("line 5\n", f"B{edit}\n")})
+        assert predictor.predict("f.txt", _sides(repo.agents)).classification == CONFLICT
+        assert (len(predictor._merge_bases), len(predictor._in_commits)) == (1, 1)
+    assert len(predictor._cache) == 3
+    git(repo.agents["beta"], "commit", "-qam", "beta commits")  # a new HEAD: a new pair
+    assert predictor.predict("f.txt", _sides(repo.agents)).classification == CONFLICT
+    assert len(predictor._merge_bases) == 2
+    monkeypatch.setattr(predict, "_IN_COMMIT_LIMIT", 2)
+    for rel in ("a.txt", "b.txt", "c.txt"):
+        predictor.predict(rel, _sides(repo.agents))
+    assert len(predictor._in_commits) <= 2
