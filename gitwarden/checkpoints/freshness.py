@@ -29,6 +29,7 @@ from pathlib import Path
 import pygit2
 
 from gitwarden.checkpoints.snapshot import common_dir_of
+from gitwarden.git.index_digest import IndexDigests
 
 # Files whose change alters how other paths are snapshotted.
 RULE_FILES = frozenset({".gitignore", ".gitattributes"})
@@ -37,6 +38,9 @@ RULE_FILES = frozenset({".gitignore", ".gitattributes"})
 CLOCK_SLACK = 0.05
 
 Signature = tuple[str, float]  # (hex digest, newest mtime among the inputs)
+
+# The index digests of this process, by index path (bounded in IndexDigests).
+_INDEXES = IndexDigests()
 
 
 def input_paths(repo: pygit2.Repository) -> list[str]:
@@ -65,16 +69,26 @@ def input_paths(repo: pygit2.Repository) -> list[str]:
 
 
 def signature(repo: pygit2.Repository) -> Signature:
-    """A digest of the inputs' stat data (size, mtime, inode; missing files included)."""
+    """A digest of the inputs' stat data (size, mtime, inode; missing files included), the
+    index's by its entries."""
     digest = hashlib.sha1(usedforsecurity=False)
     newest = 0.0
-    for path in input_paths(repo):
+    paths = input_paths(repo)
+    # The index by its entries: a rewrite that refreshed stat data only keeps the digest. Its
+    # times still count as the newest input: a scan that started before the rewrite may have
+    # read the entries from before it.
+    entries = _INDEXES.signature(Path(paths[0]))
+    if isinstance(entries, bytes):
+        digest.update(b"index\0" + entries + b"\n")
+    for number, path in enumerate(paths):
         try:
             st = os.stat(path)
         except OSError:
             digest.update(f"{path}\0-\n".encode("utf-8", "surrogateescape"))
             continue
         newest = max(newest, st.st_mtime, st.st_ctime)
+        if number == 0 and isinstance(entries, bytes):
+            continue
         digest.update(f"{path}\0{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}\n"
                       .encode("utf-8", "surrogateescape"))
     return digest.hexdigest(), newest

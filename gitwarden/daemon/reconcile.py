@@ -2,7 +2,7 @@
 
 A scheduled reconcile recomputes only agents that may have changed unseen: events not yet
 settled, a worktree root no longer watched, or a cheap signature (HEAD, branch, the index's
-entries without their stat data: index_digest.py) that moved. Besides, each tick re-reads at
+entries without their stat data: git/index_digest.py) that moved. Besides, each tick re-reads at
 most FULL_BUDGET agents not read from git for FULL_RECONCILE_INTERVAL seconds, for what inotify
 cannot report (a file written through a long-open descriptor, a network file system). A full
 reconcile (at start, after a lost event queue, a repository-wide setting that changed) re-reads
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitwarden.agents.model import Agent
-from gitwarden.daemon.index_digest import IndexDigests
+from gitwarden.git.index_digest import IndexDigests
 
 FULL_RECONCILE_INTERVAL = 600.0
 FULL_BUDGET = 2

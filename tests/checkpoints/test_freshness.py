@@ -199,3 +199,21 @@ def test_a_checkpoint_whose_index_moved_during_the_scan_is_not_a_base(agent: Pat
     write(agent, {"README.md": "edited\n"})
     result = take_checkpoint(workspace, "alpha", changed_paths=["README.md"])
     assert not result.incremental
+
+
+def test_a_git_status_that_refreshes_the_index_keeps_the_base(agent: Path,
+                                                             tmp_path: Path) -> None:
+    workspace = base_checkpoint(agent)
+    index = Path(git(agent, "rev-parse", "--path-format=absolute", "--git-path",
+                     "index").strip())
+    before = index.stat()
+    os.utime(agent / "src" / "app.py", (1, 1))  # same bytes, new stat data: git refreshes it
+    git(agent, "status", "--porcelain")
+    after = index.stat()
+    assert (after.st_ino, after.st_mtime_ns) != (before.st_ino, before.st_mtime_ns)
+    write(agent, {"README.md": "after a status\n"})
+
+    result = take_checkpoint(workspace, "alpha", changed_paths=["README.md"])
+
+    assert result.incremental and result.status == "created"
+    assert tree_of(agent, result) == baseline_tree(agent, tmp_path)

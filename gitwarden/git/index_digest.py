@@ -1,9 +1,10 @@
 """What an agent's index says, apart from the file stat data git caches in it.
 
 `git status` run by an agent (or by anyone without GIT_OPTIONAL_LOCKS=0) rewrites the index to
-refresh its cached stat data: the file's own stat changes, its entries do not. The reconcile's
-cheap signature uses this digest of the entries (path, mode, object id, flags, extended flags),
-so such a rewrite no longer costs a full `git status` of the agent at the next tick, while
+refresh its cached stat data: the file's own stat changes, its entries do not. The daemon's
+reconcile and the incremental checkpoint's trusted base (checkpoints/freshness.py) use this
+digest of the entries (path, mode, object id, flags, extended flags), so such a rewrite costs
+neither a full `git status` of the agent at the next tick nor a full checkpoint scan, while
 `git add`, `git rm --cached`, `update-index --assume-unchanged` and the like still do.
 
 The digest is recomputed only when the index file's stat changed (one read and parse of the
@@ -55,7 +56,7 @@ class IndexDigests:
     """Digests of index files, each recomputed only when the file's stat changed."""
 
     def __init__(self) -> None:
-        self._known: dict[str, tuple[tuple[int, int, int], object]] = {}
+        self._known: dict[str, tuple[tuple[int, int, int, int], object]] = {}
 
     def signature(self, index: Path) -> object:
         """The entries' digest, or the file's stat when it cannot be read as entries."""
@@ -63,7 +64,7 @@ class IndexDigests:
             st = os.stat(index)
         except OSError:
             return ()
-        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         known = self._known.get(str(index))
         if known is not None and known[0] == stamp:
             return known[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitwarden.daemon.index_digest import IndexDigests, entries_digest
+from gitwarden.git.index_digest import IndexDigests, entries_digest
 from tests.helpers.gitrepo import git, make_repo, write
 
 
