@@ -9,7 +9,9 @@ predictions merge file contents), checkpoints every 20 s, and retention set shor
 ([retention] max_age and interval of a minute or two) so that its effect shows within the
 run; repacking runs with its defaults.
 
-Printed every minute: the daemon's RSS and CPU, state.db size (with its WAL) and row counts,
+Printed every minute: the daemon's RSS (anonymous and file-mapped, from /proc/PID/smaps_rollup)
+and CPU, state.db size (with its WAL; and as it was right after the newest retention pass), the
+KB of each table and index (SQLite's dbstat) and row counts,
 loose objects and packs (`git count-objects -v`), unreachable objects (`git fsck
 --unreachable`: reached by no ref, no reflog, no worktree HEAD), how many of those are loose
 and left behind (older than a minute; younger ones are shown as in flight: a checkpoint's
@@ -18,8 +20,9 @@ unreachable object but the workload's own: its commits, by their committer, and 
 reach), and, apart, the objects only a
 reflog keeps (what `git fsck --no-reflogs` adds: the workload's commits that `git reset
 --hard` left behind, until the reflog expires). At the end: the growth per hour of each figure
-after the first retention pass, and whether each stayed flat (state size within 10 %, RSS
-within 10 MB, no unreachable loose object, loose objects under git's gc.auto threshold).
+after the first retention pass, and whether each stayed flat (state size within 10 %, compared
+at the same moment of each retention cycle: right after a pass; RSS within 10 MB, no
+unreachable loose object, loose objects under git's gc.auto threshold).
 
 Usage: python benchmarks/soak.py [--minutes 30] [--retention 2m] [--dir DIR]
 """
@@ -31,7 +34,6 @@ import contextlib
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -44,6 +46,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _repo import ENV, add_agents, generate_repo, git
+from _soak_state import memory_split, size_after_retention, state_figures, table_sizes
 
 GC_AUTO = 6700  # git's default gc.auto: loose objects that make `git gc --auto` run
 HOT_FILES = 40
@@ -68,6 +71,10 @@ class Sample:
     reflog_only: int
     in_flight: int = 0
     memory: dict[str, int] = field(default_factory=dict)
+    pruned_kb: float = 0.0  # state.db (with its WAL) right after the newest retention pass
+    anon_mb: float = 0.0
+    file_mb: float = 0.0
+    pages_kb: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -144,22 +151,6 @@ undo_window = "{args.retention}"
 """
 
 
-def state_figures(state_db: Path) -> tuple[float, float, dict[str, int]]:
-    wal = state_db.with_name("state.db-wal")
-    size, wal_size = state_db.stat().st_size, wal.stat().st_size if wal.exists() else 0
-    rows: dict[str, int] = {}
-    conn = sqlite3.connect(f"file:{state_db}?mode=ro", uri=True, timeout=30)
-    try:
-        names = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
-        for name in sorted(names):
-            if name != "schema_versions":
-                rows[name] = int(conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0])
-    finally:
-        conn.close()
-    return size / 1024, wal_size / 1024, rows
-
-
 def object_figures(main: Path) -> tuple[int, int, int, int, int, int, int]:
     """Loose objects, packs, unreachable objects (no ref, reflog or worktree HEAD reaches
     them), the loose ones among them left behind (older than IN_FLIGHT seconds), the loose
@@ -233,8 +224,12 @@ def sample(minute: float, daemon: psutil.Process, state_db: Path, main: Path,
     state_kb, wal_kb, rows = state_figures(state_db)
     loose, packs, unreachable, unreachable_loose, gitwarden_loose, reflog_only, in_flight = \
         object_figures(main)
-    return (Sample(minute, rss, cpu_pct, state_kb, wal_kb, rows, loose, packs, unreachable,
-                   unreachable_loose, gitwarden_loose, reflog_only, in_flight), (cpu, now))
+    taken = Sample(minute, rss, cpu_pct, state_kb, wal_kb, rows, loose, packs, unreachable,
+                   unreachable_loose, gitwarden_loose, reflog_only, in_flight)
+    taken.anon_mb, taken.file_mb = memory_split(daemon.pid)
+    taken.pages_kb = table_sizes(state_db)
+    taken.pruned_kb = size_after_retention(state_db)
+    return taken, (cpu, now)
 
 
 def per_hour(samples: list[Sample], value: str) -> float:
@@ -264,13 +259,17 @@ def daemon_memory(main: Path) -> dict[str, int]:
 
 def print_sample(s: Sample) -> None:
     rows = " ".join(f"{k}={v}" for k, v in s.rows.items() if v)
-    print(f"{s.minute:5.1f} min  rss {s.rss_mb:6.1f} MB  cpu {s.cpu_pct:5.1f}%  "
-          f"state.db {s.state_kb:7.1f} KB (+wal {s.wal_kb:6.1f})  loose {s.loose:5d}  "
+    pages = " ".join(f"{k}={v:.0f}" for k, v in s.pages_kb.items() if v >= 8)
+    print(f"{s.minute:5.1f} min  rss {s.rss_mb:6.1f} MB (anon {s.anon_mb:5.1f}, "
+          f"file {s.file_mb:5.1f})  cpu {s.cpu_pct:5.1f}%  "
+          f"state.db {s.state_kb:7.1f} KB (+wal {s.wal_kb:6.1f}; after the last retention "
+          f"pass {s.pruned_kb:7.1f})  loose {s.loose:5d}  "
           f"packs {s.packs:3d}  "
           f"unreachable {s.unreachable:5d} (loose {s.unreachable_loose}, "
           f"gitwarden's {s.gitwarden_loose}; in flight {s.in_flight})  "
           f"only in reflogs {s.reflog_only}\n"
           f"           rows: {rows}\n"
+          f"           pages KB: {pages}\n"
           f"           daemon maps: {' '.join(f'{k}={v}' for k, v in s.memory.items())}",
           flush=True)
 
@@ -282,16 +281,20 @@ def report(samples: list[Sample], settle_minutes: float) -> None:
     print(f"\nafter the first retention pass ({settle_minutes:g} min), "
           f"{len(steady)} sample(s), growth per hour:")
     tables = sorted({k for s in steady for k in s.rows})
-    for name in ("rss_mb", "cpu_pct", "state_kb", "wal_kb", "loose", "packs", "unreachable",
-                 "unreachable_loose", "gitwarden_loose", "in_flight", "reflog_only",
-                 *(f"rows.{t}" for t in tables)):
+    for name in ("rss_mb", "anon_mb", "file_mb", "cpu_pct", "state_kb", "wal_kb", "pruned_kb",
+                 "loose", "packs", "unreachable", "unreachable_loose", "gitwarden_loose",
+                 "in_flight", "reflog_only", *(f"rows.{t}" for t in tables)):
         print(f"  {name:28s} {per_hour(steady, name):+12.1f} /h")
     first, last = steady[0], steady[-1]
-    state_ratio = last.state_kb / first.state_kb if first.state_kb else 1.0
+    pruned = [s.pruned_kb for s in steady if s.pruned_kb]
+    state_ratio = pruned[-1] / pruned[0] if len(pruned) >= 2 else 1.0
     checks = [
-        (f"state.db size within 10 % ({first.state_kb:.0f} -> {last.state_kb:.0f} KB; "
+        (f"state.db size right after each retention pass within 10 % "
+         f"({pruned[0] if pruned else 0:.0f} -> {pruned[-1] if pruned else 0:.0f} KB, range "
+         f"{min(pruned, default=0):.0f}-{max(pruned, default=0):.0f}; sampled between passes "
+         f"{min(s.state_kb for s in steady):.0f}-{max(s.state_kb for s in steady):.0f} KB, "
          f"its WAL at most {max(s.wal_kb for s in steady):.0f} KB)",
-         abs(state_ratio - 1.0) <= 0.10),
+         len(pruned) >= 2 and abs(state_ratio - 1.0) <= 0.10),
         (f"RSS within 10 MB ({first.rss_mb:.1f} -> {last.rss_mb:.1f} MB)",
          abs(last.rss_mb - first.rss_mb) <= 10.0),
         (f"no unreachable loose object (max {max(s.unreachable_loose for s in steady)}, "

@@ -1,12 +1,13 @@
 """What the daemon holds in memory, counted: every map is bounded by the agents, their changed
 paths, their directories or a fixed cap; the daemon's `status` reply (control socket) carries
-the counts, and the soak benchmark prints them, so that a leak would be seen."""
+the counts (and libgit2's memory limits as the daemon set them), and the soak benchmark
+prints them, so that a leak would be seen."""
 
 from __future__ import annotations
 
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.pending import PendingPaths
-from gitwarden.git.objects import libgit2_cached_bytes
+from gitwarden.git.objects import libgit2_cached_bytes, libgit2_limits
 from gitwarden.overlaps.recorder import OverlapRecorder
 from gitwarden.overlaps.tracker import ChangeTracker
 
@@ -14,7 +15,7 @@ from gitwarden.overlaps.tracker import ChangeTracker
 def memory_sizes(tracker: ChangeTracker, overlaps: OverlapRecorder | None, jobs: Jobs,
                  pending: PendingPaths, **counts: int) -> dict[str, int]:
     sizes = {**counts, "pending": pending.size(), "libgit2_cache_bytes": libgit2_cached_bytes(),
-             **tracker.memory_sizes(), **jobs.memory_sizes()}
+             **tracker.memory_sizes(), **jobs.memory_sizes(), **libgit2_limits()}
     if overlaps is not None:
         sizes.update(overlaps.memory_sizes())
     return sizes

@@ -30,16 +30,34 @@ def gitwarden_signature(when: int | None = None, offset: int = 0) -> pygit2.Sign
                             int(time.time()) if when is None else when, offset)
 
 
-def bound_libgit2_memory(cache_bytes: int = 16 * 1024 * 1024, open_packs: int = 128,
-                         mapped_bytes: int = 64 * 1024 * 1024) -> None:
+LIBGIT2_CACHE_BYTES = 16 * 1024 * 1024
+LIBGIT2_WINDOW_BYTES = 32 * 1024 * 1024
+LIBGIT2_MAPPED_BYTES = 64 * 1024 * 1024
+LIBGIT2_OPEN_PACKS = 64
+
+
+def bound_libgit2_memory() -> None:
     """Bound what libgit2 keeps per process (a long-running daemon): its object cache, the
     pack files it keeps open (packs a repack deleted are closed rather than kept open
-    forever) and the pack windows it keeps mapped."""
+    forever), the size of one mapped pack window and the windows it keeps mapped. libgit2's
+    64-bit defaults are a 256 MiB cache, 1 GiB windows and 8 GiB mapped: a window that size
+    maps a whole pack at once, so no limit on mapped bytes could ever unmap part of it."""
     import pygit2  # lazy: the agent hook imports this package and must not load pygit2
 
-    pygit2.settings.cache_max_size(cache_bytes)
-    pygit2.settings.mwindow_file_limit = open_packs
-    pygit2.settings.mwindow_mapped_limit = mapped_bytes
+    pygit2.settings.cache_max_size(LIBGIT2_CACHE_BYTES)
+    pygit2.settings.mwindow_size = LIBGIT2_WINDOW_BYTES
+    pygit2.settings.mwindow_mapped_limit = LIBGIT2_MAPPED_BYTES
+    pygit2.settings.mwindow_file_limit = LIBGIT2_OPEN_PACKS
+
+
+def libgit2_limits() -> dict[str, int]:
+    """libgit2's memory limits in this process, as bound_libgit2_memory() set them."""
+    import pygit2  # lazy: the agent hook imports this package and must not load pygit2
+
+    return {"libgit2_cache_limit": int(pygit2.settings.cached_memory[1]),
+            "libgit2_window_bytes": int(pygit2.settings.mwindow_size),
+            "libgit2_mapped_limit": int(pygit2.settings.mwindow_mapped_limit),
+            "libgit2_open_packs_limit": int(pygit2.settings.mwindow_file_limit)}
 
 
 def libgit2_cached_bytes() -> int:

@@ -23,6 +23,11 @@ DB_NAME = "state.db"
 BUSY_TIMEOUT_MS = 10_000
 WAL_SIZE_LIMIT = 1024 * 1024
 CHECKPOINT_WAIT_MS = 200
+# Page cache of one connection, in KiB (SQLite's default: 2,000). The daemon keeps a
+# connection per thread (ten or so), and each cache grows to its cap as pages churn: up to
+# 20 MB of heap, reached slowly over a run. A write by any other connection empties a cache
+# anyway, and the pages stay in the OS's file cache: a small cache costs nothing measurable.
+CACHE_KIB = 256
 
 _BOOTSTRAP = """
 CREATE TABLE IF NOT EXISTS schema_versions (
@@ -276,6 +281,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         if new:  # takes effect only before the first table exists; older files: compact()
             conn.execute(f"PRAGMA auto_vacuum = {AUTO_VACUUM_INCREMENTAL}")
         _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))

@@ -3,6 +3,8 @@ reopened; read-only -shm/-wal files left from an earlier run are repaired or nam
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import shutil
 import stat
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gitwarden.errors import GitwardenError
-from gitwarden.store.db import Store, _read_only_hint
+from gitwarden.store.db import CACHE_KIB, Store, _read_only_hint
 from gitwarden.store.events import list_events, record_event
 
 
@@ -89,3 +91,37 @@ def test_an_unopenable_database_says_which_file(tmp_path: Path) -> None:
     path.write_bytes(b"not a database" * 100)
     with pytest.raises(GitwardenError, match="cannot open state database"):
         Store(path).ensure_schema("x", ["CREATE TABLE x (a)"])
+
+
+def _sqlite_library() -> ctypes.CDLL | None:
+    """The SQLite library Python's sqlite3 module uses, when it is a shared library."""
+    name = ctypes.util.find_library("sqlite3")
+    if name is None:
+        return None
+    library = ctypes.CDLL(name)
+    library.sqlite3_memory_used.restype = ctypes.c_int64
+    return library
+
+
+def test_each_connections_page_cache_is_bounded(tmp_path: Path) -> None:
+    """The daemon holds a connection per thread; each one's page cache stays small however
+    much of the database it reads (SQLite's default cache grows to 2 MB per connection)."""
+    library = _sqlite_library()
+    if library is None:
+        pytest.skip("sqlite3 is not a shared library here: its memory cannot be read")
+    with Store(tmp_path / "state.db") as writer:
+        writer.conn.execute("CREATE TABLE filler(text TEXT)")
+        with writer.immediate() as conn:
+            conn.executemany("INSERT INTO filler VALUES (?)", [("x" * 200,)] * 20_000)
+    readers = [Store(tmp_path / "state.db") for _ in range(8)]
+    try:
+        before = library.sqlite3_memory_used()
+        for reader in readers:
+            assert int(reader.conn.execute("PRAGMA cache_size").fetchone()[0]) == -CACHE_KIB
+            reader.conn.execute("SELECT COUNT(*), SUM(LENGTH(text)) FROM filler").fetchall()
+        grown = library.sqlite3_memory_used() - before
+    finally:
+        for reader in readers:
+            reader.close()
+    # 8 caches of CACHE_KIB each (and their bookkeeping), not 8 x 2 MB of a 4 MB database
+    assert 0 < grown <= 8 * 2 * CACHE_KIB * 1024
