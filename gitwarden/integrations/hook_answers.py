@@ -47,9 +47,11 @@ _ONE_AT_A_TIME = threading.Lock()
 _MEMORY = MemoryReads()
 # Workspaces read for guard calls, by working directory, reused while nothing they were read
 # from changed (what `git rev-parse` and `git worktree list` would say, and gitwarden.toml):
-# the two git processes a guard call would otherwise start.
+# the two git processes a guard call would otherwise start. Bounded: an entry lives CACHE_AGE
+# seconds (one of a removed worktree goes with the next store), at most MAX_WORKSPACES at once.
 _WORKSPACES: dict[str, tuple[tuple[object, ...], float, Workspace]] = {}
 CACHE_AGE = 60.0
+MAX_WORKSPACES = 256
 
 
 def answer(request: dict[str, Any], common_dir: Path) -> dict[str, Any]:
@@ -106,7 +108,12 @@ def _cached_workspace(start: Path | None) -> Workspace:
     workspace = Workspace.load(start)
     signature = _signature(workspace.repo, key)  # before the reads: a change in between shows
     workspace.worktrees  # noqa: B018 - read now, reused while the signature holds
+    for old in [k for k, (_, stored, _) in _WORKSPACES.items() if now - stored >= CACHE_AGE]:
+        del _WORKSPACES[old]
+    _WORKSPACES.pop(key, None)
     _WORKSPACES[key] = (signature, now, workspace)
+    while len(_WORKSPACES) > MAX_WORKSPACES:
+        del _WORKSPACES[next(iter(_WORKSPACES))]
     return workspace
 
 
