@@ -89,7 +89,9 @@ def on_leading_edge(event: FsEvent, roots: dict[str, str],
 class Bursts:
     """The paths in a burst: an event on a path that had one less than `debounce` before.
     Only the first event of a burst is a leading edge; the rest are coalesced. Bounded: at
-    most MAX_BURSTS paths, the oldest forgotten first (then merely taken as leading again)."""
+    most MAX_BURSTS paths, the oldest forgotten first (then merely taken as leading again), and
+    a path whose burst is over (no event for `debounce`) is forgotten with the next event: its
+    next event leads either way, so the map holds only the paths of bursts still going."""
 
     def __init__(self) -> None:
         self._last: dict[str, float] = {}  # path -> time of its last event, oldest first
@@ -99,6 +101,13 @@ class Bursts:
         self._last[path] = now
         while len(self._last) > MAX_BURSTS:
             del self._last[next(iter(self._last))]
+        over = []
+        for oldest, last in self._last.items():  # oldest first: stop at a burst still going
+            if now - last < debounce:
+                break
+            over.append(oldest)
+        for gone in over:
+            del self._last[gone]
         return previous is None or now - previous >= debounce
 
     def __len__(self) -> int:

@@ -67,6 +67,18 @@ def test_only_the_first_event_of_a_burst_on_a_path_is_leading(
     assert len(bursts) == 3
 
 
+def test_paths_whose_burst_is_over_are_forgotten() -> None:
+    bursts = Bursts()
+    for n in range(100):
+        assert bursts.first_of_burst(f"/w/beta/{n}.py", 10.0, 0.15)
+    assert not bursts.first_of_burst("/w/beta/99.py", 10.1, 0.15)
+    assert len(bursts) == 100  # every burst still going
+    assert bursts.first_of_burst("/w/beta/new.py", 10.2, 0.15)
+    assert len(bursts) == 2  # only 99.py (last event 0.1 s ago) and new.py are in a burst
+    assert not bursts.first_of_burst("/w/beta/99.py", 10.24, 0.15)
+    assert bursts.first_of_burst("/w/beta/0.py", 10.3, 0.15)  # forgotten: leading, as before
+
+
 def test_leading_edge_is_a_path_another_agent_changed() -> None:
     tracker = ChangeTracker()
     tracker.set_dirty("alpha", ["src/f.py"], 1.0)
