@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import compileall
+import signal
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     processes the tests start from writing bytecode, and without it each would compile every
     module it imports again (a fifth of the suite's time)."""
     compileall.compile_dir(Path(gitwarden.__file__).parent, quiet=1)
+    # A suite started in the background (`pytest &`) inherits SIGINT ignored, and so would every
+    # process it starts; the Ctrl-C tests need it delivered (a handled signal is reset on exec).
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
