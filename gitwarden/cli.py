@@ -14,9 +14,9 @@ from pathlib import Path
 
 from gitwarden.commands import all_command_modules, build_parser
 from gitwarden.errors import EXIT_FAILURE, EXIT_USAGE, GitwardenError, UsageError
-from gitwarden.output import for_terminal
+from gitwarden.output import error_line, for_terminal, one_line
 
-__all__ = ["all_command_modules", "build_parser", "main"]
+__all__ = ["all_command_modules", "build_parser", "main", "one_line"]
 
 
 def _command_word(words: Sequence[str]) -> str | None:
@@ -96,13 +96,7 @@ def _error(message: str, args: argparse.Namespace) -> None:
         import traceback
 
         traceback.print_exc()
-    print(f"gitwarden: error: {for_terminal(one_line(message), newlines=False)}", file=sys.stderr)
-
-
-def one_line(message: str) -> str:
-    """An error message as the one line the README promises: a multi-line message (git's
-    stderr, a wrapped reason) has its lines joined with "; "."""
-    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
+    sys.stderr.write(error_line(message))
 
 
 def _silence_stdout() -> None:

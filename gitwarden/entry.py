@@ -1,4 +1,5 @@
-"""The console entry point: a fast path for the agent hooks, then the full CLI."""
+"""The console entry point: fast paths for the agent hooks and for a checkpoint a daemon
+takes, then the full CLI."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ def main() -> int:
 
         adapter: int = importlib.import_module(HOOK_MODULES[sys.argv[2]]).main()
         return adapter
+    if "checkpoint" in sys.argv[1:4]:
+        # Its start-up is most of its cost: a running daemon is asked before the parser and
+        # the command modules are imported (it answers from memory).
+        from gitwarden.control.checkpoint_client import run as checkpoint_by_daemon
+
+        code = checkpoint_by_daemon(sys.argv[1:])
+        if code is not None:
+            return code
     from gitwarden.cli import main as cli_main
 
     return cli_main()

@@ -94,6 +94,17 @@ def for_terminal(text: str, *, newlines: bool = True) -> str:
     return shown
 
 
+def one_line(message: str) -> str:
+    """An error message as the one line the README promises: a multi-line message (git's
+    stderr, a wrapped reason) has its lines joined with "; "."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def error_line(message: str) -> str:
+    """The line the CLI writes to stderr for an error."""
+    return f"gitwarden: error: {for_terminal(one_line(message), newlines=False)}\n"
+
+
 def _escape_control(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"

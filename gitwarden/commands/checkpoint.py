@@ -1,9 +1,11 @@
 """`gitwarden checkpoint`: snapshot agents' worktrees into private checkpoint commits.
 
-Start-up is part of the command's cost (issue 17): this module imports only argparse and the
-`git status` runner at load time. The run starts `git status` of the worktree first, then
-imports the rest (pygit2, the workspace, the checkpoint code) while git works on the other
-core; the history, rollback and prune verbs live in `commands.rollback`.
+Start-up is part of the command's cost (issue 17). With a daemon running for the repository,
+the daemon takes the checkpoint from memory (control/checkpoint_client.py; entry.py asks it
+before this module is even imported). Otherwise the run imports the `git status` runner,
+starts `git status` of the worktree, then imports the rest (pygit2, the workspace, the
+checkpoint code) while git works on the other core. The history, rollback and prune verbs
+live in `commands.rollback`.
 """
 
 from __future__ import annotations
@@ -15,14 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitwarden.commands import add_command
-from gitwarden.errors import UsageError
-from gitwarden.git.status_scan import StatusScan, worktree_top
-from gitwarden.output import print_json, short
+from gitwarden.control import checkpoint_client
 
 if TYPE_CHECKING:
     from gitwarden.agents.model import Agent
     from gitwarden.agents.workspace import Workspace
-    from gitwarden.checkpoints.take import CheckpointResult
+    from gitwarden.git.status_scan import StatusScan
 
 
 def register(subparsers: Any) -> None:
@@ -48,6 +48,9 @@ def _early_scan(args: argparse.Namespace) -> StatusScan | None:
 
     Started before anything heavy is imported, so that git and Python work side by side.
     """
+    # Lazy: a call the daemon answers needs none of it.
+    from gitwarden.git.status_scan import StatusScan, worktree_top
+
     if args.all or len(args.agents) > 1:
         return None
     top = worktree_top(args.cwd or os.getcwd())
@@ -57,20 +60,27 @@ def _early_scan(args: argparse.Namespace) -> StatusScan | None:
 
 
 def run_checkpoint(args: argparse.Namespace) -> int:
+    if not checkpoint_client.asked:
+        call = checkpoint_client.Call(args.agents, args.all, args.message, args.clean, args.json)
+        reply = checkpoint_client.ask_daemon(call, str(args.cwd or os.getcwd()))
+        if reply is not None:  # the running daemon took it from memory
+            return checkpoint_client.show(reply)
     early = _early_scan(args)
     try:
         # Lazy: these load pygit2 and the workspace while the `git status` above runs.
         from gitwarden.agents.workspace import Workspace
+        from gitwarden.checkpoints.manual import select_agents
 
         workspace = Workspace.load(args.cwd)
-        if args.clean and args.all:
-            raise UsageError("--clean needs the agents named (it means: this state is known "
-                             "good)")
-        agents = _selected_agents(workspace, args.agents, args.all)
+        current = workspace.repo.current_worktree
+        agents = select_agents(workspace, args.agents, args.all, args.clean,
+                               Path(current) if current is not None else None)
     except BaseException:
         if early is not None:
             early.cancel()
         raise
+    from gitwarden.git.status_scan import StatusScan  # lazy: see _early_scan
+
     scans: dict[str, StatusScan] = {}
     for agent in agents:
         if early is not None and agent.path.resolve() == early.worktree.resolve():
@@ -93,25 +103,13 @@ def run_checkpoint(args: argparse.Namespace) -> int:
     finally:
         for scan in scans.values():
             scan.cancel()
-    _print_results(args, results)
-    return 1 if any(r.status == "skipped" for r in results) else 0
+    from gitwarden.checkpoints.manual import exit_code, render
 
-
-def _selected_agents(workspace: Workspace, names: list[str], all_agents: bool) -> list[Agent]:
-    from gitwarden.agents.model import agent_for_path  # lazy: see the module docstring
-
-    if names and all_agents:
-        raise UsageError("name agents or use --all, not both")
-    if names or all_agents:
-        agents = workspace.select(names)
-    else:
-        here = agent_for_path(workspace.agents, Path(workspace.repo.current_worktree or "."))
-        if here is None:
-            raise UsageError("name an agent or use --all (not inside an agent's worktree)")
-        agents = [here]
-    if not agents:
-        raise UsageError("no agents (add one with `gitwarden agent add NAME`)")
-    return agents
+    out, err = render(results, message=args.message, clean=args.clean, as_json=args.json)
+    sys.stdout.write(out)
+    sys.stdout.flush()
+    sys.stderr.write(err)
+    return exit_code(results)
 
 
 def _recover_pending(workspace: Workspace, agents: list[Agent]) -> bool:
@@ -131,25 +129,3 @@ def _recover_pending(workspace: Workspace, agents: list[Agent]) -> bool:
             for line in recover_agent(workspace, store, agent):
                 print(line, file=sys.stderr)
     return True
-
-
-def _print_results(args: argparse.Namespace, results: list[CheckpointResult]) -> None:
-    if args.json:
-        print_json({"checkpoints": [r.as_json() for r in results]})
-        return
-    for result in results:
-        if result.status == "created":
-            line = f"{result.agent}: {result.commit}"
-        elif result.status == "unchanged":
-            line = f"{result.agent}: unchanged ({short(result.commit)})"
-            if args.message:
-                line += (f"; message {args.message!r} not recorded: nothing changed since "
-                         "that checkpoint")
-        else:
-            line = f"{result.agent}: skipped: {result.reason}"
-        if args.clean and result.status != "skipped":
-            line += " [clean]"
-        print(line)
-        if result.left_out:
-            print(f"  left out {len(result.left_out)} untracked file(s) over the size cap: "
-                  + ", ".join(result.left_out[:5]), file=sys.stderr)

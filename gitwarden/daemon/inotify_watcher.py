@@ -4,11 +4,19 @@ A recursive watch would walk ignored trees (node_modules, build output) and spen
 inotify watch per directory there; the daemon instead asks for each non-ignored directory
 it wants. Events are handed to a sink as FsEvent values from watchdog's reader thread; the
 sink must only enqueue them.
+
+`fence` shows that every event queued before it was handed to the sink (watchman's cookie):
+one inotify instance queues its events in order, so the event of a file created now in a
+directory this instance watches comes after every event queued before it; once it is read,
+so were they. The cookie directory is private to the daemon and its events never reach the
+sink.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import itertools
 import logging
 import os
 import threading
@@ -38,6 +46,11 @@ class DirectoryWatcher:
         self._path_by_wd: dict[int, str] = {}
         self._wd_by_path: dict[str, int] = {}
         self._limit = watch_limit()
+        self.overflows = 0  # queue overflows seen: events were lost each time
+        self._fence_lock = threading.Lock()
+        self._fence: tuple[int, str] | None = None  # (wd, directory) of the cookie directory
+        self._cookies: dict[str, threading.Event] = {}
+        self._cookie_ids = itertools.count()
 
     def start(self) -> None:
         try:
@@ -102,9 +115,53 @@ class DirectoryWatcher:
             self._fd.remove_callbacks([(WatchDescriptor(wd), _CALLBACK_ID) for _, wd in doomed])
         return len(doomed)
 
+    def fence(self, directory: str, timeout: float) -> bool:
+        """True once every event this instance had queued when called was handed to the sink;
+        False when that could not be shown within `timeout` (or the watcher stopped).
+        `directory` is the cookie directory: private, used for nothing else."""
+        fd = self._fd
+        if fd is None:
+            return False
+        try:
+            with self._fence_lock:
+                if self._fence is None or self._fence[1] != directory:
+                    os.makedirs(directory, mode=0o700, exist_ok=True)
+                    for stale in os.listdir(directory):  # a killed daemon's cookies
+                        with contextlib.suppress(OSError):
+                            os.unlink(os.path.join(directory, stale))
+                    wd = fd.add_callback(os.fsencode(directory), Mask(C.IN_CREATE), self,
+                                         _CALLBACK_ID)
+                    self._fence = (int(wd), directory)
+        except OSError as exc:
+            log.warning("cannot watch the cookie directory %s: %s", directory, exc)
+            return False
+        name = f"cookie-{os.getpid()}-{next(self._cookie_ids)}"
+        arrived = threading.Event()
+        with self._lock:
+            self._cookies[name] = arrived
+        path = os.path.join(directory, name)
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            return arrived.wait(timeout)
+        except OSError:
+            return False
+        finally:
+            with self._lock:
+                self._cookies.pop(name, None)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
     # --- watchdog WatchCallback protocol (runs on watchdog's reader thread) -------------------
 
     def on_event(self, event: InotifyEvent) -> None:
+        fence = self._fence
+        if fence is not None and event.wd == fence[0]:
+            if event.mask & C.IN_CREATE:
+                with self._lock:
+                    arrived = self._cookies.get(os.fsdecode(event.name))
+                if arrived is not None:
+                    arrived.set()
+            return
         with self._lock:
             directory = self._path_by_wd.get(event.wd)
         if directory is None:
@@ -132,6 +189,10 @@ class DirectoryWatcher:
         self._sink(FsEvent(path=path, kind=kind, is_dir=is_dir))
 
     def on_watch_deleted(self, wd: int) -> None:
+        fence = self._fence
+        if fence is not None and fence[0] == wd:
+            self._fence = None  # the cookie directory went away: the next fence watches anew
+            return
         with self._lock:
             path = self._path_by_wd.pop(wd, None)
             if path is not None and self._wd_by_path.get(path) == wd:
@@ -139,4 +200,5 @@ class DirectoryWatcher:
 
     def on_queue_overflow(self) -> None:
         log.warning("inotify queue overflowed; a reconcile will repair the missed events")
+        self.overflows += 1
         self._sink(OVERFLOW)

@@ -59,6 +59,9 @@ class Jobs:
         self._local = threading.local()
         self._full_due: set[str] = set()
         self._lock = threading.Lock()
+        # One checkpoint of an agent at a time (the timer's, a full one due, the CLI's): one
+        # that claimed the pending paths is in the chain before the next one reads its tip.
+        self._agent_locks: dict[str, threading.Lock] = {}
         self._reported: dict[tuple[str, str, str], None] = {}  # insertion-ordered set
         self._context_due = False
         self._tidy_due = False
@@ -130,6 +133,7 @@ class Jobs:
             self._health_heads = {k: None for k in self._health_heads if k[0] != agent}
             self._health_due.pop(agent, None)
             self._full_due.discard(agent)
+            self._agent_locks.pop(agent, None)
         self._pending.take(agent)
 
     def memory_sizes(self) -> dict[str, int]:
@@ -257,12 +261,33 @@ class Jobs:
         log.debug("paused agent %s: %s", agent, message)  # its event is logged by action_log
         self.refresh_context_files()
 
-    def checkpoint(self, agent: str) -> None:
-        """A checkpoint of `agent`: full when one is due, else of the pending paths only."""
+    def checkpoint_lock(self, agent: str) -> threading.Lock:
+        """Held while a checkpoint of `agent` is claimed and taken."""
+        with self._lock:
+            return self._agent_locks.setdefault(agent, threading.Lock())
+
+    def claim_checkpoint(self, agent: str) -> tuple[bool, set[str] | None]:
+        """(a full checkpoint is due, the paths pending), both no longer due: call holding
+        checkpoint_lock(agent), and give them back with unclaim_checkpoint when none is taken."""
         with self._lock:
             full = agent in self._full_due
             self._full_due.discard(agent)
-        paths = self._pending.take(agent)
+        return full, self._pending.take(agent)
+
+    def unclaim_checkpoint(self, agent: str, full: bool, paths: set[str] | None) -> None:
+        if full:
+            with self._lock:
+                self._full_due.add(agent)
+        if paths:
+            self._pending.add(agent, paths)
+
+    def checkpoint(self, agent: str) -> None:
+        """A checkpoint of `agent`: full when one is due, else of the pending paths only."""
+        with self.checkpoint_lock(agent):
+            self._checkpoint(agent)
+
+    def _checkpoint(self, agent: str) -> None:
+        full, paths = self.claim_checkpoint(agent)
         if not full and not paths:
             return
         workspace = self._workspace()
@@ -271,17 +296,18 @@ class Jobs:
         except Exception:
             return
         if not target.exists or operation_in_progress(target.git_dir):
-            if paths:
-                self._pending.add(agent, paths)
+            self.unclaim_checkpoint(agent, full, paths)
             return
         try:
             result = take_checkpoint(
                 workspace, agent, changed_paths=None if full else sorted(paths or ()),
                 store=self._store())
         except Exception as exc:
-            if paths:
-                self._pending.add(agent, paths)
+            self.unclaim_checkpoint(agent, full, paths)
             log.warning("checkpoint of %s failed: %s", agent, exc)
+            return
+        if result.status == "skipped":  # not in the chain: the next checkpoint must hold them
+            self.unclaim_checkpoint(agent, full, paths)
             return
         commit = result.commit
         if result.status == "created":

@@ -218,6 +218,9 @@ class Pipeline:
                 command.result = self.snapshot()
             elif command.name == "presence":
                 command.result = local_presence(self._base_commit, self._agents, self.tracker)
+            elif command.name == "settle":  # the events before it applied (manual_checkpoint)
+                command.result = (set(self._agents), set(self.reconciler.unsettled),
+                                  set(self.watches.polling))
             elif command.name == "context":
                 command.result = context_report(self._agents, self.tracker, self.base,
                                                 base_name(self.workspace))

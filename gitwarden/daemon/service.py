@@ -24,6 +24,7 @@ from gitwarden.daemon.delivery import NotificationDispatcher
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.landing_jobs import LAND_QUEUE_INTERVAL, LandingJobs
 from gitwarden.daemon.logs import setup_logging
+from gitwarden.daemon.manual_checkpoint import ManualCheckpoints
 from gitwarden.daemon.notify import NotificationGate, SafeSender
 from gitwarden.daemon.pending import PendingPaths
 from gitwarden.daemon.pipeline import PERIODIC, Pipeline
@@ -133,6 +134,7 @@ class Daemon:
                                    lambda: self.pipeline.post("reconcile"))
         self.remote = RemoteJob(lambda: Workspace(repo=self.repo, config=self.config),
                                 lambda: self.config, self.pipeline)
+        self.manual = ManualCheckpoints(self.repo, self.pipeline, lambda: self.config)
         self.control = ControlServer(self.repo.state_dir, self._request)
         self._wake = Wakeup()
         self._stop_signal: int | None = None
@@ -395,6 +397,8 @@ class Daemon:
             return {"ok": True, **self.pipeline.snapshot()}
         if command == "reload":
             return {"ok": self.reload()}
+        if command == "take-checkpoint":  # `gitwarden checkpoint` (control/checkpoint_client)
+            return self.manual.answer(request)
         if command == "checkpoint":
             for agent in self.pipeline.snapshot()["agents"]:
                 self.jobs.checkpoint(agent["name"])
