@@ -1,0 +1,227 @@
+"""`gitwarden checkpoint` with a daemon running: the daemon takes it from memory, and the result
+is the one the CLI gets without a daemon (same tree as git's own `add -A` + `write-tree`, same
+output, same refusals). Real daemon processes, real files, real inotify events."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gitwarden.control.checkpoint_client import Call, ask_daemon
+from tests.helpers.daemon_state import FAST
+from tests.helpers.daemonproc import DaemonProcess
+from tests.helpers.gitrepo import (
+    RepoWithAgents,
+    baseline_tree,
+    git,
+    make_repo_with_agents,
+    run_gitwarden,
+    write,
+)
+
+FILES = {"f.txt": "one\n", "old.txt": "old\n", "keep.txt": "keep\n", "x.tmp": "tmp\n",
+         "dir/a.txt": "a\n", ".gitignore": "*.log\nbuild/\n"}
+INOTIFY = {"GITWARDEN_WATCHER": "inotify"}
+REF = "refs/gitwarden/checkpoints/alpha"
+
+
+def _repo(root: Path) -> RepoWithAgents:
+    repo = make_repo_with_agents(root, ("alpha", "beta"), files=FILES)
+    write(repo.main, {"gitwarden.toml": FAST})
+    return repo
+
+
+def _taken_by_daemon(daemon: DaemonProcess) -> int:
+    return daemon.log().count("for the CLI")
+
+
+def _normalized(proc: subprocess.CompletedProcess[str]) -> tuple[int, str, str]:
+    """Exit code and output with commit ids left out (they differ between repositories), and
+    how the snapshot was read (`incremental` in --json: from the daemon's paths or not)."""
+    out = re.sub(r"\b[0-9a-f]{10,40}\b", "<id>", proc.stdout)
+    return proc.returncode, re.sub(r'"incremental": \w+', '"incremental": -', out), proc.stderr
+
+
+def _tree(worktree: Path) -> str:
+    return git(worktree, "rev-parse", f"{REF}^{{tree}}").strip()
+
+
+def _modify(w: Path) -> None:
+    write(w, {"f.txt": "two\n"})
+
+
+def _new_in_new_dirs(w: Path) -> None:
+    write(w, {"n1/n2/n3.txt": "deep\n", "n1/top.txt": "top\n"})
+
+
+def _delete(w: Path) -> None:
+    (w / "old.txt").unlink()
+
+
+def _rename_file(w: Path) -> None:
+    os.rename(w / "keep.txt", w / "moved.txt")
+
+
+def _rename_dir(w: Path) -> None:
+    os.rename(w / "dir", w / "renamed")
+
+
+def _ignored(w: Path) -> None:
+    write(w, {"debug.log": "noise\n", "build/out.bin": "bin\n", "kept.txt": "kept\n"})
+
+
+def _rules_changed(w: Path) -> None:
+    with open(w / ".gitignore", "a", encoding="utf-8") as handle:
+        handle.write("*.tmp\n")
+
+
+def _staged_then_changed(w: Path) -> None:
+    write(w, {"staged.txt": "staged\n"})
+    git(w, "add", "staged.txt")
+    write(w, {"staged.txt": "changed after staging\n"})
+
+
+def _nothing(_w: Path) -> None:
+    return None
+
+
+CASES: list[tuple[str, Callable[[Path], None]]] = [
+    ("modified", _modify), ("new files in new directories", _new_in_new_dirs),
+    ("deleted", _delete), ("renamed file", _rename_file), ("renamed directory", _rename_dir),
+    ("ignored files", _ignored), (".gitignore changed", _rules_changed),
+    ("staged by the agent, then changed", _staged_then_changed), ("nothing changed", _nothing)]
+
+
+def test_same_tree_and_output_as_without_a_daemon(tmp_path: Path) -> None:
+    watched, direct = _repo(tmp_path / "watched"), _repo(tmp_path / "direct")
+    daemon = DaemonProcess(watched.main, env=INOTIFY)
+    try:
+        for what, change in CASES:
+            outputs = []
+            for repo in (watched, direct):
+                alpha = repo.agents["alpha"]
+                change(alpha)
+                before = _taken_by_daemon(daemon)
+                proc = run_gitwarden("checkpoint", "-m", what, cwd=alpha)
+                assert proc.returncode == 0, (what, proc.stderr)
+                assert _taken_by_daemon(daemon) == before + (repo is watched), what
+                assert _tree(alpha) == baseline_tree(alpha, tmp_path), what
+                outputs.append(_normalized(proc))
+            assert outputs[0] == outputs[1], what
+            assert _tree(watched.agents["alpha"]) == _tree(direct.agents["alpha"]), what
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_a_write_just_before_the_call_is_in_the_checkpoint(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    alpha = repo.agents["alpha"]
+    daemon = DaemonProcess(repo.main, env=INOTIFY)
+    try:
+        incremental = 0
+        for round_ in range(30):
+            # No pause between the write and the call: the daemon fences its event queue.
+            write(alpha, {"hot.txt": f"round {round_}\n", f"new/{round_}.txt": "new\n"})
+            if round_ % 3 == 0:
+                (alpha / "hot.txt").rename(alpha / "cold.txt")
+            reply = ask_daemon(Call(["alpha"], False, None, False, True), str(alpha))
+            assert reply is not None and reply["exit"] == 0, reply
+            incremental += '"incremental": true' in str(reply["stdout"])
+            assert _tree(alpha) == baseline_tree(alpha, tmp_path), round_
+        assert incremental >= 15  # from the pending paths, not full scans every time
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_the_last_of_a_burst_of_writes_is_in_the_checkpoint(tmp_path: Path) -> None:
+    # Hundreds of events still being read when the call arrives: the fence waits for them.
+    repo = _repo(tmp_path)
+    alpha = repo.agents["alpha"]
+    daemon = DaemonProcess(repo.main, env=INOTIFY)
+    try:
+        for round_ in range(4):
+            write(alpha, {f"b{round_}-{i}.txt": f"{i}\n" for i in range(600)})
+            write(alpha, {"last.txt": f"last of burst {round_}\n"})
+            reply = ask_daemon(Call(["alpha"], False, None, False, False), str(alpha))
+            assert reply is not None and reply["exit"] == 0, reply
+            assert git(alpha, "show", f"{REF}:last.txt") == f"last of burst {round_}\n"
+            assert _tree(alpha) == baseline_tree(alpha, tmp_path), round_
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_an_agents_concurrent_git_add(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    alpha = repo.agents["alpha"]
+    daemon = DaemonProcess(repo.main, env=INOTIFY)
+    try:
+        for round_ in range(5):
+            write(alpha, {f"c{round_}.txt": "c\n", "f.txt": f"f {round_}\n"})
+            adding = subprocess.Popen(["git", "add", "-A"], cwd=alpha)
+            proc = run_gitwarden("checkpoint", "alpha", cwd=repo.main)
+            assert adding.wait() == 0
+            assert proc.returncode == 0, proc.stderr
+            assert _tree(alpha) == baseline_tree(alpha, tmp_path)
+        assert _taken_by_daemon(daemon) == 5
+    finally:
+        assert daemon.stop() == 0
+
+
+# Who may checkpoint whom, from where, and the refusals: the same with and without a daemon.
+CALLS: list[tuple[str, tuple[str, ...]]] = [
+    ("main", ()), ("main", ("nobody",)), ("main", ("--all", "--clean")),
+    ("main", ("alpha", "--all")), ("main", ("--all",)), ("beta/sub", ()),
+    ("main", ("alpha", "beta", "--json")), ("alpha", ("beta", "--clean")),
+    ("main", ("-C", "../alpha/dir")), ("main", ("alpha", "-m", "again")),
+]
+
+
+@pytest.mark.parametrize("watcher", ["inotify", "observer"])
+def test_who_may_checkpoint_whom_is_decided_as_without_a_daemon(tmp_path: Path,
+                                                                 watcher: str) -> None:
+    watched, direct = _repo(tmp_path / "watched"), _repo(tmp_path / "direct")
+    for repo in (watched, direct):
+        write(repo.agents["beta"], {"sub/b.txt": "b\n"})
+    daemon = DaemonProcess(watched.main, env={"GITWARDEN_WATCHER": watcher})
+    try:
+        for repo in (watched, direct):  # the daemon took one at start: so does the other
+            assert run_gitwarden("checkpoint", "--all", cwd=repo.main).returncode == 0
+        for where, words in CALLS:
+            args = (*words[:2], "checkpoint", *words[2:]) if words[:1] == ("-C",) else \
+                ("checkpoint", *words)
+            procs = [run_gitwarden(*args, cwd=repo.main.parent / where.replace("main", "repo"))
+                     for repo in (watched, direct)]
+            assert _normalized(procs[0]) == _normalized(procs[1]), (where, words)
+            assert "Traceback" not in procs[0].stderr
+        for name in ("alpha", "beta"):
+            assert _tree(watched.agents[name]) == _tree(direct.agents[name])
+        # The observer has no ordered event queue to fence: the CLI took those itself.
+        assert (_taken_by_daemon(daemon) > 0) == (watcher == "inotify")
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_a_caller_with_another_git_environment_is_left_to_the_direct_path(
+        tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    alpha = repo.agents["alpha"]
+    excludes = tmp_path / "excludes"
+    excludes.write_text("*.secret\n")
+    config = tmp_path / "global.gitconfig"
+    config.write_text(f"[core]\n\texcludesFile = {excludes}\n")
+    daemon = DaemonProcess(repo.main, env=INOTIFY)
+    try:
+        write(alpha, {"a.secret": "s\n", "b.txt": "b\n"})
+        env = {"GIT_CONFIG_GLOBAL": str(config)}
+        proc = run_gitwarden("checkpoint", cwd=alpha, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert _taken_by_daemon(daemon) == 0
+        names = git(alpha, "ls-tree", "-r", "--name-only", REF).split()
+        assert "b.txt" in names and "a.secret" not in names  # as the caller's git sees it
+    finally:
+        assert daemon.stop() == 0
