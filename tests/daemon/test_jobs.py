@@ -264,3 +264,28 @@ def test_a_big_checkpoint_is_packed_right_away(tmp_path: Path) -> None:
         assert "missing" not in git(repo.main, "fsck", "--no-dangling")
     finally:
         assert daemon.stop() == 0
+
+
+def test_paths_of_a_skipped_checkpoint_stay_pending(tmp_path: Path) -> None:
+    # A checkpoint skipped (unmerged index entries, no operation in progress) is not in the
+    # chain: the paths it claimed were lost, and the next checkpoint from the recorded base
+    # (`gitwarden checkpoint` through the daemon) left the change out.
+    from gitwarden.config import Config
+    from gitwarden.daemon.jobs import Jobs
+    from gitwarden.daemon.pending import PendingPaths
+
+    repo = make_repo_with_agents(tmp_path, ("alpha",), files={"f.txt": BASE})
+    alpha = repo.agents["alpha"]
+    blob = git(alpha, "rev-parse", "HEAD:f.txt").strip()
+    git(alpha, "rm", "-q", "--cached", "f.txt")
+    git(alpha, "update-index", "--index-info",
+        input_text="".join(f"100644 {blob} {stage}\tf.txt\n" for stage in (1, 2, 3)))
+    write(alpha, {"f.txt": "edited\n"})
+    pending = PendingPaths()
+    jobs = Jobs(locate_repo(repo.main), Config, pending)
+    try:
+        pending.add("alpha", {"f.txt"})
+        jobs.checkpoint("alpha")
+        assert pending.take("alpha") == {"f.txt"}
+    finally:
+        assert jobs.close()
