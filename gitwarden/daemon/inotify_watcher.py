@@ -9,7 +9,9 @@ sink must only enqueue them.
 one inotify instance queues its events in order, so the event of a file created now in a
 directory this instance watches comes after every event queued before it; once it is read,
 so were they. The cookie directory is private to the daemon and its events never reach the
-sink.
+sink. A file written through a descriptor still open has had no IN_CLOSE_WRITE yet: such files
+(IN_MODIFY, not handed to the sink) are remembered until closed, deleted or moved, for the
+caller of a fence (`open_writes`).
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from gitwarden.daemon.watcher import OVERFLOW, FsEvent, WatchLimitError, watch_l
 log = logging.getLogger("gitwarden.watcher")
 
 WATCH_MASK = Mask(C.IN_CREATE | C.IN_CLOSE_WRITE | C.IN_DELETE | C.IN_MOVED_FROM | C.IN_MOVED_TO
-              | C.IN_DELETE_SELF | C.IN_MOVE_SELF | C.IN_DONT_FOLLOW | C.IN_ONLYDIR
+              | C.IN_MODIFY | C.IN_DELETE_SELF | C.IN_MOVE_SELF | C.IN_DONT_FOLLOW | C.IN_ONLYDIR
               | C.IN_EXCL_UNLINK)
 _CALLBACK_ID = CallbackId(1)  # one callback (this adapter) per watch
+# Files written and not closed yet, remembered for a fence; past this many, events are lost.
+MAX_OPEN_WRITES = 4096
 
 class DirectoryWatcher:
     """Per-directory inotify watches feeding a sink."""
@@ -46,7 +50,8 @@ class DirectoryWatcher:
         self._path_by_wd: dict[int, str] = {}
         self._wd_by_path: dict[str, int] = {}
         self._limit = watch_limit()
-        self.overflows = 0  # queue overflows seen: events were lost each time
+        self.overflows = 0  # times events were lost (queue overflows, open writes dropped)
+        self._open_writes: set[str] = set()
         self._fence_lock = threading.Lock()
         self._fence: tuple[int, str] | None = None  # (wd, directory) of the cookie directory
         self._cookies: dict[str, threading.Event] = {}
@@ -151,6 +156,13 @@ class DirectoryWatcher:
             with contextlib.suppress(OSError):
                 os.unlink(path)
 
+    def open_writes(self) -> set[str]:
+        """Files written and not closed since (absolute paths; gone ones forgotten)."""
+        with self._lock:
+            gone = {path for path in self._open_writes if not os.path.lexists(path)}
+            self._open_writes -= gone
+            return set(self._open_writes)
+
     # --- watchdog WatchCallback protocol (runs on watchdog's reader thread) -------------------
 
     def on_event(self, event: InotifyEvent) -> None:
@@ -174,6 +186,13 @@ class DirectoryWatcher:
             return
         is_dir = bool(mask & C.IN_ISDIR)
         path = os.path.join(directory, name)
+        if mask & C.IN_MODIFY:
+            if not is_dir:
+                self._written(path)
+            return
+        if mask & (C.IN_CLOSE_WRITE | C.IN_DELETE | C.IN_MOVED_FROM) and not is_dir:
+            with self._lock:
+                self._open_writes.discard(path)
         if mask & C.IN_CREATE:
             kind = "create"
         elif mask & C.IN_CLOSE_WRITE:
@@ -187,6 +206,15 @@ class DirectoryWatcher:
         else:
             return
         self._sink(FsEvent(path=path, kind=kind, is_dir=is_dir))
+
+    def _written(self, path: str) -> None:
+        with self._lock:
+            if path in self._open_writes:
+                return
+            if len(self._open_writes) >= MAX_OPEN_WRITES:
+                self.overflows += 1  # this one is not remembered: a fence caller scans
+                return
+            self._open_writes.add(path)
 
     def on_watch_deleted(self, wd: int) -> None:
         fence = self._fence

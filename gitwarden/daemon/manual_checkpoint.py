@@ -1,9 +1,10 @@
 """`gitwarden checkpoint` answered by the daemon: the checkpoint taken from what it holds.
 
-Every file write completed (the file closed or renamed into place) before the CLI was invoked
-is in the checkpoint. Before taking it the daemon shows that it has seen them:
+Every file write completed before the CLI was invoked is in the checkpoint. Before taking it
+the daemon shows that it has seen them:
 1. fence: a cookie file created in a private directory that the inotify instance watches; once
-   its event is read, every earlier event is in the pipeline's queue (inotify_watcher.fence);
+   its event is read, every earlier event is in the pipeline's queue (inotify_watcher.fence),
+   and the files written through descriptors still open are known (they are re-read too);
 2. settle: a command queued behind those events; once the pipeline answers it, their paths
    are pending (and the agents whose events could not be applied are known);
 3. claim, under the agent's checkpoint lock (no timer checkpoint of it halfway): the pending
@@ -24,7 +25,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 from gitwarden.agents.model import Agent
 from gitwarden.agents.workspace import Workspace
@@ -34,7 +35,6 @@ from gitwarden.checkpoints.take import CheckpointResult, take_checkpoint
 from gitwarden.config import Config, load_config
 from gitwarden.control import client
 from gitwarden.control.checkpoint_client import snapshot_env
-from gitwarden.daemon.inotify_watcher import DirectoryWatcher
 from gitwarden.daemon.pipeline import Pipeline
 from gitwarden.errors import ConfigError, GitwardenError
 from gitwarden.git.repository import Repo
@@ -47,6 +47,17 @@ SETTLE_TIMEOUT = 30.0
 COOKIE_DIR = "cookies"  # in the state dir (0700)
 
 Settled = tuple[set[str], set[str], set[str]]  # agents watched, unsettled, polled
+
+
+class FencedWatcher(Protocol):
+    """The inotify watcher (daemon/inotify_watcher.py; not imported here: it cannot be on a
+    platform without inotify)."""
+
+    overflows: int
+
+    def fence(self, directory: str, timeout: float) -> bool: ...
+
+    def open_writes(self) -> set[str]: ...
 
 
 def decline(why: str) -> dict[str, Any]:
@@ -72,9 +83,9 @@ class ManualCheckpoints:
                 not (message is None or isinstance(message, str)) or \
                 not all(isinstance(v, bool) for v in (all_agents, clean, as_json)):
             return decline("bad checkpoint request")
-        watcher = self.pipeline.watcher
-        if not isinstance(watcher, DirectoryWatcher):
+        if self.pipeline.watcher.kind != "inotify":
             return decline("this daemon's watcher has no event queue to fence")
+        watcher = cast(FencedWatcher, self.pipeline.watcher)
         if snapshot_env(env) != snapshot_env(os.environ):
             return decline("the caller's git environment is not the daemon's")
         found = client.worktree_top(cwd) if os.path.isdir(cwd) else None
@@ -101,13 +112,14 @@ class ManualCheckpoints:
         return {"ok": True, "exit": exit_code(results), "stdout": out, "stderr": err}
 
     def _take(self, workspace: Workspace, agents: list[Agent], message: str | None,
-              clean: bool, watcher: DirectoryWatcher) -> list[CheckpointResult]:
+              clean: bool, watcher: FencedWatcher) -> list[CheckpointResult]:
         fenced = watcher.fence(str(self.repo.state_dir / COOKIE_DIR), FENCE_TIMEOUT)
         settled: Settled | None = None
         if fenced:
             settled = self.pipeline.call("settle", timeout=SETTLE_TIMEOUT)
         if settled is None:
             log.warning("file events not settled in time: the checkpoint scans in full")
+        open_writes = watcher.open_writes()
         jobs = self.pipeline.jobs
         results = []
         for agent in agents:
@@ -115,9 +127,10 @@ class ManualCheckpoints:
                 overflows = watcher.overflows
                 full_due, paths = jobs.claim_checkpoint(agent.name)
                 full = full_due or self._unsure(agent.name, settled, overflows)
+                changed = (paths or set()) | _under(agent.path, open_writes)
                 try:
                     result = take_checkpoint(
-                        workspace, agent, changed_paths=None if full else sorted(paths or ()),
+                        workspace, agent, changed_paths=None if full else sorted(changed),
                         message=message, clean=clean, kind="manual")
                 except BaseException:
                     jobs.unclaim_checkpoint(agent.name, full_due, paths)
@@ -127,7 +140,7 @@ class ManualCheckpoints:
                 elif full:
                     self._overflows_seen[agent.name] = overflows
             log.info("checkpoint of %s for the CLI: %s (%s)", agent.name, result.status,
-                     "full" if full else f"{len(paths or ())} path(s)")
+                     "full" if full else f"{len(changed)} path(s)")
             results.append(result)
         return results
 
@@ -138,3 +151,12 @@ class ManualCheckpoints:
         watched, unsettled, polled = settled
         return name not in watched or name in unsettled or name in polled or \
             overflows != self._overflows_seen.get(name, 0)
+
+
+def _under(root: Path, paths: set[str]) -> set[str]:
+    """The paths inside the worktree `root`, relative to it (with '/'); git's own files (the
+    main worktree's `.git`) are never the agent's."""
+    prefix = str(root).rstrip(os.sep) + os.sep
+    inside = (path[len(prefix):].replace(os.sep, "/") for path in paths
+              if path.startswith(prefix))
+    return {rel for rel in inside if rel.split("/", 1)[0] != ".git"}

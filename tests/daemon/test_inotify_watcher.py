@@ -6,6 +6,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from gitwarden.daemon import inotify_watcher
 from gitwarden.daemon.inotify_watcher import DirectoryWatcher
 from gitwarden.daemon.watcher import FsEvent
 
@@ -57,5 +60,31 @@ def test_the_cookie_directory_is_watched_again_when_it_went_away(tmp_path: Path)
         assert watcher.fence(str(cookies), timeout=10)
         assert str(watched / "a.txt") in {e.path for e in seen}
         assert oct(cookies.stat().st_mode & 0o777) == oct(0o700)
+    finally:
+        watcher.stop()
+
+
+def test_files_written_and_not_closed_are_remembered_until_closed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inotify_watcher, "MAX_OPEN_WRITES", 2)
+    seen: list[FsEvent] = []
+    cookies = tmp_path.parent / f"{tmp_path.name}-cookies"
+    watcher = DirectoryWatcher(seen.append)
+    watcher.start()
+    try:
+        assert watcher.add(str(tmp_path))
+        handles = [open(tmp_path / f"{n}.txt", "w", encoding="utf-8")  # noqa: SIM115
+                   for n in range(3)]
+        for handle in handles:
+            handle.write("x")
+            handle.flush()
+        assert watcher.fence(str(cookies), timeout=10)
+        assert watcher.open_writes() == {str(tmp_path / "0.txt"), str(tmp_path / "1.txt")}
+        assert watcher.overflows == 1  # the third could not be remembered: events were lost
+        assert [e for e in seen if e.kind == "write"] == []  # IN_MODIFY is not handed on
+        for handle in handles:
+            handle.close()
+        assert watcher.fence(str(cookies), timeout=10)
+        assert watcher.open_writes() == set()
     finally:
         watcher.stop()

@@ -155,6 +155,29 @@ def test_the_last_of_a_burst_of_writes_is_in_the_checkpoint(tmp_path: Path) -> N
         assert daemon.stop() == 0
 
 
+def test_a_file_still_open_for_writing_is_read_as_it_is_now(tmp_path: Path) -> None:
+    # No IN_CLOSE_WRITE yet: the watcher remembers the file from its IN_MODIFY.
+    repo = _repo(tmp_path)
+    alpha = repo.agents["alpha"]
+    daemon = DaemonProcess(repo.main, env=INOTIFY)
+    try:
+        assert run_gitwarden("checkpoint", cwd=alpha).returncode == 0
+        with open(alpha / "f.txt", "a", encoding="utf-8") as handle, \
+                open(alpha / "growing.txt", "w", encoding="utf-8") as growing:
+            for round_ in range(3):
+                handle.write(f"appended {round_}\n")
+                handle.flush()
+                growing.write(f"line {round_}\n")
+                growing.flush()
+                proc = run_gitwarden("checkpoint", cwd=alpha)
+                assert proc.returncode == 0, proc.stderr
+                assert git(alpha, "show", f"{REF}:f.txt").endswith(f"appended {round_}\n")
+                assert _tree(alpha) == baseline_tree(alpha, tmp_path), round_
+        assert _taken_by_daemon(daemon) == 4
+    finally:
+        assert daemon.stop() == 0
+
+
 def test_an_agents_concurrent_git_add(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     alpha = repo.agents["alpha"]
