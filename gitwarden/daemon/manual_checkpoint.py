@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -113,7 +114,9 @@ class ManualCheckpoints:
 
     def _take(self, workspace: Workspace, agents: list[Agent], message: str | None,
               clean: bool, watcher: FencedWatcher) -> list[CheckpointResult]:
+        started = time.monotonic()
         fenced = watcher.fence(str(self.repo.state_dir / COOKIE_DIR), FENCE_TIMEOUT)
+        fenced_at = time.monotonic()
         settled: Settled | None = None
         if fenced:
             settled = self.pipeline.call("settle", timeout=SETTLE_TIMEOUT)
@@ -122,7 +125,9 @@ class ManualCheckpoints:
         open_writes = watcher.open_writes()
         jobs = self.pipeline.jobs
         results = []
+        settled_at = time.monotonic()
         for agent in agents:
+            begun = time.monotonic()
             with jobs.checkpoint_lock(agent.name):
                 overflows = watcher.overflows
                 full_due, paths = jobs.claim_checkpoint(agent.name)
@@ -139,8 +144,11 @@ class ManualCheckpoints:
                     jobs.unclaim_checkpoint(agent.name, full_due, paths)
                 elif full:
                     self._overflows_seen[agent.name] = overflows
-            log.info("checkpoint of %s for the CLI: %s (%s)", agent.name, result.status,
-                     "full" if full else f"{len(changed)} path(s)")
+            log.info("checkpoint of %s for the CLI: %s (%s; fence %.1f ms, events applied "
+                     "%.1f ms, checkpoint %.1f ms)", agent.name, result.status,
+                     "full" if full else f"{len(changed)} path(s)",
+                     (fenced_at - started) * 1000, (settled_at - fenced_at) * 1000,
+                     (time.monotonic() - begun) * 1000)
             results.append(result)
         return results
 
