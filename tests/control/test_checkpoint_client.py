@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from gitwarden.control import checkpoint_client
 from gitwarden.control.checkpoint_client import parse, run
-from tests.helpers.daemon_state import FAST
+from tests.helpers.daemon_state import FAST, wait_for_start_checkpoints
 from tests.helpers.daemonproc import DaemonProcess
 from tests.helpers.gitrepo import git, make_repo_with_agents, write
 
@@ -41,6 +42,7 @@ def test_without_a_daemon_the_cli_takes_it(tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     repo = make_repo_with_agents(tmp_path, ("alpha",))
     monkeypatch.chdir(repo.agents["alpha"])
+    monkeypatch.setattr(checkpoint_client, "asked", False)  # run() marks the process asked
     assert run(["checkpoint"]) is None
     assert run(["-C", str(tmp_path / "missing"), "checkpoint"]) is None
 
@@ -57,6 +59,7 @@ def test_the_daemon_path_imports_no_pygit2_nor_the_parser(tmp_path: Path) -> Non
     alpha = repo.agents["alpha"]
     daemon = DaemonProcess(repo.main, env={"GITWARDEN_WATCHER": "inotify"})
     try:
+        wait_for_start_checkpoints(daemon, ["alpha"])
         write(alpha, {"new.txt": "new\n"})
         program = ("import sys\nsys.argv = ['gitwarden', 'checkpoint', '--json']\n"
                    "from gitwarden.entry import main\ncode = main()\n"

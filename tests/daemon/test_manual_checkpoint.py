@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gitwarden.control.checkpoint_client import Call, ask_daemon
-from tests.helpers.daemon_state import FAST
+from tests.helpers.daemon_state import FAST, wait_for_start_checkpoints
 from tests.helpers.daemonproc import DaemonProcess
 from tests.helpers.gitrepo import (
     RepoWithAgents,
@@ -26,7 +26,6 @@ from tests.helpers.gitrepo import (
 
 FILES = {"f.txt": "one\n", "old.txt": "old\n", "keep.txt": "keep\n", "x.tmp": "tmp\n",
          "dir/a.txt": "a\n", ".gitignore": "*.log\nbuild/\n"}
-INOTIFY = {"GITWARDEN_WATCHER": "inotify"}
 REF = "refs/gitwarden/checkpoints/alpha"
 
 
@@ -34,6 +33,12 @@ def _repo(root: Path) -> RepoWithAgents:
     repo = make_repo_with_agents(root, ("alpha", "beta"), files=FILES)
     write(repo.main, {"gitwarden.toml": FAST})
     return repo
+
+
+def _daemon(repo: RepoWithAgents, watcher: str = "inotify") -> DaemonProcess:
+    daemon = DaemonProcess(repo.main, env={"GITWARDEN_WATCHER": watcher})
+    wait_for_start_checkpoints(daemon, repo.agents)
+    return daemon
 
 
 def _taken_by_daemon(daemon: DaemonProcess) -> int:
@@ -99,7 +104,8 @@ CASES: list[tuple[str, Callable[[Path], None]]] = [
 
 def test_same_tree_and_output_as_without_a_daemon(tmp_path: Path) -> None:
     watched, direct = _repo(tmp_path / "watched"), _repo(tmp_path / "direct")
-    daemon = DaemonProcess(watched.main, env=INOTIFY)
+    daemon = _daemon(watched)
+    assert run_gitwarden("checkpoint", "--all", cwd=direct.main).returncode == 0  # as at start
     try:
         for what, change in CASES:
             outputs = []
@@ -121,7 +127,7 @@ def test_same_tree_and_output_as_without_a_daemon(tmp_path: Path) -> None:
 def test_a_write_just_before_the_call_is_in_the_checkpoint(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     alpha = repo.agents["alpha"]
-    daemon = DaemonProcess(repo.main, env=INOTIFY)
+    daemon = _daemon(repo)
     try:
         incremental = 0
         for round_ in range(30):
@@ -142,7 +148,7 @@ def test_the_last_of_a_burst_of_writes_is_in_the_checkpoint(tmp_path: Path) -> N
     # Hundreds of events still being read when the call arrives: the fence waits for them.
     repo = _repo(tmp_path)
     alpha = repo.agents["alpha"]
-    daemon = DaemonProcess(repo.main, env=INOTIFY)
+    daemon = _daemon(repo)
     try:
         for round_ in range(4):
             write(alpha, {f"b{round_}-{i}.txt": f"{i}\n" for i in range(600)})
@@ -159,7 +165,7 @@ def test_a_file_still_open_for_writing_is_read_as_it_is_now(tmp_path: Path) -> N
     # No IN_CLOSE_WRITE yet: the watcher remembers the file from its IN_MODIFY.
     repo = _repo(tmp_path)
     alpha = repo.agents["alpha"]
-    daemon = DaemonProcess(repo.main, env=INOTIFY)
+    daemon = _daemon(repo)
     try:
         assert run_gitwarden("checkpoint", cwd=alpha).returncode == 0
         with open(alpha / "f.txt", "a", encoding="utf-8") as handle, \
@@ -181,7 +187,7 @@ def test_a_file_still_open_for_writing_is_read_as_it_is_now(tmp_path: Path) -> N
 def test_an_agents_concurrent_git_add(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     alpha = repo.agents["alpha"]
-    daemon = DaemonProcess(repo.main, env=INOTIFY)
+    daemon = _daemon(repo)
     try:
         for round_ in range(5):
             write(alpha, {f"c{round_}.txt": "c\n", "f.txt": f"f {round_}\n"})
@@ -210,10 +216,9 @@ def test_who_may_checkpoint_whom_is_decided_as_without_a_daemon(tmp_path: Path,
     watched, direct = _repo(tmp_path / "watched"), _repo(tmp_path / "direct")
     for repo in (watched, direct):
         write(repo.agents["beta"], {"sub/b.txt": "b\n"})
-    daemon = DaemonProcess(watched.main, env={"GITWARDEN_WATCHER": watcher})
+    daemon = _daemon(watched, watcher)
+    assert run_gitwarden("checkpoint", "--all", cwd=direct.main).returncode == 0  # as at start
     try:
-        for repo in (watched, direct):  # the daemon took one at start: so does the other
-            assert run_gitwarden("checkpoint", "--all", cwd=repo.main).returncode == 0
         for where, words in CALLS:
             args = (*words[:2], "checkpoint", *words[2:]) if words[:1] == ("-C",) else \
                 ("checkpoint", *words)
@@ -237,7 +242,7 @@ def test_a_caller_with_another_git_environment_is_left_to_the_direct_path(
     excludes.write_text("*.secret\n")
     config = tmp_path / "global.gitconfig"
     config.write_text(f"[core]\n\texcludesFile = {excludes}\n")
-    daemon = DaemonProcess(repo.main, env=INOTIFY)
+    daemon = _daemon(repo)
     try:
         write(alpha, {"a.secret": "s\n", "b.txt": "b\n"})
         env = {"GIT_CONFIG_GLOBAL": str(config)}
