@@ -127,10 +127,12 @@ def test_same_tree_and_output_as_without_a_daemon(tmp_path: Path) -> None:
 def test_a_write_just_before_the_call_is_in_the_checkpoint(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     alpha = repo.agents["alpha"]
+    # The daemon's own checkpoints of alpha run meanwhile, every second, from the same paths.
+    write(repo.main, {"gitwarden.toml": FAST + '[agents.alpha]\ncheckpoint_interval = "1s"\n'})
     daemon = _daemon(repo)
     try:
         incremental = 0
-        for round_ in range(30):
+        for round_ in range(40):
             # No pause between the write and the call: the daemon fences its event queue.
             write(alpha, {"hot.txt": f"round {round_}\n", f"new/{round_}.txt": "new\n"})
             if round_ % 3 == 0:
@@ -139,7 +141,8 @@ def test_a_write_just_before_the_call_is_in_the_checkpoint(tmp_path: Path) -> No
             assert reply is not None and reply["exit"] == 0, reply
             incremental += '"incremental": true' in str(reply["stdout"])
             assert _tree(alpha) == baseline_tree(alpha, tmp_path), round_
-        assert incremental >= 15  # from the pending paths, not full scans every time
+        assert incremental >= 20  # from the pending paths, not full scans every time
+        assert "checkpoint of alpha: " in daemon.log()  # and the timer's took some too
     finally:
         assert daemon.stop() == 0
 
