@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from gitwarden.control.checkpoint_client import Call, ask_daemon
 from tests.helpers.daemon_state import FAST, wait_for_start_checkpoints
-from tests.helpers.daemonproc import DaemonProcess
+from tests.helpers.daemonproc import DaemonProcess, wait_until
 from tests.helpers.gitrepo import (
     RepoWithAgents,
     baseline_tree,
@@ -254,5 +255,30 @@ def test_a_caller_with_another_git_environment_is_left_to_the_direct_path(
         assert _taken_by_daemon(daemon) == 0
         names = git(alpha, "ls-tree", "-r", "--name-only", REF).split()
         assert "b.txt" in names and "a.secret" not in names  # as the caller's git sees it
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_a_configuration_the_daemon_has_not_read_is_left_to_the_direct_path(
+        tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    alpha = repo.agents["alpha"]
+    daemon = _daemon(repo)
+    try:
+        # A smaller size cap: the daemon, with the old one, would keep the file.
+        write(repo.main, {"gitwarden.toml": FAST + '[checkpoints]\nmax_untracked_size = "10"\n'})
+        write(alpha, {"big.txt": "more than ten bytes\n"})
+        proc = run_gitwarden("checkpoint", "alpha", cwd=repo.main)
+        assert proc.returncode == 0, proc.stderr
+        assert "left out 1 untracked file(s) over the size cap: big.txt" in proc.stderr
+        assert _taken_by_daemon(daemon) == 0
+        daemon.proc.send_signal(signal.SIGHUP)  # reload: now the daemon has read it
+        wait_until(lambda: "config reloaded" in daemon.log(), 30, "no reload", daemon)
+        write(alpha, {"big2.txt": "more than ten bytes\n"})
+        proc = run_gitwarden("checkpoint", "alpha", cwd=repo.main)
+        # From the paths changed since the last checkpoint: big.txt was reported by that one.
+        assert "left out 1 untracked file(s) over the size cap: big2.txt" in proc.stderr
+        assert _taken_by_daemon(daemon) == 1
+        assert "big2.txt" not in git(alpha, "ls-tree", "-r", "--name-only", REF).split()
     finally:
         assert daemon.stop() == 0
