@@ -10,8 +10,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+import pygit2
+
 from gitwarden.agents.workspace import Workspace
-from gitwarden.checkpoints.take import take_checkpoint
+from gitwarden.checkpoints.chain import checkpoint_ref
+from gitwarden.checkpoints.take import CheckpointResult, take_checkpoint
 from gitwarden.config import Config
 from gitwarden.coordination import locks, pauses
 from gitwarden.coordination.pausing import apply_pause
@@ -62,6 +65,10 @@ class Jobs:
         # One checkpoint of an agent at a time (the timer's, a full one due, the CLI's): one
         # that claimed the pending paths is in the chain before the next one reads its tip.
         self._agent_locks: dict[str, threading.Lock] = {}
+        # The chain tip each agent's last checkpoint of the daemon left. A tip another writer
+        # made (a CLI, a safety checkpoint) may hold a file as read before a change whose path
+        # the daemon has claimed since: its next checkpoint scans in full.
+        self._own_tips: dict[str, str] = {}
         self._reported: dict[tuple[str, str, str], None] = {}  # insertion-ordered set
         self._context_due = False
         self._tidy_due = False
@@ -134,6 +141,7 @@ class Jobs:
             self._health_due.pop(agent, None)
             self._full_due.discard(agent)
             self._agent_locks.pop(agent, None)
+            self._own_tips.pop(agent, None)
         self._pending.take(agent)
 
     def memory_sizes(self) -> dict[str, int]:
@@ -268,11 +276,26 @@ class Jobs:
 
     def claim_checkpoint(self, agent: str) -> tuple[bool, set[str] | None]:
         """(a full checkpoint is due, the paths pending), both no longer due: call holding
-        checkpoint_lock(agent), and give them back with unclaim_checkpoint when none is taken."""
+        checkpoint_lock(agent), give them back with unclaim_checkpoint when none is taken, and
+        tell checkpoint_taken about the one taken."""
+        tip = self._chain_tip(agent)
         with self._lock:
-            full = agent in self._full_due
+            full = agent in self._full_due or tip != self._own_tips.get(agent)
             self._full_due.discard(agent)
         return full, self._pending.take(agent)
+
+    def checkpoint_taken(self, agent: str, result: CheckpointResult) -> None:
+        if result.status != "skipped" and result.commit:
+            with self._lock:
+                self._own_tips[agent] = result.commit
+
+    def _chain_tip(self, agent: str) -> str | None:
+        try:
+            ref = pygit2.Repository(str(self.repo.common_dir)).references.get(
+                checkpoint_ref(agent))
+        except (pygit2.GitError, ValueError):
+            return ""  # unreadable: matches no tip, so a full scan
+        return str(ref.target) if ref is not None else None
 
     def unclaim_checkpoint(self, agent: str, full: bool, paths: set[str] | None) -> None:
         if full:
@@ -309,6 +332,7 @@ class Jobs:
         if result.status == "skipped":  # not in the chain: the next checkpoint must hold them
             self.unclaim_checkpoint(agent, full, paths)
             return
+        self.checkpoint_taken(agent, result)
         commit = result.commit
         if result.status == "created":
             scope = "full" if full else f"{len(paths or ())} path(s)"

@@ -8,8 +8,9 @@ the daemon shows that it has seen them:
 2. settle: a command queued behind those events; once the pipeline answers it, their paths
    are pending (and the agents whose events could not be applied are known);
 3. claim, under the agent's checkpoint lock (no timer checkpoint of it halfway): the pending
-   paths and any full checkpoint due; then a checkpoint of those paths on top of the recorded
-   base, or a full scan where checkpoints.freshness does not trust that base.
+   paths and any full checkpoint due (one is when another writer moved the chain: daemon/jobs);
+   then a checkpoint of those paths on top of the recorded base, or a full scan where
+   checkpoints.freshness does not trust that base.
 It scans in full instead (still correct) when the queue overflowed since the agent's last full
 scan, the agent's events are unsettled, its worktree is polled or not watched whole
 (`[watch] ignore`), it is not watched yet, or the fence or the settle did not finish in time.
@@ -142,8 +143,10 @@ class ManualCheckpoints:
                     raise
                 if result.status == "skipped":
                     jobs.unclaim_checkpoint(agent.name, full_due, paths)
-                elif full:
-                    self._overflows_seen[agent.name] = overflows
+                else:
+                    jobs.checkpoint_taken(agent.name, result)
+                    if full:
+                        self._overflows_seen[agent.name] = overflows
             log.info("checkpoint of %s for the CLI: %s (%s; fence %.1f ms, events applied "
                      "%.1f ms, checkpoint %.1f ms)", agent.name, result.status,
                      "full" if full else f"{len(changed)} path(s)",

@@ -8,12 +8,16 @@ import os
 import re
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pygit2
 import pytest
 
+from gitwarden.checkpoints import freshness
 from gitwarden.control.checkpoint_client import Call, ask_daemon
+from gitwarden.git.repository import locate_repo
 from tests.helpers.daemon_state import FAST, wait_for_start_checkpoints
 from tests.helpers.daemonproc import DaemonProcess, wait_until
 from tests.helpers.gitrepo import (
@@ -280,5 +284,33 @@ def test_a_configuration_the_daemon_has_not_read_is_left_to_the_direct_path(
         assert "left out 1 untracked file(s) over the size cap: big2.txt" in proc.stderr
         assert _taken_by_daemon(daemon) == 1
         assert "big2.txt" not in git(alpha, "ls-tree", "-r", "--name-only", REF).split()
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_a_tip_another_writer_made_is_not_built_on(tmp_path: Path) -> None:
+    # The race it stands for: another process's full scan reads f.txt, the agent then writes
+    # f.txt, the daemon checkpoints that path, and the other process commits its older read on
+    # top, with a record that makes its tip a trusted base. Built here step by step.
+    repo = _repo(tmp_path)
+    alpha = repo.agents["alpha"]
+    daemon = _daemon(repo)
+    try:
+        stale_tree = git(alpha, "rev-parse", f"{REF}^{{tree}}").strip()  # f.txt: "one"
+        write(alpha, {"f.txt": "two\n"})
+        assert run_gitwarden("checkpoint", cwd=alpha).returncode == 0
+        assert _taken_by_daemon(daemon) == 1
+        ours = git(alpha, "rev-parse", REF).strip()
+        theirs = git(alpha, "commit-tree", stale_tree, "-p", ours, "-m", "stale").strip()
+        git(alpha, "update-ref", REF, theirs, ours)
+        checkout = pygit2.Repository(str(alpha))
+        inputs = freshness.signature(checkout)
+        assert freshness.record_base(locate_repo(repo.main).state_dir, "alpha", theirs, inputs,
+                                     inputs, time.time() + 60)
+        proc = run_gitwarden("checkpoint", cwd=alpha)
+        assert proc.returncode == 0, proc.stderr
+        assert _taken_by_daemon(daemon) == 2
+        assert git(alpha, "show", f"{REF}:f.txt") == "two\n"
+        assert _tree(alpha) == baseline_tree(alpha, tmp_path)
     finally:
         assert daemon.stop() == 0
