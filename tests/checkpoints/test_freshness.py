@@ -217,3 +217,37 @@ def test_a_git_status_that_refreshes_the_index_keeps_the_base(agent: Path,
 
     assert result.incremental and result.status == "created"
     assert tree_of(agent, result) == baseline_tree(agent, tmp_path)
+
+
+def test_files_the_base_holds_are_read_without_asking_the_ignore_rules(agent: Path,
+                                                                        tmp_path: Path) -> None:
+    """A tracked file that an ignore rule matches stays in (the base holds it), an ignored
+    untracked one stays out, and so does an ignored file where the base had a directory."""
+    write(agent, {"tracked.log": "tracked though ignored\n", "old.log/a.txt": "a\n"})
+    git(agent, "add", "-f", "tracked.log", "old.log/a.txt")
+    git(agent, "commit", "-qm", "tracked files an ignore rule matches")
+    workspace = base_checkpoint(agent)
+    write(agent, {"tracked.log": "edited\n", "other.log": "ignored\n"})
+    shutil.rmtree(agent / "old.log")
+    write(agent, {"old.log": "an ignored file where a directory was\n"})
+
+    result = take_checkpoint(workspace, "alpha",
+                             changed_paths=["tracked.log", "other.log", "old.log"])
+
+    assert result.incremental and result.status == "created"
+    assert tree_of(agent, result) == baseline_tree(agent, tmp_path)
+    listing = git(agent, "ls-tree", "-r", "--name-only", result.commit).split()
+    assert "tracked.log" in listing and "other.log" not in listing
+    assert not any(path.startswith("old.log") for path in listing)
+    assert git(agent, "show", f"{result.commit}:tracked.log") == "edited\n"
+
+
+def test_a_record_replaced_leaves_one_file_and_no_temporaries(agent: Path) -> None:
+    workspace = base_checkpoint(agent)
+    for round_ in range(3):
+        write(agent, {"README.md": f"round {round_}\n"})
+        assert take_checkpoint(workspace, "alpha", changed_paths=["README.md"]).incremental
+    records = workspace.repo.state_dir / "checkpoints"
+    tip = git(agent, "rev-parse", "refs/gitwarden/checkpoints/alpha").strip()
+    assert [path.name for path in records.iterdir()] == ["alpha"]
+    assert (records / "alpha").read_text().split()[0] == tip
