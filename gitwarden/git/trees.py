@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -47,10 +49,55 @@ class MalformedTree(ValueError):
     """A tree object whose bytes are not a sequence of `<mode> <name>\\0<id>` entries."""
 
 
+class RecentTrees:
+    """The trees this process read or wrote last, by id, up to `max_entries` entries in all.
+
+    The next checkpoint of an agent edits the trees the previous one wrote (the same
+    directories change again): it finds them here instead of reading loose objects back. An
+    id names one content, so an entry never goes stale; callers never mutate what they get.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._trees: OrderedDict[bytes, RawEntries] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, raw: bytes) -> RawEntries | None:
+        with self._lock:
+            entries = self._trees.get(raw)
+            if entries is not None:
+                self._trees.move_to_end(raw)
+            return entries
+
+    def put(self, raw: bytes, entries: RawEntries) -> None:
+        if len(entries) > self.max_entries:
+            return
+        with self._lock:
+            old = self._trees.pop(raw, None)
+            self._size += len(entries) - (len(old) if old is not None else 0)
+            self._trees[raw] = entries
+            while self._size > self.max_entries:
+                _, dropped = self._trees.popitem(last=False)
+                self._size -= len(dropped)
+
+    def __len__(self) -> int:
+        return len(self._trees)
+
+
+# About 200 bytes an entry: a few MiB, enough for the directories several agents change.
+RECENT = RecentTrees(max_entries=20_000)
+
+
 def read_entries(odb: pygit2.Odb, oid: pygit2.Oid, known: KnownTrees | None = None
                  ) -> RawEntries:
     if known is not None and oid.raw in known:
         return known[oid.raw]
+    recent = RECENT.get(oid.raw)
+    if recent is not None:
+        if known is not None:
+            known[oid.raw] = recent
+        return recent
     kind, data = odb.read(oid)
     if kind != ObjectType.TREE:
         raise MalformedTree(f"{oid} is not a tree")
@@ -58,6 +105,7 @@ def read_entries(odb: pygit2.Odb, oid: pygit2.Oid, known: KnownTrees | None = No
     if sum(len(mode) + len(name) + 22 for mode, name, _ in found) != len(data):
         raise MalformedTree(f"tree {oid} cannot be parsed")
     entries = {name: (mode, raw) for mode, name, raw in found}
+    RECENT.put(oid.raw, entries)
     if known is not None:
         known[oid.raw] = entries
     return entries
@@ -133,6 +181,7 @@ def _edit(repo: pygit2.Repository, odb: pygit2.Odb, base: pygit2.Oid | None,
         return None
     written = odb.write(ObjectType.TREE, serialize(entries))
     known[written.raw] = entries
+    RECENT.put(written.raw, entries)
     return written
 
 

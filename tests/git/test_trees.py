@@ -14,6 +14,8 @@ from gitwarden.git.trees import (
     Entry,
     KnownTrees,
     MalformedTree,
+    RawEntries,
+    RecentTrees,
     diff_trees,
     edit_tree,
     lookup,
@@ -157,3 +159,17 @@ def test_lookup_and_malformed_trees(repo: Path) -> None:
     with pytest.raises(MalformedTree):
         read_entries(handle.odb, broken)
     assert serialize(read_entries(handle.odb, base)) == handle.odb.read(base)[1]
+
+
+def test_recent_trees_stay_within_their_bound() -> None:
+    recent = RecentTrees(max_entries=5)
+    three: RawEntries = {b"a": (b"100644", b"\x00" * 20), b"b": (b"100644", b"\x01" * 20),
+                         b"c": (b"100644", b"\x02" * 20)}
+    two = dict(list(three.items())[:2])
+    recent.put(b"1" * 20, three)
+    recent.put(b"2" * 20, two)
+    assert recent.get(b"1" * 20) is three and len(recent) == 2
+    recent.put(b"3" * 20, two)  # 7 entries: the least recently used tree goes
+    assert recent.get(b"2" * 20) is None and recent.get(b"1" * 20) is three
+    recent.put(b"4" * 20, {**three, b"d": three[b"a"], b"e": three[b"a"], b"f": three[b"a"]})
+    assert recent.get(b"4" * 20) is None  # bigger than the bound: never kept
