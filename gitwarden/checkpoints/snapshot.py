@@ -4,7 +4,9 @@ A full snapshot starts from the tree of the agent's index (read into memory, nev
 and applies what libgit2's status reports as changed in the working tree; an incremental
 snapshot starts from the previous checkpoint's tree and re-reads only the paths it is given.
 Both produce the tree `git add -A && git write-tree` would produce in a temporary index,
-except that new untracked files over the size cap are left out (and reported).
+except that new untracked files over the size cap are left out (and reported). An incremental
+snapshot writes its new blobs and trees as one pack (git.object_batch), complete before it
+returns the tree's id.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pygit2
 from pygit2.enums import FileStatus
 
 from gitwarden.checkpoints.snapshot_git import git_tree_snapshot
+from gitwarden.git.object_batch import OBJ_BLOB, ObjectBatch
 from gitwarden.git.objects import MODE_BLOB, MODE_EXEC, MODE_GITLINK, MODE_LINK, MODE_TREE
 from gitwarden.git.trees import Entry, KnownTrees, edit_tree, lookup
 
@@ -33,6 +36,10 @@ class SnapshotSkipped(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class ObjectStoreError(OSError):
+    """A blob could not be written (an OSError, so that the snapshot's retry names the store)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class _Reader:
     max_untracked_size: int
     filemode: bool
     left_out: list[str] = field(default_factory=list)
+    batch: ObjectBatch | None = None  # blobs gathered here instead of written one by one
     _index: pygit2.Index | None = None
     _filters_configured: bool | None = None
 
@@ -92,12 +100,26 @@ class _Reader:
     def _blob(self, rel: str) -> pygit2.Oid:
         full = os.path.join(self.root, rel)
         if os.path.islink(full):
-            return self.repo.create_blob(os.readlink(os.fsencode(full)))
+            return self._store(os.readlink(os.fsencode(full)))
         if self._plain(rel):
             with open(full, "rb") as handle:
-                return self.repo.create_blob(handle.read())
+                return self._store(handle.read())
         # Attributes or autocrlf may apply: let libgit2 run the clean filters like `git add`.
-        return self.repo.create_blob_fromworkdir(rel)
+        try:
+            return self.repo.create_blob_fromworkdir(rel)
+        except pygit2.GitError as exc:  # the file went away, or the store refused the blob
+            problem = object_store_problem(Path(common_dir_of(self.repo.path)))
+            if problem is not None:
+                raise ObjectStoreError(problem) from exc
+            raise
+
+    def _store(self, data: bytes) -> pygit2.Oid:
+        if self.batch is not None:
+            return self.batch.add(OBJ_BLOB, data)
+        try:
+            return self.repo.create_blob(data)
+        except (OSError, pygit2.GitError) as exc:
+            raise ObjectStoreError(str(exc)) from exc
 
     def _plain(self, rel: str) -> bool:
         """No conversion can apply: no autocrlf and no attributes file on the path's way."""
@@ -243,7 +265,8 @@ def incremental_snapshot(repo: pygit2.Repository, base_tree: pygit2.Oid,
     `base_tree` is a trusted base (checkpoints.freshness): no index entry and no ignore rule
     changed since it was taken, so what it holds is still tracked or not ignored.
     """
-    reader = _Reader(repo, max_untracked_size, open_repo_config_filemode(repo))
+    batch = ObjectBatch(repo, Path(common_dir_of(repo.path)) / "objects")
+    reader = _Reader(repo, max_untracked_size, open_repo_config_filemode(repo), batch=batch)
     root = reader.root
     updates: dict[str, Entry] = {}
     known: KnownTrees = {}
@@ -275,7 +298,10 @@ def incremental_snapshot(repo: pygit2.Repository, base_tree: pygit2.Oid,
             updates[rel] = None
             continue
         updates[rel] = _entry_or_none(reader, rel, st, tracked)
-    tree = apply_updates(repo, base_tree, updates, known) if updates else base_tree
+        if batch.full:
+            batch.write()
+    tree = apply_updates(repo, base_tree, updates, known, batch) if updates else base_tree
+    batch.write()  # one pack for every new blob and tree, complete before the id is used
     return Snapshot(tree=tree or _empty_tree(repo), left_out=tuple(sorted(reader.left_out)),
                     incremental=True, trees=known)
 
@@ -291,6 +317,8 @@ def _read_path(reader: _Reader, root: str, rel: str, tracked: int | None) -> Ent
 def _entry_or_none(reader: _Reader, rel: str, st: os.stat_result, tracked: int | None) -> Entry:
     try:
         return reader.entry(rel, st, tracked=tracked)
+    except ObjectStoreError:
+        raise  # the file is there but could not be saved: never recorded as gone
     except (OSError, pygit2.GitError, KeyError):
         # Deleted or replaced between the scan and the read: what is on disk now is "absent".
         return None
@@ -331,6 +359,8 @@ def _walk_new_dir(reader: _Reader, root: str, rel: str, updates: dict[str, Entry
             entry = _entry_or_none(reader, child, st, tracked)
             if entry is not None:
                 updates[child] = entry
+            if reader.batch is not None and reader.batch.full:
+                reader.batch.write()
     return True
 
 
@@ -376,11 +406,11 @@ def _normalize(root: str, paths: Iterable[str]) -> list[str | None]:
 
 
 def apply_updates(repo: pygit2.Repository, base: pygit2.Oid | None,
-                  updates: Mapping[str, Entry], known: KnownTrees | None = None
-                  ) -> pygit2.Oid | None:
+                  updates: Mapping[str, Entry], known: KnownTrees | None = None,
+                  batch: ObjectBatch | None = None) -> pygit2.Oid | None:
     """Write the tree `base` with `updates` applied; None when the result is empty (see
     git.trees.edit_tree)."""
-    return edit_tree(repo, base, updates, known)
+    return edit_tree(repo, base, updates, known, batch)
 
 
 def _empty_tree(repo: pygit2.Repository) -> pygit2.Oid:

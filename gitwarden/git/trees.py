@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import pygit2
 from pygit2.enums import ObjectType
 
+from gitwarden.git.object_batch import OBJ_TREE, ObjectBatch
 from gitwarden.git.objects import MODE_LINK, MODE_TREE
 
 # name -> (mode as git spells it in a tree, raw 20-byte id)
@@ -133,20 +134,22 @@ def serialize(entries: RawEntries) -> bytes:
 
 
 def edit_tree(repo: pygit2.Repository, base: pygit2.Oid | None,
-              updates: Mapping[str, Entry], known: KnownTrees | None = None
-              ) -> pygit2.Oid | None:
+              updates: Mapping[str, Entry], known: KnownTrees | None = None,
+              batch: ObjectBatch | None = None) -> pygit2.Oid | None:
     """Write the tree `base` with `updates` (worktree-relative paths) applied; None when the
     result is empty.
 
     A None value removes the path (a whole subtree for a directory); a None value together
     with deeper updates rebuilds that directory from those updates alone. `known` receives
-    the trees read and written (and is read from).
+    the trees read and written (and is read from). With a `batch`, new trees are added to
+    it (the caller writes it) instead of written one by one.
     """
-    return _edit(repo, repo.odb, base, updates, {} if known is None else known)
+    return _edit(repo, repo.odb, base, updates, {} if known is None else known, batch)
 
 
 def _edit(repo: pygit2.Repository, odb: pygit2.Odb, base: pygit2.Oid | None,
-          updates: Mapping[str, Entry], known: KnownTrees) -> pygit2.Oid | None:
+          updates: Mapping[str, Entry], known: KnownTrees,
+          batch: ObjectBatch | None) -> pygit2.Oid | None:
     direct: dict[str, Entry] = {}
     nested: dict[str, dict[str, Entry]] = {}
     for path, value in updates.items():
@@ -168,9 +171,11 @@ def _edit(repo: pygit2.Repository, odb: pygit2.Odb, base: pygit2.Oid | None,
         key = os.fsencode(name)
         existing = entries.get(key) if name not in direct else None
         sub_base = pygit2.Oid(raw=existing[1]) if existing and existing[0] == _TREE else None
-        sub_tree = _edit(repo, odb, sub_base, sub_updates, known)
+        sub_tree = _edit(repo, odb, sub_base, sub_updates, known, batch)
         edited[key] = None if sub_tree is None else (_TREE, sub_tree.raw)
     if any(value is not None and _SUSPECT.search(name) for name, value in edited.items()):
+        if batch is not None:
+            batch.write()  # libgit2 checks that what it is given exists
         return _edit_by_libgit2(repo, base, edited)
     for key, new in edited.items():
         if new is None:
@@ -179,7 +184,11 @@ def _edit(repo: pygit2.Repository, odb: pygit2.Odb, base: pygit2.Oid | None,
             entries[key] = new
     if not entries:
         return None
-    written = odb.write(ObjectType.TREE, serialize(entries))
+    if base is not None and entries == known.get(base.raw):
+        return base  # every edit put back what was there
+    data = serialize(entries)
+    written = batch.add(OBJ_TREE, data, new=True) if batch is not None \
+        else odb.write(ObjectType.TREE, data)
     known[written.raw] = entries
     RECENT.put(written.raw, entries)
     return written

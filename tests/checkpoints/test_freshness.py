@@ -22,7 +22,15 @@ from gitwarden.checkpoints import freshness
 from gitwarden.checkpoints.snapshot import full_snapshot
 from gitwarden.checkpoints.take import CheckpointResult, take_checkpoint
 from gitwarden.git.status_scan import StatusScan
-from tests.helpers.gitrepo import baseline_tree, git, make_nested_repo, make_repo_with_agents, write
+from tests.helpers.gitrepo import (
+    baseline_tree,
+    git,
+    loose_objects,
+    make_nested_repo,
+    make_repo_with_agents,
+    unreachable_objects,
+    write,
+)
 
 BASE_FILES: dict[str, str | bytes] = {
     "README.md": "hello\n",
@@ -251,3 +259,27 @@ def test_a_record_replaced_leaves_one_file_and_no_temporaries(agent: Path) -> No
     tip = git(agent, "rev-parse", "refs/gitwarden/checkpoints/alpha").strip()
     assert [path.name for path in records.iterdir()] == ["alpha"]
     assert (records / "alpha").read_text().split()[0] == tip
+
+
+def test_an_incremental_checkpoint_writes_one_pack_and_leaves_nothing_behind(
+        agent: Path, tmp_path: Path) -> None:
+    workspace = base_checkpoint(agent)
+    pack_dir = Path(git(agent, "rev-parse", "--path-format=absolute", "--git-common-dir")
+                    .strip()) / "objects" / "pack"
+    packs, loose = set(pack_dir.iterdir()), loose_objects(agent)
+    unreachable = unreachable_objects(agent)
+    write(agent, {"README.md": "edited\n", "src/new/deep.py": "x = 2\n"})
+
+    result = take_checkpoint(workspace, "alpha", changed_paths=["README.md", "src/new"])
+
+    assert result.incremental and result.status == "created"
+    assert tree_of(agent, result) == baseline_tree(agent, tmp_path)
+    new_packs = set(pack_dir.iterdir()) - packs
+    assert sorted(p.suffix for p in new_packs) == [".idx", ".pack"]
+    assert loose_objects(agent) - loose == {result.commit}  # blobs and trees are in the pack
+    assert unreachable_objects(agent) == unreachable
+    assert git(agent, "fsck", "--no-progress") == ""
+    # Touched, same bytes: the tree is the tip's, nothing is written, nothing is taken.
+    write(agent, {"README.md": "edited\n"})
+    again = take_checkpoint(workspace, "alpha", changed_paths=["README.md"])
+    assert again.status == "unchanged" and set(pack_dir.iterdir()) - packs == new_packs
