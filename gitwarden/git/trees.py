@@ -6,7 +6,9 @@ TreeBuilder that parses each base tree, a Python object (and a FileMode enum) pe
 and a read-back of every id inserted (libgit2's strict object creation); most of an
 incremental checkpoint's time. Here a tree is its raw bytes parsed by one regular expression
 into {name: (mode, id)}, compared as dicts, and written back in git's order through the object
-database (`odb.write`), which writes the same loose object `TreeBuilder.write` would.
+database (`odb.write`, the same loose object `TreeBuilder.write` writes) or into a batch that
+becomes one pack (git.object_batch). A level whose edits put back what was there is not
+written again.
 
 Invariant: `edit_tree` writes the tree `git write-tree` would write for the same entries (the
 order of git's `base_name_compare`, modes in git's octal spelling, entries not edited kept
