@@ -283,3 +283,17 @@ def test_an_incremental_checkpoint_writes_one_pack_and_leaves_nothing_behind(
     write(agent, {"README.md": "edited\n"})
     again = take_checkpoint(workspace, "alpha", changed_paths=["README.md"])
     assert again.status == "unchanged" and set(pack_dir.iterdir()) - packs == new_packs
+
+
+def test_names_libgit2_vets_are_written_in_an_incremental_checkpoint(agent: Path,
+                                                                     tmp_path: Path) -> None:
+    workspace = base_checkpoint(agent)
+    write(agent, {".github/workflows/ci.yml": "on: push\n", "src/.gitkeep": "",
+                  "README.md": "with a workflow\n"})
+
+    result = take_checkpoint(workspace, "alpha",
+                             changed_paths=[".github", "src/.gitkeep", "README.md"])
+
+    assert result.incremental and result.status == "created"
+    assert tree_of(agent, result) == baseline_tree(agent, tmp_path)
+    assert git(agent, "fsck", "--no-progress") == ""
