@@ -22,8 +22,9 @@ import pygit2
 
 from gitwarden.errors import GitError, GitwardenError
 from gitwarden.git import lockfiles
-from gitwarden.git.objects import MODE_LINK, MODE_TREE, ZERO_OID, gitwarden_signature
+from gitwarden.git.objects import ZERO_OID, gitwarden_signature
 from gitwarden.git.runner import run_git
+from gitwarden.git.trees import KnownTrees, diff_trees
 from gitwarden.store.state_locks import state_lock
 
 CHECKPOINT_REF_PREFIX = "refs/gitwarden/checkpoints/"
@@ -78,55 +79,15 @@ class CheckpointInfo:
 
 
 def tree_changes(repo: pygit2.Repository, old_tree: pygit2.Oid | None,
-                 new_tree: pygit2.Oid) -> list[FileChange]:
+                 new_tree: pygit2.Oid, known: KnownTrees | None = None) -> list[FileChange]:
     """Files that differ between two trees (no rename detection: a rename is D + A).
 
     Identical subtrees (same id) are skipped without being read, so the cost follows the
-    size of the change rather than the size of the repository.
+    size of the change rather than the size of the repository; trees in `known` (those a
+    snapshot just read and wrote) are not read at all.
     """
-    changes: list[FileChange] = []
-    _diff_trees(repo, _tree_or_none(repo, old_tree), _tree_or_none(repo, new_tree), "", changes)
-    changes.sort(key=lambda change: change.path)
-    return changes
-
-
-def _tree_or_none(repo: pygit2.Repository, oid: pygit2.Oid | None) -> pygit2.Tree | None:
-    if oid is None:
-        return None
-    tree = repo[oid]
-    assert isinstance(tree, pygit2.Tree)
-    return tree
-
-
-def _diff_trees(repo: pygit2.Repository, old: pygit2.Tree | None, new: pygit2.Tree | None,
-                prefix: str, out: list[FileChange]) -> None:
-    old_entries = {str(e.name): (e.id, int(e.filemode)) for e in old} if old is not None else {}
-    new_entries = {str(e.name): (e.id, int(e.filemode)) for e in new} if new is not None else {}
-    for name in old_entries.keys() | new_entries.keys():
-        before, after = old_entries.get(name), new_entries.get(name)
-        if before == after:
-            continue
-        path = prefix + name
-        old_is_tree = before is not None and before[1] == MODE_TREE
-        new_is_tree = after is not None and after[1] == MODE_TREE
-        if old_is_tree or new_is_tree:
-            _diff_trees(repo, _sub(repo, before) if old_is_tree else None,
-                        _sub(repo, after) if new_is_tree else None, path + "/", out)
-            if before is not None and not old_is_tree:
-                out.append(FileChange("D", path))
-            if after is not None and not new_is_tree:
-                out.append(FileChange("A", path))
-        elif before is None:
-            out.append(FileChange("A", path))
-        elif after is None:
-            out.append(FileChange("D", path))
-        else:
-            kind = "T" if (before[1] == MODE_LINK) != (after[1] == MODE_LINK) else "M"
-            out.append(FileChange(kind, path))
-
-
-def _sub(repo: pygit2.Repository, entry: tuple[pygit2.Oid, int] | None) -> pygit2.Tree | None:
-    return _tree_or_none(repo, entry[0]) if entry is not None else None
+    return [FileChange(change.status, change.path)
+            for change in diff_trees(repo, old_tree, new_tree, known)]
 
 
 def build_message(*, agent: str, worktree: Path, head: str | None, base: str | None,

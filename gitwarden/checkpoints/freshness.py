@@ -129,6 +129,10 @@ def record_base(state_dir: Path, agent_name: str, commit: str, before: Signature
             return False
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         temp.write_text(f"{commit} {before[0]}\n", encoding="utf-8")
+        # Renamed onto a free name: ext4 flushes a file renamed over another (auto_da_alloc),
+        # which cost a millisecond per checkpoint. Meanwhile a reader finds no record and
+        # takes a full snapshot; a writer that renames second replaces the first, as before.
+        path.unlink(missing_ok=True)
         os.replace(temp, path)
     except OSError:
         temp.unlink(missing_ok=True)

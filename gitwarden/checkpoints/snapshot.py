@@ -4,7 +4,9 @@ A full snapshot starts from the tree of the agent's index (read into memory, nev
 and applies what libgit2's status reports as changed in the working tree; an incremental
 snapshot starts from the previous checkpoint's tree and re-reads only the paths it is given.
 Both produce the tree `git add -A && git write-tree` would produce in a temporary index,
-except that new untracked files over the size cap are left out (and reported).
+except that new untracked files over the size cap are left out (and reported). An incremental
+snapshot writes its new blobs and trees as one pack (git.object_batch), complete before it
+returns the tree's id.
 """
 
 from __future__ import annotations
@@ -20,13 +22,12 @@ import pygit2
 from pygit2.enums import FileStatus
 
 from gitwarden.checkpoints.snapshot_git import git_tree_snapshot
+from gitwarden.git.object_batch import OBJ_BLOB, ObjectBatch
 from gitwarden.git.objects import MODE_BLOB, MODE_EXEC, MODE_GITLINK, MODE_LINK, MODE_TREE
+from gitwarden.git.trees import Entry, KnownTrees, edit_tree, lookup
 
 _WORKTREE_CHANGES = (FileStatus.WT_NEW | FileStatus.WT_MODIFIED | FileStatus.WT_DELETED
                      | FileStatus.WT_TYPECHANGE | FileStatus.WT_RENAMED)
-
-# What a path becomes in the tree: (object id, mode), or None to leave it out.
-Entry = tuple[pygit2.Oid, int] | None
 
 
 class SnapshotSkipped(Exception):
@@ -37,11 +38,18 @@ class SnapshotSkipped(Exception):
         self.reason = reason
 
 
+class ObjectStoreError(OSError):
+    """A blob could not be written (an OSError, so that the snapshot's retry names the store)."""
+
+
 @dataclass(frozen=True)
 class Snapshot:
     tree: pygit2.Oid
     left_out: tuple[str, ...] = ()
     incremental: bool = False
+    # The trees the snapshot read and wrote: the diff against the previous checkpoint reads
+    # them from here instead of from the object store.
+    trees: KnownTrees = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass
@@ -52,6 +60,7 @@ class _Reader:
     max_untracked_size: int
     filemode: bool
     left_out: list[str] = field(default_factory=list)
+    batch: ObjectBatch | None = None  # blobs gathered here instead of written one by one
     _index: pygit2.Index | None = None
     _filters_configured: bool | None = None
 
@@ -91,12 +100,26 @@ class _Reader:
     def _blob(self, rel: str) -> pygit2.Oid:
         full = os.path.join(self.root, rel)
         if os.path.islink(full):
-            return self.repo.create_blob(os.readlink(os.fsencode(full)))
+            return self._store(os.readlink(os.fsencode(full)))
         if self._plain(rel):
             with open(full, "rb") as handle:
-                return self.repo.create_blob(handle.read())
+                return self._store(handle.read())
         # Attributes or autocrlf may apply: let libgit2 run the clean filters like `git add`.
-        return self.repo.create_blob_fromworkdir(rel)
+        try:
+            return self.repo.create_blob_fromworkdir(rel)
+        except pygit2.GitError as exc:  # the file went away, or the store refused the blob
+            problem = object_store_problem(Path(common_dir_of(self.repo.path)))
+            if problem is not None:
+                raise ObjectStoreError(problem) from exc
+            raise
+
+    def _store(self, data: bytes) -> pygit2.Oid:
+        if self.batch is not None:
+            return self.batch.add(OBJ_BLOB, data)
+        try:
+            return self.repo.create_blob(data)
+        except (OSError, pygit2.GitError) as exc:
+            raise ObjectStoreError(str(exc)) from exc
 
     def _plain(self, rel: str) -> bool:
         """No conversion can apply: no autocrlf and no attributes file on the path's way."""
@@ -198,8 +221,10 @@ def _full_snapshot_libgit2(repo: pygit2.Repository, *, max_untracked_size: int) 
         rel = path.rstrip("/")
         tracked = None if flags & FileStatus.WT_NEW else reader.tracked_mode(rel)
         updates[rel] = _read_path(reader, root, rel, tracked)
-    tree = apply_updates(repo, repo[base], updates) if updates else base
-    return Snapshot(tree=tree or _empty_tree(repo), left_out=tuple(sorted(reader.left_out)))
+    known: KnownTrees = {}
+    tree = apply_updates(repo, base, updates, known) if updates else base
+    return Snapshot(tree=tree or _empty_tree(repo), left_out=tuple(sorted(reader.left_out)),
+                    trees=known)
 
 
 # (path, what it is): "untracked"; "worktree" with the index mode (or None) for a tracked
@@ -226,18 +251,26 @@ def snapshot_from_status(repo: pygit2.Repository, head_tree: pygit2.Oid | None,
             updates[rel] = _read_path(reader, root, rel, None)
         else:
             updates[rel] = _read_path(reader, root, rel, mode or MODE_BLOB)
-    base = repo[head_tree] if head_tree is not None else None
-    tree = apply_updates(repo, base, updates) if updates else head_tree
-    return Snapshot(tree=tree or _empty_tree(repo), left_out=tuple(sorted(reader.left_out)))
+    known: KnownTrees = {}
+    tree = apply_updates(repo, head_tree, updates, known) if updates else head_tree
+    return Snapshot(tree=tree or _empty_tree(repo), left_out=tuple(sorted(reader.left_out)),
+                    trees=known)
 
 
 def incremental_snapshot(repo: pygit2.Repository, base_tree: pygit2.Oid,
                          changed_paths: Iterable[str], *,
                          max_untracked_size: int) -> Snapshot | None:
-    """The previous tree with `changed_paths` re-read from disk; None when unsure."""
-    reader = _Reader(repo, max_untracked_size, open_repo_config_filemode(repo))
+    """The previous tree with `changed_paths` re-read from disk; None when unsure.
+
+    `base_tree` is a trusted base (checkpoints.freshness): no index entry and no ignore rule
+    changed since it was taken, so what it holds is still tracked or not ignored.
+    """
+    batch = ObjectBatch(repo, Path(common_dir_of(repo.path)) / "objects")
+    reader = _Reader(repo, max_untracked_size, open_repo_config_filemode(repo), batch=batch)
     root = reader.root
     updates: dict[str, Entry] = {}
+    known: KnownTrees = {}
+    odb = repo.odb
     for rel in _normalize(root, changed_paths):
         if rel is None:
             return None
@@ -254,16 +287,23 @@ def incremental_snapshot(repo: pygit2.Repository, base_tree: pygit2.Oid,
                 return None
             continue
         # Reading the index costs more than the rest: consult it only when tracking matters.
-        needs_index = (repo.path_is_ignored(rel) or not reader.filemode
+        # A file the base holds was tracked or not ignored, and on a trusted base neither the
+        # index nor an ignore rule changed since (checkpoints.freshness): it still is.
+        in_base = lookup(odb, base_tree, rel, known)
+        kept = in_base is not None and in_base[0] != MODE_TREE
+        needs_index = ((not kept and repo.path_is_ignored(rel)) or not reader.filemode
                        or (stat.S_ISREG(st.st_mode) and st.st_size > max_untracked_size))
         tracked = reader.tracked_mode(rel) if needs_index else MODE_BLOB
         if needs_index and tracked is None and repo.path_is_ignored(rel):
             updates[rel] = None
             continue
         updates[rel] = _entry_or_none(reader, rel, st, tracked)
-    tree = apply_updates(repo, repo[base_tree], updates) if updates else base_tree
+        if batch.full:
+            batch.write()
+    tree = apply_updates(repo, base_tree, updates, known, batch) if updates else base_tree
+    batch.write()  # one pack for every new blob and tree, complete before the id is used
     return Snapshot(tree=tree or _empty_tree(repo), left_out=tuple(sorted(reader.left_out)),
-                    incremental=True)
+                    incremental=True, trees=known)
 
 
 def _read_path(reader: _Reader, root: str, rel: str, tracked: int | None) -> Entry:
@@ -277,6 +317,8 @@ def _read_path(reader: _Reader, root: str, rel: str, tracked: int | None) -> Ent
 def _entry_or_none(reader: _Reader, rel: str, st: os.stat_result, tracked: int | None) -> Entry:
     try:
         return reader.entry(rel, st, tracked=tracked)
+    except ObjectStoreError:
+        raise  # the file is there but could not be saved: never recorded as gone
     except (OSError, pygit2.GitError, KeyError):
         # Deleted or replaced between the scan and the read: what is on disk now is "absent".
         return None
@@ -317,6 +359,8 @@ def _walk_new_dir(reader: _Reader, root: str, rel: str, updates: dict[str, Entry
             entry = _entry_or_none(reader, child, st, tracked)
             if entry is not None:
                 updates[child] = entry
+            if reader.batch is not None and reader.batch.full:
+                reader.batch.write()
     return True
 
 
@@ -361,46 +405,12 @@ def _normalize(root: str, paths: Iterable[str]) -> list[str | None]:
     return sorted(result, key=lambda r: (r is not None, r or ""))
 
 
-def apply_updates(repo: pygit2.Repository, base: pygit2.Object | None,
-                  updates: Mapping[str, Entry]) -> pygit2.Oid | None:
-    """Write the tree `base` with `updates` applied; None when the result is empty.
-
-    A None value removes the path (a whole subtree for a directory); a None value together
-    with deeper updates rebuilds that directory from those updates alone.
-    """
-    direct: dict[str, Entry] = {}
-    nested: dict[str, dict[str, Entry]] = {}
-    for path, value in updates.items():
-        head, _, rest = path.partition("/")
-        if rest:
-            nested.setdefault(head, {})[rest] = value
-        else:
-            direct[head] = value
-    base_tree = base if isinstance(base, pygit2.Tree) else None
-    builder = repo.TreeBuilder(base_tree) if base_tree is not None else repo.TreeBuilder()
-    for name, value in direct.items():
-        if value is None:
-            if builder.get(name) is not None:
-                builder.remove(name)
-        elif value[1] != MODE_TREE:
-            builder.insert(name, value[0], value[1])
-    for name, sub_updates in nested.items():
-        if name in direct and direct[name] is not None:
-            continue  # a file (or link) now sits where a directory was
-        existing = None
-        if name not in direct and base_tree is not None and name in base_tree:
-            candidate = base_tree[name]
-            if candidate.filemode == MODE_TREE:
-                existing = repo[candidate.id]
-        sub_tree = apply_updates(repo, existing, sub_updates)
-        if sub_tree is None:
-            if builder.get(name) is not None:
-                builder.remove(name)
-        else:
-            builder.insert(name, sub_tree, MODE_TREE)
-    if len(builder) == 0:
-        return None
-    return builder.write()
+def apply_updates(repo: pygit2.Repository, base: pygit2.Oid | None,
+                  updates: Mapping[str, Entry], known: KnownTrees | None = None,
+                  batch: ObjectBatch | None = None) -> pygit2.Oid | None:
+    """Write the tree `base` with `updates` applied; None when the result is empty (see
+    git.trees.edit_tree)."""
+    return edit_tree(repo, base, updates, known, batch)
 
 
 def _empty_tree(repo: pygit2.Repository) -> pygit2.Oid:

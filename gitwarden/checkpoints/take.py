@@ -243,7 +243,7 @@ def _commit_with_cas(repo: pygit2.Repository, agent: Agent, snapshot: Snapshot, 
             return CheckpointResult(agent.name, "unchanged", previous.commit, None, left_out,
                                     snapshot.incremental)
         old_tree = tip.tree_id if tip is not None else _head_tree(repo, head)
-        changes = tree_changes(repo, old_tree, snapshot.tree)
+        changes = tree_changes(repo, old_tree, snapshot.tree, snapshot.trees)
         text = build_checkpoint_message(agent=agent.name, worktree=agent.path, head=head,
                                         base=base, changes=changes, message=message,
                                         left_out=left_out, kind=kind)

@@ -26,6 +26,9 @@ from gitwarden.git.runner import run_git
 
 GC_PID_FRESH = 12 * 3600.0  # what git itself treats as a live gc.pid
 LOCK_NAME = "repack.lock"
+# Incremental checkpoints write one small pack each (git.object_batch): past this many packs
+# they are merged, well before git's gc.autoPackLimit (50) makes every agent commit run gc.
+MAX_PACKS = 16
 
 
 @dataclass(frozen=True)
@@ -76,14 +79,17 @@ class RepackResult:
 
 
 def repack_incremental(common_dir: Path, lock_dir: Path, *, min_loose: int = 0,
-                       dry_run: bool = False) -> RepackResult:
-    """Pack loose objects and merge small packs when at least `min_loose` objects are loose.
+                       max_packs: int = MAX_PACKS, dry_run: bool = False) -> RepackResult:
+    """Pack loose objects and merge small packs when at least `min_loose` objects are loose
+    or there are more than `max_packs` packs.
 
     Returns "busy" (another repack or git's gc holds the repository) without waiting."""
     before = count_objects(common_dir)
-    if before.loose < max(min_loose, 1) and before.prune_packable == 0:
+    if before.loose < max(min_loose, 1) and before.prune_packable == 0 \
+            and before.packs <= max_packs:
         return RepackResult("not-needed", before,
-                            reason=f"{before.loose} loose object(s), fewer than {min_loose}")
+                            reason=f"{before.loose} loose object(s), fewer than {min_loose}; "
+                                   f"{before.packs} pack(s)")
     if _gc_running(common_dir):
         return RepackResult("busy", before, reason="git gc is running")
     if dry_run:

@@ -22,7 +22,15 @@ from gitwarden.checkpoints import freshness
 from gitwarden.checkpoints.snapshot import full_snapshot
 from gitwarden.checkpoints.take import CheckpointResult, take_checkpoint
 from gitwarden.git.status_scan import StatusScan
-from tests.helpers.gitrepo import baseline_tree, git, make_nested_repo, make_repo_with_agents, write
+from tests.helpers.gitrepo import (
+    baseline_tree,
+    git,
+    loose_objects,
+    make_nested_repo,
+    make_repo_with_agents,
+    unreachable_objects,
+    write,
+)
 
 BASE_FILES: dict[str, str | bytes] = {
     "README.md": "hello\n",
@@ -217,3 +225,75 @@ def test_a_git_status_that_refreshes_the_index_keeps_the_base(agent: Path,
 
     assert result.incremental and result.status == "created"
     assert tree_of(agent, result) == baseline_tree(agent, tmp_path)
+
+
+def test_files_the_base_holds_are_read_without_asking_the_ignore_rules(agent: Path,
+                                                                        tmp_path: Path) -> None:
+    """A tracked file that an ignore rule matches stays in (the base holds it), an ignored
+    untracked one stays out, and so does an ignored file where the base had a directory."""
+    write(agent, {"tracked.log": "tracked though ignored\n", "old.log/a.txt": "a\n"})
+    git(agent, "add", "-f", "tracked.log", "old.log/a.txt")
+    git(agent, "commit", "-qm", "tracked files an ignore rule matches")
+    workspace = base_checkpoint(agent)
+    write(agent, {"tracked.log": "edited\n", "other.log": "ignored\n"})
+    shutil.rmtree(agent / "old.log")
+    write(agent, {"old.log": "an ignored file where a directory was\n"})
+
+    result = take_checkpoint(workspace, "alpha",
+                             changed_paths=["tracked.log", "other.log", "old.log"])
+
+    assert result.incremental and result.status == "created"
+    assert tree_of(agent, result) == baseline_tree(agent, tmp_path)
+    listing = git(agent, "ls-tree", "-r", "--name-only", result.commit).split()
+    assert "tracked.log" in listing and "other.log" not in listing
+    assert not any(path.startswith("old.log") for path in listing)
+    assert git(agent, "show", f"{result.commit}:tracked.log") == "edited\n"
+
+
+def test_a_record_replaced_leaves_one_file_and_no_temporaries(agent: Path) -> None:
+    workspace = base_checkpoint(agent)
+    for round_ in range(3):
+        write(agent, {"README.md": f"round {round_}\n"})
+        assert take_checkpoint(workspace, "alpha", changed_paths=["README.md"]).incremental
+    records = workspace.repo.state_dir / "checkpoints"
+    tip = git(agent, "rev-parse", "refs/gitwarden/checkpoints/alpha").strip()
+    assert [path.name for path in records.iterdir()] == ["alpha"]
+    assert (records / "alpha").read_text().split()[0] == tip
+
+
+def test_an_incremental_checkpoint_writes_one_pack_and_leaves_nothing_behind(
+        agent: Path, tmp_path: Path) -> None:
+    workspace = base_checkpoint(agent)
+    pack_dir = Path(git(agent, "rev-parse", "--path-format=absolute", "--git-common-dir")
+                    .strip()) / "objects" / "pack"
+    packs, loose = set(pack_dir.iterdir()), loose_objects(agent)
+    unreachable = unreachable_objects(agent)
+    write(agent, {"README.md": "edited\n", "src/new/deep.py": "x = 2\n"})
+
+    result = take_checkpoint(workspace, "alpha", changed_paths=["README.md", "src/new"])
+
+    assert result.incremental and result.status == "created"
+    assert tree_of(agent, result) == baseline_tree(agent, tmp_path)
+    new_packs = set(pack_dir.iterdir()) - packs
+    assert sorted(p.suffix for p in new_packs) == [".idx", ".pack"]
+    assert loose_objects(agent) - loose == {result.commit}  # blobs and trees are in the pack
+    assert unreachable_objects(agent) == unreachable
+    assert git(agent, "fsck", "--no-progress") == ""
+    # Touched, same bytes: the tree is the tip's, nothing is written, nothing is taken.
+    write(agent, {"README.md": "edited\n"})
+    again = take_checkpoint(workspace, "alpha", changed_paths=["README.md"])
+    assert again.status == "unchanged" and set(pack_dir.iterdir()) - packs == new_packs
+
+
+def test_names_libgit2_vets_are_written_in_an_incremental_checkpoint(agent: Path,
+                                                                     tmp_path: Path) -> None:
+    workspace = base_checkpoint(agent)
+    write(agent, {".github/workflows/ci.yml": "on: push\n", "src/.gitkeep": "",
+                  "README.md": "with a workflow\n"})
+
+    result = take_checkpoint(workspace, "alpha",
+                             changed_paths=[".github", "src/.gitkeep", "README.md"])
+
+    assert result.incremental and result.status == "created"
+    assert tree_of(agent, result) == baseline_tree(agent, tmp_path)
+    assert git(agent, "fsck", "--no-progress") == ""

@@ -332,3 +332,26 @@ def test_unwritable_object_store_is_named(repo: RepoWithAgents) -> None:
         assert "kept changing" not in proc.stdout + proc.stderr
     finally:
         subprocess.run(["umount", "-l", str(objects)], check=False)
+
+
+def test_unwritable_object_store_skips_an_incremental_checkpoint(repo: RepoWithAgents) -> None:
+    """A new file whose blob cannot be stored is never recorded as gone: with the file's
+    blob lost, the tree would equal the previous one and pass as "unchanged"."""
+    alpha = repo.agents["alpha"]
+    objects = repo.main / ".git" / "objects"
+    time.sleep(0.1)  # a base is recorded only when its inputs are older than the scan
+    workspace = Workspace.load(repo.main)
+    assert take_checkpoint(workspace, "alpha").status == "created"
+    mounted = subprocess.run(["mount", "--bind", str(objects), str(objects)],
+                             capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(objects)], check=True)
+        write(alpha, {"new.txt": "new content\n"})
+        for changed in (["new.txt"], None):  # the daemon's incremental path, then a full one
+            result = take_checkpoint(workspace, "alpha", changed_paths=changed)
+            assert result.status == "skipped", result
+            assert f"cannot write to the object store {objects}" in (result.reason or "")
+    finally:
+        subprocess.run(["umount", "-l", str(objects)], check=False)

@@ -117,3 +117,21 @@ def test_repack_waits_for_nobody_and_respects_thresholds(tmp_path: Path) -> None
     assert repack_incremental(common, tmp_path, min_loose=1).status == "busy"
     (common / "gc.pid").unlink()
     assert repack_incremental(common, tmp_path, min_loose=1).status == "repacked"
+
+
+def test_many_small_packs_are_merged_though_nothing_is_loose(tmp_path: Path) -> None:
+    repo = make_repo_with_agents(tmp_path, ("alpha",))
+    common = locate_repo(repo.main).common_dir
+    git(repo.main, "repack", "-d", "-q")
+    for n in range(4):
+        write(repo.main, {f"file{n}.txt": f"{n}\n"})
+        commit_all(repo.main, f"commit {n}")
+        git(repo.main, "repack", "-d", "-q")  # one more small pack each, nothing loose
+    before = count_objects(common)
+    assert before.loose == 0 and before.packs >= 4
+    assert repack_incremental(common, tmp_path, min_loose=1000,
+                              max_packs=before.packs).status == "not-needed"
+    result = repack_incremental(common, tmp_path, min_loose=1000, max_packs=2)
+    assert result.status == "repacked" and result.after is not None
+    assert result.after.packs < before.packs
+    assert git(repo.main, "fsck", "--no-progress") == ""
