@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.helpers.forkserver import fork_server
+
 
 def git(cwd: Path | str, *args: str, check: bool = True, env: Mapping[str, str] | None = None,
         input_text: str | None = None) -> str:
@@ -87,12 +89,17 @@ def make_repo_with_agents(root: Path, names: Iterable[str] = ("alpha", "beta", "
 
 
 def run_gitwarden(*args: str, cwd: Path | str, env: Mapping[str, str] | None = None,
-                  input_text: str | None = None,
-                  timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run the real `gitwarden` CLI in a subprocess."""
+                  input_text: str | None = None, timeout: float = 60,
+                  fresh: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the real `gitwarden` CLI in its own process: forked from the session's pre-imported
+    server (tests/helpers/forkserver.py says what that keeps of a fresh start), or with
+    `fresh` a new interpreter (for tests of start-up itself)."""
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
+    server = None if fresh else fork_server(full_env)
+    if server is not None:
+        return server.run(args, os.path.abspath(cwd), full_env, input_text, timeout)
     return subprocess.run([sys.executable, "-m", "gitwarden", *args], cwd=cwd,
                           capture_output=True, text=True, env=full_env, input=input_text,
                           timeout=timeout, check=False)
