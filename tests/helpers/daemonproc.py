@@ -6,7 +6,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, TypeVar
 from gitwarden.control.socket import request
 from gitwarden.errors import GitwardenError
 from gitwarden.git.repository import locate_repo
+from tests.helpers.gitrepo import spawn_gitwarden
 
 T = TypeVar("T")
 
@@ -27,8 +27,8 @@ class DaemonProcess:
         self.log_path = main.parent / "daemon.log"
         full_env = {**os.environ, **(env or {})}
         self._log = open(self.log_path, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "gitwarden", "watch", *args], cwd=main,
-                                     env=full_env, stdout=self._log, stderr=self._log)
+        self.proc = spawn_gitwarden("watch", *args, cwd=main, env=full_env, stdout=self._log,
+                                    stderr=self._log)
         wait_until(lambda: self.alive_and_answering(), 60, "daemon did not start", self)
 
     def alive_and_answering(self) -> bool:

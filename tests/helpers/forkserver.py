@@ -36,6 +36,7 @@ import locale
 import os
 import select
 import selectors
+import signal
 import socket
 import struct
 import subprocess
@@ -84,33 +85,104 @@ class ForkServer:
             self.proc.terminate()
             self.proc.wait()
 
+    def start(self, args: tuple[str, ...], cwd: str, env: Mapping[str, str],
+              fds: tuple[int, int, int], new_session: bool = False) -> ForkedProcess:
+        """`python -m gitwarden ARGS` with fds 0/1/2 (the caller keeps its copies)."""
+        body = json.dumps({"args": list(args), "cwd": cwd, "env": dict(env),
+                           "new_session": new_session}).encode()
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(str(self.socket_path))
+            socket.send_fds(conn, [_HEADER.pack(len(body))], list(fds))
+            conn.sendall(body)
+            return ForkedProcess([sys.executable, "-m", "gitwarden", *args], conn)
+        except BaseException:
+            conn.close()
+            raise
+
     def run(self, args: tuple[str, ...], cwd: str, env: Mapping[str, str],
             input_text: str | None, timeout: float) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "gitwarden", *args]
-        body = json.dumps({"args": list(args), "cwd": cwd, "env": dict(env)}).encode()
+        """As subprocess.run(capture_output=True, text=True, timeout=...) would."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe() if input_text is not None else (0, -1)
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.connect(str(self.socket_path))
-            socket.send_fds(conn, [_HEADER.pack(len(body))], [in_r, out_w, err_w])
-            conn.sendall(body)
+        try:
+            proc = self.start(args, cwd, env, (in_r, out_w, err_w))
+        finally:
             for fd in (out_w, err_w, *((in_r,) if in_w != -1 else ())):
                 os.close(fd)
-            replies = conn.makefile("r", encoding="ascii")
-            pid = int(replies.readline())
+        with proc:
             deadline = time.monotonic() + timeout
             encoding = locale.getpreferredencoding(False)
             data = input_text.encode(encoding) if input_text is not None else b""
             outputs, timed_out = _communicate(in_w, data, out_r, err_r, deadline)
             if timed_out:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, 9)
-            returncode = int(replies.readline())
+                proc.kill()
+            returncode = proc.wait()
         stdout, stderr = (_text(outputs[out_r], encoding), _text(outputs[err_r], encoding))
         if timed_out:
-            raise subprocess.TimeoutExpired(argv, timeout, output=stdout, stderr=stderr)
-        return subprocess.CompletedProcess(argv, returncode, stdout, stderr)
+            raise subprocess.TimeoutExpired(proc.args, timeout, output=stdout, stderr=stderr)
+        return subprocess.CompletedProcess(proc.args, returncode, stdout, stderr)
+
+
+class ForkedProcess:
+    """A command forked by the server, driven like subprocess.Popen (pid, poll, wait,
+    send_signal): its supervisor sends the pid, then the exit code (-N: killed by signal N)."""
+
+    def __init__(self, args: list[str], conn: socket.socket) -> None:
+        self.args = args
+        self.returncode: int | None = None
+        self._conn = conn
+        self._buffer = b""
+        pid = self._line(None)
+        if pid is None:
+            raise RuntimeError("the fork server did not start the command")
+        self.pid = pid
+
+    def _line(self, timeout: float | None) -> int | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([self._conn], [], [], remaining)[0]:
+                return None
+            chunk = self._conn.recv(4096)
+            if not chunk:
+                raise RuntimeError("the fork server's supervisor went away")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return int(line)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self._line(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self.returncode = self._line(timeout)
+            if self.returncode is None:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def __enter__(self) -> ForkedProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.close()
+
+    def __del__(self) -> None:
+        self._conn.close()
 
 
 def _text(data: bytes, encoding: str) -> str:
@@ -267,6 +339,8 @@ def _become(call: dict[str, Any]) -> None:
             os.dup2(fd, target)
     for fd in set(call["fds"]) - {0, 1, 2}:
         os.close(fd)
+    if call["new_session"]:
+        os.setsid()
     os.chdir(call["cwd"])
     os.environ.clear()
     os.environ.update(call["env"])

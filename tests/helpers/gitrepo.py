@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -9,8 +10,9 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
-from tests.helpers.forkserver import fork_server
+from tests.helpers.forkserver import ForkedProcess, fork_server
 
 
 def git(cwd: Path | str, *args: str, check: bool = True, env: Mapping[str, str] | None = None,
@@ -103,6 +105,36 @@ def run_gitwarden(*args: str, cwd: Path | str, env: Mapping[str, str] | None = N
     return subprocess.run([sys.executable, "-m", "gitwarden", *args], cwd=cwd,
                           capture_output=True, text=True, env=full_env, input=input_text,
                           timeout=timeout, check=False)
+
+
+GitwardenProcess = subprocess.Popen[bytes] | ForkedProcess
+
+
+def spawn_gitwarden(*args: str, cwd: Path | str, env: Mapping[str, str] | None = None,
+                    stdout: int | IO[Any] | None = None, stderr: int | IO[Any] | None = None,
+                    start_new_session: bool = False) -> GitwardenProcess:
+    """Start the real `gitwarden` CLI in its own process without waiting, as
+    subprocess.Popen would (forked from the session's server unless fresh processes are
+    asked for; stdin is the test's)."""
+    full_env = {**os.environ, **(env or {})}
+    server = fork_server(full_env)
+    if server is None:
+        return subprocess.Popen([sys.executable, "-m", "gitwarden", *args], cwd=cwd,
+                                env=full_env, stdout=stdout, stderr=stderr,
+                                start_new_session=start_new_session)
+    with contextlib.ExitStack() as stack:
+        fds = [0]
+        for given, inherited in ((stdout, 1), (stderr, 2)):
+            if given is None:
+                fds.append(inherited)
+            elif given == subprocess.DEVNULL:
+                fds.append(stack.enter_context(open(os.devnull, "wb")).fileno())
+            elif isinstance(given, int):
+                fds.append(given)
+            else:
+                fds.append(given.fileno())
+        return server.start(args, os.path.abspath(cwd), full_env, (fds[0], fds[1], fds[2]),
+                            start_new_session)
 
 
 def baseline_tree(worktree: Path, tmp_path: Path) -> str:
