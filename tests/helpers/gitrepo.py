@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+import tempfile
+import threading
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -74,19 +77,80 @@ class RepoWithAgents:
 def make_repo(root: Path, files: Mapping[str, str | bytes] | None = None,
               name: str = "repo") -> Path:
     """A repository with one commit on `main`."""
+    return _from_template(root, name, (), files).main
+
+
+def make_repo_with_agents(root: Path, names: Iterable[str] = ("alpha", "beta", "gamma"),
+                          files: Mapping[str, str | bytes] | None = None) -> RepoWithAgents:
+    return _from_template(root, "repo", tuple(names), files)
+
+
+def _build(root: Path, name: str, names: tuple[str, ...],
+           files: Mapping[str, str | bytes] | None) -> RepoWithAgents:
     main = root / name
     main.mkdir(parents=True)
     git(main, "init", "-q", "-b", "main")
     write(main, files or {"README.md": "hello\n", "src/app.py": "print('hi')\n"})
     commit_all(main, "initial")
-    return main
+    repo = RepoWithAgents(main=main)
+    for agent in names:
+        repo.add_agent(agent)
+    return repo
 
 
-def make_repo_with_agents(root: Path, names: Iterable[str] = ("alpha", "beta", "gamma"),
-                          files: Mapping[str, str | bytes] | None = None) -> RepoWithAgents:
-    repo = RepoWithAgents(main=make_repo(root, files))
-    for name in names:
-        repo.add_agent(name)
+# Each layout is built once per session with git and then copied (a dozen git processes
+# against a few file copies). A copy is the repository git would have built there: the same
+# commits (the dates are fixed, and everything else git reads from the environment is part of
+# the key), the worktree links rewritten to the new place, the index stat data refreshed.
+_templates: dict[Hashable, Path] = {}
+_templates_lock = threading.Lock()
+_templates_top: list[Path] = []
+
+
+def _template_key(name: str, names: tuple[str, ...],
+                  files: Mapping[str, str | bytes] | None) -> Hashable | None:
+    env = os.environ
+    if not (env.get("GIT_AUTHOR_DATE") and env.get("GIT_COMMITTER_DATE")) \
+            or env.get("GIT_CONFIG_NOSYSTEM") != "1" or not env.get("GIT_CONFIG_GLOBAL"):
+        return None  # commits made now, or config the key does not hold
+    home = Path(env.get("HOME", "/nonexistent"))
+    xdg = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "git"
+    read = [Path(env["GIT_CONFIG_GLOBAL"]), xdg / "ignore", xdg / "attributes"]
+    try:
+        configs = tuple(path.read_bytes() if path.exists() else None for path in read)
+    except OSError:
+        return None
+    git_env = tuple(sorted((k, v) for k, v in env.items()
+                           if k.startswith("GIT_") and k != "GIT_CONFIG_GLOBAL"))
+    return (name, names, tuple(sorted((files or {}).items())), configs, git_env)
+
+
+def _from_template(root: Path, name: str, names: tuple[str, ...],
+                   files: Mapping[str, str | bytes] | None) -> RepoWithAgents:
+    key = _template_key(name, names, files)
+    if key is None:
+        return _build(root, name, names, files)
+    with _templates_lock:
+        template = _templates.get(key)
+        if template is None:
+            if not _templates_top:
+                _templates_top.append(Path(tempfile.mkdtemp(prefix="gitwarden-templates-")))
+                atexit.register(shutil.rmtree, _templates_top[0], True)
+            template = _templates_top[0] / str(len(_templates))
+            _build(template, name, names, files)
+            _templates[key] = template
+    main = root / name
+    root.mkdir(parents=True, exist_ok=True)
+    for entry in (name, *names):
+        shutil.copytree(template / entry, root / entry, symlinks=True)
+    repo = RepoWithAgents(main=main)
+    for agent in names:
+        repo.agents[agent] = root / agent
+        (main / ".git" / "worktrees" / agent / "gitdir").write_bytes(
+            os.fsencode(f"{root / agent}/.git\n"))
+        (root / agent / ".git").write_bytes(os.fsencode(f"gitdir: {main}/.git/worktrees/{agent}\n"))
+    for worktree in (main, *repo.agents.values()):
+        git(worktree, "update-index", "-q", "--refresh")
     return repo
 
 
