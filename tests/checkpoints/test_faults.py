@@ -7,7 +7,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from tests.helpers.gitrepo import (
     git,
     make_repo_with_agents,
     run_gitwarden,
+    run_python,
     spawn_gitwarden,
     write,
 )
@@ -210,9 +210,7 @@ def test_rollback_killed_at_every_step_leaves_old_or_new_state(tmp_path: Path, s
     before, head_before = worktree_state(alpha), head(alpha)
     staged_before = git(alpha, "ls-files", "-s")
 
-    killed = subprocess.run([sys.executable, "-c", KILLED_AT, step, when, "rollback", "alpha",
-                             "--yes"], cwd=repo.main, capture_output=True, text=True,
-                            check=False)
+    killed = run_python(KILLED_AT, step, when, "rollback", "alpha", "--yes", cwd=repo.main)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     nxt = run_gitwarden("checkpoint", "alpha", cwd=repo.main)  # any next command recovers
     assert nxt.returncode == 0, nxt.stderr

@@ -86,28 +86,32 @@ class ForkServer:
             self.proc.wait()
 
     def start(self, args: tuple[str, ...], cwd: str, env: Mapping[str, str],
-              fds: tuple[int, int, int], new_session: bool = False) -> ForkedProcess:
-        """`python -m gitwarden ARGS` with fds 0/1/2 (the caller keeps its copies)."""
+              fds: tuple[int, int, int], new_session: bool = False,
+              code: str | None = None) -> ForkedProcess:
+        """`python -m gitwarden ARGS` (with `code`: `python -c CODE ARGS`) with fds 0/1/2
+        (the caller keeps its copies)."""
         body = json.dumps({"args": list(args), "cwd": cwd, "env": dict(env),
-                           "new_session": new_session}).encode()
+                           "new_session": new_session, "code": code}).encode()
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             conn.connect(str(self.socket_path))
             socket.send_fds(conn, [_HEADER.pack(len(body))], list(fds))
             conn.sendall(body)
-            return ForkedProcess([sys.executable, "-m", "gitwarden", *args], conn)
+            argv = [sys.executable, *(["-c", code] if code else ["-m", "gitwarden"]), *args]
+            return ForkedProcess(argv, conn)
         except BaseException:
             conn.close()
             raise
 
     def run(self, args: tuple[str, ...], cwd: str, env: Mapping[str, str],
-            input_text: str | None, timeout: float) -> subprocess.CompletedProcess[str]:
+            input_text: str | None, timeout: float,
+            code: str | None = None) -> subprocess.CompletedProcess[str]:
         """As subprocess.run(capture_output=True, text=True, timeout=...) would."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe() if input_text is not None else (0, -1)
         try:
-            proc = self.start(args, cwd, env, (in_r, out_w, err_w))
+            proc = self.start(args, cwd, env, (in_r, out_w, err_w), code=code)
         finally:
             for fd in (out_w, err_w, *((in_r,) if in_w != -1 else ())):
                 os.close(fd)
@@ -330,7 +334,8 @@ def _supervise(conn: socket.socket) -> dict[str, Any]:
 
 
 def _become(call: dict[str, Any]) -> None:
-    """Turn this forked process into `python -m gitwarden ARGS` in the call's place."""
+    """Turn this forked process into `python -m gitwarden ARGS` (or `python -c CODE ARGS`)
+    in the call's place."""
     import pygit2
     from pygit2.enums import ConfigLevel
 
@@ -354,8 +359,13 @@ def _become(call: dict[str, Any]) -> None:
     pygit2.settings.homedir = home
     import gitwarden
 
-    sys.argv = [os.path.join(os.path.dirname(gitwarden.__file__), "__main__.py"), *call["args"]]
-    sys.path[0] = os.getcwd()
+    if call["code"] is None:
+        sys.argv = [os.path.join(os.path.dirname(gitwarden.__file__), "__main__.py"),
+                    *call["args"]]
+        sys.path[0] = os.getcwd()
+    else:
+        sys.argv = ["-c", *call["args"]]
+        sys.path[0] = ""
 
 
 if __name__ == "__main__":
@@ -366,7 +376,11 @@ if __name__ == "__main__":
     # interpreter's shutdown touching them would copy every page they sit on.
     gc.collect()
     gc.freeze()
-    _become(_serve(sys.argv[1]))
+    call = _serve(sys.argv[1])
+    _become(call)
+    if call["code"] is not None:
+        exec(compile(call["code"], "<string>", "exec"), {"__name__": "__main__"})
+        sys.exit(0)
     from gitwarden.entry import main
 
     sys.exit(main())

@@ -101,7 +101,8 @@ def _build(root: Path, name: str, names: tuple[str, ...],
 # Each layout is built once per session with git and then copied (a dozen git processes
 # against a few file copies). A copy is the repository git would have built there: the same
 # commits (the dates are fixed, and everything else git reads from the environment is part of
-# the key), the worktree links rewritten to the new place, the index stat data refreshed.
+# the key), the worktree links rewritten to the new place, the index stat data refreshed;
+# only the inert `.git/hooks/*.sample` files are left out (a tenth of the files a run leaves).
 _templates: dict[Hashable, Path] = {}
 _templates_lock = threading.Lock()
 _templates_top: list[Path] = []
@@ -142,7 +143,8 @@ def _from_template(root: Path, name: str, names: tuple[str, ...],
     main = root / name
     root.mkdir(parents=True, exist_ok=True)
     for entry in (name, *names):
-        shutil.copytree(template / entry, root / entry, symlinks=True)
+        shutil.copytree(template / entry, root / entry, symlinks=True,
+                        ignore=shutil.ignore_patterns("*.sample"))
     repo = RepoWithAgents(main=main)
     for agent in names:
         repo.agents[agent] = root / agent
@@ -169,6 +171,18 @@ def run_gitwarden(*args: str, cwd: Path | str, env: Mapping[str, str] | None = N
     return subprocess.run([sys.executable, "-m", "gitwarden", *args], cwd=cwd,
                           capture_output=True, text=True, env=full_env, input=input_text,
                           timeout=timeout, check=False)
+
+
+def run_python(code: str, *args: str, cwd: Path | str, env: Mapping[str, str] | None = None,
+               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -c CODE ARGS` in its own process, forked from the session's server with
+    gitwarden already imported (for programs that patch gitwarden, then run its CLI)."""
+    full_env = {**os.environ, **(env or {})}
+    server = fork_server(full_env)
+    if server is not None:
+        return server.run(args, os.path.abspath(cwd), full_env, None, timeout, code=code)
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
+                          text=True, env=full_env, timeout=timeout, check=False)
 
 
 GitwardenProcess = subprocess.Popen[bytes] | ForkedProcess
