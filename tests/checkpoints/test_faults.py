@@ -27,9 +27,11 @@ from tests.helpers.gitrepo import (
 )
 from tests.helpers.worktree_state import worktree_state
 
-# 52 kill points by default; GITWARDEN_TEST_KILL_TRIALS=N runs N per repository (a longer soak).
-TRIALS_PER_REPO = int(os.environ.get("GITWARDEN_TEST_KILL_TRIALS", "26"))
-REPOS = 2
+# 52 kill points by default, in four repositories side by side (most of a trial is waiting:
+# on the kill, on the killed command's git children); GITWARDEN_TEST_KILL_TRIALS=N runs N per
+# repository (a longer soak).
+TRIALS_PER_REPO = int(os.environ.get("GITWARDEN_TEST_KILL_TRIALS", "13"))
+REPOS = 4
 
 
 def baseline_tree(worktree: Path, scratch: Path) -> str:
