@@ -10,17 +10,21 @@ process (its own pid, killed on timeout, exit status or signal reported back) wh
 are the caller's pipes (passed with SCM_RIGHTS), whose cwd and whole environment are the
 call's, with `sys.argv` and `sys.path[0]` as `-m` sets them, that runs `gitwarden.entry.main()`
 and ends through the interpreter's own shutdown (SystemExit, tracebacks, atexit, threads).
+Used by run_gitwarden, spawn_gitwarden (Popen-like: daemons, commands killed mid-way) and
+run_python (`python -c CODE`: programs that patch gitwarden, then run its CLI).
 
 What start-up would compute from the environment is computed again in the child: the time
 zone (`time.tzset()`), `sys.dont_write_bytecode`, and libgit2's config search paths and home
 dir (libgit2 caches them from $HOME and $XDG_CONFIG_HOME when pygit2 is imported). gitwarden
-reads no environment, home dir or config at import time (keep it that way: a module-level read
+reads no environment, home dir or cwd at import time (tests/test_layout.py checks: such a read
 would be the server's value here). Calls whose environment changes what the interpreter itself
 reads at start (PYTHON*, locale variables) run in a fresh interpreter instead.
 
 Not for tests of the entry itself (what start-up imports, `python -I -S` hook clients, SIGINT
 delivery, a `gitwarden/` package in the cwd): those start fresh interpreters themselves, and
 `run_gitwarden(..., fresh=True)` or GITWARDEN_TEST_FRESH_PROCESSES=1 (the whole suite) does.
+Nor for a daemon whose memory is measured (`DaemonProcess(..., fresh=True)`): a fork's
+resident set counts the server's pages, every command module's included.
 The server is single-threaded: every request is handled by a forked supervisor, which forks the
 command's process, sends its pid, waits for it and sends its exit code.
 """
@@ -36,6 +40,7 @@ import locale
 import os
 import select
 import selectors
+import shutil
 import signal
 import socket
 import struct
@@ -84,6 +89,7 @@ class ForkServer:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
     def start(self, args: tuple[str, ...], cwd: str, env: Mapping[str, str],
               fds: tuple[int, int, int], new_session: bool = False,

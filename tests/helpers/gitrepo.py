@@ -190,12 +190,12 @@ GitwardenProcess = subprocess.Popen[bytes] | ForkedProcess
 
 def spawn_gitwarden(*args: str, cwd: Path | str, env: Mapping[str, str] | None = None,
                     stdout: int | IO[Any] | None = None, stderr: int | IO[Any] | None = None,
-                    start_new_session: bool = False) -> GitwardenProcess:
+                    start_new_session: bool = False, fresh: bool = False) -> GitwardenProcess:
     """Start the real `gitwarden` CLI in its own process without waiting, as
-    subprocess.Popen would (forked from the session's server unless fresh processes are
-    asked for; stdin is the test's)."""
+    subprocess.Popen would (forked from the session's server unless `fresh` or fresh
+    processes are asked for; stdin is the test's)."""
     full_env = {**os.environ, **(env or {})}
-    server = fork_server(full_env)
+    server = None if fresh else fork_server(full_env)
     if server is None:
         return subprocess.Popen([sys.executable, "-m", "gitwarden", *args], cwd=cwd,
                                 env=full_env, stdout=stdout, stderr=stderr,
