@@ -40,3 +40,34 @@ def test_no_test_module_imports_another_test_module() -> None:
                     node.module.rsplit(".", 1)[-1].startswith("test_"):
                 offenders.append(f"{path.relative_to(ROOT)}: {node.module}")
     assert offenders == []
+
+
+# What a process reads from its environment, home or cwd: at import time it would be the value
+# of whoever imported gitwarden first (the tests' fork server, a daemon answering for a client).
+_PLACE_READS = {"environ", "getenv", "getenvb", "home", "expanduser", "getcwd", "cwd"}
+
+
+def test_no_module_reads_the_environment_at_import_time() -> None:
+    offenders = []
+
+    def visit(node: ast.AST, path: Path) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            # only what runs when the function is defined: defaults and decorators
+            for child in [*node.args.defaults, *node.args.kw_defaults,
+                          *getattr(node, "decorator_list", [])]:
+                if child is not None:
+                    visit(child, path)
+            return
+        name = node.attr if isinstance(node, ast.Attribute) else \
+            node.id if isinstance(node, ast.Name) else None
+        if name in _PLACE_READS and not isinstance(getattr(node, "ctx", None), ast.Store):
+            offenders.append(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')}")
+        for child in ast.iter_child_nodes(node):
+            visit(child, path)
+
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for statement in tree.body:
+            if not isinstance(statement, ast.Import | ast.ImportFrom):
+                visit(statement, path)
+    assert offenders == []

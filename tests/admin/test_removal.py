@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.helpers.gitrepo import git, make_repo, run_gitwarden, write
+from tests.helpers.gitrepo import git, make_repo, run_gitwarden, run_python, write
 from tests.helpers.worktree_state import worktree_state
 
 BIG = os.urandom(3_000_000)
@@ -125,14 +123,12 @@ def test_killed_remove_and_killed_restore_are_finished_by_running_them_again(
     main, z = _repo_with_agent(tmp_path)
     write(z, {"dataset.bin": BIG, ".env": "TOKEN=1\n", "wip.txt": "w\n"})
     before = _without_context(worktree_state(z))
-    killed = subprocess.run([sys.executable, "-c", KILLED, "run_git", "agent", "remove", "z",
-                             "--force"], cwd=main, capture_output=True, check=False)
+    killed = run_python(KILLED, "run_git", "agent", "remove", "z", "--force", cwd=main)
     assert killed.returncode == -signal.SIGKILL
     again = run_gitwarden("agent", "remove", "z", "--force", cwd=main)
     assert again.returncode == 0, again.stderr
     assert "finished the interrupted removal" in again.stdout and not z.exists()
-    killed = subprocess.run([sys.executable, "-c", KILLED, "apply_move", "agent", "restore",
-                             "z"], cwd=main, capture_output=True, check=False)
+    killed = run_python(KILLED, "apply_move", "agent", "restore", "z", cwd=main)
     assert killed.returncode == -signal.SIGKILL
     restored = run_gitwarden("agent", "restore", "z", cwd=main)
     assert restored.returncode == 0, restored.stderr

@@ -6,8 +6,6 @@ import itertools
 import json
 import os
 import signal
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from tests.helpers.gitrepo import (
     make_nested_repo,
     make_repo_with_agents,
     run_gitwarden,
+    run_python,
     write,
 )
 from tests.helpers.worktree_state import State, worktree_state
@@ -416,8 +415,7 @@ sys.exit(main(sys.argv[1:]))
 def test_an_interrupted_undo_completes_and_never_flips(repo: RepoWithAgents) -> None:
     alpha = repo.agents["alpha"]
     original, head, _staged, between = _two_rollbacks(repo)
-    killed = subprocess.run([sys.executable, "-c", KILL_IN_UNDO, "rollback", "alpha", "--undo",
-                             "--yes"], cwd=repo.main, capture_output=True, check=False)
+    killed = run_python(KILL_IN_UNDO, "rollback", "alpha", "--undo", "--yes", cwd=repo.main)
     assert killed.returncode == -signal.SIGKILL
     for _ in range(2):  # recovering twice is the same as once
         proc = run_gitwarden("rollback", "alpha", "--recover", cwd=repo.main)

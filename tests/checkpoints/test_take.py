@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -177,6 +178,32 @@ def test_concurrent_writers_never_lose_a_checkpoint(repo: RepoWithAgents) -> Non
     assert set(created) <= set(chain)  # every created checkpoint is on the one chain
 
 
+def _refusals_of_other_threads(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set once a thread other than the test's is refused a state lock (flock) it asked for."""
+    refused = threading.Event()
+    real_flock = fcntl.flock
+    main = threading.current_thread()
+
+    def flock(fd: int, operation: int) -> None:
+        try:
+            real_flock(fd, operation)
+        except BlockingIOError:
+            if threading.current_thread() is not main:
+                refused.set()
+            raise
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    return refused
+
+
+def _join_or_see_it_wait(racer: threading.Thread, refused: threading.Event) -> None:
+    """Lets the racer run until it ends (it won the race: no lock kept it out) or is seen
+    refused the lock held here (it can only go on after this writer), 3 s at most."""
+    deadline = time.monotonic() + 3
+    while racer.is_alive() and not refused.is_set() and time.monotonic() < deadline:
+        racer.join(timeout=0.01)
+
+
 def test_a_checkpoint_racing_another_leaves_no_commit_behind(
         repo: RepoWithAgents, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another checkpoint of the same agent starts (a real one, in another thread) right
@@ -199,9 +226,10 @@ def test_a_checkpoint_racing_another_leaves_no_commit_behind(
                 take_checkpoint(Workspace.load(repo.main), "alpha")))
             racers.append(racer)
             racer.start()
-            racer.join(timeout=3)  # waits out the lock, or lets the racer win
+            _join_or_see_it_wait(racer, refused)
         return commit
 
+    refused = _refusals_of_other_threads(monkeypatch)
     monkeypatch.setattr(take, "create_checkpoint_commit", racing_commit)
     write(alpha, {"a.txt": "2\n"})
     first = take_checkpoint(Workspace.load(repo.main), "alpha")
@@ -268,9 +296,10 @@ def test_a_prune_racing_a_checkpoint_leaves_no_rewritten_commit_behind(
                                                                     "alpha"))
             racers.append(racer)
             racer.start()
-            racer.join(timeout=3)  # waits out the lock, or lets the racer win
+            _join_or_see_it_wait(racer, refused)
         return rewritten
 
+    refused = _refusals_of_other_threads(monkeypatch)
     monkeypatch.setattr(rollback, "rewrite_chain", racing_rewrite)
     with Store.open(workspace.repo) as store:
         result = prune(workspace, store, "alpha", keep=2, keep_clean_days=0)

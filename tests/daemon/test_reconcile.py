@@ -189,7 +189,7 @@ def test_event_storm_stays_up_with_bounded_memory(memory_dir: Path) -> None:
     repo = make_repo_with_agents(memory_dir, ("alpha", "beta"),
                                  files={"f.txt": BASE, ".gitignore": "node_modules/\n"})
     write(repo.main, {"gitwarden.toml": FAST})
-    daemon = DaemonProcess(repo.main)
+    daemon = DaemonProcess(repo.main, fresh=True)  # its memory is measured
     try:
         storms = [subprocess.Popen([sys.executable, "-c", _STORM, str(repo.agents["alpha"]),
                                     part]) for part in ("ignored", "tracked")]

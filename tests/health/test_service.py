@@ -15,6 +15,7 @@ from gitwarden.health import table as health_state
 from gitwarden.health.results import status_fields
 from gitwarden.health.runner import build_slot, scratch_root
 from gitwarden.store.db import Store
+from tests.helpers.daemonproc import wait_until
 from tests.helpers.gitrepo import (
     commit_all,
     git,
@@ -181,8 +182,9 @@ def test_never_revert_a_revert_and_daily_cap(tmp_path: Path) -> None:
 
 def test_timeout_fails_and_kills_the_process_group(tmp_path: Path) -> None:
     marker = tmp_path / "survivor"
+    pids = tmp_path / "background-pids"
     repo = setup_repo(tmp_path, policy="notify",
-                      check=f"(sleep 3; touch {marker}) & sleep 30")
+                      check=f"(sleep 3; touch {marker}) & echo $! >> {pids}; sleep 30")
     text = (repo.main / "gitwarden.toml").read_text()
     write(repo.main, {"gitwarden.toml": text.replace("[health]\n", "[health]\ntimeout = 0.3\n")})
     alpha = repo.agents["alpha"]
@@ -194,8 +196,20 @@ def test_timeout_fails_and_kills_the_process_group(tmp_path: Path) -> None:
     # a timeout is a failure: here the base times out too, so nobody is blamed
     assert verdict.verdict == "base-broken" and verdict.culprit is None
     assert "timed out" in Path(verdict.log_path or "").read_text()
-    time.sleep(max(0.0, 3.5 - (time.monotonic() - started)))
+    # The backgrounded toucher of each run went with its group: it can never touch the marker.
+    for pid in pids.read_text().split():
+        wait_until(lambda pid=pid: not _running(int(pid)), 3.5 - (time.monotonic() - started),
+                   f"the check's background process {pid} survived the timeout")
     assert not marker.exists()
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (an orphan init has yet to reap)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_skip_exit_code_and_passing_commit_marked_clean(tmp_path: Path) -> None:

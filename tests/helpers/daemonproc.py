@@ -6,7 +6,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -15,20 +14,23 @@ from typing import Any, TypeVar
 from gitwarden.control.socket import request
 from gitwarden.errors import GitwardenError
 from gitwarden.git.repository import locate_repo
+from tests.helpers.gitrepo import spawn_gitwarden
 
 T = TypeVar("T")
 
 
 class DaemonProcess:
     def __init__(self, main: Path, env: Mapping[str, str] | None = None,
-                 args: tuple[str, ...] = ()) -> None:
+                 args: tuple[str, ...] = (), fresh: bool = False) -> None:
+        """`fresh`: a new interpreter, not a fork of the pre-imported server (whose pages,
+        every command module's included, a forked daemon's memory figures would count)."""
         self.main = main
         self.repo = locate_repo(main)
         self.log_path = main.parent / "daemon.log"
         full_env = {**os.environ, **(env or {})}
         self._log = open(self.log_path, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "gitwarden", "watch", *args], cwd=main,
-                                     env=full_env, stdout=self._log, stderr=self._log)
+        self.proc = spawn_gitwarden("watch", *args, cwd=main, env=full_env, stdout=self._log,
+                                    stderr=self._log, fresh=fresh)
         wait_until(lambda: self.alive_and_answering(), 60, "daemon did not start", self)
 
     def alive_and_answering(self) -> bool:

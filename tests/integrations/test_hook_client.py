@@ -76,10 +76,12 @@ def _claude_cases(p: dict[str, Path]) -> list[tuple[Path, str, dict[str, str]]]:
 def _run_claude(cases: list[tuple[Path, str, dict[str, str]]], direct: bool) -> list[Answer]:
     answers = []
     for cwd, text, env in cases:
-        argv = [sys.executable, "-m", "gitwarden", "hook", "claude"] if direct else \
-            [sys.executable, "-I", "-S", str(HOOK_CLIENT), "claude"]
-        proc = subprocess.run(argv, cwd=cwd, input=text, capture_output=True, text=True,
-                              env={**os.environ, **env}, timeout=60, check=False)
+        if direct:
+            proc = run_gitwarden("hook", "claude", cwd=cwd, env=env, input_text=text)
+        else:  # the installed client: a fresh `python -I -S` is what is tested
+            proc = subprocess.run([sys.executable, "-I", "-S", str(HOOK_CLIENT), "claude"],
+                                  cwd=cwd, input=text, capture_output=True, text=True,
+                                  env={**os.environ, **env}, timeout=60, check=False)
         answers.append((proc.returncode, proc.stdout, ""))
     return answers
 
@@ -196,9 +198,7 @@ def test_the_daemon_sees_config_and_worktree_changes_at_once(repo: dict[str, Pat
         git(late, "add", "src/a.py")
         late_refused = hook_client.ask_daemon("pre-commit", str(late), "", [])
         assert late_refused is not None and late_refused["exit"] == 1
-        direct = subprocess.run([sys.executable, "-m", "gitwarden", "hook", "pre-commit"],
-                                cwd=late, capture_output=True, text=True, timeout=60,
-                                check=False)
+        direct = run_gitwarden("hook", "pre-commit", cwd=late)
         assert (direct.returncode, direct.stderr) == (1, late_refused["stderr"])
     finally:
         assert daemon.stop() == 0
