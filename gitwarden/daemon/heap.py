@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import platform
 
 M_ARENA_MAX = -8  # glibc's malloc.h
@@ -50,6 +51,14 @@ def trim() -> bool:
     if _LIBC is None or not hasattr(_LIBC, "malloc_trim"):
         return False
     return bool(_LIBC.malloc_trim(ctypes.c_size_t(0)))
+
+
+def release_memory() -> None:
+    """What the daemon no longer holds, given back: garbage in reference cycles collected
+    first (a pygit2 Repository sits in cycles and keeps the packs it read mapped until it is
+    collected), then every arena trimmed."""
+    gc.collect()
+    trim()
 
 
 def heap_sizes() -> dict[str, int]:

@@ -21,7 +21,7 @@ from gitwarden.control.socket import ControlServer, DaemonLock
 from gitwarden.daemon.channels import channels_for
 from gitwarden.daemon.checkpoint_timer import CheckpointTimer
 from gitwarden.daemon.delivery import NotificationDispatcher
-from gitwarden.daemon.heap import TRIM_INTERVAL, limit_arenas, trim
+from gitwarden.daemon.heap import TRIM_INTERVAL, limit_arenas, release_memory
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.landing_jobs import LAND_QUEUE_INTERVAL, LandingJobs
 from gitwarden.daemon.logs import setup_logging
@@ -258,7 +258,7 @@ class Daemon:
         retention = self.config.retention
         self.scheduler.every("retention", retention.interval, self._retention_job, now=True)
         self.scheduler.every("repack", retention.repack_interval, self._repack_job)
-        self.scheduler.every("trim-heap", TRIM_INTERVAL, trim)
+        self.scheduler.every("release-memory", TRIM_INTERVAL, release_memory)
         self.scheduler.every("release-stale-locks", STALE_LOCKS_INTERVAL,
                              self.jobs.release_stale_locks, now=True)
         self.scheduler.every("prune-checkpoints", PRUNE_CHECKPOINTS_INTERVAL,

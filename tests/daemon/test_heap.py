@@ -5,15 +5,17 @@ sets before its threads start (counted from glibc's own malloc_info report)."""
 from __future__ import annotations
 
 import ctypes
+import gc
 import threading
 from pathlib import Path
 
+import pygit2
 import pytest
 
-from gitwarden.daemon.heap import ARENAS, heap_sizes, trim
+from gitwarden.daemon.heap import ARENAS, heap_sizes, release_memory, trim
 from tests.helpers.daemon_state import BASE, FAST
 from tests.helpers.daemonproc import DaemonProcess
-from tests.helpers.gitrepo import make_repo_with_agents, write
+from tests.helpers.gitrepo import commit_all, git, make_repo, make_repo_with_agents, write
 
 glibc = pytest.mark.skipif(not heap_sizes(), reason="glibc's malloc only (Linux CI has it)")
 
@@ -76,3 +78,28 @@ def test_the_daemon_keeps_its_malloc_arenas_at_the_cap(tmp_path: Path) -> None:
     assert threads > ARENAS + 2  # without the cap, glibc gives each new thread an arena
     assert 1 <= memory["malloc_arenas"] <= ARENAS
     assert memory["malloc_in_use"] > 0
+
+
+def _stale_pack_maps(pack_dir: Path) -> list[str]:
+    with open("/proc/self/maps") as maps:
+        return [line for line in maps if str(pack_dir) in line and "(deleted)" in line]
+
+
+def test_releasing_memory_unmaps_the_packs_of_repositories_no_longer_used(
+        tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, files={"f.txt": BASE})
+    git(repo, "repack", "-a", "-d", "-q")
+    pack_dir = repo / ".git" / "objects" / "pack"
+    gc.disable()  # as between two of Python's own (rare) full collections
+    try:
+        used = pygit2.Repository(str(repo))
+        assert used[used.head.target].peel(pygit2.Tree)["f.txt"].data
+        del used  # garbage, but in reference cycles: its packs stay mapped
+        write(repo, {"g.txt": "more\n"})
+        commit_all(repo, "more")
+        git(repo, "repack", "-a", "-d", "-q")  # the pack it mapped is deleted
+        assert _stale_pack_maps(pack_dir)
+        release_memory()
+        assert _stale_pack_maps(pack_dir) == []
+    finally:
+        gc.enable()
