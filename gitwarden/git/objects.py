@@ -31,8 +31,8 @@ def gitwarden_signature(when: int | None = None, offset: int = 0) -> pygit2.Sign
 
 
 LIBGIT2_CACHE_BYTES = 16 * 1024 * 1024
-LIBGIT2_WINDOW_BYTES = 32 * 1024 * 1024
-LIBGIT2_MAPPED_BYTES = 64 * 1024 * 1024
+LIBGIT2_WINDOW_BYTES = 1024 * 1024
+LIBGIT2_MAPPED_BYTES = 8 * 1024 * 1024
 LIBGIT2_OPEN_PACKS = 64
 
 
@@ -41,7 +41,12 @@ def bound_libgit2_memory() -> None:
     pack files it keeps open (packs a repack deleted are closed rather than kept open
     forever), the size of one mapped pack window and the windows it keeps mapped. libgit2's
     64-bit defaults are a 256 MiB cache, 1 GiB windows and 8 GiB mapped: a window that size
-    maps a whole pack at once, so no limit on mapped bytes could ever unmap part of it."""
+    maps a whole pack at once, so no limit on mapped bytes could ever unmap part of it. The
+    pages of a mapped window count in the daemon's resident memory as long as it stays mapped,
+    and the daemon reads all over its packs (trees and blobs of every agent): with 1 MiB
+    windows and 8 MiB mapped, what packs add to its RSS is at most 9 MiB, however big the
+    repository grows (the least recently used windows are unmapped; the pages stay in the
+    page cache, so mapping them again costs no read)."""
     import pygit2  # lazy: the agent hook imports this package and must not load pygit2
 
     pygit2.settings.cache_max_size(LIBGIT2_CACHE_BYTES)
