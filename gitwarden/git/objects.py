@@ -4,6 +4,7 @@ integration candidates, reverts)."""
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,18 @@ ZERO_OID = "0" * 40
 
 GITWARDEN_NAME = "gitwarden"
 GITWARDEN_EMAIL = "gitwarden@localhost"
+
+
+def tree_entry(tree: pygit2.Tree, path: str) -> pygit2.Object | None:
+    """The entry at `path` (slash-separated) in `tree`, or None. pygit2 (1.21) keeps a
+    reference to the path it is given whenever the path is missing (`path in tree` and
+    `tree[path]` alike), so a daemon asking about fresh path strings for months would keep
+    every one of them: the path is interned first, and a missing path holds one string, not
+    one per question."""
+    try:
+        return tree[sys.intern(path)]
+    except KeyError:
+        return None
 
 
 def gitwarden_signature(when: int | None = None, offset: int = 0) -> pygit2.Signature:
