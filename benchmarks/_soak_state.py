@@ -56,15 +56,17 @@ def table_sizes(state_db: Path) -> dict[str, float]:
     return sizes
 
 
-def memory_split(pid: int) -> tuple[float, float]:
-    """MB of the daemon's resident memory that is anonymous (heap) and file-mapped (the
-    interpreter, libraries, and pack files libgit2 maps), from /proc/PID/smaps_rollup."""
+def memory_split(pid: int) -> tuple[float, float, float]:
+    """MB of the daemon's resident memory, and of it what is anonymous (heap) and
+    file-mapped (the interpreter, libraries, and pack files libgit2 maps), read at one moment
+    from /proc/PID/smaps_rollup (exact page counts, where /proc/PID/statm, psutil's RSS, sums
+    per-thread counters that may lag)."""
     fields: dict[str, int] = {}
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
             name, _, rest = line.partition(":")
             fields[name] = int(rest.split()[0]) if rest.split() else 0
     except (OSError, ValueError):
-        return 0.0, 0.0
-    anon = fields.get("Anonymous", 0)
-    return anon / 1024, (fields.get("Rss", 0) - anon) / 1024
+        return 0.0, 0.0, 0.0
+    rss, anon = fields.get("Rss", 0), fields.get("Anonymous", 0)
+    return rss / 1024, anon / 1024, (rss - anon) / 1024

@@ -9,7 +9,8 @@ predictions merge file contents), checkpoints every 20 s, and retention set shor
 ([retention] max_age and interval of a minute or two) so that its effect shows within the
 run; repacking runs with its defaults.
 
-Printed every minute: the daemon's RSS (anonymous and file-mapped, from /proc/PID/smaps_rollup)
+Printed every minute: the daemon's RSS (and of it anonymous and file-mapped, all three read
+at one moment from /proc/PID/smaps_rollup)
 and CPU, state.db size (with its WAL; and as it was right after the newest retention pass), the
 KB of each table and index (SQLite's dbstat) and row counts,
 loose objects and packs (`git count-objects -v`), unreachable objects (`git fsck
@@ -220,13 +221,13 @@ def sample(minute: float, daemon: psutil.Process, state_db: Path, main: Path,
     cpu = times.user + times.system
     now = time.monotonic()
     cpu_pct = 100.0 * (cpu - last_cpu[0]) / max(1e-6, now - last_cpu[1])
-    rss = daemon.memory_info().rss / 2**20
+    rss, anon, mapped = memory_split(daemon.pid)  # before git fsck and friends run
     state_kb, wal_kb, rows = state_figures(state_db)
     loose, packs, unreachable, unreachable_loose, gitwarden_loose, reflog_only, in_flight = \
         object_figures(main)
     taken = Sample(minute, rss, cpu_pct, state_kb, wal_kb, rows, loose, packs, unreachable,
                    unreachable_loose, gitwarden_loose, reflog_only, in_flight)
-    taken.anon_mb, taken.file_mb = memory_split(daemon.pid)
+    taken.anon_mb, taken.file_mb = anon, mapped
     taken.pages_kb = table_sizes(state_db)
     taken.pruned_kb = size_after_retention(state_db)
     return taken, (cpu, now)

@@ -5,6 +5,7 @@ prints them, so that a leak would be seen."""
 
 from __future__ import annotations
 
+from gitwarden.daemon.heap import heap_sizes
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.pending import PendingPaths
 from gitwarden.git.objects import libgit2_cached_bytes, libgit2_limits
@@ -15,7 +16,8 @@ from gitwarden.overlaps.tracker import ChangeTracker
 def memory_sizes(tracker: ChangeTracker, overlaps: OverlapRecorder | None, jobs: Jobs,
                  pending: PendingPaths, **counts: int) -> dict[str, int]:
     sizes = {**counts, "pending": pending.size(), "libgit2_cache_bytes": libgit2_cached_bytes(),
-             **tracker.memory_sizes(), **jobs.memory_sizes(), **libgit2_limits()}
+             **tracker.memory_sizes(), **jobs.memory_sizes(), **libgit2_limits(),
+             **heap_sizes()}
     if overlaps is not None:
         sizes.update(overlaps.memory_sizes())
     return sizes

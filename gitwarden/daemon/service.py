@@ -21,6 +21,7 @@ from gitwarden.control.socket import ControlServer, DaemonLock
 from gitwarden.daemon.channels import channels_for
 from gitwarden.daemon.checkpoint_timer import CheckpointTimer
 from gitwarden.daemon.delivery import NotificationDispatcher
+from gitwarden.daemon.heap import TRIM_INTERVAL, limit_arenas, release_memory
 from gitwarden.daemon.jobs import Jobs
 from gitwarden.daemon.landing_jobs import LAND_QUEUE_INTERVAL, LandingJobs
 from gitwarden.daemon.logs import setup_logging
@@ -61,6 +62,7 @@ Answers = dict[str, Callable[[dict[str, Any], Path], dict[str, Any]]]
 def run_daemon(workspace_dir: Path, *, json_log: bool = False,
                answers: Answers | None = None) -> int:
     """Run the watch daemon for the repository containing `workspace_dir` until stopped."""
+    limit_arenas()  # before any thread starts: an arena, once made, stays
     setup_logging(json_log)
     bound_libgit2_memory()
     workspace = Workspace.load(workspace_dir)
@@ -258,6 +260,7 @@ class Daemon:
         retention = self.config.retention
         self.scheduler.every("retention", retention.interval, self._retention_job, now=True)
         self.scheduler.every("repack", retention.repack_interval, self._repack_job)
+        self.scheduler.every("release-memory", TRIM_INTERVAL, release_memory)
         self.scheduler.every("release-stale-locks", STALE_LOCKS_INTERVAL,
                              self.jobs.release_stale_locks, now=True)
         self.scheduler.every("prune-checkpoints", PRUNE_CHECKPOINTS_INTERVAL,

@@ -4,6 +4,7 @@ integration candidates, reverts)."""
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,18 @@ GITWARDEN_NAME = "gitwarden"
 GITWARDEN_EMAIL = "gitwarden@localhost"
 
 
+def tree_entry(tree: pygit2.Tree, path: str) -> pygit2.Object | None:
+    """The entry at `path` (slash-separated) in `tree`, or None. pygit2 (1.21) keeps a
+    reference to the path it is given whenever the path is missing (`path in tree` and
+    `tree[path]` alike), so a daemon asking about fresh path strings for months would keep
+    every one of them: the path is interned first, and a missing path holds one string, not
+    one per question."""
+    try:
+        return tree[sys.intern(path)]
+    except KeyError:
+        return None
+
+
 def gitwarden_signature(when: int | None = None, offset: int = 0) -> pygit2.Signature:
     """The author and committer of every commit gitwarden creates."""
     import pygit2  # lazy: the agent hook imports this package and must not load pygit2
@@ -31,8 +44,8 @@ def gitwarden_signature(when: int | None = None, offset: int = 0) -> pygit2.Sign
 
 
 LIBGIT2_CACHE_BYTES = 16 * 1024 * 1024
-LIBGIT2_WINDOW_BYTES = 32 * 1024 * 1024
-LIBGIT2_MAPPED_BYTES = 64 * 1024 * 1024
+LIBGIT2_WINDOW_BYTES = 1024 * 1024
+LIBGIT2_MAPPED_BYTES = 8 * 1024 * 1024
 LIBGIT2_OPEN_PACKS = 64
 
 
@@ -41,7 +54,12 @@ def bound_libgit2_memory() -> None:
     pack files it keeps open (packs a repack deleted are closed rather than kept open
     forever), the size of one mapped pack window and the windows it keeps mapped. libgit2's
     64-bit defaults are a 256 MiB cache, 1 GiB windows and 8 GiB mapped: a window that size
-    maps a whole pack at once, so no limit on mapped bytes could ever unmap part of it."""
+    maps a whole pack at once, so no limit on mapped bytes could ever unmap part of it. The
+    pages of a mapped window count in the daemon's resident memory as long as it stays mapped,
+    and the daemon reads all over its packs (trees and blobs of every agent): with 1 MiB
+    windows and 8 MiB mapped, what packs add to its RSS is at most 9 MiB, however big the
+    repository grows (the least recently used windows are unmapped; the pages stay in the
+    page cache, so mapping them again costs no read)."""
     import pygit2  # lazy: the agent hook imports this package and must not load pygit2
 
     pygit2.settings.cache_max_size(LIBGIT2_CACHE_BYTES)

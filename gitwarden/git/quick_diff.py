@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 
 import pygit2
 
-from gitwarden.git.objects import MODE_BLOB, MODE_EXEC
+from gitwarden.git.objects import MODE_BLOB, MODE_EXEC, tree_entry
 
 # Attributes under which git's blob is not the file's bytes.
 _FILTERING = ("filter", "text", "eol", "crlf", "ident", "working-tree-encoding")
@@ -58,7 +58,9 @@ class QuickDiff:
         a regular file and its bytes now hash to another blob; None when only git can tell."""
         try:
             repo = pygit2.Repository(str(worktree))
-            entry = repo.head.peel(pygit2.Tree)[rel]
+            entry = tree_entry(repo.head.peel(pygit2.Tree), rel)
+            if entry is None:
+                return None
             if entry.filemode not in (MODE_BLOB, MODE_EXEC) or \
                     self._filtered(repo, worktree, rel):
                 return None
@@ -86,7 +88,7 @@ class QuickDiff:
         if any(os.path.lexists(os.path.join(worktree, c)) for c in candidates):
             return True
         tree = repo.head.peel(pygit2.Tree)
-        if any(c in tree for c in candidates):
+        if any(tree_entry(tree, c) is not None for c in candidates):
             return True
         if self._index_may_hold_attributes(Path(repo.path) / "index"):
             return True

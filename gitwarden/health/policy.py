@@ -24,7 +24,7 @@ from gitwarden.checkpoints.take import create_backup_ref
 from gitwarden.coordination.pauses import auto_actions_allowed
 from gitwarden.coordination.pausing import apply_pause
 from gitwarden.errors import GitError, GitwardenError
-from gitwarden.git.objects import MODE_GITLINK
+from gitwarden.git.objects import MODE_GITLINK, tree_entry
 from gitwarden.git.quarantine import keep, quarantined
 from gitwarden.git.runner import run_git
 from gitwarden.git.worktrees import operation_in_progress
@@ -257,11 +257,8 @@ def _put_back(agent: Agent, head: str, revert_commit: str, written: list[str], r
 
 
 def _entry(tree: Any, path: str) -> tuple[str, int] | None:
-    try:
-        entry = tree[path]
-    except KeyError:
-        return None
-    return str(entry.id), int(entry.filemode)
+    entry = tree_entry(tree, path)
+    return None if entry is None else (str(entry.id), int(entry.filemode))
 
 
 def _disk_matches(worktree: Path, path: str, blob: str | None) -> bool:

@@ -25,7 +25,7 @@ from typing import Any
 import pygit2
 
 from gitwarden.git.merge_file import merge_file_contents
-from gitwarden.git.objects import MODE_BLOB, MODE_EXEC, MODE_LINK
+from gitwarden.git.objects import MODE_BLOB, MODE_EXEC, MODE_LINK, tree_entry
 
 CONFLICT = "conflict"
 CLEAN_MERGE = "clean-merge"
@@ -33,7 +33,7 @@ CLEAN_MERGE = "clean-merge"
 _CACHE_LIMIT = 1024  # pair results; cleared when full (the daemon's memory stays flat)
 _MERGE_BASE_LIMIT = 1024  # pairs of HEADs
 _IN_COMMIT_LIMIT = 4096  # (commit, path) entries
-REOPEN_INTERVAL = 300.0
+REOPEN_INTERVAL = 60.0
 
 
 @dataclass(frozen=True)
@@ -222,9 +222,8 @@ class MergePredictor:
             tree = self.repo[commit_id].peel(pygit2.Tree)
         except (KeyError, ValueError, pygit2.GitError):
             return _Version(None, None, MODE_BLOB)  # not cached: a fetch may bring it
-        try:
-            entry = tree[path]
-        except KeyError:
+        entry = tree_entry(tree, path)
+        if entry is None:
             version = _Version(None, None, MODE_BLOB)  # not in that commit, for good
         else:
             version = _Version(str(entry.id), None, int(entry.filemode)) \

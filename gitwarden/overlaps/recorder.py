@@ -22,6 +22,8 @@ log = logging.getLogger("gitwarden.pipeline")
 
 Emit = Callable[..., None]
 
+MAX_TOLD_PER_PATH = 32  # agent sets of one open overlap already told it conflicts
+
 
 class OverlapRecorder:
     """Turns overlap deltas into table rows and events, predicting each merge in memory."""
@@ -35,9 +37,9 @@ class OverlapRecorder:
         self._overlaps = overlaps
         self._emit = emit
         self.classification: dict[str, Prediction] = {}
-        # path -> overlap keys (path and agents) already notified as conflicts; all of a path's
-        # keys go when its overlap resolves, whichever agents it had on the way
-        self._told_conflict: dict[str, set[str]] = {}
+        # path -> overlap keys (path and agents) already notified as conflicts, oldest first;
+        # all of a path's keys go when its overlap resolves, whichever agents it had on the way
+        self._told_conflict: dict[str, dict[str, None]] = {}
 
     def memory_sizes(self) -> dict[str, int]:
         """Entries held: one per open overlap, plus the predictor's bounded merge cache."""
@@ -101,7 +103,7 @@ class OverlapRecorder:
                                        now, prediction.classification, prediction.as_json())
             title, body = overlap_message(overlap, prediction)
             if prediction.classification == CONFLICT:
-                self._told_conflict.setdefault(overlap.path, set()).add(overlap_key(overlap))
+                self._tell_conflict(overlap.path, overlap_key(overlap))
             log.debug("overlap: %s (%s)", title, prediction.classification)
             self._emit(EventKind.OVERLAP_OPENED, f"{title}: {body}", path=overlap.path,
                         agent=overlap.first_agent, severity="warning",
@@ -122,8 +124,23 @@ class OverlapRecorder:
                         data={"agents": list(overlap.agents),
                               "classification": prediction.classification})
 
+    def _tell_conflict(self, path: str, key: str) -> None:
+        told = self._told_conflict.setdefault(path, {})
+        told[key] = None
+        if len(told) > MAX_TOLD_PER_PATH:  # the oldest agent set may be told once more
+            del told[next(iter(told))]
+
+    def _forget_closed(self, open_paths: Mapping[str, Overlap]) -> None:
+        """What is kept per path goes with its overlap, even one that closed without a
+        `resolved` delta (the tracker replaced, a store rewritten)."""
+        for path in [p for p in self.classification if p not in open_paths]:
+            del self.classification[path]
+        for path in [p for p in self._told_conflict if p not in open_paths]:
+            del self._told_conflict[path]
+
     def reclassify(self, now: float, touched: set[str], full: bool,
                     delta: OverlapDelta) -> bool:
+        self._forget_closed(self._overlaps())
         fresh = {o.path for o in (*delta.opened, *delta.changed)}
         changed = False
         for path, overlap in self._overlaps().items():
@@ -151,7 +168,7 @@ class OverlapRecorder:
                 if prediction.classification == CONFLICT and \
                         key not in self._told_conflict.get(path, ()):
                     # Told once per overlap that it now conflicts, however often it flips.
-                    self._told_conflict.setdefault(path, set()).add(key)
+                    self._tell_conflict(path, key)
                     title, body = reclassified_message(overlap, prediction)
                     log.debug("overlap now conflicts: %s", title)
                     severity = "warning"

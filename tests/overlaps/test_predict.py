@@ -153,3 +153,8 @@ def test_merge_bases_and_ancestor_files_are_looked_up_once_and_bounded(
     for rel in ("a.txt", "b.txt", "c.txt"):
         predictor.predict(rel, _sides(repo.agents))
     assert len(predictor._in_commits) <= 2
+    monkeypatch.setattr(predict, "_CACHE_LIMIT", 4)  # pair results: new blobs each edit
+    for edit in range(20):
+        write(repo.agents["alpha"], {"f.txt": BASE.replace("line 5\n", f"a{edit}\n")})
+        assert predictor.predict("f.txt", _sides(repo.agents)).classification == CONFLICT
+        assert len(predictor._cache) <= 4
