@@ -22,7 +22,7 @@ from gitwarden.checkpoints.chain import RefConflict
 from gitwarden.checkpoints.rollback_plan import checkout_paths, prune_empty_dirs
 from gitwarden.checkpoints.stash import StashEntry, restore_file
 from gitwarden.errors import GitwardenError
-from gitwarden.git.objects import ZERO_OID
+from gitwarden.git.objects import ZERO_OID, tree_entry
 from gitwarden.git.runner import run_git
 from gitwarden.store.write_journal import own_writes
 
@@ -227,11 +227,8 @@ def split_by_tree(repo: pygit2.Repository, move: Move) -> Move:
 
 
 def _in_tree(tree: pygit2.Tree, rel: str) -> bool:
-    try:
-        entry = tree[rel]
-    except KeyError:
-        return False
-    return int(entry.filemode) != 0o040000
+    entry = tree_entry(tree, rel)
+    return entry is not None and int(entry.filemode) != 0o040000
 
 
 @overload

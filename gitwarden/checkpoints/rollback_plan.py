@@ -19,7 +19,7 @@ import pygit2
 from gitwarden.checkpoints.chain import CheckpointInfo, FileChange, tree_changes
 from gitwarden.checkpoints.snapshot import SnapshotSkipped, full_snapshot
 from gitwarden.errors import GitwardenError
-from gitwarden.git.objects import MODE_GITLINK
+from gitwarden.git.objects import MODE_GITLINK, tree_entry
 from gitwarden.git.runner import run_git
 from gitwarden.git.worktrees import operation_in_progress
 
@@ -102,10 +102,8 @@ def split_nested(repo: pygit2.Repository, changes: list[FileChange], current_tre
 
 def _mode_in(tree: pygit2.Object, path: str) -> int | None:
     assert isinstance(tree, pygit2.Tree)
-    try:
-        return int(tree[path].filemode)
-    except KeyError:
-        return None
+    entry = tree_entry(tree, path)
+    return int(entry.filemode) if entry is not None else None
 
 
 def prune_empty_dirs(worktree: Path, deleted: list[str]) -> None:

@@ -43,6 +43,7 @@ from gitwarden.checkpoints.writers import group_members, open_for_writing
 from gitwarden.coordination import pauses
 from gitwarden.coordination.processes import process_state, signal_group
 from gitwarden.errors import GitwardenError
+from gitwarden.git.objects import tree_entry
 from gitwarden.git.runner import run_git, split_z
 from gitwarden.store.db import Store
 
@@ -147,10 +148,8 @@ def _unheld_in_way(repo: pygit2.Repository, worktree: Path, held: pygit2.Tree,
 
 
 def holds(tree: pygit2.Tree, rel: str) -> bool:
-    try:
-        return int(tree[rel].filemode) != 0o040000
-    except KeyError:
-        return False
+    entry = tree_entry(tree, rel)
+    return entry is not None and int(entry.filemode) != 0o040000
 
 
 def held_cap(workspace: Workspace) -> int:
