@@ -43,9 +43,9 @@ def gitwarden_signature(when: int | None = None, offset: int = 0) -> pygit2.Sign
                             int(time.time()) if when is None else when, offset)
 
 
-LIBGIT2_CACHE_BYTES = 16 * 1024 * 1024
+LIBGIT2_CACHE_BYTES = 8 * 1024 * 1024
 LIBGIT2_WINDOW_BYTES = 1024 * 1024
-LIBGIT2_MAPPED_BYTES = 8 * 1024 * 1024
+LIBGIT2_MAPPED_BYTES = 4 * 1024 * 1024
 LIBGIT2_OPEN_PACKS = 64
 
 
@@ -57,7 +57,7 @@ def bound_libgit2_memory() -> None:
     maps a whole pack at once, so no limit on mapped bytes could ever unmap part of it. The
     pages of a mapped window count in the daemon's resident memory as long as it stays mapped,
     and the daemon reads all over its packs (trees and blobs of every agent): with 1 MiB
-    windows and 8 MiB mapped, what packs add to its RSS is at most 9 MiB, however big the
+    windows and 4 MiB mapped, what packs add to its RSS is at most 5 MiB, however big the
     repository grows (the least recently used windows are unmapped; the pages stay in the
     page cache, so mapping them again costs no read)."""
     import pygit2  # lazy: the agent hook imports this package and must not load pygit2
