@@ -5,32 +5,33 @@ that moment as second parent (so the agent's commits stay reachable), a message 
 files changed since the previous checkpoint, and trailers naming agent, worktree, HEAD and
 base. Ref updates are compare-and-swap (`git update-ref REF NEW OLD`, or the same through
 libgit2's ref transaction where no git process should be started), made by one gitwarden
-process at a time (`chain_lock`), so that no checkpoint commit loses the swap and stays behind
-unreachable.
+process at a time (`chain_lock`), so that no checkpoint commit loses the swap and stays
+behind unreachable.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pygit2
 
-from gitwarden.errors import GitError, GitwardenError
+from gitwarden.checkpoints.snapshot import common_dir_of
+from gitwarden.errors import GitError
 from gitwarden.git import lockfiles
 from gitwarden.git.objects import ZERO_OID, gitwarden_signature
 from gitwarden.git.runner import run_git
 from gitwarden.git.trees import KnownTrees, diff_trees
-from gitwarden.store.state_locks import state_lock
+
+if TYPE_CHECKING:
+    from gitwarden.checkpoints.chain_lock import ChainLock
 
 CHECKPOINT_REF_PREFIX = "refs/gitwarden/checkpoints/"
 BACKUP_REF_PREFIX = "refs/gitwarden/backups/"
 MAX_LISTED_FILES = 50
-CHAIN_LOCK_WAIT = 30.0
 
 TRAILER_AGENT = "Gitwarden-Agent"
 TRAILER_WORKTREE = "Gitwarden-Worktree"
@@ -204,18 +205,6 @@ def create_checkpoint_commit(repo: pygit2.Repository, *, tree: pygit2.Oid,
     return str(oid)
 
 
-@contextlib.contextmanager
-def chain_lock(state_dir: Path, agent_name: str) -> Iterator[None]:
-    """Held from reading the tip of an agent's chain to moving its ref: a checkpoint that
-    lost the compare-and-swap to another gitwarden process would be an unreachable commit."""
-    digest = hashlib.sha256(agent_name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    with state_lock(state_dir, f"checkpoint-{digest}", wait=CHAIN_LOCK_WAIT,
-                    busy=lambda: GitwardenError(
-                        f"another gitwarden process has held the checkpoint chain of "
-                        f"{agent_name} for {CHAIN_LOCK_WAIT:g} s; try again")):
-        yield
-
-
 class RefConflict(Exception):
     """A compare-and-swap ref update lost the race: the ref moved."""
 
@@ -234,13 +223,16 @@ def update_ref_cas(cwd: Path, ref: str, new: str, old: str | None, *,
 
 
 def advance_ref_cas(repo: pygit2.Repository, ref: str, new: str, old: str | None, *,
-                    message: str = "gitwarden") -> None:
+                    message: str = "gitwarden", held: ChainLock | None = None) -> None:
     """`update_ref_cas` without starting a git process (a checkpoint's hot path): libgit2
     takes the same `<ref>.lock` git takes, the old value is compared while it is held, and
-    the reflog is written under git's rules."""
+    the reflog is written under git's rules. `held`: the chain lock, which records the ref
+    lock file while it exists (for the next holder, should this process be killed)."""
     try:
         with repo.transaction() as transaction:
             transaction.lock_ref(ref)
+            if held is not None:
+                held.record_ref_lock(ref_lock_path(Path(common_dir_of(repo.path)), ref))
             current = repo.references.get(ref)
             value = str(current.target) if current is not None else None
             if value != old:
@@ -250,6 +242,9 @@ def advance_ref_cas(repo: pygit2.Repository, ref: str, new: str, old: str | None
         if "lock" in str(exc).lower():
             raise RefConflict(f"cannot lock ref {ref}: {exc}") from exc
         raise GitError(f"updating {ref} failed: {exc}") from exc
+    finally:
+        if held is not None:
+            held.clear()
 
 
 def ref_lock_path(common_dir: Path, ref: str) -> Path:

@@ -17,13 +17,13 @@ from gitwarden.checkpoints.chain import (
     FileChange,
     RefConflict,
     backup_index_tree,
-    chain_lock,
     checkpoint_ref,
     delete_ref_cas,
     info_from_commit,
     read_chain,
     update_ref_cas,
 )
+from gitwarden.checkpoints.chain_lock import chain_lock
 from gitwarden.checkpoints.moves import AgentState
 from gitwarden.checkpoints.retention import RetentionPolicy, plan_prune, rewrite_chain
 from gitwarden.checkpoints.rollback_plan import RollbackPlan, plan_rollback, refuse_if_busy

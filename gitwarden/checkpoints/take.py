@@ -30,7 +30,6 @@ from gitwarden.checkpoints.chain import (
     CheckpointInfo,
     RefConflict,
     advance_ref_cas,
-    chain_lock,
     chain_tip,
     checkpoint_ref,
     create_checkpoint_commit,
@@ -43,6 +42,7 @@ from gitwarden.checkpoints.chain import (
     update_ref_cas,
 )
 from gitwarden.checkpoints.chain import build_message as build_checkpoint_message
+from gitwarden.checkpoints.chain_lock import ChainLock, chain_lock
 from gitwarden.checkpoints.snapshot import (
     UNMERGED_REASON,
     Snapshot,
@@ -152,9 +152,9 @@ def take_checkpoint(workspace: Workspace, agent: Agent | str, *,
         if scan is not None:
             scan.cancel()
     base = _base_commit(workspace, repo, head)
-    with chain_lock(state_dir, target.name):
+    with chain_lock(state_dir, target.name) as held:
         result = _commit_with_cas(repo, target, snapshot, head=head, base=base,
-                                  message=message, kind=kind)
+                                  message=message, kind=kind, held=held)
     if result.commit is not None:
         freshness.record_base(state_dir, target.name, result.commit, inputs,
                               freshness.signature(repo), started)
@@ -232,7 +232,7 @@ def _snapshot_from_scan(repo: pygit2.Repository, scan: StatusScan, head: str | N
 
 def _commit_with_cas(repo: pygit2.Repository, agent: Agent, snapshot: Snapshot, *,
                      head: str | None, base: str | None, message: str | None,
-                     kind: str) -> CheckpointResult:
+                     kind: str, held: ChainLock) -> CheckpointResult:
     left_out = list(snapshot.left_out)
     delay = 0.005
     for _attempt in range(CAS_ATTEMPTS):
@@ -253,7 +253,7 @@ def _commit_with_cas(repo: pygit2.Repository, agent: Agent, snapshot: Snapshot, 
         try:
             advance_ref_cas(repo, checkpoint_ref(agent.name), commit,
                             previous.commit if previous else None,
-                            message=f"gitwarden checkpoint {agent.name}")
+                            message=f"gitwarden checkpoint {agent.name}", held=held)
         except RefConflict:
             lock = ref_lock_path(Path(common_dir_of(repo.path)), checkpoint_ref(agent.name))
             if lock.exists() and (_attempt >= 2 or lock_is_stale(lock)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -29,6 +30,7 @@ from tests.helpers.gitrepo import (
     git,
     make_repo_with_agents,
     run_gitwarden,
+    run_python,
     unreachable_objects,
     write,
 )
@@ -334,6 +336,53 @@ def test_stale_ref_lock_is_named_by_its_path(repo: RepoWithAgents) -> None:
     assert fresh.returncode == 1 and str(lock) in fresh.stderr and "is stale" not in fresh.stderr
     lock.unlink()
     assert run_gitwarden("checkpoint", "alpha", cwd=repo.main).returncode == 0
+
+
+KILLED_HOLDING_THE_REF_LOCK = r"""
+import os, signal, sys
+from pygit2.transaction import ReferenceTransaction
+def killed(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+ReferenceTransaction.set_target = killed
+from gitwarden.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_ref_lock_left_by_a_killed_checkpoint_does_not_block_the_next(
+        repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    write(alpha, {"a.txt": "1\n"})
+    assert run_gitwarden("checkpoint", "alpha", cwd=repo.main).returncode == 0
+    write(alpha, {"a.txt": "2\n"})
+    killed = run_python(KILLED_HOLDING_THE_REF_LOCK, "checkpoint", "alpha", cwd=repo.main)
+    assert killed.returncode == -signal.SIGKILL
+    lock = repo.main / ".git" / "refs" / "gitwarden" / "checkpoints" / "alpha.lock"
+    assert lock.exists() and not lock_is_stale(lock)  # seconds old, not a minute
+    proc = run_gitwarden("checkpoint", "alpha", cwd=repo.main)
+    assert proc.returncode == 0, proc.stderr
+    assert not lock.exists()
+    tip = git(alpha, "show", "refs/gitwarden/checkpoints/alpha:a.txt")
+    assert tip.strip() == "2"
+    assert run_gitwarden("rollback", "alpha", "--recover", cwd=repo.main).returncode == 0
+    assert git(repo.main, "fsck", "--no-dangling").strip() == ""
+
+
+def test_a_ref_lock_the_killed_checkpoint_did_not_take_is_left_alone(
+        repo: RepoWithAgents) -> None:
+    alpha = repo.agents["alpha"]
+    write(alpha, {"a.txt": "1\n"})
+    assert run_gitwarden("checkpoint", "alpha", cwd=repo.main).returncode == 0
+    write(alpha, {"a.txt": "2\n"})
+    assert run_python(KILLED_HOLDING_THE_REF_LOCK, "checkpoint", "alpha",
+                      cwd=repo.main).returncode == -signal.SIGKILL
+    lock = repo.main / ".git" / "refs" / "gitwarden" / "checkpoints" / "alpha.lock"
+    # Someone else's lock in its place (another git process): not gitwarden's to remove.
+    lock.unlink()
+    lock.write_text("")
+    proc = run_gitwarden("checkpoint", "alpha", cwd=repo.main)
+    assert proc.returncode == 1 and str(lock) in proc.stderr
+    assert lock.exists()
 
 
 def test_lock_held_open_by_a_live_process_is_not_stale(tmp_path: Path) -> None:
