@@ -42,7 +42,10 @@ class ChainLock:
         self._fd = fd
 
     def record_ref_lock(self, path: Path) -> None:
-        st = path.stat()
+        try:
+            st = path.stat()
+        except OSError:  # not where git keeps it: unrecorded, the minute-old rule applies
+            return
         record = json.dumps([os.fsdecode(path), st.st_ino, st.st_mtime_ns]).encode()
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, record, 0)
@@ -57,7 +60,7 @@ class ChainLock:
             return None
         try:
             name, inode, mtime_ns = json.loads(raw)
-            path = Path(os.fsencode(name).decode("utf-8", "surrogateescape"))
+            path = Path(name)
         except (ValueError, TypeError):
             self.clear()
             return None
