@@ -3,10 +3,11 @@
 A prediction (would this rebase be clean? does the base merged with these agents build?)
 makes libgit2 write merged blobs, trees and candidate commits. Written into the repository,
 they would stay behind as unreachable loose objects that push every agent commit into
-`git gc --auto`. A quarantine is a second handle on the repository whose new objects go to a
-private loose-object directory put in front of the repository's own (libgit2 writes into the
-first writable backend and reads from all of them, so everything the repository has stays
-visible); the directory is removed when the question is answered. Only what must outlive it
+`git gc --auto`. A quarantine is a second handle on the repository with an object database
+of its own: a private loose-object directory, with the repository's store as its alternate
+(libgit2 reads from an alternate but never writes into one, so everything the repository has
+stays visible and every new object lands in the private directory); the directory is removed
+when the question is answered. Only what must outlive it
 is copied into the repository with `keep` (a candidate about to be checked out), and then
 only the objects the repository lacks. Nothing in the repository's store is ever removed
 here.
@@ -18,9 +19,11 @@ directories of processes that no longer run.
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import os
 import shutil
-import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,13 +32,14 @@ import pygit2
 from gitwarden.git.repository import STATE_DIR_NAME
 
 QUARANTINE_DIR = "quarantine"
-# Above libgit2's own loose (1) and pack (2) backends: new objects are written here first.
-QUARANTINE_PRIORITY = 10
 
 
 def common_dir(repo: pygit2.Repository) -> Path:
     """The common git dir of `repo` (a linked worktree's names it in `commondir`)."""
-    git_dir = Path(repo.path)
+    return common_dir_of(Path(repo.path))
+
+
+def common_dir_of(git_dir: Path) -> Path:
     try:
         text = (git_dir / "commondir").read_text("utf-8").strip()
     except OSError:
@@ -47,6 +51,38 @@ def quarantine_root(common: Path) -> Path:
     return common / STATE_DIR_NAME / QUARANTINE_DIR
 
 
+class _Slots:
+    """The directories of one process's quarantines: `<pid>-<slot>` in the owner-only
+    quarantine root, a slot taken by one quarantine at a time and used again after it. pygit2
+    (1.21) keeps a reference to every path string given to `Odb()` and `add_disk_alternate`,
+    so a daemon that asked with a new directory name each time would keep every name for
+    good; the same slot hands out the same Path, whose string pathlib keeps."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy: set[tuple[Path, int]] = set()
+        self._paths: dict[tuple[Path, int], Path] = {}
+
+    def take(self, root: Path) -> Path:
+        with self._lock:
+            slot = next(n for n in itertools.count() if (root, n) not in self._busy)
+            self._busy.add((root, slot))
+            path = self._paths.get((root, slot))
+            if path is None:
+                if len(self._paths) >= _PATHS_KEPT:
+                    self._paths.clear()
+                path = self._paths[(root, slot)] = root / f"{os.getpid()}-{slot}"
+        return path
+
+    def give_back(self, root: Path, path: Path) -> None:
+        with self._lock:
+            self._busy.discard((root, int(path.name.rsplit("-", 1)[1])))
+
+
+_PATHS_KEPT = 64  # slots of every repository this process asked in; cleared when more
+_SLOTS = _Slots()
+
+
 @contextlib.contextmanager
 def quarantine_dir(common: Path) -> Iterator[Path]:
     """A private object directory for one question, removed on exit."""
@@ -54,16 +90,32 @@ def quarantine_dir(common: Path) -> Iterator[Path]:
     # the state dir first, owner-only: mkdir(parents=True) would give it the umask's mode
     root.parent.mkdir(mode=0o700, exist_ok=True)
     root.mkdir(mode=0o700, exist_ok=True)
-    objects = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+    objects = _SLOTS.take(root)
     try:
+        # left by a process of the same pid that was killed, or a removal that failed
+        shutil.rmtree(objects, ignore_errors=True)
+        objects.mkdir(mode=0o700)
         yield objects
     finally:
         shutil.rmtree(objects, ignore_errors=True)
+        _SLOTS.give_back(root, objects)
 
 
 def divert_writes(repo: pygit2.Repository, objects: Path) -> None:
-    """Make `repo` (a handle nobody else uses) write new objects into `objects`."""
-    repo.odb.add_backend(pygit2.OdbBackendLoose(str(objects), 1, False), QUARANTINE_PRIORITY)
+    """Make `repo` (a handle nobody else uses) write new objects into `objects`.
+
+    Not by adding a backend in front of the repository's own: pygit2's `add_backend` keeps a
+    reference to the backend it is given for good, one object per quarantine, and the daemon
+    opens hundreds of them an hour."""
+    odb = pygit2.Odb(str(objects))
+    odb.add_disk_alternate(_objects_dir(Path(repo.path)))
+    repo.set_odb(odb)
+
+
+@functools.lru_cache(maxsize=16)
+def _objects_dir(git_dir: Path) -> str:
+    """The repository's object directory; the same string each time (see _Slots)."""
+    return str(common_dir_of(git_dir) / "objects")
 
 
 def git_env_for(objects: Path, common: Path) -> dict[str, str]:

@@ -19,6 +19,7 @@ BASE_LABEL = "base"
 UP_TO_DATE = "up-to-date"
 CLEAN = "clean"
 BLOCKED = "blocked"  # uncommitted changes in files the base changed: sync would refuse
+_REBASE_LIMIT = 256  # (merge-base, head, base) triples; cleared when full
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class BaseAwareness:
     def __init__(self, common_dir: Path, predictor: MergePredictor | None = None) -> None:
         self.predictor = predictor or MergePredictor(common_dir)
         self._base_paths: dict[tuple[str, str], frozenset[str]] = {}
+        self._rebases: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = {}
 
     @property
     def repo(self) -> pygit2.Repository:
@@ -108,8 +110,22 @@ class BaseAwareness:
 
     def _rebase(self, merge_base: str, head: str, base_commit: str,
                 shared: set[str]) -> tuple[str, tuple[str, ...]]:
+        """Whether the agent's commits replay onto the base. The answer depends on the three
+        commits alone (`shared` too follows from them), so it is kept: the daemon asks again
+        after every write, and each replay opens a repository in a quarantine."""
         if not shared:
             return CLEAN, ()  # no file changed on both sides: each commit applies as it is
+        key = (merge_base, head, base_commit)
+        known = self._rebases.get(key)
+        if known is None:
+            known = self._replay(merge_base, head, base_commit)
+            if len(self._rebases) >= _REBASE_LIMIT:
+                self._rebases.clear()
+            self._rebases[key] = known
+        return known
+
+    def _replay(self, merge_base: str, head: str, base_commit: str
+                ) -> tuple[str, tuple[str, ...]]:
         walker = self.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL |
                                 pygit2.enums.SortMode.REVERSE)
         walker.hide(merge_base)

@@ -32,7 +32,7 @@ CLEAN_MERGE = "clean-merge"
 
 _CACHE_LIMIT = 1024  # pair results; cleared when full (the daemon's memory stays flat)
 _MERGE_BASE_LIMIT = 1024  # pairs of HEADs
-_IN_COMMIT_LIMIT = 4096  # (commit, path) entries
+_IN_COMMIT_LIMIT = 1024  # (commit, path) entries
 REOPEN_INTERVAL = 60.0
 
 

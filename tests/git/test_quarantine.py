@@ -4,9 +4,11 @@ and the directories of dead processes are swept."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pygit2
@@ -102,3 +104,45 @@ def test_the_quarantine_lives_in_an_owner_only_state_dir(tmp_path: Path) -> None
     with quarantined(pygit2.Repository(str(main))):
         assert state.stat().st_mode & 0o777 == 0o700
         assert (state / "quarantine").stat().st_mode & 0o777 == 0o700
+
+
+def _kept_by_quarantines(repo: pygit2.Repository, ours: str, theirs: str, rounds: int) -> int:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _round in range(rounds):
+            with quarantined(repo) as scratch:
+                _merge(scratch, ours, theirs)
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_quarantine_keeps_no_memory_and_reads_packed_objects(tmp_path: Path) -> None:
+    """The daemon opens quarantines for months: pygit2's add_backend kept a reference to
+    every backend it was given (an object and a path string each); the repository's objects,
+    packed here, are all still read."""
+    main, ours, theirs = _diverged(tmp_path)
+    git(main, "repack", "-adq")
+    repo = pygit2.Repository(str(main))
+    _kept_by_quarantines(repo, ours, theirs, 5)  # caches of the first calls
+    kept = _kept_by_quarantines(repo, ours, theirs, 300)
+    assert kept < 16 * 1024, f"{kept} bytes kept by 300 quarantines"
+    assert loose_objects(main) == set() or not unreachable_objects(main)
+
+
+def test_quarantines_at_once_get_their_own_directories(tmp_path: Path) -> None:
+    """A directory is used again only once its quarantine is over: nested and concurrent
+    questions never share one."""
+    main, ours, theirs = _diverged(tmp_path)
+    repo = pygit2.Repository(str(main))
+    with quarantined(repo) as outer, quarantined(repo) as inner:
+        tree = _merge(inner, ours, theirs)
+        assert inner.odb.exists(tree) and not outer.odb.exists(tree)
+        directories = sorted(quarantine_root(main / ".git").iterdir())
+        assert len(directories) == 2
+    with quarantined(repo) as again:
+        assert not again.odb.exists(tree)  # the directory was emptied
+        assert sorted(quarantine_root(main / ".git").iterdir()) == directories[:1]

@@ -4,11 +4,13 @@ uncommitted work, with line ranges), and whether a rebase would be clean."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gitwarden.git.changes import worktree_changes
 from gitwarden.git.commits import rev_parse_commit
+from gitwarden.overlaps import base as base_module
 from gitwarden.overlaps import predict
 from gitwarden.overlaps.base import BaseAwareness, BaseStanding, base_target
 from tests.helpers.gitrepo import (
@@ -96,6 +98,40 @@ def test_a_rebase_prediction_leaves_no_object_behind(tmp_path: Path) -> None:
     assert _standing(repo).rebase == "clean"
     assert unreachable_objects(repo.main) == unreachable
     assert loose_objects(repo.main) == loose
+
+
+def test_a_rebase_is_replayed_once_per_head_and_base(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon asks after every write: the same three commits are not replayed again (a
+    replay opens a repository in a quarantine), a new commit of the agent's is."""
+    repo = _repo(tmp_path)
+    write(repo.agents["alpha"], {"f.txt": LINES.replace("line 1\n", "alpha\n")})
+    commit_all(repo.agents["alpha"], "alpha")
+    write(repo.main, {"f.txt": LINES.replace("line 20\n", "base\n")})
+    commit_all(repo.main, "base")
+    replays: list[str] = []
+    real = base_module.replay
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        replays.append(args[1][-1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(base_module, "replay", counted)
+    path, main = repo.agents["alpha"], rev_parse_commit(repo.main, "main")
+    awareness = BaseAwareness(repo.main / ".git")
+
+    def standing() -> BaseStanding:
+        head = rev_parse_commit(path, "HEAD")
+        changes = worktree_changes(path, head, main)
+        return awareness.standing("alpha", path, head, main, changes.committed,
+                                  (*changes.uncommitted, *changes.untracked))
+
+    assert [standing().rebase for _ in range(3)] == ["clean"] * 3
+    assert len(replays) == 1
+    write(path, {"f.txt": LINES.replace("line 1\n", "alpha\n").replace("line 20\n", "a\n")})
+    commit_all(path, "alpha again")
+    assert standing().rebase == "conflict" and standing().rebase == "conflict"
+    assert replays == [replays[0], rev_parse_commit(path, "HEAD")]
 
 
 def test_base_target_is_the_remote_tracking_branch_once_fetched(tmp_path: Path) -> None:
