@@ -424,8 +424,8 @@ class Pipeline:
         snapshot["memory"] = memory_sizes(
             self.tracker, self.overlaps, self.jobs, self.pending, agents=len(self._agents),
             watches=self.watcher.count, polling=len(self.watches.polling), bursts=len(self.bursts),
-            quick_diff_indexes=len(self.quick_diff),
-            **self.reconciler.memory_sizes())
+            quick_diff_indexes=len(self.quick_diff), **self.reconciler.memory_sizes(),
+            base_cache=self.base.awareness.cache_size if self.base is not None else 0)
         with self._snapshot_lock:
             self._snapshot = snapshot
         local_key = [(n, v.head, self.tracker.changed(n)) for n, v in sorted(self._agents.items())]

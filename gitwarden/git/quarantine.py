@@ -68,7 +68,7 @@ class _Slots:
             slot = next(n for n in itertools.count() if (root, n) not in self._busy)
             self._busy.add((root, slot))
             path = self._paths.get((root, slot))
-            if path is None:
+            if path is None or not path.name.startswith(f"{os.getpid()}-"):  # after a fork
                 if len(self._paths) >= _PATHS_KEPT:
                     self._paths.clear()
                 path = self._paths[(root, slot)] = root / f"{os.getpid()}-{slot}"

@@ -73,6 +73,10 @@ class BaseAwareness:
         self._rebases: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = {}
 
     @property
+    def cache_size(self) -> int:
+        return len(self._base_paths) + len(self._rebases)
+
+    @property
     def repo(self) -> pygit2.Repository:
         """The predictor's repository, which it reopens now and then (one kept from the
         start would keep every pack a repack deleted mapped: the daemon's RSS would grow)."""

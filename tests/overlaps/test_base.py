@@ -132,6 +132,7 @@ def test_a_rebase_is_replayed_once_per_head_and_base(tmp_path: Path,
     commit_all(path, "alpha again")
     assert standing().rebase == "conflict" and standing().rebase == "conflict"
     assert replays == [replays[0], rev_parse_commit(path, "HEAD")]
+    assert awareness.cache_size == 3  # two replays, one set of paths the base changed
 
 
 def test_base_target_is_the_remote_tracking_branch_once_fetched(tmp_path: Path) -> None:
