@@ -31,7 +31,7 @@ from gitwarden.daemon.context_report import base_name, context_report
 from gitwarden.daemon.final_names import FinalNames
 from gitwarden.daemon.fs_events import fold_events
 from gitwarden.daemon.jobs import Jobs
-from gitwarden.daemon.memory import memory_sizes
+from gitwarden.daemon.memory import memory_sizes, with_heap_sizes
 from gitwarden.daemon.pending import PendingPaths
 from gitwarden.daemon.reconcile import Reconciler
 from gitwarden.daemon.remote_agents import RemoteAgents, local_presence
@@ -115,7 +115,7 @@ class Pipeline:
 
     def snapshot(self) -> dict[str, Any]:
         with self._snapshot_lock:
-            return dict(self._snapshot)
+            return with_heap_sizes(self._snapshot)
 
     def context_report(self) -> dict[str, Any] | None:
         """The status report of the context files, from memory; None when the pipeline does

@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pygit2
+import pytest
 
+from gitwarden.daemon import memory
 from gitwarden.git.objects import (
     LIBGIT2_CACHE_BYTES,
     LIBGIT2_MAPPED_BYTES,
@@ -37,3 +39,16 @@ def test_the_daemon_bounds_libgit2s_caches_and_pack_windows(tmp_path: Path) -> N
     assert all(bound < default for bound, default in zip(
         (memory["libgit2_cache_limit"], memory["libgit2_window_bytes"],
          memory["libgit2_mapped_limit"]), defaults, strict=True))
+
+
+def test_malloc_figures_are_read_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """glibc's malloc_info walks every arena: the pipeline's snapshot, rebuilt several times
+    a second, does not hold its figures; each status reply reads them then."""
+    reads: list[int] = []
+    monkeypatch.setattr(memory, "heap_sizes", lambda: {"malloc_in_use": len(reads.append(1)
+                                                                             or reads)})
+    stored = {"agents": [], "memory": {"agents": 2}}
+    assert memory.with_heap_sizes(stored)["memory"] == {"agents": 2, "malloc_in_use": 1}
+    assert memory.with_heap_sizes(stored)["memory"]["malloc_in_use"] == 2
+    assert stored == {"agents": [], "memory": {"agents": 2}}
+    assert memory.with_heap_sizes({"agents": []}) == {"agents": []} and len(reads) == 2
