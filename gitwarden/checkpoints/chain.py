@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 import pygit2
 
-from gitwarden.checkpoints.snapshot import common_dir_of
 from gitwarden.errors import GitError
 from gitwarden.git import lockfiles
 from gitwarden.git.objects import ZERO_OID, gitwarden_signature
+from gitwarden.git.repository import common_dir_of
 from gitwarden.git.runner import run_git
 from gitwarden.git.trees import KnownTrees, diff_trees
 

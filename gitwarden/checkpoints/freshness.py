@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pygit2
 
-from gitwarden.checkpoints.snapshot import common_dir_of
 from gitwarden.git.index_digest import IndexDigests
+from gitwarden.git.repository import common_dir_of
 
 # Files whose change alters how other paths are snapshotted.
 RULE_FILES = frozenset({".gitignore", ".gitattributes"})

@@ -24,6 +24,7 @@ from pygit2.enums import FileStatus
 from gitwarden.checkpoints.snapshot_git import git_tree_snapshot
 from gitwarden.git.object_batch import OBJ_BLOB, ObjectBatch
 from gitwarden.git.objects import MODE_BLOB, MODE_EXEC, MODE_GITLINK, MODE_LINK, MODE_TREE
+from gitwarden.git.repository import common_dir_of
 from gitwarden.git.trees import Entry, KnownTrees, edit_tree, lookup
 
 _WORKTREE_CHANGES = (FileStatus.WT_NEW | FileStatus.WT_MODIFIED | FileStatus.WT_DELETED
@@ -158,14 +159,6 @@ def _filters_configured(repo: pygit2.Repository) -> bool:
                   os.path.join(common_dir_of(repo.path), "info", "attributes"),
                   os.path.join(xdg, "git", "attributes"), "/etc/gitattributes"]
     return any(os.path.exists(path) for path in candidates)
-
-
-def common_dir_of(git_dir: str) -> str:
-    try:
-        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as handle:
-            return os.path.normpath(os.path.join(git_dir, handle.read().strip()))
-    except OSError:
-        return git_dir
 
 
 def open_repo_config_filemode(repo: pygit2.Repository) -> bool:

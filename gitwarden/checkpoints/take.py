@@ -47,7 +47,6 @@ from gitwarden.checkpoints.snapshot import (
     UNMERGED_REASON,
     Snapshot,
     SnapshotSkipped,
-    common_dir_of,
     full_snapshot,
     incremental_snapshot,
     object_store_problem,
@@ -56,6 +55,7 @@ from gitwarden.checkpoints.snapshot import (
 )
 from gitwarden.checkpoints.table import KIND_CHECKPOINT, KIND_COMMIT, add_clean_mark, clean_marks
 from gitwarden.errors import GitwardenError, UsageError
+from gitwarden.git.repository import common_dir_of
 from gitwarden.git.status_scan import StatusScan, Unmerged
 from gitwarden.git.worktrees import operation_in_progress
 from gitwarden.store.db import Store

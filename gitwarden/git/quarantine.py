@@ -29,22 +29,14 @@ from pathlib import Path
 
 import pygit2
 
-from gitwarden.git.repository import STATE_DIR_NAME
+from gitwarden.git.repository import STATE_DIR_NAME, common_dir_of
 
 QUARANTINE_DIR = "quarantine"
 
 
 def common_dir(repo: pygit2.Repository) -> Path:
     """The common git dir of `repo` (a linked worktree's names it in `commondir`)."""
-    return common_dir_of(Path(repo.path))
-
-
-def common_dir_of(git_dir: Path) -> Path:
-    try:
-        text = (git_dir / "commondir").read_text("utf-8").strip()
-    except OSError:
-        return git_dir
-    return (git_dir / text).resolve()
+    return Path(common_dir_of(repo.path))
 
 
 def quarantine_root(common: Path) -> Path:
@@ -108,14 +100,14 @@ def divert_writes(repo: pygit2.Repository, objects: Path) -> None:
     reference to the backend it is given for good, one object per quarantine, and the daemon
     opens hundreds of them an hour."""
     odb = pygit2.Odb(str(objects))
-    odb.add_disk_alternate(_objects_dir(Path(repo.path)))
+    odb.add_disk_alternate(_objects_dir(repo.path))
     repo.set_odb(odb)
 
 
 @functools.lru_cache(maxsize=16)
-def _objects_dir(git_dir: Path) -> str:
+def _objects_dir(git_dir: str) -> str:
     """The repository's object directory; the same string each time (see _Slots)."""
-    return str(common_dir_of(git_dir) / "objects")
+    return os.path.join(common_dir_of(git_dir), "objects")
 
 
 def git_env_for(objects: Path, common: Path) -> dict[str, str]:

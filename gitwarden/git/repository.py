@@ -47,6 +47,15 @@ class Repo:
         return path
 
 
+def common_dir_of(git_dir: str) -> str:
+    """The common git dir of a git dir (a linked worktree's names it in `commondir`)."""
+    try:
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as handle:
+            return os.path.normpath(os.path.join(git_dir, handle.read().strip()))
+    except OSError:
+        return git_dir
+
+
 def locate_repo(start: Path | str | None = None) -> Repo:
     """Find the repository containing `start` (default: the current directory)."""
     start_path = Path(start) if start is not None else Path.cwd()

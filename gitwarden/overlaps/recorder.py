@@ -140,10 +140,11 @@ class OverlapRecorder:
 
     def reclassify(self, now: float, touched: set[str], full: bool,
                     delta: OverlapDelta) -> bool:
-        self._forget_closed(self._overlaps())
+        open_overlaps = self._overlaps()
+        self._forget_closed(open_overlaps)
         fresh = {o.path for o in (*delta.opened, *delta.changed)}
         changed = False
-        for path, overlap in self._overlaps().items():
+        for path, overlap in open_overlaps.items():
             if path in fresh:
                 continue
             if not full and path in self.classification and \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -397,19 +399,26 @@ def test_lock_held_open_by_a_live_process_is_not_stale(tmp_path: Path) -> None:
 def test_unwritable_object_store_is_named(repo: RepoWithAgents) -> None:
     alpha = repo.agents["alpha"]
     objects = repo.main / ".git" / "objects"
-    mounted = subprocess.run(["mount", "--bind", str(objects), str(objects)],
-                             capture_output=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot bind-mount here (needs root): {mounted.stderr.decode().strip()}")
-    try:
-        subprocess.run(["mount", "-o", "remount,ro,bind", str(objects)], check=True)
+    with _read_only(objects):
         write(alpha, {"new.txt": "new content\n"})
         proc = run_gitwarden("checkpoint", "alpha", cwd=repo.main)
         assert proc.returncode == 1
         assert f"cannot write to the object store {objects}" in proc.stdout + proc.stderr
         assert "kept changing" not in proc.stdout + proc.stderr
+
+
+@contextlib.contextmanager
+def _read_only(directory: Path) -> Iterator[None]:
+    """`directory` read-only (a read-only bind mount over itself) while the block runs."""
+    mounted = subprocess.run(["mount", "--bind", str(directory), str(directory)],
+                             capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(directory)], check=True)
+        yield
     finally:
-        subprocess.run(["umount", "-l", str(objects)], check=False)
+        subprocess.run(["umount", "-l", str(directory)], check=False)
 
 
 def test_unwritable_object_store_skips_an_incremental_checkpoint(repo: RepoWithAgents) -> None:
@@ -420,16 +429,9 @@ def test_unwritable_object_store_skips_an_incremental_checkpoint(repo: RepoWithA
     time.sleep(0.1)  # a base is recorded only when its inputs are older than the scan
     workspace = Workspace.load(repo.main)
     assert take_checkpoint(workspace, "alpha").status == "created"
-    mounted = subprocess.run(["mount", "--bind", str(objects), str(objects)],
-                             capture_output=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot bind-mount here (needs root): {mounted.stderr.decode().strip()}")
-    try:
-        subprocess.run(["mount", "-o", "remount,ro,bind", str(objects)], check=True)
+    with _read_only(objects):
         write(alpha, {"new.txt": "new content\n"})
         for changed in (["new.txt"], None):  # the daemon's incremental path, then a full one
             result = take_checkpoint(workspace, "alpha", changed_paths=changed)
             assert result.status == "skipped", result
             assert f"cannot write to the object store {objects}" in (result.reason or "")
-    finally:
-        subprocess.run(["umount", "-l", str(objects)], check=False)
